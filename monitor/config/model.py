@@ -1,0 +1,129 @@
+"""The runtime model the core works on, compiled from the YAML spec (``spec.py``).
+
+Nothing here knows about YAML or files: the loader maps the validated spec into these frozen records,
+so the ledger, checks and server depend only on this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.records import Observation
+
+
+@dataclass(frozen=True)
+class Where:
+    """A compiled ``where`` filter. ``source`` is the text as written ("" means match everything)."""
+
+    source: str
+    predicate: Callable[[Observation], bool] = field(compare=False, repr=False)
+
+    def __call__(self, obs: Observation) -> bool:
+        return self.predicate(obs)
+
+    @property
+    def matches_all(self) -> bool:
+        return self.source == ""
+
+
+MATCH_ALL = Where("", lambda _obs: True)
+
+
+class ExpectKind(enum.StrEnum):
+    """What an edge promises: every matching event arrives, or a stated share of them."""
+
+    ALL = "all"
+    RATIO = "ratio"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``ratio`` is the share expected to arrive (1.0 for ``all``); ``tolerance`` the loss share
+    below which a shortfall is not worth an alert however significant it is."""
+
+    kind: ExpectKind = ExpectKind.ALL
+    ratio: float = 1.0
+    tolerance: float = 0.001
+
+
+@dataclass(frozen=True)
+class Hop:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``from_hop`` → ``to_hop``: events leaving ``from_hop`` that pass ``where`` should reach ``to_hop``."""
+
+    from_hop: str
+    to_hop: str
+    where: Where = MATCH_ALL
+    expect: Expectation = Expectation()
+
+    @property
+    def name(self) -> str:
+        return f"{self.from_hop}->{self.to_hop}"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    hops: tuple[Hop, ...]
+    edges: tuple[Edge, ...] = ()
+    attributes: frozenset[str] = frozenset()
+    bucket_seconds: float = 60.0
+    allowed_lateness: float = 300.0
+    id_sampling: float = 1.0
+    max_attribute_sets: int = 1000
+    max_pending_ids: int = 1_000_000
+    description: str = ""
+
+    @property
+    def hop_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hops)
+
+    def edges_from(self, hop: str) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.from_hop == hop)
+
+    def edges_to(self, hop: str) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.to_hop == hop)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 9464
+    bearer_token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_future_skew: float = 300.0
+
+    @property
+    def listen(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    data_dir: Path = Path("data")
+    retention: float = 35 * 86400.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. ``includes`` are the resolved files of ``include:`` entries."""
+
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    pipelines: tuple[Pipeline, ...] = ()
+    includes: tuple[Path, ...] = ()
+    source: Path | None = None
+
+    def pipeline(self, name: str) -> Pipeline | None:
+        for p in self.pipelines:
+            if p.name == name:
+                return p
+        return None

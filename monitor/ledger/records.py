@@ -1,0 +1,91 @@
+"""What the ledger hands to the store, the judges and the exporters: immutable per-bucket results."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from monitor.ledger.sketch import LatencySketch
+from monitor.records import Attributes, Status
+
+
+class Completeness(enum.StrEnum):
+    """Whether hopwatch saw everything it could for a bucket. ``incomplete`` is never reported as loss."""
+
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+
+
+class JoinMode(enum.StrEnum):
+    """How an edge result was computed: an id join (exact, possibly on a hash sample) or counts only."""
+
+    IDS = "ids"
+    COUNTS = "counts"
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """One counted series at a hop: a status and an allow-listed attribute set."""
+
+    status: Status
+    attributes: Attributes = ()
+
+
+@dataclass(frozen=True)
+class HopBucket:
+    """Counts at one hop for one event-time bucket, as of when it was closed (or amended)."""
+
+    pipeline: str
+    hop: str
+    bucket_start: float
+    bucket_seconds: float
+    counts: tuple[tuple[SeriesKey, int], ...]
+    late: int = 0
+    latency: LatencySketch = field(default_factory=LatencySketch, compare=False)
+    completeness: Completeness = Completeness.COMPLETE
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.counts)
+
+    def count(self, status: Status | None = None) -> int:
+        return sum(n for k, n in self.counts if status is None or k.status == status)
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    """Reconciliation of one edge for one closed event-time bucket.
+
+    ``expected`` events left ``from_hop`` through the edge filter; ``arrived`` of them were seen at
+    ``to_hop``; ``missing = expected - arrived`` (never negative); ``duplicates`` are extra sightings at
+    ``to_hop`` of events already arrived; ``late`` arrived after the bucket closed (they amend it).
+    With id sampling, ``expected``/``arrived``/``missing`` are counts within the sample and
+    ``sample_rate`` says how large it is.
+    """
+
+    pipeline: str
+    edge: str
+    from_hop: str
+    to_hop: str
+    bucket_start: float
+    bucket_seconds: float
+    expected: int
+    arrived: int
+    missing: int
+    duplicates: int = 0
+    late: int = 0
+    mode: JoinMode = JoinMode.IDS
+    sample_rate: float = 1.0
+    missing_ids: tuple[str, ...] = ()
+    latency: LatencySketch = field(default_factory=LatencySketch, compare=False)
+    completeness: Completeness = Completeness.COMPLETE
+    closed_at: float = 0.0
+
+    @property
+    def loss_ratio(self) -> float | None:
+        """missing / expected, or None when nothing was expected (0/0 is no data, not 0 or NaN)."""
+        return self.missing / self.expected if self.expected else None
+
+    @property
+    def key(self) -> tuple[str, str, float]:
+        return (self.pipeline, self.edge, self.bucket_start)
