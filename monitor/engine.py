@@ -1,0 +1,181 @@
+"""The pure heart of the daemon: ledgers per pipeline, the judges, the alert book.
+
+``Engine`` takes validated records and explicit times and returns what happened; it never touches a
+clock, a socket or a file. The daemon (``daemon.py``) owns the I/O around it: the HTTP server feeds it,
+a ticker calls ``tick(now)``, and what ``tick`` returns goes to the store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from monitor.alerting.alert import Alert
+from monitor.alerting.book import AlertBook
+from monitor.anomaly.check import Verdict
+from monitor.anomaly.divergence import DivergencePolicy, judge_edge
+from monitor.config.model import Config, Edge
+from monitor.ledger.ledger import Closed, PipelineLedger
+from monitor.ledger.records import EdgeResult
+from monitor.ledger.watermark import Gap
+from monitor.records import CountSample, Observation
+
+
+@dataclass(frozen=True)
+class TickOutput:
+    """Everything one tick produced, for the store and the notifiers."""
+
+    closed: Mapping[str, Closed]
+    verdicts: tuple[Verdict, ...]
+    alerts_changed: tuple[Alert, ...]
+
+    @property
+    def edge_results(self) -> list[EdgeResult]:
+        return [r for c in self.closed.values() for r in c.edge_results]
+
+
+@dataclass
+class EdgeTotals:
+    """Monotonic sums over closed buckets (what the ``_total`` counters export)."""
+
+    expected: int = 0
+    arrived: int = 0
+    missing: int = 0
+    duplicates: int = 0
+    late: int = 0
+
+
+@dataclass
+class IngestStats:
+    """Counters of the push path, by kind (observations/counts) and reason."""
+
+    accepted: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dropped_attributes: Counter[str] = field(default_factory=Counter)
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        divergence: DivergencePolicy | None = None,
+        amend_horizon: float = 3600.0,
+    ) -> None:
+        self.config = config
+        self.divergence = divergence or DivergencePolicy()
+        self.ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
+        self.book = AlertBook()
+        self.ingest_stats = IngestStats()
+        self.hop_totals: Counter[tuple[str, str, str]] = Counter()
+        self.edge_totals: dict[tuple[str, str], EdgeTotals] = {
+            (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
+        }
+        self.last_edge: dict[tuple[str, str], EdgeResult] = {}
+        self._emitted: dict[tuple[str, str, float], EdgeResult] = {}
+        self._edges: dict[tuple[str, str], Edge] = {
+            (p.name, e.name): e for p in config.pipelines for e in p.edges
+        }
+        self.last_tick: float | None = None
+
+    # --- ingest -------------------------------------------------------------------------------
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        """Validated observations (any pipelines, any order) into their ledgers."""
+        by_pipeline: dict[str, list[Observation]] = {}
+        totals = self.hop_totals
+        for obs in observations:
+            by_pipeline.setdefault(obs.pipeline, []).append(obs)
+            totals[(obs.pipeline, obs.hop, obs.status)] += 1
+        for name, batch in by_pipeline.items():
+            self.ledgers[name].observe(batch)
+
+    def observe_counts(self, samples: Iterable[CountSample]) -> None:
+        by_pipeline: dict[str, list[CountSample]] = {}
+        for s in samples:
+            by_pipeline.setdefault(s.pipeline, []).append(s)
+            self.hop_totals[(s.pipeline, s.hop, s.status)] += s.count
+        for name, batch in by_pipeline.items():
+            self.ledgers[name].observe_counts(batch)
+
+    def record_ingest(
+        self,
+        kind: str,
+        accepted: int,
+        rejected: Mapping[str, int],
+        dropped_attributes: Mapping[str, int],
+    ) -> None:
+        """Count one push batch's outcome; the exporters read these, nothing else does."""
+        self.ingest_stats.accepted[(kind, "accepted")] += accepted
+        for reason, n in rejected.items():
+            self.ingest_stats.rejected[(kind, reason)] += n
+        for pipeline, n in dropped_attributes.items():
+            self.ingest_stats.dropped_attributes[pipeline] += n
+
+    # --- time passes --------------------------------------------------------------------------
+
+    def tick(self, now: float) -> TickOutput:
+        """Close what the watermark allows, judge every edge result, update alerts."""
+        closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
+        verdicts = []
+        for c in closed.values():
+            for result in c.edge_results:
+                self._account(result)
+                edge = self._edges[(result.pipeline, result.edge)]
+                verdicts.append(judge_edge(result, edge.expect, self.divergence))
+        changed = self.book.apply(verdicts, now)
+        self._prune(now)
+        self.last_tick = now
+        return TickOutput(closed, tuple(verdicts), tuple(changed))
+
+    def _account(self, result: EdgeResult) -> None:
+        """Add what is new in this (possibly amended) result to the monotonic totals."""
+        key = (result.pipeline, result.edge)
+        before = self._emitted.get(result.key)
+        totals = self.edge_totals[key]
+        totals.expected += result.expected - (before.expected if before else 0)
+        totals.arrived += result.arrived - (before.arrived if before else 0)
+        totals.missing += result.missing - (before.missing if before else 0)
+        totals.duplicates += result.duplicates - (before.duplicates if before else 0)
+        totals.late += result.late - (before.late if before else 0)
+        self._emitted[result.key] = result
+        last = self.last_edge.get(key)
+        if last is None or result.bucket_start >= last.bucket_start:
+            self.last_edge[key] = result
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, r in self._emitted.items() if r.closed_at < now - 2 * 86400]:
+            del self._emitted[key]
+
+    # --- restarts -----------------------------------------------------------------------------
+
+    def mark_gap(self, gap: Gap) -> None:
+        """hopwatch itself was not observing during ``gap``: no bucket overlapping it is loss."""
+        for ledger in self.ledgers.values():
+            ledger.add_gap(gap)
+
+    def checkpoint(self) -> bytes:
+        return msgspec.msgpack.encode(
+            {
+                "ledgers": {name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
+                "hop_totals": [[*k, n] for k, n in self.hop_totals.items()],
+                "edge_totals": [
+                    [p, e, t.expected, t.arrived, t.missing, t.duplicates, t.late]
+                    for (p, e), t in self.edge_totals.items()
+                ],
+            }
+        )
+
+    def restore(self, data: bytes) -> None:
+        """Resume from a checkpoint; pipelines no longer configured are skipped."""
+        state = msgspec.msgpack.decode(data)
+        for name, blob in state["ledgers"].items():
+            if name in self.ledgers:
+                self.ledgers[name].restore(blob)
+        for p, h, s, n in state["hop_totals"]:
+            self.hop_totals[(p, h, s)] = n
+        for p, e, *numbers in state["edge_totals"]:
+            if (p, e) in self.edge_totals:
+                self.edge_totals[(p, e)] = EdgeTotals(*numbers)

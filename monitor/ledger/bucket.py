@@ -1,0 +1,87 @@
+"""Counts at one hop for one event-time bucket, while it is open or within the amendment horizon."""
+
+from __future__ import annotations
+
+from monitor.ledger.records import Completeness, HopBucket, SeriesKey
+from monitor.ledger.sketch import LatencySketch
+from monitor.records import Attributes, Status
+
+OVERFLOW: Attributes = (("__other__", "__other__"),)
+"""Where attribute sets beyond a hop's cardinality cap are folded, so memory and labels stay bounded."""
+
+
+class HopCounts:
+    """Mutable accumulator; ``snapshot`` turns it into the immutable ``HopBucket`` the rest consume."""
+
+    __slots__ = ("attribute_sets", "closed", "counts", "dirty", "late", "latency", "overflow", "partial")
+
+    def __init__(self, partial: bool = False) -> None:
+        self.counts: dict[tuple[Status, Attributes], int] = {}
+        self.attribute_sets: set[Attributes] = set()
+        self.latency = LatencySketch()
+        self.late = 0
+        self.overflow = 0
+        self.closed = partial
+        self.dirty = False
+        self.partial = partial
+
+    def add(self, status: Status, attributes: Attributes, n: int, cap: int) -> bool:
+        """Count ``n`` events; True when the attribute set was folded into ``OVERFLOW``."""
+        folded = False
+        sets = self.attribute_sets
+        if attributes not in sets:
+            if len(sets) >= cap:
+                self.overflow += n
+                attributes, folded = OVERFLOW, True
+            sets.add(attributes)
+        key = (status, attributes)
+        self.counts[key] = self.counts.get(key, 0) + n
+        if self.closed:
+            self.late += n
+            self.dirty = True
+        return folded
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def snapshot(
+        self, pipeline: str, hop: str, start: float, size: float, completeness: Completeness
+    ) -> HopBucket:
+        counts = tuple(
+            sorted(
+                ((SeriesKey(status, attrs), n) for (status, attrs), n in self.counts.items()),
+                key=lambda item: (item[0].status, item[0].attributes),
+            )
+        )
+        return HopBucket(
+            pipeline=pipeline,
+            hop=hop,
+            bucket_start=start,
+            bucket_seconds=size,
+            counts=counts,
+            late=self.late,
+            latency=self.latency.copy(),
+            completeness=completeness,
+        )
+
+    def to_state(self) -> list:
+        return [
+            [[str(s), [list(kv) for kv in attrs], n] for (s, attrs), n in self.counts.items()],
+            self.latency.to_bytes(),
+            [self.late, self.overflow],
+            self.closed,
+            self.partial,
+        ]
+
+    @classmethod
+    def from_state(cls, state: list) -> HopCounts:
+        counts, latency, (late, overflow), closed, partial = state
+        acc = cls(partial=partial)
+        for status, attrs, n in counts:
+            key_attrs = tuple((str(k), str(v)) for k, v in attrs)
+            acc.counts[(Status(status), key_attrs)] = int(n)
+            acc.attribute_sets.add(key_attrs)
+        acc.latency = LatencySketch.from_bytes(latency)
+        acc.late, acc.overflow, acc.closed = late, overflow, closed
+        return acc

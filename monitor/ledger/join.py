@@ -1,0 +1,122 @@
+"""The id join of one edge for one event-time bucket.
+
+Events are matched by the 60-bit hash of their id (see ``sampling``). While the bucket is open an id
+seen at the ``from`` hop waits in ``pending`` with the time it was seen (milliseconds, a small int);
+when the ``to`` hop reports it, it moves to ``arrived``. When the bucket closes, what is still pending
+is missing; ``arrived`` is dropped (duplicates are judged while the bucket is open) but ``pending``
+and ``early`` are kept for the amendment horizon so late arrivals still reconcile.
+
+Only ids are kept, never events, and only the first ``NAME_SLOTS`` still-pending ids keep their text
+so that a closed bucket can show a few missing ids to grep for.
+"""
+
+from __future__ import annotations
+
+from monitor.ledger.sketch import LatencySketch
+
+NAME_SLOTS = 64
+MAX_MISSING_IDS = 20
+
+
+class EdgeJoin:
+    """Accumulates expected / arrived / duplicates for one (edge, bucket)."""
+
+    __slots__ = (
+        "arrived",
+        "arrived_n",
+        "closed",
+        "dirty",
+        "duplicates",
+        "early",
+        "expected",
+        "expected_count",
+        "late",
+        "latency",
+        "names",
+        "pending",
+    )
+
+    def __init__(self) -> None:
+        self.pending: dict[int, int] = {}
+        self.arrived: set[int] | None = set()
+        self.early: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+        self.expected = 0
+        self.arrived_n = 0
+        self.duplicates = 0
+        self.late = 0
+        self.expected_count = 0
+        self.latency = LatencySketch()
+        self.closed = False
+        self.dirty = False
+
+    def seen_at_from(self, h: int, event_id: str, observed_ms: int) -> None:
+        """The ``from`` hop passed this event through the edge filter."""
+        if h in self.pending or (self.arrived is not None and h in self.arrived):
+            return  # the from hop repeated itself; the event is expected once
+        to_ms = self.early.pop(h, None)
+        self.expected += 1
+        if to_ms is not None:
+            self._arrive(h, to_ms - observed_ms)
+            return
+        self.pending[h] = observed_ms
+        if len(self.names) < NAME_SLOTS:
+            self.names[h] = event_id
+
+    def seen_at_to(self, h: int, observed_ms: int) -> None:
+        """The ``to`` hop saw this event."""
+        from_ms = self.pending.pop(h, None)
+        if from_ms is not None:
+            self.names.pop(h, None)
+            self._arrive(h, observed_ms - from_ms)
+        elif (self.arrived is not None and h in self.arrived) or h in self.early:
+            self.duplicates += 1
+            self.dirty = self.closed
+        elif not self.closed:
+            self.early[h] = observed_ms
+
+    def _arrive(self, h: int, latency_ms: int) -> None:
+        self.arrived_n += 1
+        if self.arrived is not None:
+            self.arrived.add(h)
+        self.latency.add(latency_ms / 1000.0)
+        if self.closed:
+            self.late += 1
+            self.dirty = True
+
+    def close(self) -> None:
+        """Freeze the bucket: pending ids are now missing; stop remembering arrived ids."""
+        self.closed = True
+        self.arrived = None
+
+    @property
+    def missing(self) -> int:
+        return len(self.pending)
+
+    def missing_ids(self) -> tuple[str, ...]:
+        out = [name for h, name in self.names.items() if h in self.pending]
+        return tuple(out[:MAX_MISSING_IDS])
+
+    def to_state(self) -> list:
+        return [
+            list(self.pending.items()),
+            None if self.arrived is None else list(self.arrived),
+            list(self.early.items()),
+            list(self.names.items()),
+            [self.expected, self.arrived_n, self.duplicates, self.late, self.expected_count],
+            self.latency.to_bytes(),
+            self.closed,
+        ]
+
+    @classmethod
+    def from_state(cls, state: list) -> EdgeJoin:
+        pending, arrived, early, names, numbers, latency, closed = state
+        join = cls()
+        join.pending = {int(h): int(t) for h, t in pending}
+        join.arrived = None if arrived is None else {int(h) for h in arrived}
+        join.early = {int(h): int(t) for h, t in early}
+        join.names = {int(h): str(n) for h, n in names}
+        (join.expected, join.arrived_n, join.duplicates, join.late, join.expected_count) = numbers
+        join.latency = LatencySketch.from_bytes(latency)
+        join.closed = bool(closed)
+        return join

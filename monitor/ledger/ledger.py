@@ -1,0 +1,343 @@
+"""The ledger of one pipeline: observations in, closed hop buckets and edge reconciliations out.
+
+Pure: every method that depends on time takes ``now``; nothing here does I/O. The engine feeds it
+validated observations, calls ``close`` on each tick and hands what comes out to the store and the
+judges. Buckets stay in memory for ``amend_horizon`` after they close so late arrivals amend them;
+later still, a hop's late counts come out as partial buckets that the store adds to what it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from monitor.config.model import Edge, Pipeline
+from monitor.ledger.bucket import HopCounts
+from monitor.ledger.join import EdgeJoin
+from monitor.ledger.records import Completeness, EdgeResult, HopBucket, JoinMode
+from monitor.ledger.sampling import IdSampler, id_hash
+from monitor.ledger.watermark import Gap, Watermark
+from monitor.records import CountSample, Observation
+
+DEFAULT_AMEND_HORIZON = 3600.0
+
+
+@dataclass(frozen=True)
+class Closed:
+    """What one ``close`` call produced: new or amended results, and partial counts to add."""
+
+    hop_buckets: tuple[HopBucket, ...] = ()
+    edge_results: tuple[EdgeResult, ...] = ()
+    partial_hop_buckets: tuple[HopBucket, ...] = ()
+
+
+@dataclass
+class LedgerStats:
+    """Running totals the exporters read; all monotonic counters."""
+
+    late_observations: int = 0
+    overflow_observations: int = 0
+    pending_evicted: int = 0
+    too_late_for_edges: int = 0
+
+
+class PipelineLedger:
+    def __init__(self, pipeline: Pipeline, amend_horizon: float = DEFAULT_AMEND_HORIZON) -> None:
+        self.pipeline = pipeline
+        self.watermark = Watermark(pipeline.bucket_seconds, pipeline.allowed_lateness)
+        self.amend_horizon = amend_horizon
+        self.sampler = IdSampler(pipeline.id_sampling)
+        self.stats = LedgerStats()
+        self.closed_through: int | None = None
+        self.gaps: list[Gap] = []
+        self._hops: dict[str, dict[int, HopCounts]] = {h: {} for h in pipeline.hop_names}
+        self._edges: dict[Edge, dict[int, EdgeJoin]] = {e: {} for e in pipeline.edges}
+        self._out_edges = {h: pipeline.edges_from(h) for h in pipeline.hop_names}
+        self._in_edges = {h: pipeline.edges_to(h) for h in pipeline.hop_names}
+        self._buckets: set[int] = set()
+        self._pending_total = 0
+
+    # --- ingest -------------------------------------------------------------------------------
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        """Count each observation in its event-time bucket and feed the edge joins."""
+        bucket_of = self.watermark.bucket_of
+        cap = self.pipeline.max_attribute_sets
+        threshold = self.sampler.threshold
+        hops, edges = self._hops, self._edges
+        out_edges, in_edges = self._out_edges, self._in_edges
+        buckets = self._buckets
+        for obs in observations:
+            b = bucket_of(obs.event_time)
+            hop_buckets = hops[obs.hop]
+            acc = hop_buckets.get(b)
+            if acc is None:
+                acc = hop_buckets[b] = self._new_hop_counts(b)
+                buckets.add(b)
+            if acc.add(obs.status, obs.attributes, 1, cap):
+                self.stats.overflow_observations += 1
+            if acc.closed:
+                self.stats.late_observations += 1
+            acc.latency.add(obs.observed_time - obs.event_time)
+            event_id = obs.event_id
+            h = -1
+            if event_id is not None:
+                h = id_hash(event_id)
+                if h >= threshold:
+                    h = -1
+            observed_ms = int(obs.observed_time * 1000.0)
+            for edge in out_edges[obs.hop]:
+                if not edge.where.predicate(obs):
+                    continue
+                join = self._join(edges[edge], b)
+                if join is None:
+                    continue
+                join.expected_count += 1
+                if h >= 0:
+                    before = len(join.pending)
+                    join.seen_at_from(h, event_id, observed_ms)  # type: ignore[arg-type]
+                    self._pending_total += len(join.pending) - before
+            if h >= 0:
+                for edge in in_edges[obs.hop]:
+                    join = self._join(edges[edge], b)
+                    if join is not None:
+                        before = len(join.pending)
+                        join.seen_at_to(h, observed_ms)
+                        self._pending_total += len(join.pending) - before
+        self._evict_pending_over_cap()
+
+    def observe_counts(self, samples: Iterable[CountSample]) -> None:
+        """Aggregates from hops that cannot report single events: counts only, no id join."""
+        size = self.watermark.bucket_seconds
+        cap = self.pipeline.max_attribute_sets
+        for sample in samples:
+            b = self.watermark.bucket_of(sample.bucket_start + min(sample.bucket_seconds, size) / 2)
+            acc = self._hops[sample.hop].get(b)
+            if acc is None:
+                acc = self._hops[sample.hop][b] = self._new_hop_counts(b)
+                self._buckets.add(b)
+            if acc.add(sample.status, sample.attributes, sample.count, cap):
+                self.stats.overflow_observations += sample.count
+            if acc.closed:
+                self.stats.late_observations += sample.count
+            probe = Observation(
+                pipeline=sample.pipeline,
+                hop=sample.hop,
+                event_type=sample.event_type or "",
+                event_time=sample.bucket_start,
+                observed_time=sample.bucket_start,
+                status=sample.status,
+                attributes=sample.attributes,
+            )
+            for edge in self._out_edges[sample.hop]:
+                if edge.where.predicate(probe):
+                    join = self._join(self._edges[edge], b)
+                    if join is not None:
+                        join.expected_count += sample.count
+
+    def _new_hop_counts(self, b: int) -> HopCounts:
+        if self.closed_through is not None and b <= self.closed_through:
+            # Arrived after its bucket was closed and evicted: only the late delta is kept.
+            return HopCounts(partial=True)
+        return HopCounts()
+
+    def _join(self, joins: dict[int, EdgeJoin], b: int) -> EdgeJoin | None:
+        join = joins.get(b)
+        if join is None:
+            if self.closed_through is not None and b <= self.closed_through:
+                self.stats.too_late_for_edges += 1
+                return None
+            join = joins[b] = EdgeJoin()
+        return join
+
+    def _evict_pending_over_cap(self) -> None:
+        """Bound memory: past ``max_pending_ids`` the oldest buckets' pending ids are given up (counted)."""
+        over = self._pending_total - self.pipeline.max_pending_ids
+        if over <= 0:
+            return
+        for b in sorted(self._buckets):
+            for joins in self._edges.values():
+                join = joins.get(b)
+                if join is None or not join.pending:
+                    continue
+                while join.pending and over > 0:
+                    h, _ = join.pending.popitem()
+                    join.names.pop(h, None)
+                    join.expected -= 1
+                    over -= 1
+                    self._pending_total -= 1
+                    self.stats.pending_evicted += 1
+            if over <= 0:
+                return
+
+    # --- closing ------------------------------------------------------------------------------
+
+    def add_gap(self, gap: Gap) -> None:
+        """Record a period the monitor could not observe; buckets overlapping it become incomplete."""
+        self.gaps.append(gap)
+
+    def completeness(self, b: int) -> Completeness:
+        if any(self.watermark.overlaps(b, g) for g in self.gaps):
+            return Completeness.INCOMPLETE
+        return Completeness.COMPLETE
+
+    def close(self, now: float) -> Closed:
+        """Close every bucket whose watermark has passed, emit amendments, evict old buckets."""
+        last = self.watermark.last_closable(now)
+        hop_out: list[HopBucket] = []
+        edge_out: list[EdgeResult] = []
+        partial_out: list[HopBucket] = []
+        for b in sorted(self._buckets):
+            newly = b <= last and (self.closed_through is None or b > self.closed_through)
+            if newly:
+                self._close_bucket(b)
+            hop_out.extend(self._hop_snapshots(b, newly, partial_out))
+            edge_out.extend(self._edge_snapshots(b, newly, now))
+        if self.closed_through is None or last > self.closed_through:
+            self.closed_through = last
+        self._evict(now)
+        return Closed(tuple(hop_out), tuple(edge_out), tuple(partial_out))
+
+    def _close_bucket(self, b: int) -> None:
+        for hop_buckets in self._hops.values():
+            acc = hop_buckets.get(b)
+            if acc is None:
+                acc = hop_buckets[b] = HopCounts()
+            acc.closed = True
+        for joins in self._edges.values():
+            join = joins.get(b)
+            if join is None:
+                join = joins[b] = EdgeJoin()
+            join.close()
+
+    def _hop_snapshots(self, b: int, newly: bool, partial_out: list[HopBucket]) -> list[HopBucket]:
+        out = []
+        start, size = self.watermark.start(b), self.watermark.bucket_seconds
+        for hop, hop_buckets in self._hops.items():
+            acc = hop_buckets.get(b)
+            if acc is None or not (newly or acc.dirty):
+                continue
+            acc.dirty = False
+            snap = acc.snapshot(self.pipeline.name, hop, start, size, self.completeness(b))
+            (partial_out if acc.partial else out).append(snap)
+            if acc.partial:
+                hop_buckets.pop(b)
+        return out
+
+    def _edge_snapshots(self, b: int, newly: bool, now: float) -> list[EdgeResult]:
+        out = []
+        for edge, joins in self._edges.items():
+            join = joins.get(b)
+            if join is None or not (newly or join.dirty):
+                continue
+            join.dirty = False
+            out.append(self._edge_result(edge, b, join, now))
+        return out
+
+    def _edge_result(self, edge: Edge, b: int, join: EdgeJoin, now: float) -> EdgeResult:
+        if join.expected or not join.expected_count:
+            mode, expected, arrived, missing = JoinMode.IDS, join.expected, join.arrived_n, join.missing
+        else:
+            # Nobody sent ids for this edge: compare counts; the to hop's total is what arrived.
+            to_acc = self._hops[edge.to_hop].get(b)
+            arrived = to_acc.total if to_acc else 0
+            expected = join.expected_count
+            mode, missing = JoinMode.COUNTS, max(0, expected - arrived)
+        return EdgeResult(
+            pipeline=self.pipeline.name,
+            edge=edge.name,
+            from_hop=edge.from_hop,
+            to_hop=edge.to_hop,
+            bucket_start=self.watermark.start(b),
+            bucket_seconds=self.watermark.bucket_seconds,
+            expected=expected,
+            arrived=arrived,
+            missing=missing,
+            duplicates=join.duplicates,
+            late=join.late,
+            mode=mode,
+            sample_rate=self.sampler.rate,
+            missing_ids=join.missing_ids() if mode is JoinMode.IDS else (),
+            latency=join.latency.copy(),
+            completeness=self.completeness(b),
+            closed_at=now,
+        )
+
+    def _evict(self, now: float) -> None:
+        """Forget closed buckets past the amendment horizon; their results are already stored."""
+        if self.closed_through is None:
+            return
+        horizon = now - self.amend_horizon
+        for b in [b for b in self._buckets if self.watermark.closes_at(b) < horizon]:
+            if b > self.closed_through:
+                continue
+            self._buckets.discard(b)
+            for hop_buckets in self._hops.values():
+                hop_buckets.pop(b, None)
+            for joins in self._edges.values():
+                join = joins.pop(b, None)
+                if join is not None:
+                    self._pending_total -= len(join.pending)
+
+    # --- views --------------------------------------------------------------------------------
+
+    @property
+    def pending_ids(self) -> int:
+        return self._pending_total
+
+    def open_buckets(self) -> int:
+        last = self.closed_through if self.closed_through is not None else -(1 << 62)
+        return sum(1 for b in self._buckets if b > last)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Everything needed to resume after a restart (open buckets, joins, amendment window)."""
+        state = {
+            "closed_through": self.closed_through,
+            "buckets": sorted(self._buckets),
+            "hops": {
+                hop: [[b, acc.to_state()] for b, acc in sorted(hb.items())]
+                for hop, hb in self._hops.items()
+            },
+            "edges": {
+                edge.name: [[b, join.to_state()] for b, join in sorted(joins.items())]
+                for edge, joins in self._edges.items()
+            },
+            "gaps": [[g.start, g.end, g.reason] for g in self.gaps],
+            "stats": [
+                self.stats.late_observations,
+                self.stats.overflow_observations,
+                self.stats.pending_evicted,
+                self.stats.too_late_for_edges,
+            ],
+        }
+        return msgspec.msgpack.encode(state)
+
+    def restore(self, data: bytes) -> None:
+        """Load a checkpoint written by ``to_bytes`` of a ledger with the same pipeline config.
+
+        Hops or edges that no longer exist in the config are skipped (a reload may remove them).
+        """
+        state = msgspec.msgpack.decode(data)
+        self.closed_through = state["closed_through"]
+        self._buckets = set(state["buckets"])
+        for hop, rows in state["hops"].items():
+            if hop in self._hops:
+                self._hops[hop] = {int(b): HopCounts.from_state(s) for b, s in rows}
+        by_name = {e.name: e for e in self._edges}
+        self._pending_total = 0
+        for name, rows in state["edges"].items():
+            if name in by_name:
+                joins = {int(b): EdgeJoin.from_state(s) for b, s in rows}
+                self._edges[by_name[name]] = joins
+                self._pending_total += sum(len(j.pending) for j in joins.values())
+        self.gaps = [Gap(float(s), float(e), str(r)) for s, e, r in state["gaps"]]
+        (
+            self.stats.late_observations,
+            self.stats.overflow_observations,
+            self.stats.pending_evicted,
+            self.stats.too_late_for_edges,
+        ) = state["stats"]

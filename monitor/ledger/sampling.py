@@ -1,0 +1,34 @@
+"""Consistent id sampling: the same event ids are kept at every hop, every agent and every restart.
+
+The hash is xxh3 (stable across processes, unlike Python's ``hash``), cut to 60 bits so the pending
+set's keys stay small ints (32 bytes each) — that is what keeps a pending id under 150 bytes.
+"""
+
+from __future__ import annotations
+
+import xxhash
+
+HASH_BITS = 60
+_MASK = (1 << HASH_BITS) - 1
+_SPACE = 1 << HASH_BITS
+_xxh3 = xxhash.xxh3_64_intdigest
+
+
+def id_hash(event_id: str) -> int:
+    """A stable 60-bit hash of an event id; the join key for every hop."""
+    return _xxh3(event_id.encode()) & _MASK
+
+
+class IdSampler:
+    """Keeps an id when its hash falls below ``rate`` of the hash space, so every hop keeps the same ids."""
+
+    __slots__ = ("rate", "threshold")
+
+    def __init__(self, rate: float) -> None:
+        if not 0.0 < rate <= 1.0:
+            raise ValueError(f"id sampling rate must be in (0, 1], got {rate}")
+        self.rate = rate
+        self.threshold = _SPACE if rate >= 1.0 else int(rate * _SPACE)
+
+    def keeps(self, hashed: int) -> bool:
+        return hashed < self.threshold
