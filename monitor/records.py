@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -22,6 +23,9 @@ class Status(enum.StrEnum):
     FAILED = "failed"
     DROPPED = "dropped"
 
+
+StatusText = Literal["ok", "rejected", "failed", "dropped"]
+"""Statuses as plain strings inside records: hashing a str is C-fast, hashing an Enum is not."""
 
 Attributes = tuple[tuple[str, str], ...]
 """Allow-listed attributes, sorted by key: hashable, so it can key a bucket."""
@@ -36,7 +40,7 @@ class ObservationIn(msgspec.Struct, frozen=True):
     event_time: datetime | float
     event_id: str | None = None
     observed_time: datetime | float | None = None
-    status: Status = Status.OK
+    status: StatusText = "ok"
     reason: str | None = None
     attributes: dict[str, str] = {}
 
@@ -49,7 +53,7 @@ class CountSampleIn(msgspec.Struct, frozen=True):
     bucket_start: datetime | float
     count: int
     bucket_seconds: float | None = None
-    status: Status = Status.OK
+    status: StatusText = "ok"
     event_type: str | None = None
     attributes: dict[str, str] = {}
 
@@ -62,7 +66,7 @@ class Observation(msgspec.Struct, frozen=True, gc=False):
     event_type: str
     event_time: float
     observed_time: float
-    status: Status = Status.OK
+    status: str = "ok"
     event_id: str | None = None
     reason: str | None = None
     attributes: Attributes = ()
@@ -86,7 +90,7 @@ class CountSample(msgspec.Struct, frozen=True, gc=False):
     bucket_start: float
     bucket_seconds: float
     count: int
-    status: Status = Status.OK
+    status: str = "ok"
     event_type: str | None = None
     attributes: Attributes = ()
 

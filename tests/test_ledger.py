@@ -166,7 +166,9 @@ def test_attribute_sets_beyond_the_cap_fold_into_other_and_are_counted():
 def test_buckets_overlapping_a_monitor_gap_are_incomplete_and_others_complete():
     ledger = PipelineLedger(pipeline())
     ledger.add_gap(Gap(1000.0, 1100.0))
-    ledger.observe([obs("a", i, t) for i, t in (("x", 30.0), ("w", 610.0), ("y", 1030.0), ("z", 2000.0))])
+    ledger.observe(
+        [obs("a", i, t) for i, t in (("x", 30.0), ("w", 610.0), ("y", 1030.0), ("z", 2000.0))]
+    )
     closed = ledger.close(3000.0)
     state = {(r.bucket_start, r.edge): r.completeness for r in closed.edge_results}
     assert state[(0.0, "a->b")] is Completeness.COMPLETE

@@ -35,8 +35,14 @@ class AlertBook:
         return changed
 
     def _apply_one(self, v: Verdict, now: float) -> Alert | None:
-        labels = labels_of({**dict(v.labels), "alertname": ALERT_NAMES.get(v.check, v.check),
-                            "check": v.check, "severity": "page"})
+        labels = labels_of(
+            {
+                **dict(v.labels),
+                "alertname": ALERT_NAMES.get(v.check, v.check),
+                "check": v.check,
+                "severity": "page",
+            }
+        )
         key = Alert(labels).fingerprint
         current = self._alerts.get(key)
         if v.judgement is Judgement.FIRING:
@@ -62,12 +68,17 @@ class AlertBook:
 
     def _forget_old(self, now: float) -> None:
         for key, alert in list(self._alerts.items()):
-            if alert.state is AlertState.RESOLVED and (alert.ends_at or now) < now - self.keep_resolved:
+            if (
+                alert.state is AlertState.RESOLVED
+                and (alert.ends_at or now) < now - self.keep_resolved
+            ):
                 del self._alerts[key]
                 self._clean.pop(key, None)
 
     def alerts(self) -> list[Alert]:
-        return sorted(self._alerts.values(), key=lambda a: (a.state != AlertState.FIRING, -a.starts_at))
+        return sorted(
+            self._alerts.values(), key=lambda a: (a.state != AlertState.FIRING, -a.starts_at)
+        )
 
     def firing(self) -> list[Alert]:
         return [a for a in self._alerts.values() if a.state is AlertState.FIRING]

@@ -44,9 +44,7 @@ def shortfall_pvalue(expected: int, arrived: int, delivery: float) -> float:
     return float(binom.cdf(arrived, expected, delivery))
 
 
-def judge_edge(
-    result: EdgeResult, expectation: Expectation, policy: DivergencePolicy
-) -> Verdict:
+def judge_edge(result: EdgeResult, expectation: Expectation, policy: DivergencePolicy) -> Verdict:
     """The divergence verdict for one closed (or amended) edge bucket."""
     labels = labels_of(
         {

@@ -13,10 +13,21 @@ OVERFLOW: Attributes = (("__other__", "__other__"),)
 class HopCounts:
     """Mutable accumulator; ``snapshot`` turns it into the immutable ``HopBucket`` the rest consume."""
 
-    __slots__ = ("attribute_sets", "closed", "counts", "dirty", "late", "latency", "overflow", "partial")
+    __slots__ = (
+        "attribute_sets",
+        "closed",
+        "counts",
+        "dirty",
+        "late",
+        "latencies",
+        "latency",
+        "overflow",
+        "partial",
+    )
 
     def __init__(self, partial: bool = False) -> None:
-        self.counts: dict[tuple[Status, Attributes], int] = {}
+        self.counts: dict[tuple[str, Attributes], int] = {}
+        self.latencies: list[float] = []
         self.attribute_sets: set[Attributes] = set()
         self.latency = LatencySketch()
         self.late = 0
@@ -25,7 +36,11 @@ class HopCounts:
         self.dirty = False
         self.partial = partial
 
-    def add(self, status: Status, attributes: Attributes, n: int, cap: int) -> bool:
+    def flush_latencies(self) -> None:
+        self.latency.add_many(self.latencies)
+        self.latencies.clear()
+
+    def add(self, status: str, attributes: Attributes, n: int, cap: int) -> bool:
         """Count ``n`` events; True when the attribute set was folded into ``OVERFLOW``."""
         folded = False
         sets = self.attribute_sets
@@ -50,7 +65,10 @@ class HopCounts:
     ) -> HopBucket:
         counts = tuple(
             sorted(
-                ((SeriesKey(status, attrs), n) for (status, attrs), n in self.counts.items()),
+                (
+                    (SeriesKey(Status(status), attrs), n)
+                    for (status, attrs), n in self.counts.items()
+                ),
                 key=lambda item: (item[0].status, item[0].attributes),
             )
         )
@@ -67,7 +85,7 @@ class HopCounts:
 
     def to_state(self) -> list:
         return [
-            [[str(s), [list(kv) for kv in attrs], n] for (s, attrs), n in self.counts.items()],
+            [[s, [list(kv) for kv in attrs], n] for (s, attrs), n in self.counts.items()],
             self.latency.to_bytes(),
             [self.late, self.overflow],
             self.closed,
@@ -80,7 +98,7 @@ class HopCounts:
         acc = cls(partial=partial)
         for status, attrs, n in counts:
             key_attrs = tuple((str(k), str(v)) for k, v in attrs)
-            acc.counts[(Status(status), key_attrs)] = int(n)
+            acc.counts[(str(status), key_attrs)] = int(n)
             acc.attribute_sets.add(key_attrs)
         acc.latency = LatencySketch.from_bytes(latency)
         acc.late, acc.overflow, acc.closed = late, overflow, closed

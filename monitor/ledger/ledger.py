@@ -17,7 +17,7 @@ from monitor.config.model import Edge, Pipeline
 from monitor.ledger.bucket import HopCounts
 from monitor.ledger.join import EdgeJoin
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket, JoinMode
-from monitor.ledger.sampling import IdSampler, id_hash
+from monitor.ledger.sampling import _MASK, IdSampler, _xxh3
 from monitor.ledger.watermark import Gap, Watermark
 from monitor.records import CountSample, Observation
 
@@ -54,58 +54,84 @@ class PipelineLedger:
         self.gaps: list[Gap] = []
         self._hops: dict[str, dict[int, HopCounts]] = {h: {} for h in pipeline.hop_names}
         self._edges: dict[Edge, dict[int, EdgeJoin]] = {e: {} for e in pipeline.edges}
-        self._out_edges = {h: pipeline.edges_from(h) for h in pipeline.hop_names}
-        self._in_edges = {h: pipeline.edges_to(h) for h in pipeline.hop_names}
+        # Hot-path views: (filter, joins-by-bucket) per hop, so ingest never hashes an Edge.
+        self._out_edges = {
+            h: tuple((e.where.predicate, self._edges[e]) for e in pipeline.edges_from(h))
+            for h in pipeline.hop_names
+        }
+        self._in_edges = {
+            h: tuple(self._edges[e] for e in pipeline.edges_to(h)) for h in pipeline.hop_names
+        }
         self._buckets: set[int] = set()
         self._pending_total = 0
 
     # --- ingest -------------------------------------------------------------------------------
 
     def observe(self, observations: Iterable[Observation]) -> None:
-        """Count each observation in its event-time bucket and feed the edge joins."""
-        bucket_of = self.watermark.bucket_of
+        """Count each observation in its event-time bucket and feed the edge joins.
+
+        The hot path of ingest: locals instead of attribute lookups, and latencies buffered per
+        bucket and added to the sketches once per call (``flush_latencies``).
+        """
+        size = self.watermark.bucket_seconds
         cap = self.pipeline.max_attribute_sets
         threshold = self.sampler.threshold
-        hops, edges = self._hops, self._edges
+        hops = self._hops
         out_edges, in_edges = self._out_edges, self._in_edges
         buckets = self._buckets
+        stats = self.stats
+        touched: list = []
+        pending_delta = 0
         for obs in observations:
-            b = bucket_of(obs.event_time)
+            event_time = obs.event_time
+            b = int(event_time // size)
             hop_buckets = hops[obs.hop]
             acc = hop_buckets.get(b)
             if acc is None:
                 acc = hop_buckets[b] = self._new_hop_counts(b)
                 buckets.add(b)
             if acc.add(obs.status, obs.attributes, 1, cap):
-                self.stats.overflow_observations += 1
+                stats.overflow_observations += 1
             if acc.closed:
-                self.stats.late_observations += 1
-            acc.latency.add(obs.observed_time - obs.event_time)
+                stats.late_observations += 1
+            observed = obs.observed_time
+            lat = acc.latencies
+            if not lat:
+                touched.append(acc)
+            lat.append(observed - event_time)
             event_id = obs.event_id
-            h = -1
-            if event_id is not None:
-                h = id_hash(event_id)
+            if event_id is None:
+                h = -1
+            else:
+                h = _xxh3(event_id.encode()) & _MASK
                 if h >= threshold:
                     h = -1
-            observed_ms = int(obs.observed_time * 1000.0)
-            for edge in out_edges[obs.hop]:
-                if not edge.where.predicate(obs):
+            observed_ms = int(observed * 1000.0)
+            for where, joins in out_edges[obs.hop]:
+                if not where(obs):
                     continue
-                join = self._join(edges[edge], b)
+                join = joins.get(b) or self._join(joins, b)
                 if join is None:
                     continue
                 join.expected_count += 1
                 if h >= 0:
                     before = len(join.pending)
                     join.seen_at_from(h, event_id, observed_ms)  # type: ignore[arg-type]
-                    self._pending_total += len(join.pending) - before
+                    pending_delta += len(join.pending) - before
+                    if join.latencies and len(join.latencies) == 1:
+                        touched.append(join)
             if h >= 0:
-                for edge in in_edges[obs.hop]:
-                    join = self._join(edges[edge], b)
+                for joins in in_edges[obs.hop]:
+                    join = joins.get(b) or self._join(joins, b)
                     if join is not None:
                         before = len(join.pending)
                         join.seen_at_to(h, observed_ms)
-                        self._pending_total += len(join.pending) - before
+                        pending_delta += len(join.pending) - before
+                        if join.latencies and len(join.latencies) == 1:
+                            touched.append(join)
+        for item in touched:
+            item.flush_latencies()
+        self._pending_total += pending_delta
         self._evict_pending_over_cap()
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
@@ -131,9 +157,9 @@ class PipelineLedger:
                 status=sample.status,
                 attributes=sample.attributes,
             )
-            for edge in self._out_edges[sample.hop]:
-                if edge.where.predicate(probe):
-                    join = self._join(self._edges[edge], b)
+            for where, joins in self._out_edges[sample.hop]:
+                if where(probe):
+                    join = self._join(joins, b)
                     if join is not None:
                         join.expected_count += sample.count
 
@@ -238,7 +264,12 @@ class PipelineLedger:
 
     def _edge_result(self, edge: Edge, b: int, join: EdgeJoin, now: float) -> EdgeResult:
         if join.expected or not join.expected_count:
-            mode, expected, arrived, missing = JoinMode.IDS, join.expected, join.arrived_n, join.missing
+            mode, expected, arrived, missing = (
+                JoinMode.IDS,
+                join.expected,
+                join.arrived_n,
+                join.missing,
+            )
         else:
             # Nobody sent ids for this edge: compare counts; the to hop's total is what arrived.
             to_acc = self._hops[edge.to_hop].get(b)
@@ -326,13 +357,15 @@ class PipelineLedger:
         self._buckets = set(state["buckets"])
         for hop, rows in state["hops"].items():
             if hop in self._hops:
-                self._hops[hop] = {int(b): HopCounts.from_state(s) for b, s in rows}
+                self._hops[hop].clear()
+                self._hops[hop].update({int(b): HopCounts.from_state(s) for b, s in rows})
         by_name = {e.name: e for e in self._edges}
         self._pending_total = 0
         for name, rows in state["edges"].items():
             if name in by_name:
-                joins = {int(b): EdgeJoin.from_state(s) for b, s in rows}
-                self._edges[by_name[name]] = joins
+                joins = self._edges[by_name[name]]
+                joins.clear()
+                joins.update({int(b): EdgeJoin.from_state(s) for b, s in rows})
                 self._pending_total += sum(len(j.pending) for j in joins.values())
         self.gaps = [Gap(float(s), float(e), str(r)) for s, e, r in state["gaps"]]
         (

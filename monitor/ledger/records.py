@@ -89,3 +89,22 @@ class EdgeResult:
     @property
     def key(self) -> tuple[str, str, float]:
         return (self.pipeline, self.edge, self.bucket_start)
+
+
+def merge_hop_buckets(stored: HopBucket, delta: HopBucket) -> HopBucket:
+    """Add a partial bucket (late counts that arrived after eviction) to the stored one."""
+    counts: dict[SeriesKey, int] = dict(stored.counts)
+    for key, n in delta.counts:
+        counts[key] = counts.get(key, 0) + n
+    latency = stored.latency.copy()
+    latency.merge(delta.latency)
+    return HopBucket(
+        pipeline=stored.pipeline,
+        hop=stored.hop,
+        bucket_start=stored.bucket_start,
+        bucket_seconds=stored.bucket_seconds,
+        counts=tuple(sorted(counts.items(), key=lambda kv: (kv[0].status, kv[0].attributes))),
+        late=stored.late + delta.late,
+        latency=latency,
+        completeness=stored.completeness,
+    )

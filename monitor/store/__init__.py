@@ -1,7 +1,7 @@
 """Durable state: closed buckets, edge results, checkpoints, the monitor's own uptime, and alerts.
 
-Callers depend on the ``Store`` protocol and get an implementation from ``open_store``; SQLite is the
-default, a PostgreSQL store for several replicas will implement the same protocol.
+Callers depend on the ``Store`` protocol and get an implementation from ``open_store``; SQLite is
+the default, a PostgreSQL store for several replicas will implement the same protocol.
 """
 
 from __future__ import annotations

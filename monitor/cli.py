@@ -1,0 +1,100 @@
+"""The ``hopwatch`` command (also ``python -m monitor``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+
+from monitor import __version__
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9464)")
+    return host or "127.0.0.1", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hopwatch",
+        description="Watch an event pipeline hop by hop: loss, delay, duplicates and skew.",
+    )
+    parser.add_argument("--version", action="version", version=f"hopwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", default="hopwatch.yaml", help="main config file")
+    run.add_argument("--listen", type=_listen, help="HOST:PORT (overrides server.listen)")
+    run.add_argument("--data-dir", type=Path, help="state directory (overrides storage.data_dir)")
+    _log_args(run)
+
+    validate = sub.add_parser("validate", help="check config files; every error at once")
+    validate.add_argument("paths", nargs="*", help="files to check (default: hopwatch.yaml)")
+
+    demo = sub.add_parser("demo", help="the daemon on the example pipeline with the simulator")
+    demo.add_argument("--config", default=None, help="main config (default: the bundled example)")
+    demo.add_argument("--scenario", default=None, help="simulation scenario (default: bundled)")
+    demo.add_argument("--listen", type=_listen, default=("127.0.0.1", 9464))
+    demo.add_argument("--speed", type=float, help="simulated seconds per real second")
+    demo.add_argument("--data-dir", type=Path, help="state directory (default: a temporary one)")
+    demo.add_argument("--duration", type=float, help="stop after this many real seconds")
+    _log_args(demo, default_format="text", default_level="warning")
+    return parser
+
+
+def _log_args(
+    p: argparse.ArgumentParser, default_format: str = "json", default_level: str = "info"
+) -> None:
+    p.add_argument("--log-format", choices=["json", "text"], default=default_format)
+    p.add_argument(
+        "--log-level", default=default_level, choices=["debug", "info", "warning", "error"]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "validate":
+        from monitor.config.validate import validate_command
+
+        return validate_command(args.paths or ["hopwatch.yaml"])
+    if args.command == "run":
+        return _run(args)
+    if args.command == "demo":
+        from monitor.demo import run_demo
+
+        return run_demo(args)
+    return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from monitor.config import ConfigError, load_config
+    from monitor.daemon import Daemon
+    from monitor.logs import setup_logging
+    from monitor.store import StoreError, open_store
+    from monitor.timeutil import SystemClock
+
+    setup_logging(args.log_format, args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    server = config.server
+    if args.listen:
+        server = dataclasses.replace(server, host=args.listen[0], port=args.listen[1])
+    storage = config.storage
+    if args.data_dir:
+        storage = dataclasses.replace(storage, data_dir=args.data_dir)
+    config = dataclasses.replace(config, server=server, storage=storage)
+    try:
+        store = open_store(storage.data_dir)
+    except StoreError as err:
+        print(f"hopwatch: {err}", file=sys.stderr)
+        return 1
+    daemon = Daemon(config, SystemClock(), store)
+    asyncio.run(daemon.serve(server.host, server.port))
+    return 0

@@ -1,0 +1,179 @@
+"""Wiring: the engine, its store and its clock, the HTTP server and the ticker, start and stop.
+
+This is the I/O shell around ``Engine``. On start it restores the last checkpoint and records the time
+it was not running as a gap, so buckets it could not fully observe come out ``incomplete`` instead of
+as loss. Every tick closes buckets and persists what closed; every ``checkpoint_interval`` it saves the
+open state; SIGTERM / SIGINT save once more and exit 0. A failing tick is logged and counted, and the
+loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from monitor.alerting.alert import Alert
+from monitor.config.model import Config
+from monitor.engine import Engine, TickOutput
+from monitor.ledger.records import merge_hop_buckets
+from monitor.ledger.watermark import Gap
+from monitor.store import Store
+from monitor.timeutil import Clock
+
+log = logging.getLogger("hopwatch.daemon")
+
+CHECKPOINT = "engine"
+
+
+@dataclass
+class DaemonStats:
+    ticks: int = 0
+    tick_errors: int = 0
+    last_tick_seconds: float = 0.0
+    checkpoints: int = 0
+
+
+class Daemon:
+    """One hopwatch process: what ``hopwatch run`` and ``hopwatch demo`` start."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        store: Store,
+        *,
+        tick_interval: float = 1.0,
+        checkpoint_interval: float = 10.0,
+        retention_interval: float = 3600.0,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.engine = Engine(config)
+        self.tick_interval = tick_interval
+        self.checkpoint_interval = checkpoint_interval
+        self.retention_interval = retention_interval
+        self.stats = DaemonStats()
+        self._ready = False
+        self._last_checkpoint = 0.0
+        self._last_purge = 0.0
+        self.on_alerts: list = []
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Gap | None:
+        """Restore state; returns the gap recorded for the time hopwatch was not running, if any."""
+        now = self.clock.now()
+        gap = None
+        saved = self.store.load_checkpoint(CHECKPOINT)
+        if saved is not None:
+            at, blob = saved
+            self.engine.restore(blob)
+            if now > at:
+                gap = Gap(at, now, "hopwatch was not running")
+                self.store.add_gap(gap.start, gap.end, gap.reason)
+                self.engine.mark_gap(gap)
+                log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
+        self.engine.book.load(Alert.from_json(a) for a in self.store.load_alerts())
+        self._last_checkpoint = now
+        self._ready = True
+        return gap
+
+    def ready(self) -> bool:
+        return self._ready
+
+    def tick(self) -> TickOutput | None:
+        """Close buckets, judge, persist. Never raises: a failure is logged, counted and retried next tick."""
+        started = time.perf_counter()
+        try:
+            now = self.clock.now()
+            out = self.engine.tick(now)
+            self._persist(out)
+            self.store.beat(now)
+            if now - self._last_checkpoint >= self.checkpoint_interval:
+                self.checkpoint(now)
+            if now - self._last_purge >= self.retention_interval:
+                self.store.purge(now - self.config.storage.retention)
+                self._last_purge = now
+            for callback in self.on_alerts:
+                if out.alerts_changed:
+                    callback(out.alerts_changed)
+            return out
+        except Exception:
+            self.stats.tick_errors += 1
+            log.exception("tick failed")
+            return None
+        finally:
+            self.stats.ticks += 1
+            self.stats.last_tick_seconds = time.perf_counter() - started
+
+    def _persist(self, out: TickOutput) -> None:
+        for closed in out.closed.values():
+            if closed.hop_buckets:
+                self.store.save_hop_buckets(closed.hop_buckets)
+            if closed.edge_results:
+                self.store.save_edge_results(closed.edge_results)
+            for delta in closed.partial_hop_buckets:
+                stored = self.store.hop_buckets(
+                    delta.pipeline, delta.hop, delta.bucket_start, delta.bucket_start + 0.001
+                )
+                merged = merge_hop_buckets(stored[0], delta) if stored else delta
+                self.store.save_hop_buckets([merged])
+        if out.alerts_changed:
+            self.store.save_alerts(a.to_json() for a in out.alerts_changed)
+            for alert in out.alerts_changed:
+                log.warning(
+                    "alert " + str(alert.state),
+                    extra={
+                        "alert": alert.name,
+                        "labels": dict(alert.labels),
+                        "summary": dict(alert.annotations).get("summary", ""),
+                    },
+                )
+
+    def checkpoint(self, now: float | None = None) -> None:
+        now = self.clock.now() if now is None else now
+        self.store.save_checkpoint(CHECKPOINT, now, self.engine.checkpoint())
+        self.store.beat(now)
+        self._last_checkpoint = now
+        self.stats.checkpoints += 1
+
+    def stop(self) -> None:
+        """Flush: the open state is saved so a restart resumes exactly where this left off."""
+        self._ready = False
+        self.checkpoint()
+        self.store.close()
+        log.info("stopped")
+
+    # --- serving ------------------------------------------------------------------------------
+
+    async def tick_forever(self) -> None:
+        while True:
+            self.tick()
+            await asyncio.sleep(self.tick_interval)
+
+    async def serve(self, host: str, port: int, extra_tasks: tuple = ()) -> None:
+        """Serve HTTP and tick until SIGINT/SIGTERM (uvicorn handles them), then flush."""
+        import uvicorn
+
+        from monitor.server.app import create_app
+
+        app = create_app(self)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            )
+        )
+        self.start()
+        log.info("listening", extra={"listen": f"{host}:{port}"})
+        tasks = [asyncio.create_task(self.tick_forever())]
+        tasks += [asyncio.create_task(t) for t in extra_tasks]
+        try:
+            await server.serve()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.stop()

@@ -1,0 +1,367 @@
+"""The default store: one SQLite file in the data dir, enough for a single hopwatch process.
+
+WAL mode lets the HTTP handlers read while the tick writes; ``synchronous=NORMAL`` keeps the
+per-tick heartbeat cheap (a power cut may lose the last commits, never corrupt the file). One
+connection shared by all threads, serialised by a lock: the writes are small and batched, so a pool
+would buy nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import msgspec
+
+from monitor.ledger.records import EdgeResult, HopBucket
+from monitor.store.base import Gap, StoreError
+from monitor.store.rows import (
+    EDGE_RESULT_COLUMNS,
+    HOP_BUCKET_COLUMNS,
+    edge_result_from_row,
+    edge_result_row,
+    hop_bucket_from_row,
+    hop_bucket_row,
+)
+from monitor.store.schema import SCHEMA_VERSION, current_version, migrate
+
+DB_FILENAME = "hopwatch.db"
+BUSY_TIMEOUT_SECONDS = 5.0
+"""How long to wait for another process (``hopwatch silence add``) to finish writing."""
+
+
+def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_HOP_BUCKET = _upsert_sql(
+    "hop_buckets", HOP_BUCKET_COLUMNS, ("pipeline", "hop", "bucket_start")
+)
+_UPSERT_EDGE_RESULT = _upsert_sql(
+    "edge_results", EDGE_RESULT_COLUMNS, ("pipeline", "edge", "bucket_start")
+)
+
+
+def _range_query(
+    table: str,
+    columns: tuple[str, ...],
+    pipeline: str,
+    name_column: str,
+    name: str | None,
+    since: float | None,
+    until: float | None,
+) -> tuple[str, list[Any]]:
+    where, params = ["pipeline = ?"], [pipeline]
+    if name is not None:
+        where.append(f"{name_column} = ?")
+        params.append(name)
+    if since is not None:
+        where.append("bucket_start >= ?")
+        params.append(float(since))
+    if until is not None:
+        where.append("bucket_start < ?")
+        params.append(float(until))
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY bucket_start, {name_column}"
+    )
+    return sql, params
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction, even one whose COMMIT failed, so the next write can begin."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _explain(path: Path, doing: str, exc: BaseException) -> StoreError:
+    """Turn an sqlite3 error into a message an operator can act on."""
+    text = str(exc)
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        advice = (
+            "the file is corrupted or is not a hopwatch database; stop hopwatch, move the file "
+            "aside (hopwatch creates a new one on start, losing its history) or restore it from "
+            "a backup"
+        )
+    elif "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+        advice = "check that the data dir exists and that the hopwatch user can write to it"
+    elif "locked" in lowered or "busy" in lowered:
+        advice = (
+            "another process is holding the database; make sure only one hopwatch daemon uses "
+            "this data dir"
+        )
+    elif "disk" in lowered or "full" in lowered:
+        advice = "free space on the data dir's filesystem"
+    else:
+        advice = "if it persists, move the file aside or restore it from a backup"
+    return StoreError(f"{path}: cannot {doing} ({text}); {advice}")
+
+
+class SQLiteStore:
+    """A ``Store`` on one SQLite file; create it with ``open_store(data_dir)``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = self._connect(path)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{path.parent}: cannot create the data dir ({exc}); create it or choose another"
+            ) from exc
+        try:
+            conn = sqlite3.connect(
+                str(path),
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise _explain(path, "open the hopwatch database", exc) from exc
+        try:
+            version = current_version(conn)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: schema version {version} is newer than this hopwatch supports "
+                    f"(version {SCHEMA_VERSION}); it was written by a newer hopwatch — upgrade "
+                    "hopwatch, or point it at another data dir"
+                )
+            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if str(mode).lower() != "wal":
+                raise StoreError(
+                    f"{path}: SQLite would not switch to WAL mode (got {mode!r}); put the data dir "
+                    "on a local filesystem (WAL does not work on network shares)"
+                )
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _explain(path, "open the hopwatch database", exc) from exc
+        return conn
+
+    @contextlib.contextmanager
+    def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._open_conn()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise _explain(self.path, doing, exc) from exc
+            except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+                raise StoreError(
+                    f"{self.path}: cannot {doing}: a stored row does not decode ({exc}); the file "
+                    "was edited by hand or is damaged — restore it from a backup or move it aside"
+                ) from exc
+
+    @contextlib.contextmanager
+    def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One transaction: the whole batch commits, or none of it does."""
+        with self._lock:
+            conn = self._open_conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, sqlite3.Error):
+                    raise _explain(self.path, doing, exc) from exc
+                raise
+
+    def _open_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.path}: the store is closed; open it again with open_store()")
+        return self._conn
+
+    # hop buckets
+
+    def save_hop_buckets(self, buckets: Iterable[HopBucket]) -> None:
+        rows = [hop_bucket_row(b) for b in buckets]
+        if not rows:
+            return
+        with self._writing("save hop buckets") as conn:
+            conn.executemany(_UPSERT_HOP_BUCKET, rows)
+
+    def hop_buckets(
+        self,
+        pipeline: str,
+        hop: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[HopBucket]:
+        sql, params = _range_query(
+            "hop_buckets", HOP_BUCKET_COLUMNS, pipeline, "hop", hop, since, until
+        )
+        with self._reading("read hop buckets") as conn:
+            return [hop_bucket_from_row(row) for row in conn.execute(sql, params)]
+
+    # edge results
+
+    def save_edge_results(self, results: Iterable[EdgeResult]) -> None:
+        rows = [edge_result_row(r) for r in results]
+        if not rows:
+            return
+        with self._writing("save edge results") as conn:
+            conn.executemany(_UPSERT_EDGE_RESULT, rows)
+
+    def edge_results(
+        self,
+        pipeline: str,
+        edge: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[EdgeResult]:
+        sql, params = _range_query(
+            "edge_results", EDGE_RESULT_COLUMNS, pipeline, "edge", edge, since, until
+        )
+        with self._reading("read edge results") as conn:
+            return [edge_result_from_row(row) for row in conn.execute(sql, params)]
+
+    # checkpoints
+
+    def save_checkpoint(self, name: str, at: float, blob: bytes) -> None:
+        with self._writing(f"save checkpoint {name!r}") as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (name, at, blob) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET at = excluded.at, blob = excluded.blob",
+                (name, float(at), bytes(blob)),
+            )
+
+    def load_checkpoint(self, name: str) -> tuple[float, bytes] | None:
+        with self._reading(f"load checkpoint {name!r}") as conn:
+            sql = "SELECT at, blob FROM checkpoints WHERE name = ?"
+            row = conn.execute(sql, (name,)).fetchone()
+        return None if row is None else (row[0], bytes(row[1]))
+
+    # heartbeat and gaps
+
+    def beat(self, at: float) -> None:
+        with self._writing("record the heartbeat") as conn:
+            conn.execute(
+                "INSERT INTO heartbeat (id, at) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                (float(at),),
+            )
+
+    def last_beat(self) -> float | None:
+        with self._reading("read the heartbeat") as conn:
+            row = conn.execute("SELECT at FROM heartbeat WHERE id = 1").fetchone()
+        return None if row is None else row[0]
+
+    def add_gap(self, start: float, end: float, reason: str) -> None:
+        if end < start:
+            raise ValueError(f"gap ends ({end}) before it starts ({start}); pass start <= end")
+        with self._writing("record a gap") as conn:
+            conn.execute(
+                "INSERT INTO gaps (start_at, end_at, reason) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (float(start), float(end), reason),
+            )
+
+    def gaps(self, since: float | None = None) -> list[Gap]:
+        sql, params = "SELECT start_at, end_at, reason FROM gaps", []
+        if since is not None:
+            sql += " WHERE end_at > ?"
+            params.append(float(since))
+        sql += " ORDER BY start_at, end_at, reason"
+        with self._reading("read gaps") as conn:
+            return [Gap(start, end, reason) for start, end, reason in conn.execute(sql, params)]
+
+    # alerts
+
+    def save_alerts(self, alerts: Iterable[dict[str, Any]]) -> None:
+        rows = []
+        for i, alert in enumerate(alerts):
+            fingerprint = alert.get("fingerprint")
+            if not isinstance(fingerprint, str) or not fingerprint:
+                raise ValueError(
+                    f"alerts[{i}]: 'fingerprint' must be a non-empty string, got {fingerprint!r}"
+                )
+            try:
+                payload = json.dumps(alert, sort_keys=True, separators=(",", ":"))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"alerts[{i}] ({fingerprint}): payload is not JSON-serialisable ({exc}); "
+                    "convert times to floats and enums to their string values"
+                ) from exc
+            rows.append((fingerprint, payload))
+        if not rows:
+            return
+        with self._writing("save alerts") as conn:
+            conn.executemany(
+                "INSERT INTO alerts (fingerprint, payload) VALUES (?, ?) "
+                "ON CONFLICT (fingerprint) DO UPDATE SET payload = excluded.payload",
+                rows,
+            )
+
+    def load_alerts(self) -> list[dict[str, Any]]:
+        with self._reading("load alerts") as conn:
+            rows = conn.execute("SELECT payload FROM alerts ORDER BY fingerprint").fetchall()
+            return [json.loads(payload) for (payload,) in rows]
+
+    def delete_alerts(self, fingerprints: Iterable[str]) -> int:
+        keys = [(f,) for f in fingerprints]
+        if not keys:
+            return 0
+        with self._writing("delete alerts") as conn:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM alerts WHERE fingerprint = ?", keys)
+            return conn.total_changes - before
+
+    # retention
+
+    def purge(self, before: float) -> int:
+        cutoff = float(before)
+        with self._writing("purge old rows") as conn:
+            deleted = 0
+            for table in ("hop_buckets", "edge_results"):
+                cursor = conn.execute(
+                    f"DELETE FROM {table} WHERE bucket_start + bucket_seconds <= ?", (cutoff,)
+                )
+                deleted += cursor.rowcount
+            deleted += conn.execute("DELETE FROM gaps WHERE end_at <= ?", (cutoff,)).rowcount
+            return deleted
+
+    # lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"SQLiteStore({str(self.path)!r}, {state})"
