@@ -1,0 +1,184 @@
+"""Generic YAML document validation: YAML with positions + a pydantic spec → issues.
+
+Every kind of hopwatch file (the main config, SLO groups, checks, routing, simulator scenarios) goes
+through here, so all of them report problems the same way: a missing key points at its parent
+mapping, an unknown key at itself, and common pydantic errors get a message a config author can
+act on instead of pydantic's wording.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from monitor.config.errors import ConfigIssue, KeyPath, format_key_path
+from monitor.config.spec import API_VERSION, CUSTOM_ERROR
+from monitor.config.yamlpos import Positions, load_yaml
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+MISSING_HINTS = {
+    "apiVersion": f"start the file with apiVersion: {API_VERSION}",
+    "kind": "say what this file holds",
+    "name": None,
+    "hops": "list the hops events pass through, e.g. hops: [{name: sdk}, {name: ingest}]",
+    "from": "name the hop the events leave",
+    "to": "name the hop the events should reach",
+}
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing"
+    return type(value).__name__
+
+
+def _expected(what: str, value: Any) -> tuple[str, str | None]:
+    hint = None
+    if isinstance(value, bool):
+        hint = "YAML reads yes/no/on/off/true/false as booleans; quote the value"
+    elif what == "a string" and isinstance(value, int | float):
+        hint = "quote the value"
+    elif what == "a list":
+        hint = "write [a, b] or one '- item' per line"
+    return f"expected {what}, got {type_name(value)}", hint
+
+
+def _model_at(spec_cls: type[BaseModel], path: KeyPath) -> type[BaseModel] | None:
+    """The spec model that describes the mapping at ``path`` (for listing its known keys)."""
+    current: type[BaseModel] | None = spec_cls
+    for part in path:
+        if isinstance(part, int) or current is None:
+            continue
+        field = next(
+            (f for n, f in current.model_fields.items() if (f.alias or n) == part),
+            None,
+        )
+        current = _inner_model(field.annotation) if field is not None else None
+    return current
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return None
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key(spec_cls: type[BaseModel], path: KeyPath) -> tuple[str, str | None]:
+    key = str(path[-1])
+    model = _model_at(spec_cls, path[:-1])
+    if model is None:
+        return f"unknown key {key!r}", None
+    known = [f.alias or n for n, f in model.model_fields.items()]
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"unknown key {key!r}", f"did you mean {close[0]!r}?"
+    return f"unknown key {key!r}", f"known keys: {', '.join(known)}"
+
+
+def _message(
+    err: Mapping[str, Any], spec_cls: type[BaseModel], path: KeyPath
+) -> tuple[str, str | None]:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == CUSTOM_ERROR:
+        return str(ctx["message"]), ctx.get("hint")
+    if kind == "missing":
+        key = str(path[-1]) if path else ""
+        return "missing required key", MISSING_HINTS.get(key)
+    if kind == "extra_forbidden":
+        return _unknown_key(spec_cls, path)
+    expected = {
+        "string_type": "a string",
+        "int_type": "a whole number",
+        "int_from_float": "a whole number",
+        "float_type": "a number",
+        "bool_type": "true or false",
+        "list_type": "a list",
+        "model_type": "a mapping",
+        "dict_type": "a mapping",
+        "model_attributes_type": "a mapping",
+    }.get(kind)
+    if expected is not None:
+        if not path and expected == "a mapping":
+            return (
+                f"expected a mapping of keys, got {type_name(value)}",
+                f"a hopwatch file starts with apiVersion: {API_VERSION}",
+            )
+        return _expected(expected, value)
+    bounds = {
+        "greater_than": ("gt", "greater than"),
+        "greater_than_equal": ("ge", "at least"),
+        "less_than": ("lt", "less than"),
+        "less_than_equal": ("le", "at most"),
+    }.get(kind)
+    if bounds is not None:
+        limit = ctx[bounds[0]]
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)  # "greater than 0", not pydantic's "0.0"
+        return f"{value!r} is out of range: it must be {bounds[1]} {limit}", None
+    if kind == "too_short":
+        return "must not be empty", None
+    return str(err["msg"]), None
+
+
+def pydantic_issues(
+    file: str, exc: ValidationError, positions: Positions, spec_cls: type[BaseModel]
+) -> list[ConfigIssue]:
+    """Map pydantic errors to issues: a missing key points at its parent mapping, anything else
+    at the key itself (or the nearest ancestor the document has)."""
+    issues = []
+    for err in exc.errors(include_url=False):
+        path: KeyPath = tuple(err["loc"])
+        line, col = positions.of(path[:-1] if err["type"] == "missing" else path)
+        message, hint = _message(err, spec_cls, path)
+        issues.append(ConfigIssue(file, line, col, format_key_path(path), message, hint))
+    return issues
+
+
+def validate_data(
+    path: Path, data: Any, positions: Positions, spec_cls: type[SpecT]
+) -> tuple[SpecT | None, list[ConfigIssue]]:
+    """Check already-parsed YAML against ``spec_cls``; for ``KIND_VALIDATORS`` functions."""
+    try:
+        return spec_cls.model_validate(data), []
+    except ValidationError as exc:
+        return None, pydantic_issues(str(path), exc, positions, spec_cls)
+
+
+def load_document(
+    path: Path | str, spec_cls: type[SpecT]
+) -> tuple[SpecT | None, list[ConfigIssue]]:
+    """Read a YAML file and validate it against ``spec_cls``, with positions on every issue.
+
+    Returns the spec only when the file is free of errors (duplicate keys included)."""
+    path = Path(path)
+    doc = load_yaml(path)
+    issues = list(doc.issues)
+    if not doc.readable:
+        return None, issues
+    spec, schema_issues = validate_data(path, doc.data, doc.positions, spec_cls)
+    issues.extend(schema_issues)
+    return (spec if not any(i.is_error for i in issues) else None), issues

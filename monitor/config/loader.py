@@ -1,0 +1,123 @@
+"""From a main config file to the runtime ``Config``, collecting every problem before giving up.
+
+Three passes, each reporting ``ConfigIssue`` values with file:line:col:
+1. YAML with positions (``yamlpos``): syntax errors, duplicate keys.
+2. The strict schema (``spec`` via ``document``): pydantic errors mapped back to the offending key.
+3. Whole-file checks (``semantics``): names, the edge graph, ``where`` filters, secrets, includes.
+Only when nothing is an error is the spec mapped into ``model.Config``, so nothing past this
+module sees raw YAML or the spec.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from monitor.config.document import validate_data
+from monitor.config.errors import ConfigError, ConfigIssue
+from monitor.config.model import (
+    Config,
+    Edge,
+    Expectation,
+    ExpectKind,
+    Hop,
+    Pipeline,
+    ServerConfig,
+    StorageConfig,
+)
+from monitor.config.semantics import ConfigChecker
+from monitor.config.spec import ConfigSpec, EdgeSpec, PipelineSpec, split_listen
+from monitor.config.where import compile_where
+from monitor.config.yamlpos import load_yaml
+
+
+def _read_token(spec: ConfigSpec, base: Path, environ: Mapping[str, str]) -> str | None:
+    auth = spec.server.auth
+    if auth is None:
+        return None
+    if auth.bearer_token_env is not None:
+        return environ[auth.bearer_token_env].strip()
+    assert auth.bearer_token_file is not None
+    return (base / auth.bearer_token_file).read_text(encoding="utf-8").strip()
+
+
+def _edge(spec: EdgeSpec) -> Edge:
+    if spec.expect is None:
+        expect = Expectation()
+    else:
+        expect = Expectation(ExpectKind.RATIO, spec.expect.ratio, spec.expect.tolerance)
+    return Edge(spec.from_, spec.to, compile_where(spec.where), expect)
+
+
+def _pipeline(spec: PipelineSpec) -> Pipeline:
+    return Pipeline(
+        name=spec.name,
+        hops=tuple(Hop(h.name, h.description) for h in spec.hops),
+        edges=tuple(_edge(e) for e in spec.edges),
+        attributes=frozenset(spec.attributes),
+        bucket_seconds=spec.bucket,
+        allowed_lateness=spec.allowed_lateness,
+        id_sampling=spec.id_sampling,
+        max_attribute_sets=spec.max_attribute_sets,
+        max_pending_ids=spec.max_pending_ids,
+        description=spec.description,
+    )
+
+
+def _build(
+    spec: ConfigSpec, path: Path, includes: list[Path], environ: Mapping[str, str]
+) -> Config:
+    host, port = split_listen(spec.server.listen)
+    data_dir = Path(spec.storage.data_dir)
+    return Config(
+        server=ServerConfig(
+            host=host,
+            port=port,
+            bearer_token=_read_token(spec, path.parent, environ),
+            max_body_bytes=spec.server.max_body_size,
+        ),
+        storage=StorageConfig(
+            data_dir=data_dir if data_dir.is_absolute() else path.parent / data_dir,
+            retention=spec.storage.retention,
+        ),
+        pipelines=tuple(_pipeline(p) for p in spec.pipelines),
+        includes=tuple(includes),
+        source=path,
+    )
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def check_config(
+    path: Path | str, environ: Mapping[str, str] | None = None
+) -> tuple[Config | None, list[ConfigIssue]]:
+    """Every issue of a main config file and its includes, and the ``Config`` when there is no
+    error (warnings do not block). ``environ`` defaults to ``os.environ``; tests pass their own."""
+    path = Path(path)
+    env = os.environ if environ is None else environ
+    doc = load_yaml(path)
+    issues = list(doc.issues)
+    if not doc.readable:
+        return None, issues
+    spec, schema_issues = validate_data(path, doc.data, doc.positions, ConfigSpec)
+    issues.extend(schema_issues)
+    checker = ConfigChecker(path, doc.data if isinstance(doc.data, dict) else {}, doc.positions)
+    if isinstance(doc.data, dict):
+        checker.run(env)
+    issues.extend(checker.issues)
+    if spec is None or any(i.is_error for i in issues):
+        return None, issues
+    return _build(spec, path, checker.included, env), issues
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """The runtime config, or ``ConfigError`` carrying every error and warning found."""
+    config, issues = check_config(path, environ)
+    if config is None:
+        raise ConfigError(sorted(issues, key=ConfigIssue.sort_key))
+    return config
+
+
+__all__ = ["check_config", "load_config"]

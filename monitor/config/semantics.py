@@ -1,0 +1,230 @@
+"""Checks that need the whole main file: unique names, a sound edge graph, ``where`` filters,
+readable secrets and existing includes.
+
+They read the raw YAML data defensively (anything of the wrong shape is skipped, the schema pass
+has already reported it), so one typo does not hide a cycle three pipelines further down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from monitor.config.errors import ConfigIssue, KeyPath, Severity, format_key_path
+from monitor.config.includes import check_included_file, include_files
+from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
+from monitor.config.yamlpos import Positions
+
+
+class ConfigChecker:
+    """Semantic checks over the raw (possibly schema-invalid) data of the main file."""
+
+    def __init__(self, path: Path, data: dict[str, Any], positions: Positions) -> None:
+        self.path = path
+        self.file = str(path)
+        self.base = path.parent
+        self.data = data
+        self.pos = positions
+        self.issues: list[ConfigIssue] = []
+        self.included: list[Path] = []
+
+    def add(
+        self,
+        path: KeyPath,
+        message: str,
+        hint: str | None = None,
+        *,
+        at: tuple[int, int] | None = None,
+        severity: Severity = "error",
+    ) -> None:
+        line, col = at or self.pos.of(path)
+        self.issues.append(
+            ConfigIssue(
+                self.file,
+                line,
+                col,
+                format_key_path(path),
+                message,
+                hint,
+                severity,
+            )
+        )
+
+    def run(self, environ: Mapping[str, str]) -> None:
+        self.check_auth(environ)
+        self.check_includes()
+        seen: dict[str, int] = {}
+        for i, pipeline in enumerate(_list(self.data.get("pipelines"))):
+            name = _dict(pipeline).get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    self.add(
+                        ("pipelines", i, "name"),
+                        f"duplicate pipeline name {name!r}; first used by pipelines[{seen[name]}]",
+                        "pipeline names must be unique",
+                    )
+                else:
+                    seen[name] = i
+            self.check_pipeline(("pipelines", i), _dict(pipeline))
+
+    def check_auth(self, environ: Mapping[str, str]) -> None:
+        auth = _dict(_dict(self.data.get("server")).get("auth"))
+        env, file = auth.get("bearer_token_env"), auth.get("bearer_token_file")
+        if isinstance(env, str) and file is None:
+            key: KeyPath = ("server", "auth", "bearer_token_env")
+            value = environ.get(env)
+            if value is None:
+                self.add(
+                    key,
+                    f"environment variable {env} is not set",
+                    "set it where hopwatch runs, or use bearer_token_file",
+                )
+            elif not value.strip():
+                self.add(key, f"environment variable {env} is empty")
+        if isinstance(file, str) and env is None:
+            key = ("server", "auth", "bearer_token_file")
+            target = self.base / file
+            try:
+                token = target.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                self.add(
+                    key,
+                    f"cannot read bearer token file {target}: {reason}",
+                    "relative paths start at the config file's directory",
+                )
+            else:
+                if not token.strip():
+                    self.add(key, f"bearer token file {target} is empty")
+
+    def check_includes(self) -> None:
+        for i, entry in enumerate(_list(self.data.get("include"))):
+            if not isinstance(entry, str):
+                continue
+            target = self.base / entry
+            if not target.exists():
+                self.add(
+                    ("include", i),
+                    f"{target} does not exist",
+                    "include paths are relative to the config file's directory",
+                )
+                continue
+            for file in include_files(target):
+                if file not in self.included:
+                    self.included.append(file)
+        for file in self.included:
+            self.issues.extend(check_included_file(file))
+
+    def check_pipeline(self, at: KeyPath, pipeline: dict[str, Any]) -> None:
+        hops: dict[str, int] = {}
+        for j, hop in enumerate(_list(pipeline.get("hops"))):
+            name = _dict(hop).get("name")
+            if not isinstance(name, str):
+                continue
+            if name in hops:
+                self.add(
+                    (*at, "hops", j, "name"),
+                    f"duplicate hop name {name!r}; first used by hops[{hops[name]}]",
+                    "hop names must be unique within a pipeline",
+                )
+            else:
+                hops[name] = j
+        attributes = {a for a in _list(pipeline.get("attributes")) if isinstance(a, str)}
+        graph: dict[str, list[tuple[str, int]]] = {}
+        edges_seen: dict[tuple[str, str], int] = {}
+        for k, raw in enumerate(_list(pipeline.get("edges"))):
+            edge = _dict(raw)
+            here = (*at, "edges", k)
+            ends = [edge.get("from"), edge.get("to")]
+            known = True
+            for key, hop in zip(("from", "to"), ends, strict=True):
+                if isinstance(hop, str) and hop not in hops:
+                    self.add(
+                        (*here, key),
+                        f"unknown hop {hop!r}",
+                        f"known hops: {', '.join(hops) or 'none'}",
+                    )
+                known = known and isinstance(hop, str) and hop in hops
+            self.check_where(here, edge.get("where"), attributes, at)
+            if not known:
+                continue
+            src, dst = str(ends[0]), str(ends[1])
+            if src == dst:
+                self.add(
+                    here,
+                    f"edge from {src!r} to itself",
+                    "an edge joins two different hops",
+                )
+            elif (src, dst) in edges_seen:
+                self.add(
+                    here,
+                    f"duplicate edge {src} -> {dst}; first at edges[{edges_seen[(src, dst)]}]",
+                    "merge their where filters with 'or'",
+                )
+            else:
+                edges_seen[(src, dst)] = k
+                graph.setdefault(src, []).append((dst, k))
+        self.check_cycles(at, list(hops), graph)
+
+    def check_where(
+        self, edge_at: KeyPath, text: Any, attributes: set[str], pipeline_at: KeyPath
+    ) -> None:
+        if not isinstance(text, str) or not text.strip():
+            return
+        key = (*edge_at, "where")
+        scalar = self.pos.value_of(key)
+        try:
+            node = parse_where(text)
+        except WhereSyntaxError as exc:
+            where_at = scalar.column_of(exc.column - 1) if scalar else None
+            self.add(key, exc.message, exc.hint, at=where_at)
+            return
+        for name in sorted(referenced_fields(node)):
+            attr = name[len(ATTRIBUTE_PREFIX) :] if name.startswith(ATTRIBUTE_PREFIX) else None
+            if attr is not None and attr not in attributes:
+                column = text.find(name)
+                where_at = scalar.column_of(column) if scalar and column >= 0 else None
+                self.add(
+                    key,
+                    f"attribute {attr!r} is not in this pipeline's attributes, "
+                    "so it is always null here",
+                    f"add it to {format_key_path((*pipeline_at, 'attributes'))}",
+                    at=where_at,
+                    severity="warning",
+                )
+
+    def check_cycles(
+        self, at: KeyPath, hops: list[str], graph: dict[str, list[tuple[str, int]]]
+    ) -> None:
+        """Report each back edge of a depth-first walk, naming the cycle it closes."""
+        state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+        stack: list[str] = []
+
+        def visit(hop: str) -> None:
+            state[hop] = 1
+            stack.append(hop)
+            for nxt, k in graph.get(hop, []):
+                if state.get(nxt) == 1:
+                    cycle = [*stack[stack.index(nxt) :], nxt]
+                    self.add(
+                        (*at, "edges", k),
+                        f"edges form a cycle: {' -> '.join(cycle)}",
+                        "events flow one way from sources to sinks; remove one of these edges",
+                    )
+                elif nxt not in state:
+                    visit(nxt)
+            stack.pop()
+            state[hop] = 2
+
+        for hop in hops:
+            if hop not in state:
+                visit(hop)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,238 @@
+"""The versioned YAML schema (``apiVersion: hopwatch/v1``) as strict pydantic models.
+
+This is the edge where raw YAML is checked key by key; the loader then maps a valid spec into the
+runtime model (``model.py``), so nothing past the loader depends on this module. Models forbid
+unknown keys (a typo such as ``alowed_lateness`` must not silently fall back to a default) and are
+strict (``"60"`` is not a number, ``1`` is not a name). Validators raise ``invalid(...)`` so the
+loader can print the message and the fix separately.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from monitor.timeutil import parse_duration
+
+API_VERSION = "hopwatch/v1"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME_HINT = (
+    "names become Prometheus label values and file names: use lowercase letters, digits and _, "
+    "starting with a letter"
+)
+ATTRIBUTE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+CUSTOM_ERROR = "hopwatch"
+"""pydantic error type of ``invalid``; its ``ctx`` carries ``message`` and ``hint``."""
+
+
+def invalid(message: str, hint: str | None = None) -> PydanticCustomError:
+    """A validation error whose message and fix the loader prints verbatim."""
+    return PydanticCustomError(CUSTOM_ERROR, "{message}", {"message": message, "hint": hint})
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing"
+    return type(value).__name__
+
+
+def _api_version(value: Any) -> str:
+    if value != API_VERSION:
+        raise invalid(f"unsupported apiVersion {value!r}", f"hopwatch accepts {API_VERSION!r}")
+    return API_VERSION
+
+
+def _name(value: str) -> str:
+    if not NAME_PATTERN.match(value):
+        raise invalid(f"{value!r} is not a valid name", NAME_HINT)
+    return value
+
+
+def _attribute(value: str) -> str:
+    if not ATTRIBUTE_PATTERN.match(value):
+        raise invalid(
+            f"{value!r} is not a valid attribute key",
+            "attribute keys become Prometheus label names: letters, digits and _",
+        )
+    return value
+
+
+def _duration(value: Any, *, allow_zero: bool = False) -> float:
+    if not isinstance(value, str):
+        raise invalid(
+            f"expected a duration, got {_type_name(value)}",
+            f"write a number and a unit, e.g. {value}s" if isinstance(value, int) else None,
+        )
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise invalid(
+            f"{value!r} is not a duration",
+            "use a number and a unit: ms, s, m, h, d, w or y, e.g. 90s",
+        ) from None
+    if seconds <= 0 and not allow_zero:
+        raise invalid(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def _duration_or_zero(value: Any) -> float:
+    return _duration(value, allow_zero=True)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+}
+
+
+def _byte_size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        size = int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    else:
+        raise invalid(f"{value!r} is not a size", "write bytes or a number with KiB, MiB or GiB")
+    if size < 1:
+        raise invalid(f"{value!r} must be at least 1 byte")
+    return size
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) → (host, port); ValueError says what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"{text!r} is not host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1-65535")
+    return host, port
+
+
+def _listen(value: str) -> str:
+    try:
+        split_listen(value)
+    except ValueError as exc:
+        raise invalid(str(exc), "write host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464") from None
+    return value
+
+
+def _expect(value: Any) -> Any:
+    if value == "all" or value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    raise invalid(
+        f"expect must be 'all' or a mapping, got {value!r}",
+        "write expect: all, or expect: {ratio: 0.98, tolerance: 0.005}",
+    )
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Duration = Annotated[float, BeforeValidator(_duration)]
+DurationOrZero = Annotated[float, BeforeValidator(_duration_or_zero)]
+ByteSize = Annotated[int, BeforeValidator(_byte_size)]
+ApiVersion = Annotated[str, BeforeValidator(_api_version)]
+
+
+class Spec(BaseModel):
+    """Base of every YAML model: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class AuthSpec(Spec):
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthSpec:
+        if self.bearer_token_env is not None and self.bearer_token_file is not None:
+            raise invalid(
+                "set bearer_token_env or bearer_token_file, not both",
+                "keep the one your deployment provides",
+            )
+        if self.bearer_token_env is None and self.bearer_token_file is None:
+            raise invalid(
+                "auth needs bearer_token_env or bearer_token_file", "or remove auth to disable it"
+            )
+        return self
+
+
+class ServerSpec(Spec):
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9464"
+    auth: AuthSpec | None = None
+    max_body_size: ByteSize = 10 * 1024 * 1024
+
+
+class StorageSpec(Spec):
+    data_dir: str = "data"
+    retention: Duration = 35 * 86400.0
+
+
+class HopSpec(Spec):
+    name: Name
+    description: str = ""
+
+
+class ExpectRatioSpec(Spec):
+    ratio: float = Field(gt=0, le=1)
+    tolerance: float = Field(default=0.001, ge=0, lt=1)
+
+
+class EdgeSpec(Spec):
+    from_: str = Field(alias="from")
+    to: str
+    where: str | None = None
+    expect: Annotated[ExpectRatioSpec | None, BeforeValidator(_expect)] = None
+
+
+class PipelineSpec(Spec):
+    name: Name
+    description: str = ""
+    bucket: Duration = 60.0
+    allowed_lateness: DurationOrZero = 300.0
+    id_sampling: float = Field(default=1.0, gt=0, le=1)
+    max_attribute_sets: int = Field(default=1000, ge=1)
+    max_pending_ids: int = Field(default=1_000_000, ge=1)
+    attributes: list[Annotated[str, AfterValidator(_attribute)]] = []
+    hops: list[HopSpec] = Field(min_length=1)
+    edges: list[EdgeSpec] = []
+
+
+class ConfigSpec(Spec):
+    """The main file (``hopwatch.yaml``)."""
+
+    api_version: ApiVersion = Field(alias="apiVersion")
+    server: ServerSpec = ServerSpec()
+    storage: StorageSpec = StorageSpec()
+    include: list[str] = []
+    pipelines: list[PipelineSpec] = []
+
+
+class DocumentSpec(Spec):
+    """Base for the other kinds of file (SLOGroup, Checks, Routing, scenarios): subclass it and
+    pass the subclass to ``load_document`` / ``validate_data``."""
+
+    api_version: ApiVersion = Field(alias="apiVersion")
+    kind: str

@@ -1,0 +1,88 @@
+"""``hopwatch validate``: check config files the way CI wants, every problem at once.
+
+The CLI wiring (``monitor/cli.py``) calls ``validate_command``; it takes the output stream so
+tests and the CLI share one code path.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from monitor.config.errors import ConfigIssue
+from monitor.config.includes import check_included_file, include_files
+from monitor.config.loader import check_config
+from monitor.config.model import Config
+from monitor.config.yamlpos import load_yaml
+
+DEFAULT_PATH = "hopwatch.yaml"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _config_summary(config: Config) -> str:
+    hops = sum(len(p.hops) for p in config.pipelines)
+    edges = sum(len(p.edges) for p in config.pipelines)
+    return ", ".join(
+        (
+            _plural(len(config.pipelines), "pipeline"),
+            _plural(hops, "hop"),
+            _plural(edges, "edge"),
+            _plural(len(config.includes), "included file"),
+        )
+    )
+
+
+def _kind_of(path: Path) -> str | None:
+    """The ``kind`` of a standalone file, or None for a main config (which has no ``kind``)."""
+    doc = load_yaml(path)
+    if doc.readable and isinstance(doc.data, dict) and "kind" in doc.data:
+        return str(doc.data["kind"])
+    return None
+
+
+def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
+    """Issues of one file, and the summary to print when none of them is an error."""
+    kind = _kind_of(path)
+    if kind is not None:
+        return check_included_file(path), kind
+    config, issues = check_config(path)
+    return issues, _config_summary(config) if config is not None else ""
+
+
+def _expand(paths: list[str]) -> list[str]:
+    """A directory stands for its YAML files, so ``hopwatch validate slo_definitions/`` works."""
+    out: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            out.extend(str(p) for p in include_files(path))
+        else:
+            out.append(name)
+    return out
+
+
+def validate_command(paths: list[str], out: TextIO = sys.stdout) -> int:
+    """Print every issue (sorted by file, line, column), then one ``ok`` line per clean file.
+
+    Exit status 1 when any issue is an error; warnings alone still pass, so CI can adopt a new
+    warning without breaking builds."""
+    issues: list[ConfigIssue] = []
+    summaries: list[str] = []
+    for name in _expand(paths or [DEFAULT_PATH]):
+        found, summary = check_path(Path(name))
+        issues.extend(found)
+        warnings = sum(1 for i in found if not i.is_error)
+        if warnings:
+            summary += f", {_plural(warnings, 'warning')}"
+        summaries.append(f"{name}: ok — {summary}")
+    for issue in sorted(issues, key=ConfigIssue.sort_key):
+        print(issue, file=out)
+    if any(i.is_error for i in issues):
+        return 1
+    for line in summaries:
+        print(line, file=out)
+    return 0
