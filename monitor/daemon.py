@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.alerting.alert import Alert
 from monitor.config.model import Config
@@ -60,6 +61,7 @@ class Daemon:
         self._last_checkpoint = 0.0
         self._last_purge = 0.0
         self.on_alerts: list = []
+        self._server: Any = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -149,6 +151,11 @@ class Daemon:
 
     # --- serving ------------------------------------------------------------------------------
 
+    def request_stop(self) -> None:
+        """Ask a running ``serve`` to stop as SIGTERM would (flush, then return)."""
+        if self._server is not None:
+            self._server.should_exit = True
+
     async def tick_forever(self) -> None:
         while True:
             self.tick()
@@ -161,7 +168,7 @@ class Daemon:
         from monitor.server.app import create_app
 
         app = create_app(self)
-        server = uvicorn.Server(
+        server = self._server = uvicorn.Server(
             uvicorn.Config(
                 app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
             )

@@ -19,7 +19,7 @@ from monitor.anomaly.check import Verdict
 from monitor.anomaly.divergence import DivergencePolicy, judge_edge
 from monitor.config.model import Config, Edge
 from monitor.ledger.ledger import Closed, PipelineLedger
-from monitor.ledger.records import EdgeResult
+from monitor.ledger.records import EdgeResult, HopBucket
 from monitor.ledger.watermark import Gap
 from monitor.records import CountSample, Observation
 
@@ -74,6 +74,7 @@ class Engine:
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
         }
         self.last_edge: dict[tuple[str, str], EdgeResult] = {}
+        self.last_hop: dict[tuple[str, str], HopBucket] = {}
         self._emitted: dict[tuple[str, str, float], EdgeResult] = {}
         self._edges: dict[tuple[str, str], Edge] = {
             (p.name, e.name): e for p in config.pipelines for e in p.edges
@@ -121,6 +122,10 @@ class Engine:
         closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
         verdicts = []
         for c in closed.values():
+            for bucket in c.hop_buckets:
+                last = self.last_hop.get((bucket.pipeline, bucket.hop))
+                if last is None or bucket.bucket_start >= last.bucket_start:
+                    self.last_hop[(bucket.pipeline, bucket.hop)] = bucket
             for result in c.edge_results:
                 self._account(result)
                 edge = self._edges[(result.pipeline, result.edge)]

@@ -1,0 +1,175 @@
+"""``hopwatch demo``: the daemon on the example pipeline, fed by the simulator over real HTTP.
+
+The clock is accelerated (``speed`` simulated seconds per real second, default 60: one simulated hour
+per real minute), the simulator's observations are POSTed to the daemon's own ``/v1/observations`` as
+NDJSON, and a compact view is printed every few seconds: per hop the rate and p95 latency of the last
+closed bucket, per edge its loss; alerts as they fire and resolve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+import msgspec
+
+from monitor.alerting.alert import Alert, AlertState
+from monitor.config import ConfigError, load_config
+from monitor.daemon import Daemon
+from monitor.logs import setup_logging
+from monitor.records import Observation
+from monitor.sim import Simulator
+from monitor.sim.spec import load_simulation
+from monitor.store import open_store
+from monitor.timeutil import AcceleratedClock
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CONFIG = HERE.parent / "hopwatch.yaml"
+DEFAULT_SCENARIO = HERE / "examples" / "demo-sim.yaml"
+_encoder = msgspec.json.Encoder()
+
+
+def to_wire(obs: Observation) -> dict:
+    """The JSON a pipeline's hop would send for this observation."""
+    out = {
+        "pipeline": obs.pipeline,
+        "hop": obs.hop,
+        "event_id": obs.event_id,
+        "event_type": obs.event_type,
+        "event_time": obs.event_time,
+        "observed_time": obs.observed_time,
+        "status": str(obs.status),
+        "attributes": dict(obs.attributes),
+    }
+    if obs.reason:
+        out["reason"] = obs.reason
+    return out
+
+
+def ndjson(observations: list[Observation]) -> bytes:
+    return b"\n".join(_encoder.encode(to_wire(o)) for o in observations)
+
+
+class Feeder:
+    """Moves the simulator along with the accelerated clock and posts what each hop saw."""
+
+    def __init__(self, sim: Simulator, clock: AcceleratedClock, url: str) -> None:
+        self.sim, self.clock, self.url = sim, clock, url
+        self.sent = 0
+        self._cursor = sim.start
+
+    async def run(self, interval: float = 0.25) -> None:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            while True:
+                now = self.clock.now()
+                batch = self.sim.observations(self._cursor, now)
+                self._cursor = now
+                for i in range(0, len(batch), 2000):
+                    chunk = batch[i : i + 2000]
+                    response = await client.post(
+                        self.url,
+                        content=ndjson(chunk),
+                        headers={"content-type": "application/x-ndjson"},
+                    )
+                    response.raise_for_status()
+                    self.sent += len(chunk)
+                await asyncio.sleep(interval)
+
+
+def render(daemon: Daemon, sim_now: float, sent: int) -> str:
+    """The live view: one line per hop and per edge, from the last closed bucket."""
+    engine = daemon.engine
+    lines = [
+        f"── {time.strftime('%a %H:%M', time.gmtime(sim_now))} simulated · {sent} observations sent"
+    ]
+    for pipeline in daemon.config.pipelines:
+        for hop in pipeline.hop_names:
+            bucket = engine.last_hop.get((pipeline.name, hop))
+            if bucket is None:
+                lines.append(f"  hop  {hop:<11} waiting for the first bucket to close")
+                continue
+            rate = bucket.total * 60.0 / bucket.bucket_seconds
+            p95 = bucket.latency.quantile(0.95)
+            p95_text = "   -   " if p95 is None else f"{p95:6.2f}s"
+            lines.append(f"  hop  {hop:<11} {rate:7.0f}/min  p95 {p95_text}")
+        for edge in pipeline.edges:
+            r = engine.last_edge.get((pipeline.name, edge.name))
+            if r is None:
+                continue
+            loss = "no data" if r.loss_ratio is None else f"{r.loss_ratio:6.1%} loss"
+            lines.append(
+                f"  edge {edge.name:<21} {r.arrived:5d}/{r.expected:<5d} arrived  {loss}"
+                + (f"  late {r.late}" if r.late else "")
+                + (f"  dup {r.duplicates}" if r.duplicates else "")
+            )
+    return "\n".join(lines)
+
+
+def print_alerts(alerts: tuple[Alert, ...], out: TextIO) -> None:
+    for alert in alerts:
+        mark = "FIRING" if alert.state is AlertState.FIRING else "RESOLVED"
+        summary = dict(alert.annotations).get("summary", alert.name)
+        print(f"!! {mark} {alert.name}: {summary}", file=out, flush=True)
+
+
+async def _view(daemon: Daemon, clock: AcceleratedClock, feeder: Feeder, out: TextIO) -> None:
+    while True:
+        await asyncio.sleep(3.0)
+        print(render(daemon, clock.now(), feeder.sent), file=out, flush=True)
+
+
+async def _stop_after(daemon: Daemon, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    daemon.request_stop()
+
+
+def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    setup_logging(args.log_format, args.log_level)
+    try:
+        config = load_config(args.config or DEFAULT_CONFIG)
+        spec = load_simulation(args.scenario or DEFAULT_SCENARIO)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    pipeline = config.pipeline(spec.pipeline)
+    if pipeline is None:
+        print(
+            f"hopwatch demo: the scenario's pipeline {spec.pipeline!r} is not in the config",
+            file=sys.stderr,
+        )
+        return 1
+    speed = args.speed or spec.speed
+    start = time.time()
+    clock = AcceleratedClock(start=start, speed=speed)
+    sim = Simulator(pipeline, spec.to_scenario(start=start))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hopwatch-demo-"))
+    daemon = Daemon(
+        config, clock, open_store(data_dir), tick_interval=0.5, checkpoint_interval=10.0 * speed
+    )
+    daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out))
+    host, port = args.listen
+    feeder = Feeder(sim, clock, f"http://{host}:{port}/v1/observations")
+    print(
+        f"hopwatch demo: pipeline {pipeline.name!r}, {speed:g}× speed "
+        f"(one simulated hour every {3600 / speed:.0f} s), metrics at http://{host}:{port}/metrics, "
+        f"alerts at http://{host}:{port}/api/v1/alerts, state in {data_dir}. Ctrl-C stops.",
+        file=out,
+        flush=True,
+    )
+    for fault in spec.faults:
+        print(f"   scheduled fault: {fault.model_dump(exclude_none=True)}", file=out)
+    tasks: list = [feeder.run(), _view(daemon, clock, feeder, out)]
+    if args.duration:
+        tasks.append(_stop_after(daemon, args.duration))
+    try:
+        asyncio.run(daemon.serve(host, port, extra_tasks=tuple(tasks)))
+    except KeyboardInterrupt:
+        pass
+    print("hopwatch demo: stopped", file=out)
+    return 0
