@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -167,9 +168,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     tasks: list = [feeder.run(), _view(daemon, clock, feeder, out)]
     if args.duration:
         tasks.append(_stop_after(daemon, args.duration))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(daemon.serve(host, port, extra_tasks=tuple(tasks)))
-    except KeyboardInterrupt:
-        pass
     print("hopwatch demo: stopped", file=out)
     return 0
