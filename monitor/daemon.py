@@ -10,12 +10,14 @@ loop goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.alerting.alert import Alert
+from monitor.alerting.alert import Alert, AlertState
 from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
@@ -126,6 +128,8 @@ class Daemon:
         if out.alerts_changed:
             self.store.save_alerts(a.to_json() for a in out.alerts_changed)
             for alert in out.alerts_changed:
+                if alert.state is AlertState.FIRING and alert.updated_at != alert.starts_at:
+                    continue  # refreshed evidence, not news
                 log.warning(
                     "alert " + str(alert.state),
                     extra={
@@ -162,17 +166,26 @@ class Daemon:
             await asyncio.sleep(self.tick_interval)
 
     async def serve(self, host: str, port: int, extra_tasks: tuple = ()) -> None:
-        """Serve HTTP and tick until SIGINT/SIGTERM (uvicorn handles them), then flush."""
+        """Serve HTTP and tick until SIGINT/SIGTERM or ``request_stop``, then flush and return."""
         import uvicorn
 
         from monitor.server.app import create_app
 
+        class _Server(uvicorn.Server):
+            # The daemon owns SIGTERM/SIGINT: uvicorn would re-raise them after shutting down,
+            # killing the process before the flush and with a non-zero status.
+            def capture_signals(self):  # type: ignore[no-untyped-def]
+                return contextlib.nullcontext()
+
         app = create_app(self)
-        server = self._server = uvicorn.Server(
+        server = self._server = _Server(
             uvicorn.Config(
                 app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
             )
         )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
         self.start()
         log.info("listening", extra={"listen": f"{host}:{port}"})
         tasks = [asyncio.create_task(self.tick_forever())]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE.parent / "hopwatch.yaml"
 DEFAULT_SCENARIO = HERE / "examples" / "demo-sim.yaml"
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger("hopwatch.demo")
 
 
 def to_wire(obs: Observation) -> dict:
@@ -66,20 +68,26 @@ class Feeder:
         self._cursor = sim.start
 
     async def run(self, interval: float = 0.25) -> None:
+        """Post each new window; a failed post keeps its observations for the next round."""
+        backlog: list[Observation] = []
         async with httpx.AsyncClient(timeout=10.0) as client:
             while True:
                 now = self.clock.now()
-                batch = self.sim.observations(self._cursor, now)
+                backlog.extend(self.sim.observations(self._cursor, now))
                 self._cursor = now
-                for i in range(0, len(batch), 2000):
-                    chunk = batch[i : i + 2000]
-                    response = await client.post(
-                        self.url,
-                        content=ndjson(chunk),
-                        headers={"content-type": "application/x-ndjson"},
-                    )
-                    response.raise_for_status()
-                    self.sent += len(chunk)
+                try:
+                    while backlog:
+                        chunk = backlog[:2000]
+                        response = await client.post(
+                            self.url,
+                            content=ndjson(chunk),
+                            headers={"content-type": "application/x-ndjson"},
+                        )
+                        response.raise_for_status()
+                        del backlog[: len(chunk)]
+                        self.sent += len(chunk)
+                except httpx.HTTPError as err:
+                    log.warning("demo feed failed; retrying", extra={"error": str(err)})
                 await asyncio.sleep(interval)
 
 
@@ -114,6 +122,8 @@ def render(daemon: Daemon, sim_now: float, sent: int) -> str:
 
 def print_alerts(alerts: tuple[Alert, ...], out: TextIO) -> None:
     for alert in alerts:
+        if alert.state is AlertState.FIRING and alert.updated_at != alert.starts_at:
+            continue  # a refresh of an alert already shown
         mark = "FIRING" if alert.state is AlertState.FIRING else "RESOLVED"
         summary = dict(alert.annotations).get("summary", alert.name)
         print(f"!! {mark} {alert.name}: {summary}", file=out, flush=True)

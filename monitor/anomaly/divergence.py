@@ -10,6 +10,7 @@ replaces this in the checks work; this one already finds large loss in one bucke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from scipy.stats import binom
 
@@ -90,6 +91,7 @@ def judge_edge(result: EdgeResult, expectation: Expectation, policy: DivergenceP
     summary = (
         f"{result.edge}: {shortfall:.0f} of {expected_arrivals:.0f} expected events missing "
         f"({loss:.1%}) in the {format_duration(result.bucket_seconds)} bucket at "
-        f"{result.bucket_start:.0f} (p={pvalue:.2g} < {alpha:.2g})"
+        f"{datetime.fromtimestamp(result.bucket_start, UTC):%Y-%m-%d %H:%M} UTC "
+        f"(p={pvalue:.2g} < {alpha:.2g})"
     )
     return verdict(Judgement.FIRING, score, summary)

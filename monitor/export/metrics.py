@@ -1,0 +1,231 @@
+"""The ``/metrics`` collector: engine state read at scrape time, never touched on the ingest path.
+
+``HopwatchCollector`` is registered on the HTTP app's own ``CollectorRegistry`` (never the global
+one, so several apps or tests in one process do not collide). Ingest only updates the engine's
+plain counters; every scrape turns them into metric families here, so pushing an event costs no
+metric call at all. Names, help texts and label names come from ``monitor.export.names``.
+
+Latency quantiles describe the **last closed bucket**: for an edge, ``Engine.last_edge``; for a hop,
+the hop's accumulator for the ledger's ``closed_through`` bucket (see ``_last_closed_hop_latency``).
+Empty sketches and 0/0 loss ratios produce no sample rather than a fake 0 or NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import metadata
+from typing import Protocol
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from monitor.alerting.alert import AlertState
+from monitor.config.model import Config
+from monitor.engine import Engine
+from monitor.export import names
+from monitor.ledger.ledger import PipelineLedger
+from monitor.ledger.sketch import LatencySketch
+from monitor.records import Status
+from monitor.sources.push import RejectReason
+
+__all__ = ["HopwatchCollector", "MetricsSource", "hopwatch_version"]
+
+
+class MetricsSource(Protocol):
+    """What the collector reads; the server's ``Runtime`` (and the daemon) satisfy it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+def hopwatch_version() -> str:
+    """The installed distribution's version, or the package's when running from a source tree."""
+    try:
+        return metadata.version("hopwatch")
+    except metadata.PackageNotFoundError:
+        from monitor import __version__
+
+        return __version__
+
+
+def _family(metric: names.Metric) -> Metric:
+    if metric.kind == "counter":
+        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
+    if metric.kind == "summary":
+        # Quantile samples only (see names.py); the family's labels exclude ``quantile``.
+        labels = [label for label in metric.labels if label != names.QUANTILE]
+        return SummaryMetricFamily(metric.name, metric.help, labels=labels)
+    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
+
+
+def _add_quantiles(
+    family: Metric, label_names: tuple[str, ...], labels: list[str], sketch: LatencySketch | None
+) -> None:
+    """One sample per exported quantile of ``sketch``; nothing for an empty sketch."""
+    if sketch is None or not sketch.count:
+        return
+    for q in names.QUANTILES:
+        value = sketch.quantile(q)
+        if value is not None:
+            values = dict(zip(label_names, [*labels, names.quantile_label(q)], strict=True))
+            family.add_sample(family.name, values, value)
+
+
+def _last_closed_hop_latency(ledger: PipelineLedger, hop: str) -> LatencySketch | None:
+    """The latency sketch of ``hop`` in the ledger's last closed bucket, if the ledger still has it.
+
+    The ledger exposes closed hop buckets only through ``close()`` (whose output goes to the
+    store), so this reads its per-hop accumulators directly, defensively: if the ledger's layout
+    changes the hop quantiles disappear from ``/metrics`` instead of breaking the scrape. A public
+    view on the ledger (``last_closed_hop_latency(hop)``) would be the cleaner home for this.
+    """
+    closed = ledger.closed_through
+    hops = getattr(ledger, "_hops", None)
+    if closed is None or not isinstance(hops, Mapping):
+        return None
+    buckets = hops.get(hop)
+    acc = buckets.get(closed) if isinstance(buckets, Mapping) else None
+    if acc is None or getattr(acc, "partial", False):
+        return None
+    sketch = getattr(acc, "latency", None)
+    return sketch if isinstance(sketch, LatencySketch) else None
+
+
+class HopwatchCollector(Collector):
+    """Turns the engine's counters and last closed buckets into metric families on each scrape.
+
+    ``requests`` is the server's per-(kind, status code) request counter, when there is one. Label
+    sets that can be known in advance (configured hops and edges, every reject reason, every alert
+    state) are always exported, at 0 if nothing happened, so ``rate()`` and absent-alerts work from
+    the first scrape.
+    """
+
+    def __init__(
+        self,
+        source: MetricsSource,
+        requests: Mapping[tuple[str, str], int] | None = None,
+        version: str | None = None,
+    ) -> None:
+        self._source = source
+        self._requests = requests
+        self._version = version or hopwatch_version()
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only: lets the registry check for clashes without reading the engine."""
+        return [_family(m) for m in names.ALL]
+
+    def collect(self) -> Iterator[Metric]:
+        config, engine = self._source.config, self._source.engine
+        yield from self._hops(config, engine)
+        yield from self._edges(config, engine)
+        yield from self._ingest(config, engine)
+        yield from self._ledgers(engine)
+        yield from self._alerts(engine)
+        info = _family(names.BUILD_INFO)
+        info.add_metric([self._version], 1.0)
+        yield info
+
+    # --- families -----------------------------------------------------------------------------
+
+    def _hops(self, config: Config, engine: Engine) -> Iterator[Metric]:
+        events = _family(names.HOP_EVENTS)
+        latency = _family(names.HOP_LATENCY)
+        totals = dict(engine.hop_totals)
+        for pipeline in config.pipelines:
+            ledger = engine.ledgers.get(pipeline.name)
+            for hop in pipeline.hop_names:
+                for status in Status:
+                    n = totals.pop((pipeline.name, hop, status.value), 0)
+                    events.add_metric([pipeline.name, hop, status.value], float(n))
+                if ledger is not None:
+                    sketch = _last_closed_hop_latency(ledger, hop)
+                    _add_quantiles(latency, names.HOP_LATENCY.labels, [pipeline.name, hop], sketch)
+        # Series restored from a checkpoint of an older config are still real counts.
+        for (pipeline_name, hop, status), n in sorted(totals.items()):
+            events.add_metric([pipeline_name, hop, status], float(n))
+        yield events
+        yield latency
+
+    def _edges(self, config: Config, engine: Engine) -> Iterator[Metric]:
+        families = {
+            "expected": _family(names.EDGE_EXPECTED),
+            "arrived": _family(names.EDGE_ARRIVED),
+            "missing": _family(names.EDGE_MISSING),
+            "late": _family(names.EDGE_LATE),
+            "duplicates": _family(names.EDGE_DUPLICATE),
+        }
+        loss = _family(names.EDGE_LOSS_RATIO)
+        latency = _family(names.EDGE_LATENCY)
+        for (pipeline_name, edge), totals in sorted(engine.edge_totals.items()):
+            labels = [pipeline_name, edge]
+            for attr, family in families.items():
+                family.add_metric(labels, float(getattr(totals, attr)))
+            last = engine.last_edge.get((pipeline_name, edge))
+            if last is None:
+                continue
+            ratio = last.loss_ratio
+            if ratio is not None:
+                loss.add_metric(labels, ratio)
+            _add_quantiles(latency, names.EDGE_LATENCY.labels, labels, last.latency)
+        yield from families.values()
+        yield loss
+        yield latency
+
+    def _ingest(self, config: Config, engine: Engine) -> Iterator[Metric]:
+        stats = engine.ingest_stats
+        items = _family(names.INGEST_ITEMS)
+        rejected = _family(names.INGEST_REJECTED)
+        by_kind = dict(stats.rejected)
+        for kind in names.INGEST_KINDS:
+            accepted = stats.accepted.get((kind, names.OUTCOME_ACCEPTED), 0)
+            rejected_n = sum(n for (k, _), n in stats.rejected.items() if k == kind)
+            items.add_metric([kind, names.OUTCOME_ACCEPTED], float(accepted))
+            items.add_metric([kind, names.OUTCOME_REJECTED], float(rejected_n))
+            for reason in RejectReason:
+                n = by_kind.pop((kind, reason.value), 0)
+                rejected.add_metric([kind, reason.value], float(n))
+        for (kind, reason), n in sorted(by_kind.items()):
+            rejected.add_metric([kind, str(reason)], float(n))
+        yield items
+        yield rejected
+
+        dropped = _family(names.INGEST_DROPPED_ATTRIBUTES)
+        for pipeline in config.pipelines:
+            n = stats.dropped_attributes.get(pipeline.name, 0)
+            dropped.add_metric([pipeline.name], float(n))
+        yield dropped
+
+        if self._requests is not None:
+            requests = _family(names.INGEST_REQUESTS)
+            for (kind, code), n in sorted(self._requests.items()):
+                requests.add_metric([kind, code], float(n))
+            yield requests
+
+    def _ledgers(self, engine: Engine) -> Iterator[Metric]:
+        pending = _family(names.LEDGER_PENDING_IDS)
+        open_buckets = _family(names.LEDGER_OPEN_BUCKETS)
+        late = _family(names.LEDGER_LATE_OBSERVATIONS)
+        overflow = _family(names.LEDGER_OVERFLOW_OBSERVATIONS)
+        for name, ledger in sorted(engine.ledgers.items()):
+            pending.add_metric([name], float(ledger.pending_ids))
+            open_buckets.add_metric([name], float(ledger.open_buckets()))
+            late.add_metric([name], float(ledger.stats.late_observations))
+            overflow.add_metric([name], float(ledger.stats.overflow_observations))
+        yield from (pending, open_buckets, late, overflow)
+
+    def _alerts(self, engine: Engine) -> Iterator[Metric]:
+        counts = dict.fromkeys(AlertState, 0)
+        for alert in engine.book.alerts():
+            counts[alert.state] += 1
+        family = _family(names.ALERTS)
+        for state, n in counts.items():
+            family.add_metric([state.value], float(n))
+        yield family

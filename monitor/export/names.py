@@ -1,0 +1,212 @@
+"""Every metric hopwatch exports: name, type, help text and label names, in one place.
+
+Like Sloth's conventions file, this is where a reader (or a dashboard / rule generator) finds what
+``/metrics`` can contain, and where a rename happens once. Conventions (Prometheus naming rules,
+checked by ``promtool check metrics`` in the tests):
+
+- every name starts with ``hopwatch_``; units are base units spelled out (``_seconds``, ``_ratio``);
+- counters end in ``_total``; gauges never do; ``_info`` gauges always have the value 1;
+- quantiles of a latency sketch are summaries with a ``quantile`` label ("0.5", "0.9", "0.99")
+  and **no** ``_sum`` / ``_count``: they describe the last closed bucket, and a bucket's count and
+  sum are not the monotonic series Prometheus expects behind those suffixes (promtool refuses a
+  ``quantile`` label on a gauge, so summary is the one honest type);
+- labels are bounded: configured names (pipeline, hop, edge), closed sets (status, reason, kind,
+  outcome, state, code) — never event ids or attribute values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+PREFIX: Final = "hopwatch_"
+
+# --- label names --------------------------------------------------------------------------------
+
+PIPELINE: Final = "pipeline"
+HOP: Final = "hop"
+EDGE: Final = "edge"
+STATUS: Final = "status"
+QUANTILE: Final = "quantile"
+KIND: Final = "kind"
+OUTCOME: Final = "outcome"
+REASON: Final = "reason"
+STATE: Final = "state"
+VERSION: Final = "version"
+CODE: Final = "code"
+
+# --- closed label values ------------------------------------------------------------------------
+
+KIND_OBSERVATIONS: Final = "observations"
+KIND_COUNTS: Final = "counts"
+INGEST_KINDS: Final = (KIND_OBSERVATIONS, KIND_COUNTS)
+"""Values of ``kind``: which push endpoint an item came through."""
+
+OUTCOME_ACCEPTED: Final = "accepted"
+OUTCOME_REJECTED: Final = "rejected"
+
+QUANTILES: Final = (0.5, 0.9, 0.99)
+"""Latency quantiles exported; label values are ``quantile_label(q)``."""
+
+
+def quantile_label(q: float) -> str:
+    """``0.5`` → ``"0.5"``: the spelling Prometheus summaries use, so queries look familiar."""
+    return repr(float(q))
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+Kind = Literal["counter", "gauge", "summary"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One exported metric family. ``name`` is the exposition name (counters include ``_total``)."""
+
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+HOP_EVENTS = Metric(
+    "hopwatch_hop_events_total",
+    "counter",
+    "Events observed at a hop (pushed one by one or as counts), by the status the hop gave them.",
+    (PIPELINE, HOP, STATUS),
+)
+HOP_LATENCY = Metric(
+    "hopwatch_hop_latency_seconds",
+    "summary",
+    "Quantiles of observed_time - event_time at a hop in the last closed event-time bucket.",
+    (PIPELINE, HOP, QUANTILE),
+)
+
+EDGE_EXPECTED = Metric(
+    "hopwatch_edge_expected_events_total",
+    "counter",
+    "Events that left the edge's from hop through its filter, summed over closed buckets.",
+    (PIPELINE, EDGE),
+)
+EDGE_ARRIVED = Metric(
+    "hopwatch_edge_arrived_events_total",
+    "counter",
+    "Expected events seen at the edge's to hop, summed over closed buckets.",
+    (PIPELINE, EDGE),
+)
+EDGE_MISSING = Metric(
+    "hopwatch_edge_missing_events_total",
+    "counter",
+    "Expected events not seen at the edge's to hop when their bucket closed (or was amended).",
+    (PIPELINE, EDGE),
+)
+EDGE_LATE = Metric(
+    "hopwatch_edge_late_events_total",
+    "counter",
+    "Events that arrived at the edge's to hop after their bucket had closed.",
+    (PIPELINE, EDGE),
+)
+EDGE_DUPLICATE = Metric(
+    "hopwatch_edge_duplicate_events_total",
+    "counter",
+    "Extra sightings at the edge's to hop of events that had already arrived.",
+    (PIPELINE, EDGE),
+)
+EDGE_LOSS_RATIO = Metric(
+    "hopwatch_edge_loss_ratio",
+    "gauge",
+    "Missing / expected in the edge's last closed bucket (absent when nothing was expected).",
+    (PIPELINE, EDGE),
+)
+EDGE_LATENCY = Metric(
+    "hopwatch_edge_latency_seconds",
+    "summary",
+    "Quantiles of the from-hop to to-hop latency of events in the edge's last closed bucket.",
+    (PIPELINE, EDGE, QUANTILE),
+)
+
+INGEST_ITEMS = Metric(
+    "hopwatch_ingest_items_total",
+    "counter",
+    "Items received on the push API, by endpoint kind and whether they were accepted.",
+    (KIND, OUTCOME),
+)
+INGEST_REJECTED = Metric(
+    "hopwatch_ingest_rejected_items_total",
+    "counter",
+    "Items rejected by the push API, by endpoint kind and reason.",
+    (KIND, REASON),
+)
+INGEST_DROPPED_ATTRIBUTES = Metric(
+    "hopwatch_ingest_dropped_attributes_total",
+    "counter",
+    "Attribute keys dropped from pushed items because the pipeline does not allow-list them.",
+    (PIPELINE,),
+)
+INGEST_REQUESTS = Metric(
+    "hopwatch_ingest_requests_total",
+    "counter",
+    "Requests to the push API, by endpoint kind and HTTP status code.",
+    (KIND, CODE),
+)
+
+LEDGER_PENDING_IDS = Metric(
+    "hopwatch_ledger_pending_ids",
+    "gauge",
+    "Event ids seen at an edge's from hop and still waiting for the to hop.",
+    (PIPELINE,),
+)
+LEDGER_OPEN_BUCKETS = Metric(
+    "hopwatch_ledger_open_buckets",
+    "gauge",
+    "Event-time buckets whose watermark has not passed yet.",
+    (PIPELINE,),
+)
+LEDGER_LATE_OBSERVATIONS = Metric(
+    "hopwatch_ledger_late_observations_total",
+    "counter",
+    "Observations that arrived after their bucket closed (they amend it).",
+    (PIPELINE,),
+)
+LEDGER_OVERFLOW_OBSERVATIONS = Metric(
+    "hopwatch_ledger_overflow_observations_total",
+    "counter",
+    "Observations folded into the overflow attribute set because a hop hit max_attribute_sets.",
+    (PIPELINE,),
+)
+
+ALERTS = Metric(
+    "hopwatch_alerts",
+    "gauge",
+    "Alerts currently known to hopwatch, by state.",
+    (STATE,),
+)
+BUILD_INFO = Metric(
+    "hopwatch_build_info",
+    "gauge",
+    "Always 1; the version label says which hopwatch is running.",
+    (VERSION,),
+)
+
+ALL: Final = (
+    HOP_EVENTS,
+    HOP_LATENCY,
+    EDGE_EXPECTED,
+    EDGE_ARRIVED,
+    EDGE_MISSING,
+    EDGE_LATE,
+    EDGE_DUPLICATE,
+    EDGE_LOSS_RATIO,
+    EDGE_LATENCY,
+    INGEST_ITEMS,
+    INGEST_REJECTED,
+    INGEST_DROPPED_ATTRIBUTES,
+    INGEST_REQUESTS,
+    LEDGER_PENDING_IDS,
+    LEDGER_OPEN_BUCKETS,
+    LEDGER_LATE_OBSERVATIONS,
+    LEDGER_OVERFLOW_OBSERVATIONS,
+    ALERTS,
+    BUILD_INFO,
+)
+"""Every family, in exposition order."""

@@ -1,0 +1,142 @@
+"""Read-only endpoints: health, readiness, ``/metrics`` and the JSON API for pipelines and alerts.
+
+Everything here reads engine state as it is at the moment of the request; nothing writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from monitor.config.model import Edge, Pipeline
+from monitor.engine import Engine
+from monitor.export import names
+from monitor.ledger.records import EdgeResult
+from monitor.ledger.sketch import LatencySketch
+from monitor.server.problems import json_response
+from monitor.server.runtime import Runtime
+
+RECENT_RESULTS = 3600.0
+"""How far back ``/api/v1/pipelines`` asks the store for an edge's last bucket after a restart."""
+
+
+class ReadApi:
+    """Handlers bound to one runtime and the app's metrics registry."""
+
+    def __init__(self, runtime: Runtime, registry: CollectorRegistry) -> None:
+        self.runtime = runtime
+        self.registry = registry
+
+    async def healthz(self, _request: Request) -> Response:
+        """Liveness: the process answers. Readiness is separate so restarts are not kill loops."""
+        return PlainTextResponse("ok")
+
+    async def readyz(self, _request: Request) -> Response:
+        if self.runtime.ready():
+            return PlainTextResponse("ready")
+        return PlainTextResponse("not ready: restoring state", status_code=503)
+
+    async def metrics(self, _request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def alerts(self, _request: Request) -> Response:
+        return json_response([a.to_json() for a in self.runtime.engine.book.alerts()])
+
+    async def pipelines(self, _request: Request) -> Response:
+        engine = self.runtime.engine
+        return json_response([self._pipeline(p, engine) for p in self.runtime.config.pipelines])
+
+    # --- views --------------------------------------------------------------------------------
+
+    def _pipeline(self, pipeline: Pipeline, engine: Engine) -> dict[str, Any]:
+        ledger = engine.ledgers.get(pipeline.name)
+        return {
+            "name": pipeline.name,
+            "description": pipeline.description,
+            "bucket_seconds": pipeline.bucket_seconds,
+            "allowed_lateness": pipeline.allowed_lateness,
+            "id_sampling": pipeline.id_sampling,
+            "attributes": sorted(pipeline.attributes),
+            "hops": [
+                {
+                    "name": hop.name,
+                    "description": hop.description,
+                    "totals": {
+                        status: n
+                        for (p, h, status), n in sorted(engine.hop_totals.items())
+                        if p == pipeline.name and h == hop.name
+                    },
+                }
+                for hop in pipeline.hops
+            ],
+            "edges": [self._edge(pipeline, edge, engine) for edge in pipeline.edges],
+            "ledger": None
+            if ledger is None
+            else {
+                "pending_ids": ledger.pending_ids,
+                "open_buckets": ledger.open_buckets(),
+                "late_observations": ledger.stats.late_observations,
+                "overflow_observations": ledger.stats.overflow_observations,
+            },
+        }
+
+    def _edge(self, pipeline: Pipeline, edge: Edge, engine: Engine) -> dict[str, Any]:
+        totals = engine.edge_totals.get((pipeline.name, edge.name))
+        last = engine.last_edge.get((pipeline.name, edge.name)) or self._stored_last(
+            pipeline.name, edge.name
+        )
+        return {
+            "name": edge.name,
+            "from": edge.from_hop,
+            "to": edge.to_hop,
+            "where": edge.where.source,
+            "expectation": {
+                "kind": edge.expect.kind.value,
+                "ratio": edge.expect.ratio,
+                "tolerance": edge.expect.tolerance,
+            },
+            "totals": None
+            if totals is None
+            else {
+                "expected": totals.expected,
+                "arrived": totals.arrived,
+                "missing": totals.missing,
+                "duplicates": totals.duplicates,
+                "late": totals.late,
+            },
+            "last_bucket": None if last is None else _result(last),
+        }
+
+    def _stored_last(self, pipeline: str, edge: str) -> EdgeResult | None:
+        """After a restart the engine has totals but no last bucket yet; the store has it."""
+        store = self.runtime.store
+        if store is None:
+            return None
+        since = self.runtime.clock.now() - RECENT_RESULTS
+        results = store.edge_results(pipeline, edge, since=since)
+        return results[-1] if results else None
+
+
+def _quantiles(sketch: LatencySketch) -> dict[str, float | None]:
+    return {names.quantile_label(q): sketch.quantile(q) for q in names.QUANTILES}
+
+
+def _result(r: EdgeResult) -> dict[str, Any]:
+    return {
+        "bucket_start": r.bucket_start,
+        "bucket_seconds": r.bucket_seconds,
+        "expected": r.expected,
+        "arrived": r.arrived,
+        "missing": r.missing,
+        "duplicates": r.duplicates,
+        "late": r.late,
+        "loss_ratio": r.loss_ratio,
+        "mode": r.mode.value,
+        "sample_rate": r.sample_rate,
+        "completeness": r.completeness.value,
+        "latency_seconds": _quantiles(r.latency),
+        "missing_ids_sample": list(r.missing_ids),
+    }

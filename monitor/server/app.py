@@ -1,0 +1,47 @@
+"""The HTTP app: one Starlette application per runtime, with its own metrics registry.
+
+``create_app`` is the one place where routes are assembled (read it to see the whole surface).
+Handlers live in ``ingest.py`` (push) and ``api.py`` (reads); transport checks in ``body.py``.
+The app never owns a loop or a thread: the daemon runs it under uvicorn next to its ticker.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from monitor.export.metrics import HopwatchCollector
+from monitor.server.api import ReadApi
+from monitor.server.ingest import Ingest
+from monitor.server.problems import Problem, handle_problem
+from monitor.server.runtime import Runtime
+
+__all__ = ["Runtime", "create_app"]
+
+
+def create_app(runtime: Runtime, registry: CollectorRegistry | None = None) -> Starlette:
+    """The HTTP surface of hopwatch for ``runtime``.
+
+    ``registry`` defaults to a fresh one per app (never prometheus_client's global registry), so
+    two apps in one process, or one per test, never share series. ``app.state.registry`` holds it.
+    """
+    registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+    ingest = Ingest(runtime)
+    api = ReadApi(runtime, registry)
+    registry.register(HopwatchCollector(runtime, requests=ingest.requests))
+    app = Starlette(
+        routes=[
+            Route("/v1/observations", ingest.observations, methods=["POST"]),
+            Route("/v1/counts", ingest.counts, methods=["POST"]),
+            Route("/metrics", api.metrics, methods=["GET"]),
+            Route("/healthz", api.healthz, methods=["GET"]),
+            Route("/readyz", api.readyz, methods=["GET"]),
+            Route("/api/v1/alerts", api.alerts, methods=["GET"]),
+            Route("/api/v1/pipelines", api.pipelines, methods=["GET"]),
+        ],
+        exception_handlers={Problem: handle_problem},
+    )
+    app.state.registry = registry
+    app.state.runtime = runtime
+    return app

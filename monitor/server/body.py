@@ -1,0 +1,137 @@
+"""Transport checks of a push request, in the order a client would want to hear about them.
+
+Auth (401) → content type and encoding (415) → size, first from Content-Length and then while
+streaming (413) → gzip, bounded after decompression too (400 / 413). What comes out is the plain
+body for ``monitor.sources.push``, which does everything about the items themselves.
+"""
+
+from __future__ import annotations
+
+import hmac
+import zlib
+
+from starlette.requests import Request
+
+from monitor.server.problems import Problem
+from monitor.sources.push import JSON_TYPES, NDJSON_TYPES
+
+GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+ACCEPTED_TYPES = "application/json (an array of objects) or application/x-ndjson (one per line)"
+
+
+def check_bearer(request: Request, token: str | None) -> None:
+    """401 unless the configured token was sent; constant-time so timing says nothing about it."""
+    if token is None:
+        return
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Problem(
+            401,
+            "missing Authorization header: this hopwatch requires a bearer token",
+            "send 'Authorization: Bearer <token>' with the token configured in "
+            "server.auth (bearer_token_env or bearer_token_file)",
+            {"WWW-Authenticate": 'Bearer realm="hopwatch"'},
+        )
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise Problem(
+            401,
+            "Authorization header: the bearer token is not the one configured",
+            "check the token the client sends against server.auth on the hopwatch side",
+            {"WWW-Authenticate": 'Bearer realm="hopwatch", error="invalid_token"'},
+        )
+
+
+def check_content_type(request: Request) -> str | None:
+    """The media type (lower case, no parameters), or None when absent (the body is sniffed)."""
+    header = request.headers.get("content-type")
+    if header is None:
+        return None
+    media = header.split(";", 1)[0].strip().lower()
+    if media not in JSON_TYPES and media not in NDJSON_TYPES:
+        raise Problem(
+            415,
+            f"Content-Type {media!r} is not supported",
+            f"send {ACCEPTED_TYPES}, optionally with Content-Encoding: gzip",
+        )
+    return media
+
+
+def check_encoding(request: Request) -> bool:
+    """True when the body is gzip-compressed; 415 for encodings hopwatch cannot read."""
+    header = request.headers.get("content-encoding")
+    if header is None:
+        return False
+    encoding = header.strip().lower()
+    if encoding in ("", "identity"):
+        return False
+    if encoding in GZIP_ENCODINGS:
+        return True
+    raise Problem(
+        415,
+        f"Content-Encoding {encoding!r} is not supported",
+        "send the body uncompressed or with Content-Encoding: gzip",
+    )
+
+
+def _too_large(what: str, limit: int) -> Problem:
+    return Problem(
+        413,
+        f"{what} is larger than server.max_body_size ({limit} bytes)",
+        "split the batch into smaller requests (the Python client batches by size), "
+        "or raise server.max_body_size",
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes without reading them all into memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise Problem(
+                400,
+                f"Content-Length {declared!r} is not a number",
+                "let the HTTP client set Content-Length, or use chunked transfer encoding",
+            ) from None
+        if size > limit:
+            raise _too_large(f"body (Content-Length {size})", limit)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large("body", limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (several members allowed) into at most ``limit`` bytes."""
+    out: list[bytes] = []
+    total = 0
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(data, limit - total + 1)
+        except zlib.error as exc:
+            raise Problem(
+                400,
+                f"body is not valid gzip (Content-Encoding: gzip): {exc}",
+                "compress the whole body with gzip, or drop the Content-Encoding header",
+            ) from None
+        total += len(chunk)
+        if total > limit or inflater.unconsumed_tail:
+            raise _too_large("decompressed body", limit)
+        if not inflater.eof:
+            raise Problem(
+                400,
+                "body is truncated gzip (Content-Encoding: gzip): the stream ends early",
+                "send the complete gzip stream; check that the client flushes and closes it",
+            )
+        out.append(chunk)
+        data = inflater.unused_data
+    return b"".join(out)

@@ -1,0 +1,92 @@
+"""``POST /v1/observations`` and ``POST /v1/counts``: push bodies into the engine.
+
+Handlers run on the event loop thread that also runs the ticker, so they call the engine directly
+with no lock. A request either fails as a whole on transport grounds (401/413/415/400, see
+``body.py``) or is answered 202 with how many items were accepted and why the others were not;
+good items of a partly bad batch are always kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from monitor.config.model import Config
+from monitor.export import names
+from monitor.server.body import (
+    check_bearer,
+    check_content_type,
+    check_encoding,
+    gunzip,
+    read_body,
+)
+from monitor.server.problems import Problem, json_response, problem_response
+from monitor.server.runtime import Runtime
+from monitor.sources.push import BodyError, PushBatch, PushDecoder
+
+
+class Ingest:
+    """The two push endpoints of one app, with the decoder for the runtime's current config.
+
+    ``requests`` counts answers by (kind, status code) for ``hopwatch_ingest_requests_total``.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self._decoder = PushDecoder(runtime.config)
+
+    def _decoder_for(self, config: Config) -> PushDecoder:
+        """Rebuilt when the runtime's config object is replaced (a reload)."""
+        if self._decoder.config is not config:
+            self._decoder = PushDecoder(config)
+        return self._decoder
+
+    async def observations(self, request: Request) -> Response:
+        return await self._handle(request, names.KIND_OBSERVATIONS)
+
+    async def counts(self, request: Request) -> Response:
+        return await self._handle(request, names.KIND_COUNTS)
+
+    async def _handle(self, request: Request, kind: str) -> Response:
+        try:
+            response = await self._ingest(request, kind)
+        except Problem as problem:
+            response = problem_response(problem)
+        self.requests[(kind, str(response.status_code))] += 1
+        return response
+
+    async def _ingest(self, request: Request, kind: str) -> Response:
+        runtime = self.runtime
+        config = runtime.config
+        server = config.server
+        check_bearer(request, server.bearer_token)
+        content_type = check_content_type(request)
+        gzipped = check_encoding(request)
+        body = await read_body(request, server.max_body_bytes)
+        if gzipped:
+            body = gunzip(body, server.max_body_bytes)
+        decoder = self._decoder_for(config)
+        now = runtime.clock.now()
+        engine = runtime.engine
+        batch: PushBatch
+        try:
+            if kind == names.KIND_OBSERVATIONS:
+                batch = decoder.observations(body, content_type=content_type, now=now)
+                engine.observe(batch.accepted)
+            else:
+                batch = decoder.counts(body, content_type=content_type, now=now)
+                engine.observe_counts(batch.accepted)
+        except BodyError as exc:
+            raise Problem(400, exc.message, exc.hint) from None
+        engine.record_ingest(kind, len(batch.accepted), batch.rejected, batch.dropped_attributes)
+        return json_response(
+            {
+                "accepted": len(batch.accepted),
+                "rejected": batch.rejected_total,
+                "errors": batch.errors,
+            },
+            202,
+        )

@@ -1,0 +1,112 @@
+"""The ``hopwatch`` command as a user runs it: real processes, real signals, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.store import open_store
+from monitor.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hopwatch(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("hopwatch did not become ready")
+
+
+def test_validate_exits_zero_with_a_summary_for_the_example():
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor", "validate", "hopwatch.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0
+    assert out.stdout == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 0 included files\n"
+
+
+@pytest.mark.slow
+def test_run_serves_and_sigterm_flushes_state_and_exits_zero(tmp_path: Path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = hopwatch(
+        "run",
+        "--config",
+        "hopwatch.yaml",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--data-dir",
+        str(tmp_path),
+    )
+    try:
+        wait_ready(url, proc)
+        now = time.time()
+        body = {
+            "pipeline": "signup",
+            "hop": "sdk",
+            "event_id": "evt-1",
+            "event_type": "user_signed_up",
+            "event_time": now - 1,
+        }
+        r = httpx.post(url + "/v1/observations", json=[body])
+        assert r.status_code == 202 and r.json()["accepted"] == 1
+        assert "hopwatch_hop_events_total" in httpx.get(url + "/metrics").text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    logs = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    assert any(entry["msg"] == "stopped" for entry in logs)
+    with open_store(tmp_path) as store:
+        saved = store.load_checkpoint("engine")
+    assert saved is not None and saved[0] >= now
+
+
+@pytest.mark.slow
+def test_demo_runs_and_stops_by_itself(tmp_path: Path):
+    port = free_port()
+    proc = hopwatch(
+        "demo",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--data-dir",
+        str(tmp_path),
+        "--duration",
+        "8",
+        "--speed",
+        "120",
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "hopwatch demo: pipeline 'signup'" in out
+    assert "edge identity->activation" in out
+    assert out.rstrip().endswith("hopwatch demo: stopped")
