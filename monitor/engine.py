@@ -69,7 +69,6 @@ class Engine:
         self.ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
         self.book = AlertBook()
         self.ingest_stats = IngestStats()
-        self.hop_totals: Counter[tuple[str, str, str]] = Counter()
         self.edge_totals: dict[tuple[str, str], EdgeTotals] = {
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
         }
@@ -81,15 +80,25 @@ class Engine:
         }
         self.last_tick: float | None = None
 
+    @property
+    def hop_totals(self) -> Counter[tuple[str, str, str]]:
+        """Events seen per (pipeline, hop, status) since the first start: monotonic, for counters."""
+        out: Counter[tuple[str, str, str]] = Counter()
+        for name, ledger in self.ledgers.items():
+            for (hop, status), n in ledger.hop_totals().items():
+                out[(name, hop, status)] += n
+        return out
+
     # --- ingest -------------------------------------------------------------------------------
 
     def observe(self, observations: Iterable[Observation]) -> None:
         """Validated observations (any pipelines, any order) into their ledgers."""
+        if len(self.ledgers) == 1:  # the push decoder already refused other pipelines
+            next(iter(self.ledgers.values())).observe(observations)
+            return
         by_pipeline: dict[str, list[Observation]] = {}
-        totals = self.hop_totals
         for obs in observations:
             by_pipeline.setdefault(obs.pipeline, []).append(obs)
-            totals[(obs.pipeline, obs.hop, obs.status)] += 1
         for name, batch in by_pipeline.items():
             self.ledgers[name].observe(batch)
 
@@ -97,7 +106,6 @@ class Engine:
         by_pipeline: dict[str, list[CountSample]] = {}
         for s in samples:
             by_pipeline.setdefault(s.pipeline, []).append(s)
-            self.hop_totals[(s.pipeline, s.hop, s.status)] += s.count
         for name, batch in by_pipeline.items():
             self.ledgers[name].observe_counts(batch)
 
@@ -165,7 +173,6 @@ class Engine:
         return msgspec.msgpack.encode(
             {
                 "ledgers": {name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
-                "hop_totals": [[*k, n] for k, n in self.hop_totals.items()],
                 "edge_totals": [
                     [p, e, t.expected, t.arrived, t.missing, t.duplicates, t.late]
                     for (p, e), t in self.edge_totals.items()
@@ -179,8 +186,6 @@ class Engine:
         for name, blob in state["ledgers"].items():
             if name in self.ledgers:
                 self.ledgers[name].restore(blob)
-        for p, h, s, n in state["hop_totals"]:
-            self.hop_totals[(p, h, s)] = n
         for p, e, *numbers in state["edge_totals"]:
             if (p, e) in self.edge_totals:
                 self.edge_totals[(p, e)] = EdgeTotals(*numbers)

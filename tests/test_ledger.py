@@ -222,3 +222,14 @@ def test_late_arrivals_after_eviction_come_out_as_partial_buckets():
     assert closed.hop_buckets == ()
     assert [(b.hop, b.total, b.late) for b in closed.partial_hop_buckets] == [("a", 1, 1)]
     assert ledger.stats.too_late_for_edges == 1
+
+
+def test_hop_totals_are_monotonic_across_eviction_and_checkpoints():
+    ledger = PipelineLedger(pipeline(), amend_horizon=60.0)
+    ledger.observe([obs("a", "e1", 10.0), obs("a", "e2", 10.0, status=Status.REJECTED)])
+    ledger.observe([obs("a", "e3", 500.0)])
+    ledger.close(1000.0)  # bucket 0 evicted, bucket 480 still held
+    assert ledger.hop_totals() == {("a", "ok"): 2, ("a", "rejected"): 1}
+    restored = PipelineLedger(pipeline(), amend_horizon=60.0)
+    restored.restore(ledger.to_bytes())
+    assert restored.hop_totals() == {("a", "ok"): 2, ("a", "rejected"): 1}

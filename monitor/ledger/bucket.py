@@ -19,7 +19,6 @@ class HopCounts:
         "counts",
         "dirty",
         "late",
-        "latencies",
         "latency",
         "overflow",
         "partial",
@@ -27,7 +26,6 @@ class HopCounts:
 
     def __init__(self, partial: bool = False) -> None:
         self.counts: dict[tuple[str, Attributes], int] = {}
-        self.latencies: list[float] = []
         self.attribute_sets: set[Attributes] = set()
         self.latency = LatencySketch()
         self.late = 0
@@ -35,10 +33,6 @@ class HopCounts:
         self.closed = partial
         self.dirty = False
         self.partial = partial
-
-    def flush_latencies(self) -> None:
-        self.latency.add_many(self.latencies)
-        self.latencies.clear()
 
     def add(self, status: str, attributes: Attributes, n: int, cap: int) -> bool:
         """Count ``n`` events; True when the attribute set was folded into ``OVERFLOW``."""

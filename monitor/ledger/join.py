@@ -31,7 +31,6 @@ class EdgeJoin:
         "expected",
         "expected_count",
         "late",
-        "latencies",
         "latency",
         "names",
         "pending",
@@ -48,7 +47,6 @@ class EdgeJoin:
         self.late = 0
         self.expected_count = 0
         self.latency = LatencySketch()
-        self.latencies: list[float] = []
         self.closed = False
         self.dirty = False
 
@@ -81,14 +79,10 @@ class EdgeJoin:
         self.arrived_n += 1
         if self.arrived is not None:
             self.arrived.add(h)
-        self.latencies.append(latency_ms / 1000.0)
+        self.latency.add(latency_ms / 1000.0)
         if self.closed:
             self.late += 1
             self.dirty = True
-
-    def flush_latencies(self) -> None:
-        self.latency.add_many(self.latencies)
-        self.latencies.clear()
 
     def close(self) -> None:
         """Freeze the bucket: pending ids are now missing; stop remembering arrived ids."""

@@ -8,6 +8,7 @@ later still, a hop's late counts come out as partial buckets that the store adds
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -64,14 +65,15 @@ class PipelineLedger:
         }
         self._buckets: set[int] = set()
         self._pending_total = 0
+        self._evicted_totals: Counter[tuple[str, str]] = Counter()
 
     # --- ingest -------------------------------------------------------------------------------
 
     def observe(self, observations: Iterable[Observation]) -> None:
         """Count each observation in its event-time bucket and feed the edge joins.
 
-        The hot path of ingest: locals instead of attribute lookups, and latencies buffered per
-        bucket and added to the sketches once per call (``flush_latencies``).
+        The hot path of ingest: locals instead of attribute lookups, no Enum or dataclass hashing,
+        and latency sketches that only append to a buffer (folded when read or compacted).
         """
         size = self.watermark.bucket_seconds
         cap = self.pipeline.max_attribute_sets
@@ -80,7 +82,6 @@ class PipelineLedger:
         out_edges, in_edges = self._out_edges, self._in_edges
         buckets = self._buckets
         stats = self.stats
-        touched: list = []
         pending_delta = 0
         for obs in observations:
             event_time = obs.event_time
@@ -95,10 +96,7 @@ class PipelineLedger:
             if acc.closed:
                 stats.late_observations += 1
             observed = obs.observed_time
-            lat = acc.latencies
-            if not lat:
-                touched.append(acc)
-            lat.append(observed - event_time)
+            acc.latency.add(observed - event_time)
             event_id = obs.event_id
             if event_id is None:
                 h = -1
@@ -118,8 +116,6 @@ class PipelineLedger:
                     before = len(join.pending)
                     join.seen_at_from(h, event_id, observed_ms)  # type: ignore[arg-type]
                     pending_delta += len(join.pending) - before
-                    if join.latencies and len(join.latencies) == 1:
-                        touched.append(join)
             if h >= 0:
                 for joins in in_edges[obs.hop]:
                     join = joins.get(b) or self._join(joins, b)
@@ -127,10 +123,6 @@ class PipelineLedger:
                         before = len(join.pending)
                         join.seen_at_to(h, observed_ms)
                         pending_delta += len(join.pending) - before
-                        if join.latencies and len(join.latencies) == 1:
-                            touched.append(join)
-        for item in touched:
-            item.flush_latencies()
         self._pending_total += pending_delta
         self._evict_pending_over_cap()
 
@@ -224,6 +216,7 @@ class PipelineLedger:
         if self.closed_through is None or last > self.closed_through:
             self.closed_through = last
         self._evict(now)
+        self._compact()
         return Closed(tuple(hop_out), tuple(edge_out), tuple(partial_out))
 
     def _close_bucket(self, b: int) -> None:
@@ -249,7 +242,7 @@ class PipelineLedger:
             snap = acc.snapshot(self.pipeline.name, hop, start, size, self.completeness(b))
             (partial_out if acc.partial else out).append(snap)
             if acc.partial:
-                hop_buckets.pop(b)
+                self._retire(hop, hop_buckets.pop(b))
         return out
 
     def _edge_snapshots(self, b: int, newly: bool, now: float) -> list[EdgeResult]:
@@ -296,6 +289,15 @@ class PipelineLedger:
             closed_at=now,
         )
 
+    def _compact(self) -> None:
+        """Fold large latency buffers of open buckets so memory stays bounded between closes."""
+        for hop_buckets in self._hops.values():
+            for acc in hop_buckets.values():
+                acc.latency.compact()
+        for joins in self._edges.values():
+            for join in joins.values():
+                join.latency.compact()
+
     def _evict(self, now: float) -> None:
         """Forget closed buckets past the amendment horizon; their results are already stored."""
         if self.closed_through is None:
@@ -305,14 +307,29 @@ class PipelineLedger:
             if b > self.closed_through:
                 continue
             self._buckets.discard(b)
-            for hop_buckets in self._hops.values():
-                hop_buckets.pop(b, None)
+            for hop, hop_buckets in self._hops.items():
+                acc = hop_buckets.pop(b, None)
+                if acc is not None:
+                    self._retire(hop, acc)
             for joins in self._edges.values():
                 join = joins.pop(b, None)
                 if join is not None:
                     self._pending_total -= len(join.pending)
 
+    def _retire(self, hop: str, acc: HopCounts) -> None:
+        for (status, _attrs), n in acc.counts.items():
+            self._evicted_totals[(hop, status)] += n
+
     # --- views --------------------------------------------------------------------------------
+
+    def hop_totals(self) -> Counter[tuple[str, str]]:
+        """Events per (hop, status) since the ledger began, including buckets already evicted."""
+        out = Counter(self._evicted_totals)
+        for hop, hop_buckets in self._hops.items():
+            for acc in hop_buckets.values():
+                for (status, _attrs), n in acc.counts.items():
+                    out[(hop, status)] += n
+        return out
 
     @property
     def pending_ids(self) -> int:
@@ -338,6 +355,7 @@ class PipelineLedger:
                 for edge, joins in self._edges.items()
             },
             "gaps": [[g.start, g.end, g.reason] for g in self.gaps],
+            "evicted_totals": [[h, s, n] for (h, s), n in self._evicted_totals.items()],
             "stats": [
                 self.stats.late_observations,
                 self.stats.overflow_observations,
@@ -368,6 +386,7 @@ class PipelineLedger:
                 joins.update({int(b): EdgeJoin.from_state(s) for b, s in rows})
                 self._pending_total += sum(len(j.pending) for j in joins.values())
         self.gaps = [Gap(float(s), float(e), str(r)) for s, e, r in state["gaps"]]
+        self._evicted_totals = Counter({(h, s): n for h, s, n in state["evicted_totals"]})
         (
             self.stats.late_observations,
             self.stats.overflow_observations,

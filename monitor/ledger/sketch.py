@@ -8,6 +8,7 @@ skew to zero instead of letting them into a separate store.
 from __future__ import annotations
 
 import math
+from array import array
 
 import msgspec
 import numpy as np
@@ -27,28 +28,33 @@ class _Wire(msgspec.Struct, array_like=True):
 
 
 class LatencySketch:
-    """Quantiles of latencies in seconds, each within 1% of the true value."""
+    """Quantiles of latencies in seconds, each within 1% of the true value.
 
-    __slots__ = ("_sketch",)
+    ``add`` only appends to a float buffer (the ingest hot path calls it once per observation);
+    the buffer is folded into the DDSketch at numpy speed when anything reads the sketch, or by
+    ``compact`` once it is large, so memory stays bounded while adding stays cheap.
+    """
+
+    __slots__ = ("_buffer", "_sketch", "add")
+
+    COMPACT_AT = 65_536
 
     def __init__(self) -> None:
         self._sketch = DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+        self._buffer = array("d")
+        self.add = self._buffer.append
 
-    def add(self, seconds: float, weight: float = 1.0) -> None:
-        self._sketch.add(float(seconds) if seconds > 0.0 else 0.0, weight)
+    def compact(self, at_least: int = COMPACT_AT) -> None:
+        """Fold the buffer into the sketch if it holds ``at_least`` values."""
+        if len(self._buffer) >= max(at_least, 1):
+            self._fold()
 
-    def add_many(self, values: list[float]) -> None:
-        """Add a batch at numpy speed: the ingest path buffers latencies and adds them per batch.
-
-        Same keys, counts and summary statistics as calling ``add`` for each value.
-        """
-        if len(values) < 8:
-            for v in values:
-                self.add(v)
+    def _fold(self) -> None:
+        if not self._buffer:
             return
         s = self._sketch
         mapping = s._mapping
-        vals = np.maximum(np.asarray(values, dtype=np.float64), 0.0)
+        vals = np.maximum(np.frombuffer(self._buffer, dtype=np.float64), 0.0)
         positive = vals > mapping.min_possible
         logs = np.log2(vals[positive]) * mapping._multiplier
         keys, counts = np.unique(np.ceil(logs) + mapping._offset, return_counts=True)
@@ -59,21 +65,30 @@ class LatencySketch:
         s._sum += float(vals.sum())
         s._min = min(s._min, float(vals.min()))
         s._max = max(s._max, float(vals.max()))
+        del self._buffer[:]
+
+    def add_many(self, values: list[float]) -> None:
+        self._buffer.extend(values)
 
     def merge(self, other: LatencySketch) -> None:
-        if other.count:
+        other._fold()
+        if other._sketch.count:
+            self._fold()
             self._sketch.merge(other._sketch)
 
     @property
     def count(self) -> int:
+        self._fold()
         return round(self._sketch.count)
 
     @property
     def sum(self) -> float:
+        self._fold()
         return float(self._sketch.sum)
 
     def quantile(self, q: float) -> float | None:
         """The q-quantile in seconds, or None for an empty sketch (never NaN)."""
+        self._fold()
         if not self._sketch.count:
             return None
         value = self._sketch.get_quantile_value(q)
@@ -85,6 +100,7 @@ class LatencySketch:
         return out
 
     def to_bytes(self) -> bytes:
+        self._fold()
         s = self._sketch
         store = s._store
         keys: list[int] = []
