@@ -144,7 +144,8 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     setup_logging(args.log_format, args.log_level)
     try:
         config = load_config(args.config or DEFAULT_CONFIG)
-        spec = load_simulation(args.scenario or DEFAULT_SCENARIO)
+        scenario_path = args.scenario or DEFAULT_SCENARIO
+        spec = load_simulation(scenario_path)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
@@ -155,10 +156,22 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             file=sys.stderr,
         )
         return 1
+    unknown = sorted(set(spec.hops) - set(pipeline.hop_names))
+    if unknown:
+        print(
+            f"{scenario_path}: hops: {', '.join(unknown)} not in pipeline {pipeline.name!r} "
+            f"(its hops: {', '.join(pipeline.hop_names)})",
+            file=sys.stderr,
+        )
+        return 1
     speed = args.speed or spec.speed
     start = time.time()
     clock = AcceleratedClock(start=start, speed=speed)
-    sim = Simulator(pipeline, spec.to_scenario(start=start))
+    try:
+        sim = Simulator(pipeline, spec.to_scenario(start=start))
+    except ValueError as err:
+        print(f"{scenario_path}: {err}", file=sys.stderr)
+        return 1
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hopwatch-demo-"))
     daemon = Daemon(
         config, clock, open_store(data_dir), tick_interval=0.5, checkpoint_interval=10.0 * speed

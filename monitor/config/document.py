@@ -144,14 +144,37 @@ def _message(
     return str(err["msg"]), None
 
 
+def document_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
+    """Pydantic's error location with the parts the document does not have (the tag of a
+    discriminated union, e.g. ``faults[0].loss.percent``) left out; the last part is kept, since
+    a missing or unknown key is by nature not (or not validly) in the document."""
+    out: list[int | str] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif not last:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
 def pydantic_issues(
-    file: str, exc: ValidationError, positions: Positions, spec_cls: type[BaseModel]
+    file: str,
+    exc: ValidationError,
+    positions: Positions,
+    spec_cls: type[BaseModel],
+    data: Any = None,
 ) -> list[ConfigIssue]:
     """Map pydantic errors to issues: a missing key points at its parent mapping, anything else
     at the key itself (or the nearest ancestor the document has)."""
     issues = []
     for err in exc.errors(include_url=False):
-        path: KeyPath = tuple(err["loc"])
+        loc = tuple(err["loc"])
+        path: KeyPath = loc if data is None else document_path(data, loc)
         line, col = positions.of(path[:-1] if err["type"] == "missing" else path)
         message, hint = _message(err, spec_cls, path)
         issues.append(ConfigIssue(file, line, col, format_key_path(path), message, hint))
@@ -165,7 +188,7 @@ def validate_data(
     try:
         return spec_cls.model_validate(data), []
     except ValidationError as exc:
-        return None, pydantic_issues(str(path), exc, positions, spec_cls)
+        return None, pydantic_issues(str(path), exc, positions, spec_cls, data)
 
 
 def load_document(

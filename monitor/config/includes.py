@@ -26,10 +26,26 @@ def _no_checks_yet(path: Path, data: Any, positions: Positions) -> list[ConfigIs
     return []
 
 
+def _simulation(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
+    """``kind: Simulation`` (the demo's scenarios): schema, then whether the values fit together."""
+    from monitor.config.document import validate_data
+    from monitor.sim.spec import SimulationSpec  # the simulator depends on config, not back
+
+    spec, issues = validate_data(path, data, positions, SimulationSpec)
+    if spec is not None:
+        try:
+            spec.to_scenario()
+        except ValueError as err:
+            line, col = positions.of(())
+            issues.append(ConfigIssue(str(path), line, col, "", str(err)))
+    return issues
+
+
 KIND_VALIDATORS: dict[str, KindValidator] = {
     "SLOGroup": _no_checks_yet,
     "Checks": _no_checks_yet,
     "Routing": _no_checks_yet,
+    "Simulation": _simulation,
 }
 """Semantic validators of included files by ``kind``; the owning packages replace their entry."""
 

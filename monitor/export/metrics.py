@@ -6,7 +6,7 @@ plain counters; every scrape turns them into metric families here, so pushing an
 metric call at all. Names, help texts and label names come from ``monitor.export.names``.
 
 Latency quantiles describe the **last closed bucket**: for an edge, ``Engine.last_edge``; for a hop,
-the hop's accumulator for the ledger's ``closed_through`` bucket (see ``_last_closed_hop_latency``).
+``Engine.last_hop``.
 Empty sketches and 0/0 loss ratios produce no sample rather than a fake 0 or NaN.
 """
 
@@ -28,7 +28,6 @@ from monitor.alerting.alert import AlertState
 from monitor.config.model import Config
 from monitor.engine import Engine
 from monitor.export import names
-from monitor.ledger.ledger import PipelineLedger
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Status
 from monitor.sources.push import RejectReason
@@ -79,26 +78,6 @@ def _add_quantiles(
             family.add_sample(family.name, values, value)
 
 
-def _last_closed_hop_latency(ledger: PipelineLedger, hop: str) -> LatencySketch | None:
-    """The latency sketch of ``hop`` in the ledger's last closed bucket, if the ledger still has it.
-
-    The ledger exposes closed hop buckets only through ``close()`` (whose output goes to the
-    store), so this reads its per-hop accumulators directly, defensively: if the ledger's layout
-    changes the hop quantiles disappear from ``/metrics`` instead of breaking the scrape. A public
-    view on the ledger (``last_closed_hop_latency(hop)``) would be the cleaner home for this.
-    """
-    closed = ledger.closed_through
-    hops = getattr(ledger, "_hops", None)
-    if closed is None or not isinstance(hops, Mapping):
-        return None
-    buckets = hops.get(hop)
-    acc = buckets.get(closed) if isinstance(buckets, Mapping) else None
-    if acc is None or getattr(acc, "partial", False):
-        return None
-    sketch = getattr(acc, "latency", None)
-    return sketch if isinstance(sketch, LatencySketch) else None
-
-
 class HopwatchCollector(Collector):
     """Turns the engine's counters and last closed buckets into metric families on each scrape.
 
@@ -140,14 +119,13 @@ class HopwatchCollector(Collector):
         latency = _family(names.HOP_LATENCY)
         totals = dict(engine.hop_totals)
         for pipeline in config.pipelines:
-            ledger = engine.ledgers.get(pipeline.name)
             for hop in pipeline.hop_names:
                 for status in Status:
                     n = totals.pop((pipeline.name, hop, status.value), 0)
                     events.add_metric([pipeline.name, hop, status.value], float(n))
-                if ledger is not None:
-                    sketch = _last_closed_hop_latency(ledger, hop)
-                    _add_quantiles(latency, names.HOP_LATENCY.labels, [pipeline.name, hop], sketch)
+                last = engine.last_hop.get((pipeline.name, hop))
+                sketch = last.latency if last is not None else None
+                _add_quantiles(latency, names.HOP_LATENCY.labels, [pipeline.name, hop], sketch)
         # Series restored from a checkpoint of an older config are still real counts.
         for (pipeline_name, hop, status), n in sorted(totals.items()):
             events.add_metric([pipeline_name, hop, status], float(n))
