@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
+
+from monitor.config.model import Config
+from monitor.daemon import DaemonStats
+from monitor.engine import Engine
+from monitor.store.base import Store
 
 
 class FakeClock:
@@ -60,3 +66,24 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@dataclass
+class StaticRuntime:
+    """A ``Runtime`` for the HTTP app without the daemon: a real engine, a fake clock, no ticker.
+
+    Tests feed the app through HTTP and call ``engine.tick(clock.now())`` themselves.
+    """
+
+    config: Config
+    clock: FakeClock = field(default_factory=FakeClock)
+    store: Store | None = None
+    is_ready: bool = True
+    stats: DaemonStats = field(default_factory=DaemonStats)
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = Engine(self.config)
+
+    def ready(self) -> bool:
+        return self.is_ready

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 
 import msgspec
 import pytest
@@ -12,12 +11,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.config.model import Config, Edge, Hop, Pipeline
-from monitor.engine import Engine
 from monitor.export import names
 from monitor.export.metrics import HopwatchCollector, hopwatch_version
 from monitor.server.app import create_app
 from monitor.sources.push import decode_observations
-from monitor.testing import FakeClock
+from monitor.testing import FakeClock, StaticRuntime
 
 T0 = 1_700_000_040.0  # a bucket boundary (60 s buckets)
 SHOP = Pipeline(
@@ -30,21 +28,11 @@ SHOP = Pipeline(
 CONFIG = Config(pipelines=(SHOP,))
 
 
-@dataclass
-class FakeRuntime:
-    config: Config = CONFIG
-    clock: FakeClock = field(default_factory=lambda: FakeClock(T0 + 30))
-    store: None = None
-    engine: Engine = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.engine = Engine(self.config)
-
-    def ready(self) -> bool:
-        return True
+def fake_runtime() -> StaticRuntime:
+    return StaticRuntime(CONFIG, FakeClock(T0 + 30))
 
 
-def ingest(runtime: FakeRuntime, items: list[dict]) -> None:
+def ingest(runtime: StaticRuntime, items: list[dict]) -> None:
     batch = decode_observations(
         msgspec.json.encode(items), content_type=None, config=CONFIG, now=runtime.clock.now()
     )
@@ -54,9 +42,9 @@ def ingest(runtime: FakeRuntime, items: list[dict]) -> None:
     )
 
 
-def scenario() -> FakeRuntime:
+def scenario() -> StaticRuntime:
     """4 orders leave ``web`` 1 s after creation; 3 reach ``sink`` 3 s after creation; 1 is lost."""
-    runtime = FakeRuntime()
+    runtime = fake_runtime()
     web = [
         {
             "pipeline": "shop",
@@ -80,7 +68,7 @@ def scenario() -> FakeRuntime:
     return runtime
 
 
-def exposition(runtime: FakeRuntime) -> str:
+def exposition(runtime: StaticRuntime) -> str:
     app = create_app(runtime)
     return generate_latest(app.state.registry).decode()
 
@@ -122,7 +110,7 @@ def test_the_exposition_has_the_exact_sample(line: str) -> None:
 
 
 def test_a_bucket_with_nothing_expected_has_no_loss_ratio_and_no_latency() -> None:
-    runtime = FakeRuntime()
+    runtime = fake_runtime()
     runtime.clock.set(T0 + 121)
     runtime.engine.tick(runtime.clock.now())
     text = exposition(runtime)
@@ -134,7 +122,7 @@ def test_a_bucket_with_nothing_expected_has_no_loss_ratio_and_no_latency() -> No
 
 
 def test_alerts_are_counted_by_state() -> None:
-    runtime = FakeRuntime()
+    runtime = fake_runtime()
     runtime.engine.book.load(
         [
             Alert(labels_of({"alertname": "EdgeLoss", "edge": "a"})),
@@ -164,7 +152,7 @@ def test_every_family_is_declared_in_names() -> None:
 
 
 def test_each_app_has_its_own_registry() -> None:
-    first, second = create_app(FakeRuntime()), create_app(FakeRuntime())
+    first, second = create_app(fake_runtime()), create_app(fake_runtime())
     assert first.state.registry is not second.state.registry
 
 

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,9 +21,8 @@ import uvicorn
 
 from monitor.alerting.alert import Alert, labels_of
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
-from monitor.engine import Engine
 from monitor.server.app import create_app
-from monitor.testing import FakeClock
+from monitor.testing import FakeClock, StaticRuntime
 
 T0 = 1_700_000_040.0  # a bucket boundary (60 s buckets)
 TOKEN = "s3cret-token"
@@ -43,32 +42,19 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JSON = {**AUTH, "Content-Type": "application/json"}
 
 
-@dataclass
-class FakeRuntime:
-    """What the daemon gives the app, with a fake clock and a readiness switch."""
-
-    config: Config = CONFIG
-    clock: FakeClock = field(default_factory=lambda: FakeClock(T0 + 30))
-    store: None = None
-    is_ready: bool = True
-    engine: Engine = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.engine = Engine(self.config)
-
-    def ready(self) -> bool:
-        return self.is_ready
+def fake_runtime() -> StaticRuntime:
+    return StaticRuntime(CONFIG, FakeClock(T0 + 30))
 
 
 @dataclass
 class Served:
-    runtime: FakeRuntime
+    runtime: StaticRuntime
     client: httpx.Client
 
 
 @pytest.fixture
 def served() -> Iterator[Served]:
-    runtime = FakeRuntime()
+    runtime = fake_runtime()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

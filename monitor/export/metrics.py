@@ -107,6 +107,7 @@ class HopwatchCollector(Collector):
         yield from self._edges(config, engine)
         yield from self._ingest(config, engine)
         yield from self._ledgers(engine)
+        yield from self._daemon()
         yield from self._alerts(engine)
         info = _family(names.BUILD_INFO)
         info.add_metric([self._version], 1.0)
@@ -192,12 +193,28 @@ class HopwatchCollector(Collector):
         open_buckets = _family(names.LEDGER_OPEN_BUCKETS)
         late = _family(names.LEDGER_LATE_OBSERVATIONS)
         overflow = _family(names.LEDGER_OVERFLOW_OBSERVATIONS)
+        evicted = _family(names.LEDGER_PENDING_EVICTED)
+        too_late = _family(names.LEDGER_TOO_LATE)
         for name, ledger in sorted(engine.ledgers.items()):
+            evicted.add_metric([name], float(ledger.stats.pending_evicted))
+            too_late.add_metric([name], float(ledger.stats.too_late_for_edges))
             pending.add_metric([name], float(ledger.pending_ids))
             open_buckets.add_metric([name], float(ledger.open_buckets()))
             late.add_metric([name], float(ledger.stats.late_observations))
             overflow.add_metric([name], float(ledger.stats.overflow_observations))
-        yield from (pending, open_buckets, late, overflow)
+        yield from (pending, open_buckets, late, overflow, evicted, too_late)
+
+    def _daemon(self) -> Iterator[Metric]:
+        """The evaluation loop's own health, when the source is a running daemon."""
+        stats = self._source.stats
+        for metric, value in (
+            (names.DAEMON_TICKS, stats.ticks),
+            (names.DAEMON_TICK_ERRORS, stats.tick_errors),
+            (names.DAEMON_TICK_DURATION, stats.last_tick_seconds),
+        ):
+            family = _family(metric)
+            family.add_metric([], float(value))
+            yield family
 
     def _alerts(self, engine: Engine) -> Iterator[Metric]:
         counts = dict.fromkeys(AlertState, 0)

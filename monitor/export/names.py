@@ -174,6 +174,33 @@ LEDGER_OVERFLOW_OBSERVATIONS = Metric(
     "Observations folded into the overflow attribute set because a hop hit max_attribute_sets.",
     (PIPELINE,),
 )
+LEDGER_PENDING_EVICTED = Metric(
+    "hopwatch_ledger_pending_evicted_ids_total",
+    "counter",
+    "Pending ids given up because an edge's pending set hit max_pending_ids (no longer joined).",
+    (PIPELINE,),
+)
+LEDGER_TOO_LATE = Metric(
+    "hopwatch_ledger_too_late_for_edges_total",
+    "counter",
+    "Sightings after their bucket left memory: counted at the hop, too late to join on an edge.",
+    (PIPELINE,),
+)
+DAEMON_TICKS = Metric(
+    "hopwatch_daemon_ticks_total", "counter", "Evaluation ticks the daemon has run.", ()
+)
+DAEMON_TICK_ERRORS = Metric(
+    "hopwatch_daemon_tick_errors_total",
+    "counter",
+    "Ticks that failed (logged; the daemon goes on at the next tick).",
+    (),
+)
+DAEMON_TICK_DURATION = Metric(
+    "hopwatch_daemon_last_tick_duration_seconds",
+    "gauge",
+    "Wall time the last tick took (closing buckets, judging, persisting).",
+    (),
+)
 
 ALERTS = Metric(
     "hopwatch_alerts",
@@ -206,6 +233,11 @@ ALL: Final = (
     LEDGER_OPEN_BUCKETS,
     LEDGER_LATE_OBSERVATIONS,
     LEDGER_OVERFLOW_OBSERVATIONS,
+    LEDGER_PENDING_EVICTED,
+    LEDGER_TOO_LATE,
+    DAEMON_TICKS,
+    DAEMON_TICK_ERRORS,
+    DAEMON_TICK_DURATION,
     ALERTS,
     BUILD_INFO,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from monitor.config.model import Config
+from monitor.daemon import DaemonStats
 from monitor.engine import Engine
 from monitor.store.base import Store
 from monitor.timeutil import Clock
@@ -28,6 +29,11 @@ class Runtime(Protocol):
 
     @property
     def store(self) -> Store | None: ...
+
+    @property
+    def stats(self) -> DaemonStats:
+        """The evaluation loop's counters (ticks, failures), exported on ``/metrics``."""
+        ...
 
     def ready(self) -> bool:
         """True once state is restored and the engine may be fed (``/readyz``)."""
