@@ -110,3 +110,19 @@ def test_demo_runs_and_stops_by_itself(tmp_path: Path):
     assert "hopwatch demo: pipeline 'signup'" in out
     assert "edge identity->activation" in out
     assert out.rstrip().endswith("hopwatch demo: stopped")
+
+
+@pytest.mark.slow
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    port = free_port()
+    proc = hopwatch("demo", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path))
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert out.rstrip().endswith("hopwatch demo: stopped")
