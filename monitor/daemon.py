@@ -64,11 +64,13 @@ class Daemon:
         self._last_purge = 0.0
         self.on_alerts: list = []
         self._server: Any = None
+        self._outbox: list[TickOutput] = []
+        self._failing = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Gap | None:
-        """Restore state; returns the gap recorded for the time hopwatch was not running, if any."""
+        """Restore state; returns the gap recorded for the time hopwatch was not observing, if any."""
         now = self.clock.now()
         gap = None
         saved = self.store.load_checkpoint(CHECKPOINT)
@@ -77,9 +79,14 @@ class Daemon:
             self.engine.restore(blob)
             if now > at:
                 gap = Gap(at, now, "hopwatch was not running")
+            elif at > now:
+                # The clock went back (NTP step, a restored VM): what lies between is unreliable.
+                gap = Gap(now, at, "the clock moved back")
+                log.warning("checkpoint is newer than the clock", extra={"checkpoint_at": at})
+            if gap is not None:
                 self.store.add_gap(gap.start, gap.end, gap.reason)
                 self.engine.mark_gap(gap)
-                log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
+            log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
         self.engine.book.load(Alert.from_json(a) for a in self.store.load_alerts())
         self._last_checkpoint = now
         self._ready = True
@@ -89,29 +96,45 @@ class Daemon:
         return self._ready
 
     def tick(self) -> TickOutput | None:
-        """Close buckets, judge, persist. Never raises: a failure is logged, counted and retried next tick."""
+        """Close buckets, judge, persist. Never raises.
+
+        What a tick closes goes to an outbox first and leaves it only once stored, so a failing
+        store (disk full, locked) delays results instead of losing them; no checkpoint is written
+        while the outbox holds anything, so a crash replays those buckets from the older checkpoint.
+        """
         started = time.perf_counter()
+        out = None
         try:
             now = self.clock.now()
             out = self.engine.tick(now)
-            self._persist(out)
+            self._outbox.append(out)
+            while self._outbox:
+                self._persist(self._outbox[0])
+                self._outbox.pop(0)
             self.store.beat(now)
             if now - self._last_checkpoint >= self.checkpoint_interval:
                 self.checkpoint(now)
             if now - self._last_purge >= self.retention_interval:
                 self.store.purge(now - self.config.storage.retention)
                 self._last_purge = now
-            for callback in self.on_alerts:
-                if out.alerts_changed:
-                    callback(out.alerts_changed)
-            return out
+            if self._failing:
+                log.info("tick recovered", extra={"failed_ticks": self._failing})
+                self._failing = 0
         except Exception:
             self.stats.tick_errors += 1
-            log.exception("tick failed")
-            return None
+            self._failing += 1
+            if self._failing == 1 or self._failing % 60 == 0:  # not a traceback every second
+                log.exception(
+                    "tick failed",
+                    extra={"failed_ticks": self._failing, "outbox": len(self._outbox)},
+                )
         finally:
             self.stats.ticks += 1
             self.stats.last_tick_seconds = time.perf_counter() - started
+        if out is not None and out.alerts_changed:
+            for callback in self.on_alerts:
+                callback(out.alerts_changed)
+        return out
 
     def _persist(self, out: TickOutput) -> None:
         for closed in out.closed.values():
@@ -147,10 +170,24 @@ class Daemon:
         self.stats.checkpoints += 1
 
     def stop(self) -> None:
-        """Flush: the open state is saved so a restart resumes exactly where this left off."""
+        """Flush: the open state is saved so a restart resumes exactly where this left off.
+
+        A failure here is logged, never raised: the process still exits cleanly, and the next
+        start resumes from the previous checkpoint with the time since marked as a gap.
+        """
         self._ready = False
-        self.checkpoint()
-        self.store.close()
+        try:
+            for out in self._outbox:
+                self._persist(out)
+            self._outbox.clear()
+            self.checkpoint()
+        except Exception:
+            log.exception("final checkpoint failed; the next start resumes from the previous one")
+        finally:
+            try:
+                self.store.close()
+            except Exception:
+                log.exception("closing the store failed")
         log.info("stopped")
 
     # --- serving ------------------------------------------------------------------------------
@@ -180,7 +217,13 @@ class Daemon:
         app = create_app(self)
         server = self._server = _Server(
             uvicorn.Config(
-                app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                log_config=None,  # uvicorn logs through hopwatch's handlers (JSON by default)
             )
         )
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ a ticker calls ``tick(now)``, and what ``tick`` returns goes to the store.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from monitor.anomaly.check import Verdict
 from monitor.anomaly.divergence import DivergencePolicy, judge_edge
 from monitor.config.model import Config, Edge
 from monitor.ledger.ledger import Closed, PipelineLedger
-from monitor.ledger.records import EdgeResult, HopBucket
+from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.ledger.watermark import Gap
 from monitor.records import CountSample, Observation
 
@@ -46,6 +47,7 @@ class EdgeTotals:
     missing: int = 0
     duplicates: int = 0
     late: int = 0
+    incomplete_buckets: int = 0
 
 
 @dataclass
@@ -74,7 +76,8 @@ class Engine:
         }
         self.last_edge: dict[tuple[str, str], EdgeResult] = {}
         self.last_hop: dict[tuple[str, str], HopBucket] = {}
-        self._emitted: dict[tuple[str, str, float], EdgeResult] = {}
+        self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
+        self.amend_horizon = amend_horizon
         self._edges: dict[tuple[str, str], Edge] = {
             (p.name, e.name): e for p in config.pipelines for e in p.edges
         }
@@ -144,22 +147,34 @@ class Engine:
         return TickOutput(closed, tuple(verdicts), tuple(changed))
 
     def _account(self, result: EdgeResult) -> None:
-        """Add what is new in this (possibly amended) result to the monotonic totals."""
+        """Add what is new in this (possibly amended) result to the monotonic totals.
+
+        Counters only ever go up: ``missing`` counts what was missing when the bucket first closed
+        (late arrivals that make up for it are counted in ``late``), and amendments add only their
+        increases. Incomplete buckets never add to the loss counters.
+        """
         key = (result.pipeline, result.edge)
-        before = self._emitted.get(result.key)
         totals = self.edge_totals[key]
-        totals.expected += result.expected - (before.expected if before else 0)
-        totals.arrived += result.arrived - (before.arrived if before else 0)
-        totals.missing += result.missing - (before.missing if before else 0)
-        totals.duplicates += result.duplicates - (before.duplicates if before else 0)
-        totals.late += result.late - (before.late if before else 0)
-        self._emitted[result.key] = result
+        before = self._emitted.get(result.key)
+        numbers = (result.expected, result.arrived, result.missing, result.duplicates, result.late)
+        self._emitted[result.key] = numbers
         last = self.last_edge.get(key)
         if last is None or result.bucket_start >= last.bucket_start:
             self.last_edge[key] = result
+        if result.completeness is Completeness.INCOMPLETE:
+            totals.incomplete_buckets += before is None
+            return
+        old = before or (0, 0, 0, 0, 0)
+        totals.expected += max(0, numbers[0] - old[0])
+        totals.arrived += max(0, numbers[1] - old[1])
+        totals.missing += numbers[2] if before is None else 0
+        totals.duplicates += max(0, numbers[3] - old[3])
+        totals.late += max(0, numbers[4] - old[4])
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, r in self._emitted.items() if r.closed_at < now - 2 * 86400]:
+        """Forget per-bucket numbers once no amendment can come (the ledger evicted the bucket)."""
+        horizon = now - 2 * self.amend_horizon - 86400
+        for key in [k for k in self._emitted if k[2] < horizon]:
             del self._emitted[key]
 
     # --- restarts -----------------------------------------------------------------------------
@@ -174,9 +189,9 @@ class Engine:
             {
                 "ledgers": {name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
                 "edge_totals": [
-                    [p, e, t.expected, t.arrived, t.missing, t.duplicates, t.late]
-                    for (p, e), t in self.edge_totals.items()
+                    [p, e, *dataclasses.astuple(t)] for (p, e), t in self.edge_totals.items()
                 ],
+                "emitted": [[*k, *v] for k, v in self._emitted.items()],
             }
         )
 
@@ -189,3 +204,5 @@ class Engine:
         for p, e, *numbers in state["edge_totals"]:
             if (p, e) in self.edge_totals:
                 self.edge_totals[(p, e)] = EdgeTotals(*numbers)
+        for p, e, b, *numbers in state["emitted"]:
+            self._emitted[(p, e, b)] = tuple(numbers)  # type: ignore[assignment]

@@ -41,7 +41,8 @@ class TextFormatter(logging.Formatter):
 def setup_logging(fmt: str = "json", level: str = "info", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("hopwatch")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name, lowest in (("hopwatch", level.upper()), ("uvicorn", "WARNING")):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(max(logging.getLevelName(level.upper()), logging.getLevelName(lowest)))
+        logger.propagate = False

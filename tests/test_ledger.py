@@ -233,3 +233,44 @@ def test_hop_totals_are_monotonic_across_eviction_and_checkpoints():
     restored = PipelineLedger(pipeline(), amend_horizon=60.0)
     restored.restore(ledger.to_bytes())
     assert restored.hop_totals() == {("a", "ok"): 2, ("a", "rejected"): 1}
+
+
+def test_a_from_hop_repeating_itself_after_the_close_is_not_new_expected_loss():
+    ledger = PipelineLedger(pipeline())
+    ids = [f"e{i}" for i in range(10)]
+    ledger.observe([obs("a", i, 10.0) for i in ids] + [obs("b", i, 10.0) for i in ids])
+    first = edge(ledger.close(360.0), "a->b")
+    ledger.observe([obs("a", i, 10.0, seen=400.0) for i in ids])  # a replay
+    ledger.observe([obs("b", "e1", 10.0, seen=401.0)])  # and one duplicate downstream
+    amended = {r.edge: r for r in ledger.close(402.0).edge_results}
+    assert (first.expected, first.arrived, first.missing) == (10, 10, 0)
+    result = amended["a->b"]
+    assert (result.expected, result.arrived, result.missing, result.duplicates) == (10, 10, 0, 1)
+
+
+def test_a_genuinely_late_departure_amends_expected_and_missing():
+    ledger = PipelineLedger(pipeline())
+    ledger.observe([obs("a", "e1", 10.0)])
+    ledger.close(360.0)
+    ledger.observe([obs("a", "e2", 10.0, seen=400.0)])
+    result = edge(ledger.close(401.0), "a->b")
+    assert (result.expected, result.arrived, result.missing) == (2, 0, 2)
+
+
+def test_unsampled_ids_keep_an_edge_in_id_mode():
+    ledger = PipelineLedger(pipeline(id_sampling=0.001))
+    kept = IdSampler(0.001)
+    ids = [f"evt-{i}" for i in range(50) if not kept.keeps(id_hash(f"evt-{i}"))][:20]
+    ledger.observe([obs("a", i, 10.0) for i in ids] + [obs("b", i, 10.0) for i in ids * 2])
+    result = edge(ledger.close(360.0), "a->b")
+    assert result.mode is JoinMode.IDS
+    assert (result.expected, result.arrived, result.missing) == (0, 0, 0)
+
+
+def test_to_hop_sightings_nothing_expected_count_towards_the_cap_and_go_first():
+    ledger = PipelineLedger(pipeline(max_pending_ids=5, edges=(Edge("a", "b"),)))
+    ledger.observe([obs("a", "e1", 1.0), obs("a", "e2", 1.0)])
+    ledger.observe([obs("b", f"x{i}", 1.0) for i in range(6)])
+    assert ledger.pending_ids == 5
+    assert ledger.stats.pending_evicted == 3
+    assert edge(ledger.close(360.0), "a->b").expected == 2

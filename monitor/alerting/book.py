@@ -23,6 +23,7 @@ class AlertBook:
         self.keep_resolved = keep_resolved
         self._alerts: dict[str, Alert] = {}
         self._clean: dict[str, int] = {}
+        self._latest: dict[str, float] = {}
 
     def apply(self, verdicts: Iterable[Verdict], now: float) -> list[Alert]:
         """Update state from verdicts; return the alerts that changed (opened, refreshed, resolved)."""
@@ -44,6 +45,10 @@ class AlertBook:
             }
         )
         key = Alert(labels).fingerprint
+        if v.bucket_start is not None:
+            if v.bucket_start < self._latest.get(key, v.bucket_start):
+                return None  # an amendment of an older bucket: the newest bucket decides the state
+            self._latest[key] = v.bucket_start
         current = self._alerts.get(key)
         if v.judgement is Judgement.FIRING:
             self._clean[key] = 0

@@ -32,4 +32,5 @@ class Verdict:
     at: float
     score: float = 0.0
     summary: str = ""
+    bucket_start: float | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)

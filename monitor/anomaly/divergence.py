@@ -69,7 +69,16 @@ def judge_edge(result: EdgeResult, expectation: Expectation, policy: DivergenceP
     }
 
     def verdict(judgement: Judgement, score: float = 0.0, summary: str = "") -> Verdict:
-        return Verdict("divergence", labels, judgement, result.closed_at, score, summary, evidence)
+        return Verdict(
+            "divergence",
+            labels,
+            judgement,
+            result.closed_at,
+            score,
+            summary,
+            result.bucket_start,
+            evidence,
+        )
 
     if result.completeness is Completeness.INCOMPLETE:
         return verdict(Judgement.INCOMPLETE, summary="hopwatch was not observing for part of it")

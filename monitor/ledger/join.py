@@ -3,8 +3,9 @@
 Events are matched by the 60-bit hash of their id (see ``sampling``). While the bucket is open an id
 seen at the ``from`` hop waits in ``pending`` with the time it was seen (milliseconds, a small int);
 when the ``to`` hop reports it, it moves to ``arrived``. When the bucket closes, what is still pending
-is missing; ``arrived`` is dropped (duplicates are judged while the bucket is open) but ``pending``
-and ``early`` are kept for the amendment horizon so late arrivals still reconcile.
+is missing, and the arrived ids are packed into a sorted array; all of it is kept for the amendment
+horizon, so late arrivals reconcile and a hop that repeats itself after the close (a retry, a replay)
+is recognised instead of being counted as new expected events.
 
 Only ids are kept, never events, and only the first ``NAME_SLOTS`` still-pending ids keep their text
 so that a closed bucket can show a few missing ids to grep for.
@@ -12,8 +13,11 @@ so that a closed bucket can show a few missing ids to grep for.
 
 from __future__ import annotations
 
+import numpy as np
+
 from monitor.ledger.sketch import LatencySketch
 
+_EMPTY = np.empty(0, dtype=np.uint64)
 NAME_SLOTS = 64
 MAX_MISSING_IDS = 20
 
@@ -30,15 +34,18 @@ class EdgeJoin:
         "early",
         "expected",
         "expected_count",
+        "ids_seen",
         "late",
         "latency",
         "names",
         "pending",
+        "settled",
     )
 
     def __init__(self) -> None:
         self.pending: dict[int, int] = {}
-        self.arrived: set[int] | None = set()
+        self.arrived: set[int] = set()
+        self.settled = _EMPTY
         self.early: dict[int, int] = {}
         self.names: dict[int, str] = {}
         self.expected = 0
@@ -46,16 +53,28 @@ class EdgeJoin:
         self.duplicates = 0
         self.late = 0
         self.expected_count = 0
+        self.ids_seen = 0
         self.latency = LatencySketch()
         self.closed = False
         self.dirty = False
 
+    def has_arrived(self, h: int) -> bool:
+        if h in self.arrived:
+            return True
+        settled = self.settled
+        if not settled.size:
+            return False
+        i = int(np.searchsorted(settled, h))
+        return i < settled.size and int(settled[i]) == h
+
     def seen_at_from(self, h: int, event_id: str, observed_ms: int) -> None:
         """The ``from`` hop passed this event through the edge filter."""
-        if h in self.pending or (self.arrived is not None and h in self.arrived):
-            return  # the from hop repeated itself; the event is expected once
+        if h in self.pending or self.has_arrived(h):
+            return  # the from hop repeated itself (a retry, a replay): expected once
         to_ms = self.early.pop(h, None)
         self.expected += 1
+        if self.closed:
+            self.dirty = True
         if to_ms is not None:
             self._arrive(h, to_ms - observed_ms)
             return
@@ -69,7 +88,7 @@ class EdgeJoin:
         if from_ms is not None:
             self.names.pop(h, None)
             self._arrive(h, observed_ms - from_ms)
-        elif (self.arrived is not None and h in self.arrived) or h in self.early:
+        elif h in self.early or self.has_arrived(h):
             self.duplicates += 1
             self.dirty = self.closed
         elif not self.closed:
@@ -77,17 +96,19 @@ class EdgeJoin:
 
     def _arrive(self, h: int, latency_ms: int) -> None:
         self.arrived_n += 1
-        if self.arrived is not None:
-            self.arrived.add(h)
+        self.arrived.add(h)
         self.latency.add(latency_ms / 1000.0)
         if self.closed:
             self.late += 1
             self.dirty = True
 
     def close(self) -> None:
-        """Freeze the bucket: pending ids are now missing; stop remembering arrived ids."""
+        """Freeze the bucket: pending ids are now missing; arrived ids shrink to a sorted array
+        (8 bytes each) so repeats and duplicates are still recognised until eviction."""
         self.closed = True
-        self.arrived = None
+        self.settled = np.fromiter(self.arrived, dtype=np.uint64, count=len(self.arrived))
+        self.settled.sort()
+        self.arrived = set()
 
     @property
     def missing(self) -> int:
@@ -100,23 +121,39 @@ class EdgeJoin:
     def to_state(self) -> list:
         return [
             list(self.pending.items()),
-            None if self.arrived is None else list(self.arrived),
+            list(self.arrived),
+            self.settled.tobytes(),
             list(self.early.items()),
             list(self.names.items()),
-            [self.expected, self.arrived_n, self.duplicates, self.late, self.expected_count],
+            [
+                self.expected,
+                self.arrived_n,
+                self.duplicates,
+                self.late,
+                self.expected_count,
+                self.ids_seen,
+            ],
             self.latency.to_bytes(),
             self.closed,
         ]
 
     @classmethod
     def from_state(cls, state: list) -> EdgeJoin:
-        pending, arrived, early, names, numbers, latency, closed = state
+        pending, arrived, settled, early, names, numbers, latency, closed = state
         join = cls()
         join.pending = {int(h): int(t) for h, t in pending}
-        join.arrived = None if arrived is None else {int(h) for h in arrived}
+        join.arrived = {int(h) for h in arrived}
+        join.settled = np.frombuffer(settled, dtype=np.uint64).copy()
         join.early = {int(h): int(t) for h, t in early}
         join.names = {int(h): str(n) for h, n in names}
-        (join.expected, join.arrived_n, join.duplicates, join.late, join.expected_count) = numbers
+        (
+            join.expected,
+            join.arrived_n,
+            join.duplicates,
+            join.late,
+            join.expected_count,
+            join.ids_seen,
+        ) = numbers
         join.latency = LatencySketch.from_bytes(latency)
         join.closed = bool(closed)
         return join

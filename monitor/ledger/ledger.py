@@ -18,7 +18,7 @@ from monitor.config.model import Edge, Pipeline
 from monitor.ledger.bucket import HopCounts
 from monitor.ledger.join import EdgeJoin
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket, JoinMode
-from monitor.ledger.sampling import _MASK, IdSampler, _xxh3
+from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
 from monitor.ledger.watermark import Gap, Watermark
 from monitor.records import CountSample, Observation
 
@@ -64,7 +64,6 @@ class PipelineLedger:
             h: tuple(self._edges[e] for e in pipeline.edges_to(h)) for h in pipeline.hop_names
         }
         self._buckets: set[int] = set()
-        self._pending_total = 0
         self._evicted_totals: Counter[tuple[str, str]] = Counter()
 
     # --- ingest -------------------------------------------------------------------------------
@@ -82,7 +81,6 @@ class PipelineLedger:
         out_edges, in_edges = self._out_edges, self._in_edges
         buckets = self._buckets
         stats = self.stats
-        pending_delta = 0
         for obs in observations:
             event_time = obs.event_time
             b = int(event_time // size)
@@ -101,7 +99,7 @@ class PipelineLedger:
             if event_id is None:
                 h = -1
             else:
-                h = _xxh3(event_id.encode()) & _MASK
+                h = xxh3_64(event_id.encode()) & HASH_MASK
                 if h >= threshold:
                     h = -1
             observed_ms = int(observed * 1000.0)
@@ -112,19 +110,16 @@ class PipelineLedger:
                 if join is None:
                     continue
                 join.expected_count += 1
-                if h >= 0:
-                    before = len(join.pending)
-                    join.seen_at_from(h, event_id, observed_ms)  # type: ignore[arg-type]
-                    pending_delta += len(join.pending) - before
+                if event_id is not None:
+                    join.ids_seen += 1
+                    if h >= 0:
+                        join.seen_at_from(h, event_id, observed_ms)
             if h >= 0:
                 for joins in in_edges[obs.hop]:
                     join = joins.get(b) or self._join(joins, b)
                     if join is not None:
-                        before = len(join.pending)
                         join.seen_at_to(h, observed_ms)
-                        pending_delta += len(join.pending) - before
-        self._pending_total += pending_delta
-        self._evict_pending_over_cap()
+        self._evict_ids_over_cap()
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
         """Aggregates from hops that cannot report single events: counts only, no id join."""
@@ -170,25 +165,35 @@ class PipelineLedger:
             join = joins[b] = EdgeJoin()
         return join
 
-    def _evict_pending_over_cap(self) -> None:
-        """Bound memory: past ``max_pending_ids`` the oldest buckets' pending ids are given up (counted)."""
-        over = self._pending_total - self.pipeline.max_pending_ids
+    def _held_ids(self) -> int:
+        return sum(
+            len(j.pending) + len(j.early) for js in self._edges.values() for j in js.values()
+        )
+
+    def _evict_ids_over_cap(self) -> None:
+        """Bound memory: past ``max_pending_ids`` held ids of the oldest buckets are given up.
+
+        Sightings at a ``to`` hop that nothing expected yet go first, then pending ids; each is
+        counted in ``stats.pending_evicted`` and no longer reported as missing.
+        """
+        over = self._held_ids() - self.pipeline.max_pending_ids
         if over <= 0:
             return
-        for b in sorted(self._buckets):
-            for joins in self._edges.values():
-                join = joins.get(b)
-                if join is None or not join.pending:
-                    continue
-                while join.pending and over > 0:
-                    h, _ = join.pending.popitem()
-                    join.names.pop(h, None)
-                    join.expected -= 1
-                    over -= 1
-                    self._pending_total -= 1
-                    self.stats.pending_evicted += 1
-            if over <= 0:
-                return
+        for attr in ("early", "pending"):
+            for b in sorted(self._buckets):
+                for joins in self._edges.values():
+                    join = joins.get(b)
+                    held = getattr(join, attr) if join is not None else None
+                    while held and over > 0:
+                        h, _ = held.popitem()
+                        if attr == "pending":
+                            join.names.pop(h, None)  # type: ignore[union-attr]
+                            join.expected -= 1  # type: ignore[union-attr]
+                            join.dirty = join.closed  # type: ignore[union-attr]
+                        over -= 1
+                        self.stats.pending_evicted += 1
+                if over <= 0:
+                    return
 
     # --- closing ------------------------------------------------------------------------------
 
@@ -256,7 +261,7 @@ class PipelineLedger:
         return out
 
     def _edge_result(self, edge: Edge, b: int, join: EdgeJoin, now: float) -> EdgeResult:
-        if join.expected or not join.expected_count:
+        if join.ids_seen or not join.expected_count:
             mode, expected, arrived, missing = (
                 JoinMode.IDS,
                 join.expected,
@@ -312,9 +317,7 @@ class PipelineLedger:
                 if acc is not None:
                     self._retire(hop, acc)
             for joins in self._edges.values():
-                join = joins.pop(b, None)
-                if join is not None:
-                    self._pending_total -= len(join.pending)
+                joins.pop(b, None)
 
     def _retire(self, hop: str, acc: HopCounts) -> None:
         for (status, _attrs), n in acc.counts.items():
@@ -333,7 +336,8 @@ class PipelineLedger:
 
     @property
     def pending_ids(self) -> int:
-        return self._pending_total
+        """Ids held for joins: pending at a from hop, or seen at a to hop before being expected."""
+        return self._held_ids()
 
     def open_buckets(self) -> int:
         last = self.closed_through if self.closed_through is not None else -(1 << 62)
@@ -378,13 +382,11 @@ class PipelineLedger:
                 self._hops[hop].clear()
                 self._hops[hop].update({int(b): HopCounts.from_state(s) for b, s in rows})
         by_name = {e.name: e for e in self._edges}
-        self._pending_total = 0
         for name, rows in state["edges"].items():
             if name in by_name:
                 joins = self._edges[by_name[name]]
                 joins.clear()
                 joins.update({int(b): EdgeJoin.from_state(s) for b, s in rows})
-                self._pending_total += sum(len(j.pending) for j in joins.values())
         self.gaps = [Gap(float(s), float(e), str(r)) for s, e, r in state["gaps"]]
         self._evicted_totals = Counter({(h, s): n for h, s, n in state["evicted_totals"]})
         (

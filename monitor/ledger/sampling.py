@@ -9,14 +9,15 @@ from __future__ import annotations
 import xxhash
 
 HASH_BITS = 60
-_MASK = (1 << HASH_BITS) - 1
+HASH_MASK = (1 << HASH_BITS) - 1
 _SPACE = 1 << HASH_BITS
-_xxh3 = xxhash.xxh3_64_intdigest
+xxh3_64 = xxhash.xxh3_64_intdigest
+"""The raw hash; the ledger's hot path inlines ``id_hash`` as ``xxh3_64(id.encode()) & HASH_MASK``."""
 
 
 def id_hash(event_id: str) -> int:
     """A stable 60-bit hash of an event id; the join key for every hop."""
-    return _xxh3(event_id.encode()) & _MASK
+    return xxh3_64(event_id.encode()) & HASH_MASK
 
 
 class IdSampler:
