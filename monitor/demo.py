@@ -32,10 +32,16 @@ from monitor.store import open_store
 from monitor.timeutil import AcceleratedClock
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CONFIG = HERE.parent / "hopwatch.yaml"
+PACKAGED_CONFIG = HERE / "examples" / "hopwatch.yaml"
 DEFAULT_SCENARIO = HERE / "examples" / "demo-sim.yaml"
 _encoder = msgspec.json.Encoder()
 log = logging.getLogger("hopwatch.demo")
+
+
+def default_config() -> Path:
+    """``./hopwatch.yaml`` when there is one (the repo, a user's edits), else the packaged copy."""
+    local = Path("hopwatch.yaml")
+    return local if local.is_file() else PACKAGED_CONFIG
 
 
 def to_wire(obs: Observation) -> dict:
@@ -143,7 +149,7 @@ async def _stop_after(daemon: Daemon, seconds: float) -> None:
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     setup_logging(args.log_format, args.log_level)
     try:
-        config = load_config(args.config or DEFAULT_CONFIG)
+        config = load_config(args.config or default_config())
         scenario_path = args.scenario or DEFAULT_SCENARIO
         spec = load_simulation(scenario_path)
     except ConfigError as err:

@@ -15,6 +15,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "install.sh: missing ${need_apt[*]}; run as root or: sudo apt-get install ${need_apt[*]}" >&2
   fi
 fi
+if [ -n "${CI:-}" ] && ! command -v promtool >/dev/null 2>&1; then
+  echo "install.sh: promtool is still missing; CI must not skip the promtool tests" >&2
+  exit 1
+fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

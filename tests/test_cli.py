@@ -126,3 +126,10 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert out.rstrip().endswith("hopwatch demo: stopped")
+
+
+def test_the_packaged_demo_config_has_the_same_pipeline_as_the_example():
+    from monitor.config import load_config
+    from monitor.demo import PACKAGED_CONFIG
+
+    assert load_config(PACKAGED_CONFIG).pipelines == load_config(ROOT / "hopwatch.yaml").pipelines
