@@ -246,3 +246,20 @@ def test_a_directory_stands_for_its_yaml_files(
     out = io.StringIO()
     assert validate_command(["rules"], out) == 0
     assert out.getvalue().splitlines() == ["rules/a.yml: ok — Checks", "rules/b.yaml: ok — Routing"]
+
+
+def test_a_directory_without_yaml_files_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "not config", "emptydir/notes.txt")
+    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\n", "rules/a.yaml")
+    out = io.StringIO()
+    assert validate_command(["emptydir/", "rules"], out) == 1
+    assert out.getvalue() == "emptydir: no YAML files (*.yaml, *.yml) here\n"
+
+
+def test_yaml_aliases_within_the_limits_still_work() -> None:
+    doc = load_yaml_text("a: &x [1, {b: 2}]\nc: *x\nd: [*x, *x]\n", "f.yaml")
+    assert doc.issues == () and doc.readable
+    assert doc.data == {"a": [1, {"b": 2}], "c": [1, {"b": 2}], "d": [[1, {"b": 2}]] * 2}

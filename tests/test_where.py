@@ -101,6 +101,13 @@ MATCHES = [
         True,
     ),
     ("escapes inside strings are decoded", 'attributes.region != "e\\"u"', GRANTED, True),
+    ("fifty nots are still allowed", "not " * 50 + 'status == "ok"', GRANTED, True),
+    (
+        "fifty nested parentheses are still allowed",
+        "(" * 50 + 'status == "ok"' + ")" * 50,
+        GRANTED,
+        True,
+    ),
 ]
 
 
@@ -178,6 +185,24 @@ ERRORS = [
         "()",
         2,
         "expected a field or a value but found ')'",
+    ),
+    (
+        "3000 nots stop at the 51st",
+        "not " * 3000 + 'status == "ok"',
+        201,
+        "expression nests more than 50 levels deep",
+    ),
+    (
+        "3000 nested parentheses stop at the 51st",
+        "(" * 3000 + 'status == "ok"' + ")" * 3000,
+        51,
+        "expression nests more than 50 levels deep",
+    ),
+    (
+        "nots and parentheses count together",
+        "(not " * 26 + 'status == "ok"' + ")" * 26,
+        126,
+        "expression nests more than 50 levels deep",
     ),
 ]
 

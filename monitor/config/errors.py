@@ -31,7 +31,8 @@ def format_key_path(path: KeyPath) -> str:
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem found in one file. ``line`` and ``col`` are 1-based.
+    """One problem found in one file. ``line`` and ``col`` are 1-based; ``line`` 0 means the
+    path as a whole (a directory with nothing to check), shown without a position.
 
     Warnings never stop hopwatch from starting; they flag config that is valid but almost certainly
     not what the author meant (a filter on an attribute the pipeline drops).
@@ -53,7 +54,7 @@ class ConfigIssue:
         return (self.file, self.line, self.col)
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}: "
+        where = f"{self.file}:{self.line}:{self.col}: " if self.line else f"{self.file}: "
         # A problem with the file as a whole (a YAML syntax error) has no key path to show.
         if self.path:
             where += f"{self.path}: "

@@ -113,9 +113,3 @@ def check_included_file(path: Path) -> list[ConfigIssue]:
     if ok:
         issues.extend(KIND_VALIDATORS[str(kind)](path, data, pos))
     return issues
-
-
-def _include_files(entry: Path) -> list[Path]:
-    if entry.is_dir():
-        return sorted(p for p in entry.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
-    return [entry]

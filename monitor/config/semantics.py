@@ -1,5 +1,5 @@
 """Checks that need the whole main file: unique names, a sound edge graph, ``where`` filters,
-readable secrets and existing includes.
+readable secrets, existing includes, and a retention that outlasts every pipeline's buckets.
 
 They read the raw YAML data defensively (anything of the wrong shape is skipped, the schema pass
 has already reported it), so one typo does not hide a cycle three pipelines further down.
@@ -13,8 +13,10 @@ from typing import Any
 
 from monitor.config.errors import ConfigIssue, KeyPath, Severity, format_key_path
 from monitor.config.includes import check_included_file, include_files
+from monitor.config.spec import PipelineSpec, Spec, StorageSpec
 from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
 from monitor.config.yamlpos import Positions
+from monitor.timeutil import format_duration, parse_duration
 
 
 class ConfigChecker:
@@ -55,6 +57,7 @@ class ConfigChecker:
         self.check_auth(environ)
         self.check_includes()
         seen: dict[str, int] = {}
+        retention = _seconds(_dict(self.data.get("storage")), StorageSpec, "retention")
         for i, pipeline in enumerate(_list(self.data.get("pipelines"))):
             name = _dict(pipeline).get("name")
             if isinstance(name, str):
@@ -67,6 +70,7 @@ class ConfigChecker:
                 else:
                     seen[name] = i
             self.check_pipeline(("pipelines", i), _dict(pipeline))
+            self.check_retention(("pipelines", i), _dict(pipeline), retention)
 
     def check_auth(self, environ: Mapping[str, str]) -> None:
         auth = _dict(_dict(self.data.get("server")).get("auth"))
@@ -115,6 +119,27 @@ class ConfigChecker:
                     self.included.append(file)
         for file in self.included:
             self.issues.extend(check_included_file(file))
+
+    def check_retention(
+        self, at: KeyPath, pipeline: dict[str, Any], retention: float | None
+    ) -> None:
+        """A bucket stays open ``bucket + allowed_lateness`` after it starts; a retention shorter
+        than that purges what the pipeline is still counting, so events are refused as too old."""
+        bucket = _seconds(pipeline, PipelineSpec, "bucket")
+        lateness = _seconds(pipeline, PipelineSpec, "allowed_lateness")
+        if retention is None or bucket is None or lateness is None or min(retention, bucket) <= 0:
+            return  # the schema pass reports the bad value
+        if retention >= bucket + lateness:
+            return
+        keys = [k for k in ("allowed_lateness", "bucket") if k in pipeline]
+        needed = format_duration(bucket + lateness)
+        self.add(
+            (*at, keys[0]) if keys else at,
+            f"storage.retention {format_duration(retention)} is shorter than bucket "
+            f"{format_duration(bucket)} + allowed_lateness {format_duration(lateness)} = "
+            f"{needed}, so every event would be rejected as too old",
+            f"raise storage.retention to at least {needed}, or shorten bucket or allowed_lateness",
+        )
 
     def check_pipeline(self, at: KeyPath, pipeline: dict[str, Any]) -> None:
         hops: dict[str, int] = {}
@@ -220,6 +245,19 @@ class ConfigChecker:
         for hop in hops:
             if hop not in state:
                 visit(hop)
+
+
+def _seconds(data: dict[str, Any], spec: type[Spec], key: str) -> float | None:
+    """``data[key]`` (or the spec's default) as seconds, or None when it is not a duration."""
+    if key not in data:
+        return float(spec.model_fields[key].default)
+    value = data[key]
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
 
 
 def _list(value: Any) -> list[Any]:

@@ -24,6 +24,12 @@ NAME_HINT = (
     "starting with a letter"
 )
 ATTRIBUTE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OVERFLOW_ATTRIBUTE = "__other__"
+"""Key and value of the attribute set that collects events past ``max_attribute_sets``
+(``monitor.ledger.bucket.OVERFLOW``); a real attribute of that name would be counted with it."""
+
+DAY = 86400
+MAX_ATTRIBUTE_SETS = 100_000
 
 CUSTOM_ERROR = "hopwatch"
 """pydantic error type of ``invalid``; its ``ctx`` carries ``message`` and ``hint``."""
@@ -66,6 +72,11 @@ def _attribute(value: str) -> str:
             f"{value!r} is not a valid attribute key",
             "attribute keys become Prometheus label names: letters, digits and _",
         )
+    if value == OVERFLOW_ATTRIBUTE:
+        raise invalid(
+            f"attribute key {value!r} is reserved",
+            "hopwatch counts events past max_attribute_sets under it; rename the attribute",
+        )
     return value
 
 
@@ -91,6 +102,35 @@ def _duration_or_zero(value: Any) -> float:
     return _duration(value, allow_zero=True)
 
 
+def _bucket(value: Any) -> float:
+    """A bucket width: 1s to 1d, and a whole number of buckets per day, since buckets start at
+    midnight UTC and must tile the day without a short last one."""
+    seconds = _duration(value)
+    if seconds < 1:
+        raise invalid(f"{value!r} is shorter than 1s: {seconds:g}s < 1s", "buckets are 1s to 1d")
+    if seconds > DAY:
+        raise invalid(
+            f"{value!r} is longer than 1d: {seconds:g}s > {DAY}s",
+            "buckets are 1s to 1d",
+        )
+    if DAY % seconds:
+        raise invalid(
+            f"{value!r} does not divide a day evenly: {DAY}s / {seconds:g}s = {DAY / seconds:.2f}",
+            "buckets align to midnight UTC; use e.g. 10s, 1m, 5m, 15m, 1h or 1d",
+        )
+    return seconds
+
+
+def _lateness(value: Any) -> float:
+    seconds = _duration(value, allow_zero=True)
+    if seconds > DAY:
+        raise invalid(
+            f"{value!r} is longer than 1d: {seconds:g}s > {DAY}s",
+            "hopwatch keeps a bucket open at most a day after it ends",
+        )
+    return seconds
+
+
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$")
 _SIZE_UNITS = {
     None: 1,
@@ -110,7 +150,10 @@ def _byte_size(value: Any) -> int:
     elif isinstance(value, str) and (m := _SIZE.match(value)):
         size = int(m.group(1)) * _SIZE_UNITS[m.group(2)]
     else:
-        raise invalid(f"{value!r} is not a size", "write bytes or a number with KiB, MiB or GiB")
+        raise invalid(
+            f"{value!r} is not a size",
+            "write a number of bytes, optionally with a unit: B, KB, MB, GB, KiB, MiB or GiB",
+        )
     if size < 1:
         raise invalid(f"{value!r} must be at least 1 byte")
     return size
@@ -151,6 +194,8 @@ def _expect(value: Any) -> Any:
 Name = Annotated[str, AfterValidator(_name)]
 Duration = Annotated[float, BeforeValidator(_duration)]
 DurationOrZero = Annotated[float, BeforeValidator(_duration_or_zero)]
+BucketWidth = Annotated[float, BeforeValidator(_bucket)]
+Lateness = Annotated[float, BeforeValidator(_lateness)]
 ByteSize = Annotated[int, BeforeValidator(_byte_size)]
 ApiVersion = Annotated[str, BeforeValidator(_api_version)]
 
@@ -210,10 +255,10 @@ class EdgeSpec(Spec):
 class PipelineSpec(Spec):
     name: Name
     description: str = ""
-    bucket: Duration = 60.0
-    allowed_lateness: DurationOrZero = 300.0
+    bucket: BucketWidth = 60.0
+    allowed_lateness: Lateness = 300.0
     id_sampling: float = Field(default=1.0, gt=0, le=1)
-    max_attribute_sets: int = Field(default=1000, ge=1)
+    max_attribute_sets: int = Field(default=1000, ge=1, le=MAX_ATTRIBUTE_SETS)
     max_pending_ids: int = Field(default=1_000_000, ge=1)
     attributes: list[Annotated[str, AfterValidator(_attribute)]] = []
     hops: list[HopSpec] = Field(min_length=1)

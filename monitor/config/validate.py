@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.config.errors import ConfigIssue
-from monitor.config.includes import check_included_file, include_files
+from monitor.config.includes import YAML_SUFFIXES, check_included_file, include_files
 from monitor.config.loader import check_config
 from monitor.config.model import Config
 from monitor.config.yamlpos import load_yaml
@@ -53,16 +53,22 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     return issues, _config_summary(config) if config is not None else ""
 
 
-def _expand(paths: list[str]) -> list[str]:
-    """A directory stands for its YAML files, so ``hopwatch validate slo_definitions/`` works."""
+def _expand(paths: list[str]) -> tuple[list[str], list[ConfigIssue]]:
+    """A directory stands for its YAML files, so ``hopwatch validate slo_definitions/`` works;
+    one without any is an error, since checking nothing must not pass CI."""
     out: list[str] = []
+    issues: list[ConfigIssue] = []
     for name in paths:
         path = Path(name)
-        if path.is_dir():
-            out.extend(str(p) for p in include_files(path))
-        else:
+        if not path.is_dir():
             out.append(name)
-    return out
+            continue
+        files = include_files(path)
+        if not files:
+            patterns = ", ".join(f"*{suffix}" for suffix in YAML_SUFFIXES)
+            issues.append(ConfigIssue(str(path), 0, 0, "", f"no YAML files ({patterns}) here"))
+        out.extend(str(p) for p in files)
+    return out, issues
 
 
 def validate_command(paths: list[str], out: TextIO = sys.stdout) -> int:
@@ -70,9 +76,9 @@ def validate_command(paths: list[str], out: TextIO = sys.stdout) -> int:
 
     Exit status 1 when any issue is an error; warnings alone still pass, so CI can adopt a new
     warning without breaking builds."""
-    issues: list[ConfigIssue] = []
+    names, issues = _expand(paths or [DEFAULT_PATH])
     summaries: list[str] = []
-    for name in _expand(paths or [DEFAULT_PATH]):
+    for name in names:
         found, summary = check_path(Path(name))
         issues.extend(found)
         warnings = sum(1 for i in found if not i.is_error)

@@ -165,11 +165,16 @@ def _scan_string(text: str, start: int) -> tuple[int, str]:
 
 _LITERAL_KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
+MAX_DEPTH = 50
+"""Nested ``not``s and parentheses allowed in one expression; the parser (and the compiler after
+it) recurse once per level, so without a cap a hostile filter would exhaust the stack."""
+
 
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.depth = 0
 
     def peek(self, offset: int = 0) -> _Token:
         return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
@@ -185,6 +190,16 @@ class _Parser:
 
     def fail(self, tok: _Token, message: str, hint: str | None = None) -> WhereSyntaxError:
         return WhereSyntaxError(message, tok.column, hint)
+
+    def descend(self, tok: _Token) -> None:
+        """One level deeper (at a ``not`` or a ``(``); refuses to go past ``MAX_DEPTH``."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(
+                tok,
+                f"expression nests more than {MAX_DEPTH} levels deep",
+                "remove redundant parentheses and double negations",
+            )
 
     def parse(self) -> Node:
         node = self.parse_or()
@@ -210,14 +225,16 @@ class _Parser:
 
     def parse_not(self) -> Node:
         if self.at_kw("not"):
-            self.take()
-            return Not(self.parse_not())
+            self.descend(self.take())
+            node = Not(self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_comparison()
 
     def parse_comparison(self) -> Node:
         tok = self.peek()
         if tok.kind == "lparen":
-            self.take()
+            self.descend(self.take())
             inner = self.parse_or()
             close = self.peek()
             if close.kind != "rparen":
@@ -227,6 +244,7 @@ class _Parser:
                     f"to close the '(' at column {tok.column}",
                 )
             self.take()
+            self.depth -= 1
             return inner
         left = self.parse_operand()
         op = self._comparison_operator()

@@ -78,6 +78,103 @@ def _mark(node: yaml.Node) -> Position:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+MAX_ALIASES = 100
+"""Alias uses (``*name``) allowed in one file; a config needs a handful at most."""
+MAX_ALIAS_VALUES = 10_000
+"""Values the aliases of one file may stand for in total, nested aliases multiplied out."""
+MAX_DEPTH = 100
+"""Nesting of mappings and lists; deeper documents would exhaust the composer's recursion."""
+
+
+class _Refused(yaml.YAMLError):
+    """A document that is valid YAML but would take forever (or crash) to turn into data."""
+
+    def __init__(self, mark: yaml.Mark, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+        self.hint = hint
+
+    def issue(self, file: str) -> ConfigIssue:
+        return ConfigIssue(
+            file, self.mark.line + 1, self.mark.column + 1, "", self.message, self.hint
+        )
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """``SafeLoader`` whose composer refuses hostile documents before anything walks them.
+
+    PyYAML composes an alias as a second reference to its anchor's node, so ``&x [*x]`` becomes a
+    node that contains itself, and nine levels of ten aliases each (a "billion laughs" document)
+    a tiny graph that stands for 10⁹ values. The walker turns that graph into plain data, so it
+    must only ever see a finite tree of reasonable size: recursive aliases, more than
+    ``MAX_ALIASES`` alias uses, aliases standing for more than ``MAX_ALIAS_VALUES`` values and
+    nesting deeper than ``MAX_DEPTH`` are refused, at the alias or value that crosses the line.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open: set[str] = set()  # anchors whose value is still being composed
+        self._sizes: dict[int, int] = {}  # id(node) → values it stands for, aliases expanded
+        self._aliases = 0
+        self._alias_values = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event, parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(
+                event.start_mark,
+                f"values nest more than {MAX_DEPTH} levels deep",
+                "a hopwatch file nests a few levels; check for runaway brackets",
+            )
+        anchor = event.anchor
+        if anchor is not None:
+            self._open.add(anchor)
+        node = super().compose_node(parent, index)
+        if anchor is not None:
+            self._open.discard(anchor)
+        self._depth -= 1
+        if isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._sizes[id(item)] for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        else:
+            size = 1
+        self._sizes[id(node)] = size
+        return node
+
+    def _alias(self, event: yaml.AliasEvent, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        anchor = event.anchor
+        if anchor in self._open:
+            raise _Refused(
+                event.start_mark,
+                f"alias *{anchor} is inside the value of its own anchor &{anchor}, "
+                "so it would repeat forever",
+                "an alias can only repeat a value that ends before it",
+            )
+        node = super().compose_node(parent, index)  # an undefined alias is a syntax error there
+        self._aliases += 1
+        if self._aliases > MAX_ALIASES:
+            raise _Refused(
+                event.start_mark,
+                f"more than {MAX_ALIASES} aliases in one file",
+                "write the values out; hopwatch limits aliases to stay safe from alias bombs",
+            )
+        self._alias_values += self._sizes[id(node)]
+        if self._alias_values > MAX_ALIAS_VALUES:
+            raise _Refused(
+                event.start_mark,
+                f"with alias *{anchor}, the aliases of this file stand for "
+                f"{self._alias_values} values, more than the {MAX_ALIAS_VALUES} allowed",
+                "aliases of values that hold aliases multiply; write the values out",
+            )
+        return node
+
+
 class _Walker:
     """Turns a node tree into plain data, recording positions and duplicate keys on the way."""
 
@@ -156,7 +253,7 @@ def _syntax_issue(file: str, exc: yaml.YAMLError) -> ConfigIssue:
 
 def load_yaml_text(text: str, file: str) -> YamlDocument:
     """Parse ``text`` (named ``file`` in issues). Never raises for bad YAML; returns issues."""
-    loader = yaml.SafeLoader(text)
+    loader = _GuardedLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -165,6 +262,8 @@ def load_yaml_text(text: str, file: str) -> YamlDocument:
         walker.positions.keys[()] = _mark(node)
         data = walker.walk(node, ())
         return YamlDocument(data, walker.positions, tuple(walker.issues))
+    except _Refused as exc:
+        return YamlDocument(None, Positions({(): (1, 1)}), (exc.issue(file),), False)
     except yaml.YAMLError as exc:
         return YamlDocument(None, Positions({(): (1, 1)}), (_syntax_issue(file, exc),), False)
     finally:
