@@ -1,0 +1,262 @@
+"""Turning what hopwatch sees into SLI outcomes: good and bad events, at the moment they are decided.
+
+Pure and streaming, so an SLO can page minutes after a problem starts, without waiting for buckets
+to close:
+
+- ``latency``: an event that passed the filter at ``from`` is good when ``to`` sees it within the
+  threshold of its event time; the moment the threshold passes without it, it is bad (a sighting
+  after that is counted as late and changes nothing). Until then it is pending.
+- ``ratio``: each observation at the hop passing ``total`` is decided when it arrives.
+- ``sampled``: labelled observations count once they are ``maturity`` past their event time, since
+  a verdict (a merge later split, an audit) may still be coming.
+- ``completeness``: each closed, complete edge bucket contributes its arrived (good) and missing (bad).
+
+Outcomes go to a ``sink(slo_name, at, good, bad)``: the evaluator's outcome ledger.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from monitor.ledger.records import Completeness, EdgeResult
+from monitor.ledger.sampling import IdSampler, id_hash
+from monitor.records import Observation
+from monitor.slo.model import (
+    SLO,
+    CompletenessIndicator,
+    LatencyIndicator,
+    RatioIndicator,
+    SampledIndicator,
+)
+
+Sink = Callable[[str, float, int, int], None]
+SAMPLE_IDS = 5
+
+
+@dataclass
+class Evidence:
+    """What an SLO alert shows besides numbers: where the bad events are and a few to look up."""
+
+    bad_by_segment: Counter[str] = field(default_factory=Counter)
+    bad_ids: deque[str] = field(default_factory=lambda: deque(maxlen=SAMPLE_IDS))
+    late: int = 0
+    untracked: int = 0
+
+    def record_bad(self, segment: str | None, event_id: str | None, n: int = 1) -> None:
+        if segment is not None:
+            self.bad_by_segment[segment] += n
+        if event_id is not None:
+            self.bad_ids.append(event_id)
+
+    def top_segment(self) -> tuple[str, int] | None:
+        return self.bad_by_segment.most_common(1)[0] if self.bad_by_segment else None
+
+
+def _segment(slo: SLO, obs: Observation) -> str | None:
+    if slo.segment_by is None:
+        return None
+    value = obs.field(f"attributes.{slo.segment_by}")
+    return None if value is None else f"{slo.segment_by}={value}"
+
+
+class _Latency:
+    """Pending events of one latency SLO, with a deadline heap so expiry is O(log n)."""
+
+    def __init__(self, slo: SLO, ind: LatencyIndicator, sampler: IdSampler, cap: int) -> None:
+        self.slo, self.ind, self.sampler, self.cap = slo, ind, sampler, cap
+        self.pending: dict[int, tuple[float, str, str | None]] = {}
+        self.early: dict[int, float] = {}
+        self.decided: set[int] = set()
+        self.deadlines: list[tuple[float, int]] = []
+        self.evidence = Evidence()
+
+    def at_from(self, obs: Observation, now: float, sink: Sink) -> None:
+        if obs.event_id is None:
+            self.evidence.untracked += 1
+            return
+        h = id_hash(obs.event_id)
+        if not self.sampler.keeps(h) or h in self.pending or h in self.decided:
+            return
+        deadline = obs.event_time + self.ind.threshold
+        seen_at_to = self.early.pop(h, None)
+        segment = _segment(self.slo, obs)
+        if seen_at_to is not None:
+            self._decide(h, seen_at_to <= deadline, segment, obs.event_id, now, sink)
+        elif deadline <= now:
+            self._decide(h, False, segment, obs.event_id, deadline, sink)
+        elif len(self.pending) < self.cap:
+            self.pending[h] = (deadline, obs.event_id, segment)
+            heapq.heappush(self.deadlines, (deadline, h))
+
+    def at_to(self, obs: Observation, now: float, sink: Sink) -> None:
+        if obs.event_id is None:
+            return
+        h = id_hash(obs.event_id)
+        entry = self.pending.pop(h, None)
+        if entry is not None:
+            deadline, event_id, segment = entry
+            self._decide(h, obs.observed_time <= deadline, segment, event_id, now, sink)
+        elif h in self.decided:
+            self.evidence.late += 1
+        elif self.sampler.keeps(h) and len(self.early) < self.cap:
+            self.early[h] = obs.observed_time
+
+    def expire(self, now: float, sink: Sink) -> None:
+        """Every pending event whose threshold has passed is bad, at its deadline."""
+        while self.deadlines and self.deadlines[0][0] <= now:
+            deadline, h = heapq.heappop(self.deadlines)
+            entry = self.pending.pop(h, None)
+            if entry is not None:
+                self._decide(h, False, entry[2], entry[1], deadline, sink)
+        if len(self.decided) > self.cap:
+            self.decided.clear()  # bounded memory: a repeat older than this counts as new
+
+    def _decide(
+        self, h: int, good: bool, segment: str | None, event_id: str, at: float, sink: Sink
+    ) -> None:
+        self.decided.add(h)
+        if good:
+            sink(self.slo.name, at, 1, 0)
+        else:
+            sink(self.slo.name, at, 0, 1)
+            self.evidence.record_bad(segment, event_id)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self.pending)
+
+
+class _Ratio:
+    def __init__(self, slo: SLO, ind: RatioIndicator) -> None:
+        self.slo, self.ind = slo, ind
+        self.evidence = Evidence()
+
+    def at_hop(self, obs: Observation, now: float, sink: Sink) -> None:
+        ind = self.ind
+        if not ind.total(obs):
+            return
+        good = ind.good(obs) if ind.good is not None else not ind.bad(obs)  # type: ignore[misc]
+        if good:
+            sink(self.slo.name, now, 1, 0)
+        else:
+            sink(self.slo.name, now, 0, 1)
+            self.evidence.record_bad(_segment(self.slo, obs), obs.event_id)
+
+
+class _Sampled:
+    """Labelled observations wait until they are mature, then count."""
+
+    def __init__(self, slo: SLO, ind: SampledIndicator) -> None:
+        self.slo, self.ind = slo, ind
+        self.waiting: list[tuple[float, int, bool, str | None, str | None]] = []
+        self._seq = 0
+        self.evidence = Evidence()
+
+    def at_hop(self, obs: Observation, now: float, sink: Sink) -> None:
+        if not self.ind.where(obs):
+            return
+        mature_at = obs.event_time + self.ind.maturity
+        bad = bool(self.ind.bad(obs))
+        self._seq += 1
+        item = (mature_at, self._seq, bad, _segment(self.slo, obs), obs.event_id)
+        heapq.heappush(self.waiting, item)
+        self.expire(now, sink)
+
+    def expire(self, now: float, sink: Sink) -> None:
+        while self.waiting and self.waiting[0][0] <= now:
+            mature_at, _, bad, segment, event_id = heapq.heappop(self.waiting)
+            at = max(mature_at, 0.0)
+            if bad:
+                sink(self.slo.name, at, 0, 1)
+                self.evidence.record_bad(segment, event_id)
+            else:
+                sink(self.slo.name, at, 1, 0)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self.waiting)
+
+
+class SLIRecorder:
+    """Routes observations and closed edge buckets to the indicators of the configured SLOs."""
+
+    def __init__(
+        self,
+        slos: Iterable[SLO],
+        samplers: dict[str, IdSampler] | None = None,
+        max_pending: int = 1_000_000,
+    ) -> None:
+        self.slos = tuple(slos)
+        samplers = samplers or {}
+        self._latency: list[_Latency] = []
+        self._by_hop: dict[tuple[str, str], list[tuple[str, object]]] = {}
+        self._completeness: dict[tuple[str, str], list[SLO]] = {}
+        self._expiring: list[_Latency | _Sampled] = []
+        self.evidence: dict[str, Evidence] = {}
+        self._pending: dict[str, _Latency | _Sampled] = {}
+        for slo in self.slos:
+            ind = slo.indicator
+            if isinstance(ind, LatencyIndicator):
+                handler = _Latency(
+                    slo, ind, samplers.get(ind.pipeline, IdSampler(1.0)), max_pending
+                )
+                self._route(ind.pipeline, ind.from_hop, "from", handler)
+                self._route(ind.pipeline, ind.to_hop, "to", handler)
+                self._expiring.append(handler)
+                self._pending[slo.name] = handler
+            elif isinstance(ind, RatioIndicator):
+                handler = _Ratio(slo, ind)
+                self._route(ind.pipeline, ind.hop, "hop", handler)
+            elif isinstance(ind, SampledIndicator):
+                handler = _Sampled(slo, ind)
+                self._route(ind.pipeline, ind.hop, "hop", handler)
+                self._expiring.append(handler)
+                self._pending[slo.name] = handler
+            elif isinstance(ind, CompletenessIndicator):
+                self._completeness.setdefault((ind.pipeline, ind.edge), []).append(slo)
+                handler = None
+            self.evidence[slo.name] = handler.evidence if handler is not None else Evidence()
+
+    def _route(self, pipeline: str, hop: str, role: str, handler: object) -> None:
+        self._by_hop.setdefault((pipeline, hop), []).append((role, handler))
+
+    def observe(self, observations: Iterable[Observation], now: float, sink: Sink) -> None:
+        routes = self._by_hop
+        if not routes:
+            return
+        for obs in observations:
+            handlers = routes.get((obs.pipeline, obs.hop))
+            if handlers is None:
+                continue
+            for role, handler in handlers:
+                if role == "from":
+                    if handler.ind.where(obs):  # type: ignore[attr-defined]
+                        handler.at_from(obs, now, sink)  # type: ignore[attr-defined]
+                elif role == "to":
+                    handler.at_to(obs, now, sink)  # type: ignore[attr-defined]
+                else:
+                    handler.at_hop(obs, now, sink)  # type: ignore[attr-defined]
+
+    def edge_results(self, results: Iterable[EdgeResult], now: float, sink: Sink) -> None:
+        """Newly closed edge buckets (not amendments) for completeness SLOs; incomplete ones skipped."""
+        for r in results:
+            slos = self._completeness.get((r.pipeline, r.edge))
+            if not slos or r.completeness is Completeness.INCOMPLETE or r.expected == 0:
+                continue
+            for slo in slos:
+                sink(slo.name, now, r.arrived, r.missing)
+                if r.missing:
+                    ev = self.evidence[slo.name]
+                    ev.bad_by_segment[f"edge={r.edge}"] += r.missing
+                    for event_id in r.missing_ids[:SAMPLE_IDS]:
+                        ev.bad_ids.append(event_id)
+
+    def expire(self, now: float, sink: Sink) -> None:
+        for handler in self._expiring:
+            handler.expire(now, sink)
+
+    def pending(self) -> dict[str, int]:
+        return {name: h.pending_count for name, h in self._pending.items()}
