@@ -14,7 +14,6 @@ import contextlib
 import logging
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
@@ -22,20 +21,13 @@ from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
+from monitor.stats import DaemonStats
 from monitor.store import Store
 from monitor.timeutil import Clock
 
 log = logging.getLogger("hopwatch.daemon")
 
 CHECKPOINT = "engine"
-
-
-@dataclass
-class DaemonStats:
-    ticks: int = 0
-    tick_errors: int = 0
-    last_tick_seconds: float = 0.0
-    checkpoints: int = 0
 
 
 class Daemon:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -32,7 +32,11 @@ Attributes = tuple[tuple[str, str], ...]
 
 
 class ObservationIn(msgspec.Struct, frozen=True):
-    """One event seen at one hop, as a client sends it (JSON). Times: RFC 3339 or epoch seconds."""
+    """One event seen at one hop, as a client sends it (JSON). Times: RFC 3339 or epoch seconds.
+
+    ``attributes`` may hold any JSON values: keys outside the pipeline's allow-list are dropped
+    whatever they hold, and allow-listed ones must be strings (``monitor.sources.attributes``).
+    """
 
     pipeline: str
     hop: str
@@ -42,7 +46,7 @@ class ObservationIn(msgspec.Struct, frozen=True):
     observed_time: datetime | float | None = None
     status: StatusText = "ok"
     reason: str | None = None
-    attributes: dict[str, str] = {}
+    attributes: dict[str, Any] = {}
 
 
 class CountSampleIn(msgspec.Struct, frozen=True):
@@ -55,7 +59,7 @@ class CountSampleIn(msgspec.Struct, frozen=True):
     bucket_seconds: float | None = None
     status: StatusText = "ok"
     event_type: str | None = None
-    attributes: dict[str, str] = {}
+    attributes: dict[str, Any] = {}
 
 
 class Observation(msgspec.Struct, frozen=True, gc=False):

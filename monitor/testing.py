@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config.model import Config
-from monitor.daemon import DaemonStats
 from monitor.engine import Engine
+from monitor.stats import DaemonStats
 from monitor.store.base import Store
 
 

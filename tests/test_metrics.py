@@ -1,9 +1,18 @@
-"""``/metrics``: exact samples after a known bucket closes, and promtool finds nothing to lint."""
+"""``/metrics``: exact samples after a known bucket closes, and promtool finds nothing to lint.
+
+The whole exposition of ``scenario()`` is also compared byte for byte with the golden file
+``tests/golden/metrics.txt`` (build version pinned to ``GOLDEN_VERSION``). After an intended change
+to the exposition, refresh it and review the diff::
+
+    HOPWATCH_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_metrics.py
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -68,9 +77,26 @@ def scenario() -> StaticRuntime:
     return runtime
 
 
-def exposition(runtime: StaticRuntime) -> str:
-    app = create_app(runtime)
+def exposition(runtime: StaticRuntime, version: str | None = None) -> str:
+    app = create_app(runtime, version=version)
     return generate_latest(app.state.registry).decode()
+
+
+GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
+GOLDEN_VERSION = "0.0.0-golden"
+UPDATE_GOLDEN = os.environ.get("HOPWATCH_UPDATE_GOLDEN") == "1"
+
+
+def test_the_whole_exposition_matches_the_golden_file() -> None:
+    text = exposition(scenario(), version=GOLDEN_VERSION).encode()
+    if UPDATE_GOLDEN:
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_bytes(text)
+    assert GOLDEN.exists(), f"{GOLDEN} is missing; create it with HOPWATCH_UPDATE_GOLDEN=1"
+    assert text == GOLDEN.read_bytes(), (
+        "the /metrics exposition changed; if that is intended, refresh the golden file with "
+        "HOPWATCH_UPDATE_GOLDEN=1 and review the diff"
+    )
 
 
 # DDSketch (1% relative accuracy) represents 1 s as 0.99…, 2 s as 1.99…, 3 s as 2.97…

@@ -40,12 +40,27 @@ def good(event_id: str = "e1", **extra: Any) -> dict[str, Any]:
     return item
 
 
+def encoded(item: Any) -> bytes:
+    """An item as JSON; ``bytes`` are sent as they are (bad UTF-8, numbers JSON cannot hold)."""
+    return item if isinstance(item, bytes) else msgspec.json.encode(item)
+
+
+def raw(item: dict[str, Any], **replace: bytes) -> bytes:
+    """``item`` as JSON with the value of each field in ``replace`` spelled as the given bytes."""
+    out = encoded(item)
+    for name, value in replace.items():
+        out = out.replace(
+            b'"%s":%s' % (name.encode(), encoded(item[name])), b'"%s":%s' % (name.encode(), value)
+        )
+    return out
+
+
 def as_array(items: list[Any]) -> bytes:
-    return msgspec.json.encode(items)
+    return b"[" + b",".join(encoded(i) for i in items) + b"]"
 
 
 def as_ndjson(items: list[Any]) -> bytes:
-    return b"".join(msgspec.json.encode(i) + b"\n" for i in items)
+    return b"".join(encoded(i) + b"\n" for i in items)
 
 
 def decode(body: bytes, content_type: str | None = None) -> PushBatch[Observation]:
@@ -130,17 +145,57 @@ BAD_ITEMS = [
     pytest.param(
         good(observed_time=NOW + 3600),
         "observed_time",
-        "future_event_time",
+        "invalid_value",
         "observed_time 2023-11-14T23:13:20Z is 1h ahead of hopwatch's clock (more than 5m "
         "allowed); check the sender's clock and that the time is in seconds, not milliseconds",
-        id="an observed_time far in the future is rejected like an event_time",
+        id="an observed_time far in the future is an invalid value",
+    ),
+    pytest.param(
+        good(observed_time=-1e300),
+        "observed_time",
+        "invalid_value",
+        "observed_time -1e+300 is older than storage.retention (35d); "
+        "send the time the hop saw the event",
+        id="an observed_time older than retention is an invalid value",
+    ),
+    pytest.param(
+        good(observed_time=NOW - 10 - 301),
+        "observed_time",
+        "invalid_value",
+        "observed_time 2023-11-14T22:08:09Z is 5m1s before event_time 2023-11-14T22:13:10Z "
+        "(more than 5m allowed): a hop cannot see an event before it exists; check the sender's "
+        "clock and that the time is in seconds, not milliseconds",
+        id="an observed_time before the event existed is an invalid value",
+    ),
+    pytest.param(
+        raw(good(), event_time=b"1e400"),
+        "event_time",
+        "invalid_value",
+        "event_time: Number out of range",
+        id="an event_time too large for a float is an invalid value",
+    ),
+    pytest.param(
+        raw(good(observed_time=NOW), observed_time=b"-1e400"),
+        "observed_time",
+        "invalid_value",
+        "observed_time: Number out of range",
+        id="an observed_time too large for a float is an invalid value",
+    ),
+    pytest.param(
+        raw(good(event_type="order"), event_type=b'"ord\xffer"'),
+        None,
+        "malformed",
+        "item is not valid UTF-8 (invalid start byte); JSON text must be UTF-8, so encode "
+        "strings as UTF-8 before sending",
+        id="an item with bytes that are not UTF-8 is malformed",
     ),
     pytest.param(
         good(attributes={"region": 3}),
-        "attributes",
+        "attributes.region",
         "invalid_value",
-        "attributes: Expected `str`, got `int`",
-        id="an attribute value that is not a string is an invalid value",
+        "attributes.region: expected a string, got a number; allow-listed attribute values are "
+        "compared as text, so send them as JSON strings",
+        id="an allow-listed attribute that is not a string is an invalid value",
     ),
 ]
 
@@ -233,8 +288,15 @@ def test_zero_items_is_an_empty_batch(body: bytes) -> None:
     [
         (b'[{"pipeline": ', "body is not valid JSON: Input data was truncated"),
         (b"nonsense", "body is not JSON or NDJSON: line 1: JSON is malformed: invalid character"),
+        (b'[{"hop": "\xff"}, oops]', "body is not valid JSON: JSON is malformed: invalid char"),
+        (b"\xff\xfe\x00\n\x80", "body is not JSON or NDJSON: line 1: JSON is malformed"),
     ],
-    ids=["a truncated array", "text that is not JSON"],
+    ids=[
+        "a truncated array",
+        "text that is not JSON",
+        "an array that cannot be split into items, even if bytes are not UTF-8",
+        "binary that is no line of JSON",
+    ],
 )
 def test_a_body_that_does_not_parse_is_a_body_error(body: bytes, message: str) -> None:
     with pytest.raises(BodyError) as caught:
@@ -254,36 +316,160 @@ def test_only_the_first_errors_are_listed_but_all_are_counted() -> None:
     assert batch.rejected == {"unknown_hop": MAX_ERRORS + 50, "invalid_value": 1}
 
 
+BUCKET = NOW - 140  # a 60 s bucket boundary two buckets back
+
+
 def count(**extra: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"pipeline": "shop", "hop": "sink", "bucket_start": NOW - 120}
+    item: dict[str, Any] = {"pipeline": "shop", "hop": "sink", "bucket_start": BUCKET}
     item.update({"count": 5, **extra})
     return item
 
 
+def decode_count_items(items: list[Any]) -> PushBatch[CountSample]:
+    return decode_counts(as_array(items), content_type="application/json", config=CONFIG, now=NOW)
+
+
 def test_a_count_sample_takes_the_pipeline_bucket_by_default() -> None:
-    batch = decode_counts(
-        as_array([count(attributes={"region": "eu", "tenant": "t1"}), count(count=-1)]),
-        content_type="application/json",
-        config=CONFIG,
-        now=NOW,
-    )
+    batch = decode_count_items([count(attributes={"region": "eu", "tenant": "t1"})])
 
     assert batch.accepted == (
         CountSample(
             pipeline="shop",
             hop="sink",
-            bucket_start=NOW - 120,
+            bucket_start=BUCKET,
             bucket_seconds=60.0,
             count=5,
             attributes=(("region", "eu"),),
         ),
     )
+    assert batch.dropped_attributes == {"shop": 1}
+
+
+BAD_COUNTS = [
+    pytest.param(
+        count(count=-1),
+        "count",
+        "count: -1 is negative; send the number of events in the bucket",
+        id="a negative count is an invalid value",
+    ),
+    pytest.param(
+        count(count=18446744073709551615),
+        "count",
+        "count: 18446744073709551615 is larger than 2**53 (9007199254740992); send the number "
+        "of events in one bucket (is it a cumulative counter or an unset sentinel?)",
+        id="a count above 2**53 is an invalid value rather than an overflow in the store",
+    ),
+    pytest.param(
+        count(bucket_seconds=3600),
+        "bucket_seconds",
+        "bucket_seconds: 3600.0 is not the bucket size of pipeline 'shop', which counts in 1m "
+        "(60.0 s) buckets; send one sample per 1m bucket, or leave bucket_seconds out",
+        id="an hourly count is not squeezed into a minute bucket",
+    ),
+    pytest.param(
+        count(bucket_start=BUCKET + 30),
+        "bucket_start",
+        "bucket_start 2023-11-14T22:11:30Z is not the start of a bucket of pipeline 'shop', "
+        "which counts in 1m (60.0 s) buckets; send a multiple of 60.0 s since the epoch, such "
+        "as 2023-11-14T22:11:00Z",
+        id="a bucket_start between two bucket boundaries is an invalid value",
+    ),
+    pytest.param(
+        raw(count(), bucket_start=b"1e400"),
+        "bucket_start",
+        "bucket_start: Number out of range",
+        id="a bucket_start too large for a float is an invalid value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "field", "message"), BAD_COUNTS)
+def test_a_bad_count_sample_is_rejected_alone(bad: Any, field: str, message: str) -> None:
+    batch = decode_count_items([count(), bad, count(hop="web")])
+
+    assert [s.hop for s in batch.accepted] == ["sink", "web"]
+    assert batch.errors == (ItemError(1, field, message, "invalid_value"),)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        count(count=2**53),
+        count(count=0),
+        count(bucket_seconds=60),
+        count(bucket_start="2023-11-14T22:11:00Z"),
+        count(bucket_start=BUCKET + 1e-6),
+    ],
+    ids=[
+        "a count of exactly 2**53 is kept",
+        "a count of zero is kept",
+        "bucket_seconds equal to the pipeline's is kept",
+        "an aligned RFC 3339 bucket_start is kept",
+        "a bucket_start a microsecond off a boundary is float rounding, not misalignment",
+    ],
+)
+def test_a_count_sample_within_bounds_is_kept(sample: dict[str, Any]) -> None:
+    batch = decode_count_items([sample])
+    assert (len(batch.accepted), batch.errors) == (1, ())
+
+
+@pytest.mark.parametrize(
+    ("attributes", "kept", "dropped"),
+    [
+        ({"region": "eu", "email": "a@b.c"}, (("region", "eu"),), 1),
+        (
+            {"tenant": 7, "trace": None, "tags": ["a"], "ctx": {"k": 1}, "ok": True},
+            (),
+            5,
+        ),
+        ({"region": "__other__"}, (("region", "__other__"),), 0),
+        ({"consent": "", "region": "eu"}, (("consent", ""), ("region", "eu")), 0),
+    ],
+    ids=[
+        "a string outside the allow-list is dropped and counted",
+        "keys outside the allow-list are dropped whatever their value type",
+        "the reserved value __other__ is an ordinary value",
+        "allow-listed keys are kept sorted",
+    ],
+)
+def test_attributes_are_filtered_by_the_allow_list(
+    attributes: dict[str, Any], kept: tuple[tuple[str, str], ...], dropped: int
+) -> None:
+    for _ in range(2):  # the second time through the memo
+        batch = decode(as_array([good(attributes=attributes)]))
+        assert [o.attributes for o in batch.accepted] == [kept]
+        assert batch.dropped_attributes == ({"shop": dropped} if dropped else {})
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [(True, "a boolean"), (None, "null"), (["eu"], "an array"), ({"eu": 1}, "an object")],
+    ids=[
+        "a boolean is not a string",
+        "null is not a string",
+        "an array is not a string",
+        "an object is not a string",
+    ],
+)
+def test_an_allow_listed_attribute_must_be_a_string(value: Any, what: str) -> None:
+    batch = decode(as_array([good(attributes={"email": value, "region": value}), good("e2")]))
+
+    assert [o.event_id for o in batch.accepted] == ["e2"]
     assert batch.errors == (
         ItemError(
-            1,
-            "count",
-            "count: -1 is negative; send the number of events in the bucket",
+            0,
+            "attributes.region",
+            f"attributes.region: expected a string, got {what}; allow-listed attribute values "
+            "are compared as text, so send them as JSON strings",
             "invalid_value",
         ),
     )
-    assert batch.dropped_attributes == {"shop": 1}
+    assert batch.dropped_attributes == {}
+
+
+def test_an_ndjson_body_keeps_good_lines_around_bytes_that_are_not_utf8() -> None:
+    body = as_ndjson([good("e1"), raw(good("e2"), event_id=b'"e\xff"'), good("e3")])
+    batch = decode(body, "application/x-ndjson")
+
+    assert [o.event_id for o in batch.accepted] == ["e1", "e3"]
+    assert [(e.index, e.line, e.reason) for e in batch.errors] == [(1, 2, "malformed")]

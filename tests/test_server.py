@@ -160,6 +160,72 @@ def test_counts_are_accepted(served: Served) -> None:
     assert served.runtime.engine.hop_totals == {("shop", "sink", "ok"): 7}
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (
+            b"["
+            + msgspec.json.encode(obs("e1"))
+            + b',{"hop": "\xff"},'
+            + msgspec.json.encode(obs("e3"))
+            + b"]",
+            "application/json",
+        ),
+        (ndjson([obs("e1")]) + b'{"hop": "\xff"}\n' + ndjson([obs("e3")]), "application/x-ndjson"),
+    ],
+    ids=["in a JSON array", "on an NDJSON line"],
+)
+def test_bytes_that_are_not_utf8_reject_only_their_item(
+    served: Served, body: bytes, content_type: str
+) -> None:
+    response = served.client.post(
+        "/v1/observations", content=body, headers={**AUTH, "Content-Type": content_type}
+    )
+
+    assert response.status_code == 202, response.text
+    assert (response.json()["accepted"], response.json()["rejected"]) == (2, 1)
+    assert response.json()["errors"][0]["reason"] == "malformed"
+    assert served.runtime.engine.hop_totals == {("shop", "web", "ok"): 2}
+
+
+def test_one_number_out_of_range_rejects_only_its_item(served: Served) -> None:
+    bad = msgspec.json.encode(obs("e2")).replace(
+        b'"event_time":%r' % (T0 + 1), b'"event_time":1e400'
+    )
+    body = b"[" + msgspec.json.encode(obs("e1")) + b"," + bad + b"]"
+    response = served.client.post("/v1/observations", content=body, headers=JSON)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["errors"] == [
+        {
+            "index": 1,
+            "field": "event_time",
+            "message": "event_time: Number out of range",
+            "reason": "invalid_value",
+        }
+    ]
+
+
+def test_an_unexpected_failure_is_a_counted_json_500_logged_without_the_body(
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_items: object) -> None:
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(served.runtime.engine, "observe", broken)
+    body = msgspec.json.encode([obs("secret-event-id")])
+    with caplog.at_level("ERROR", logger="hopwatch.server"):
+        response = served.client.post("/v1/observations", content=body, headers=JSON)
+
+    body_json = assert_problem(response, 500, "internal error", "observations")
+    assert "hopwatch bug" in body_json["hint"]
+    assert [r.name for r in caplog.records] == ["hopwatch.server"]
+    assert "engine exploded" in caplog.text
+    assert "secret-event-id" not in caplog.text
+    metrics = served.client.get("/metrics").text.splitlines()
+    assert 'hopwatch_ingest_requests_total{code="500",kind="observations"} 1.0' in metrics
+
+
 # --- refused ------------------------------------------------------------------------------------
 
 

@@ -28,9 +28,11 @@ from monitor.alerting.alert import AlertState
 from monitor.config.model import Config
 from monitor.engine import Engine
 from monitor.export import names
+from monitor.ledger.records import Completeness
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Status
 from monitor.sources.push import RejectReason
+from monitor.stats import DaemonStats
 
 __all__ = ["HopwatchCollector", "MetricsSource", "hopwatch_version"]
 
@@ -43,6 +45,9 @@ class MetricsSource(Protocol):
 
     @property
     def engine(self) -> Engine: ...
+
+    @property
+    def stats(self) -> DaemonStats: ...
 
 
 def hopwatch_version() -> str:
@@ -140,6 +145,7 @@ class HopwatchCollector(Collector):
             "missing": _family(names.EDGE_MISSING),
             "late": _family(names.EDGE_LATE),
             "duplicates": _family(names.EDGE_DUPLICATE),
+            "incomplete_buckets": _family(names.EDGE_INCOMPLETE),
         }
         loss = _family(names.EDGE_LOSS_RATIO)
         latency = _family(names.EDGE_LATENCY)
@@ -151,7 +157,7 @@ class HopwatchCollector(Collector):
             if last is None:
                 continue
             ratio = last.loss_ratio
-            if ratio is not None:
+            if ratio is not None and last.completeness is Completeness.COMPLETE:
                 loss.add_metric(labels, ratio)
             _add_quantiles(latency, names.EDGE_LATENCY.labels, labels, last.latency)
         yield from families.values()

@@ -112,6 +112,12 @@ EDGE_DUPLICATE = Metric(
     "Extra sightings at the edge's to hop of events that had already arrived.",
     (PIPELINE, EDGE),
 )
+EDGE_INCOMPLETE = Metric(
+    "hopwatch_edge_incomplete_buckets_total",
+    "counter",
+    "Closed buckets hopwatch could not fully observe (it was down): never counted as loss.",
+    (PIPELINE, EDGE),
+)
 EDGE_LOSS_RATIO = Metric(
     "hopwatch_edge_loss_ratio",
     "gauge",
@@ -223,6 +229,7 @@ ALL: Final = (
     EDGE_MISSING,
     EDGE_LATE,
     EDGE_DUPLICATE,
+    EDGE_INCOMPLETE,
     EDGE_LOSS_RATIO,
     EDGE_LATENCY,
     INGEST_ITEMS,

@@ -20,16 +20,20 @@ from monitor.server.runtime import Runtime
 __all__ = ["Runtime", "create_app"]
 
 
-def create_app(runtime: Runtime, registry: CollectorRegistry | None = None) -> Starlette:
+def create_app(
+    runtime: Runtime, registry: CollectorRegistry | None = None, *, version: str | None = None
+) -> Starlette:
     """The HTTP surface of hopwatch for ``runtime``.
 
     ``registry`` defaults to a fresh one per app (never prometheus_client's global registry), so
     two apps in one process, or one per test, never share series. ``app.state.registry`` holds it.
+    ``version`` is the ``hopwatch_build_info`` label (default: the installed version); golden
+    tests pin it.
     """
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     ingest = Ingest(runtime)
     api = ReadApi(runtime, registry)
-    registry.register(HopwatchCollector(runtime, requests=ingest.requests))
+    registry.register(HopwatchCollector(runtime, requests=ingest.requests, version=version))
     app = Starlette(
         routes=[
             Route("/v1/observations", ingest.observations, methods=["POST"]),

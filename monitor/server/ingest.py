@@ -3,11 +3,13 @@
 Handlers run on the event loop thread that also runs the ticker, so they call the engine directly
 with no lock. A request either fails as a whole on transport grounds (401/413/415/400, see
 ``body.py``) or is answered 202 with how many items were accepted and why the others were not;
-good items of a partly bad batch are always kept.
+good items of a partly bad batch are always kept. Anything unexpected is a JSON 500, logged
+(without the body, which may hold user data) and counted like any other answer.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from starlette.requests import Request
@@ -25,6 +27,8 @@ from monitor.server.body import (
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
 from monitor.sources.push import BodyError, PushBatch, PushDecoder
+
+log = logging.getLogger("hopwatch.server")
 
 
 class Ingest:
@@ -55,6 +59,17 @@ class Ingest:
             response = await self._ingest(request, kind)
         except Problem as problem:
             response = problem_response(problem)
+        except Exception:
+            log.exception("push to /v1/%s failed", kind, extra={"kind": kind})
+            response = problem_response(
+                Problem(
+                    500,
+                    f"internal error in hopwatch while ingesting {kind}; the batch may be "
+                    "partly processed",
+                    "this is a hopwatch bug, not a fault of the request: report it with the "
+                    "hopwatch.server log from this time",
+                )
+            )
         self.requests[(kind, str(response.status_code))] += 1
         return response
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from monitor.config.model import Config
-from monitor.daemon import DaemonStats
 from monitor.engine import Engine
+from monitor.stats import DaemonStats
 from monitor.store.base import Store
 from monitor.timeutil import Clock
 
