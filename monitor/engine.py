@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -23,6 +23,9 @@ from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.ledger.watermark import Gap
 from monitor.records import CountSample, Observation
+from monitor.slo.evaluate import SLOEvaluator, SLOStatus
+from monitor.slo.indicators import SLIRecorder
+from monitor.slo.model import SLO
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Engine:
         config: Config,
         divergence: DivergencePolicy | None = None,
         amend_horizon: float = 3600.0,
+        slos: Sequence[SLO] = (),
     ) -> None:
         self.config = config
         self.divergence = divergence or DivergencePolicy()
@@ -82,6 +86,9 @@ class Engine:
             (p.name, e.name): e for p in config.pipelines for e in p.edges
         }
         self.last_tick: float | None = None
+        self.slos = SLOEvaluator(slos)
+        self.sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self.ledgers.items()})
+        self.slo_statuses: list[SLOStatus] = []
 
     @property
     def hop_totals(self) -> Counter[tuple[str, str, str]]:
@@ -96,6 +103,9 @@ class Engine:
 
     def observe(self, observations: Iterable[Observation]) -> None:
         """Validated observations (any pipelines, any order) into their ledgers."""
+        if self.slos.slos:
+            observations = list(observations)
+            self.sli.observe(observations, self._record_outcome)
         if len(self.ledgers) == 1:  # the push decoder already refused other pipelines
             next(iter(self.ledgers.values())).observe(observations)
             return
@@ -138,13 +148,38 @@ class Engine:
                 if last is None or bucket.bucket_start >= last.bucket_start:
                     self.last_hop[(bucket.pipeline, bucket.hop)] = bucket
             for result in c.edge_results:
+                if result.key not in self._emitted:
+                    self.sli.edge_results([result], now, self._record_outcome)
                 self._account(result)
                 edge = self._edges[(result.pipeline, result.edge)]
                 verdicts.append(judge_edge(result, edge.expect, self.divergence))
+        verdicts.extend(self._judge_slos(now))
         changed = self.book.apply(verdicts, now)
         self._prune(now)
         self.last_tick = now
         return TickOutput(closed, tuple(verdicts), tuple(changed))
+
+    def _record_outcome(self, slo: str, at: float, good: int, bad: int) -> None:
+        self.slos.ledger.record(slo, at, good, bad)
+
+    def _judge_slos(self, now: float) -> list[Verdict]:
+        """Decide what the clock decides (latency deadlines, matured labels), then every tier."""
+        if not self.slos.slos:
+            return []
+        self.sli.expire(now, self._record_outcome)
+        for name, n in self.sli.pending().items():
+            self.slos.ledger.set_pending(name, n)
+        self.slo_statuses = self.slos.evaluate(now)
+        out = []
+        for verdict in self.slos.verdicts(self.slo_statuses, now):
+            evidence = self.sli.evidence[dict(verdict.labels)["slo"]]
+            top = evidence.top_segment()
+            extra = {
+                "top_segment": None if top is None else {"segment": top[0], "bad": top[1]},
+                "sample_event_ids": list(evidence.bad_ids),
+            }
+            out.append(dataclasses.replace(verdict, evidence={**verdict.evidence, **extra}))
+        return out
 
     def _account(self, result: EdgeResult) -> None:
         """Add what is new in this (possibly amended) result to the monotonic totals.
@@ -192,6 +227,7 @@ class Engine:
                     [p, e, *dataclasses.astuple(t)] for (p, e), t in self.edge_totals.items()
                 ],
                 "emitted": [[*k, *v] for k, v in self._emitted.items()],
+                "slo_outcomes": self.slos.ledger.to_bytes(),
             }
         )
 
@@ -206,3 +242,5 @@ class Engine:
                 self.edge_totals[(p, e)] = EdgeTotals(*numbers)
         for p, e, b, *numbers in state["emitted"]:
             self._emitted[(p, e, b)] = tuple(numbers)  # type: ignore[assignment]
+        if "slo_outcomes" in state:
+            self.slos.ledger.restore(state["slo_outcomes"])

@@ -52,7 +52,7 @@ def test_the_latency_sli_equals_the_true_fraction_on_a_simulated_stream():
     now = START
     for minute in range(40):  # the stream arrives as time passes; the recorder ticks along
         end = START + (minute + 1) * 60
-        recorder.observe(sim.observations(now, end), end, tally)
+        recorder.observe(sim.observations(now, end), tally)
         recorder.expire(end, tally)
         now = end
     recorder.expire(now + 3600, tally)
@@ -75,14 +75,14 @@ def test_the_latency_sli_equals_the_true_fraction_on_a_simulated_stream():
 def test_an_event_is_bad_the_moment_its_threshold_passes_and_a_late_sighting_changes_nothing():
     tally, recorder = Tally(), SLIRecorder([latency_slo(threshold=60.0)])
     consented = (("consent", "granted"),)
-    recorder.observe([obs("sdk", "e1", 100.0, 100.0, attributes=consented)], 101.0, tally)
+    recorder.observe([obs("sdk", "e1", 100.0, 100.0, attributes=consented)], tally)
     recorder.expire(159.0, tally)
     assert (tally.good["signup-latency"], tally.bad["signup-latency"]) == (0, 0)
     assert recorder.pending() == {"signup-latency": 1}
     recorder.expire(160.0, tally)
     assert (tally.good["signup-latency"], tally.bad["signup-latency"]) == (0, 1)
-    assert tally.times == [160.0]
-    recorder.observe([obs("activation", "e1", 100.0, 170.0)], 171.0, tally)
+    assert tally.times == [160.0]  # decided bad at the deadline, not when the tick noticed
+    recorder.observe([obs("activation", "e1", 100.0, 170.0)], tally)
     assert (tally.good["signup-latency"], tally.bad["signup-latency"]) == (0, 1)
     assert recorder.evidence["signup-latency"].late == 1
     assert list(recorder.evidence["signup-latency"].bad_ids) == ["e1"]
@@ -91,8 +91,8 @@ def test_an_event_is_bad_the_moment_its_threshold_passes_and_a_late_sighting_cha
 def test_a_sighting_downstream_before_upstream_still_decides_on_event_time():
     tally, recorder = Tally(), SLIRecorder([latency_slo(threshold=60.0)])
     consented = (("consent", "granted"),)
-    recorder.observe([obs("activation", "e1", 100.0, 130.0)], 131.0, tally)
-    recorder.observe([obs("sdk", "e1", 100.0, 100.0, attributes=consented)], 132.0, tally)
+    recorder.observe([obs("activation", "e1", 100.0, 130.0)], tally)
+    recorder.observe([obs("sdk", "e1", 100.0, 100.0, attributes=consented)], tally)
     assert (tally.good["signup-latency"], tally.bad["signup-latency"]) == (1, 0)
 
 
@@ -102,7 +102,6 @@ def test_ratio_counts_each_attempt_when_it_arrives():
     tally, recorder = Tally(), SLIRecorder([slo])
     recorder.observe(
         [obs("warehouse", f"e{i}", 1.0, 2.0, status="ok" if i % 4 else "failed") for i in range(8)],
-        3.0,
         tally,
     )
     assert (tally.good["delivery"], tally.bad["delivery"]) == (6, 2)
@@ -126,7 +125,6 @@ def test_sampled_labels_count_only_once_mature():
             obs("identity", "m2", 0.0, 1.0, attributes=wrong),
             obs("identity", "x", 0.0, 1.0, attributes=(("identity_action", "new"),)),
         ],
-        2.0,
         tally,
     )
     recorder.expire(3599.0, tally)

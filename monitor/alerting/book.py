@@ -14,7 +14,9 @@ from dataclasses import replace
 from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.anomaly.check import Judgement, Verdict
 
-ALERT_NAMES = {"divergence": "HopwatchEdgeDataLoss"}
+ALERT_NAMES = {"divergence": "HopwatchEdgeDataLoss", "slo": "HopwatchSLOBurnRate"}
+RESOLVE_AFTER = {"slo": 1}
+"""Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
 
 
 class AlertBook:
@@ -36,12 +38,13 @@ class AlertBook:
         return changed
 
     def _apply_one(self, v: Verdict, now: float) -> Alert | None:
+        given = dict(v.labels)
         labels = labels_of(
             {
-                **dict(v.labels),
+                **given,
                 "alertname": ALERT_NAMES.get(v.check, v.check),
                 "check": v.check,
-                "severity": "page",
+                "severity": given.get("severity", "page"),
             }
         )
         key = Alert(labels).fingerprint
@@ -65,7 +68,7 @@ class AlertBook:
             return alert
         if v.judgement is Judgement.OK and current and current.state is AlertState.FIRING:
             self._clean[key] = self._clean.get(key, 0) + 1
-            if self._clean[key] >= self.resolve_after:
+            if self._clean[key] >= RESOLVE_AFTER.get(v.check, self.resolve_after):
                 alert = replace(current, state=AlertState.RESOLVED, ends_at=now, updated_at=now)
                 self._alerts[key] = alert
                 return alert

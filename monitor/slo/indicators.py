@@ -73,7 +73,7 @@ class _Latency:
         self.deadlines: list[tuple[float, int]] = []
         self.evidence = Evidence()
 
-    def at_from(self, obs: Observation, now: float, sink: Sink) -> None:
+    def at_from(self, obs: Observation, sink: Sink) -> None:
         if obs.event_id is None:
             self.evidence.untracked += 1
             return
@@ -84,21 +84,24 @@ class _Latency:
         seen_at_to = self.early.pop(h, None)
         segment = _segment(self.slo, obs)
         if seen_at_to is not None:
-            self._decide(h, seen_at_to <= deadline, segment, obs.event_id, now, sink)
-        elif deadline <= now:
+            at = max(seen_at_to, obs.observed_time)
+            self._decide(h, seen_at_to <= deadline, segment, obs.event_id, at, sink)
+        elif deadline <= obs.observed_time:
             self._decide(h, False, segment, obs.event_id, deadline, sink)
         elif len(self.pending) < self.cap:
             self.pending[h] = (deadline, obs.event_id, segment)
             heapq.heappush(self.deadlines, (deadline, h))
 
-    def at_to(self, obs: Observation, now: float, sink: Sink) -> None:
+    def at_to(self, obs: Observation, sink: Sink) -> None:
         if obs.event_id is None:
             return
         h = id_hash(obs.event_id)
         entry = self.pending.pop(h, None)
         if entry is not None:
             deadline, event_id, segment = entry
-            self._decide(h, obs.observed_time <= deadline, segment, event_id, now, sink)
+            good = obs.observed_time <= deadline
+            at = obs.observed_time if good else deadline
+            self._decide(h, good, segment, event_id, at, sink)
         elif h in self.decided:
             self.evidence.late += 1
         elif self.sampler.keeps(h) and len(self.early) < self.cap:
@@ -134,15 +137,15 @@ class _Ratio:
         self.slo, self.ind = slo, ind
         self.evidence = Evidence()
 
-    def at_hop(self, obs: Observation, now: float, sink: Sink) -> None:
+    def at_hop(self, obs: Observation, sink: Sink) -> None:
         ind = self.ind
         if not ind.total(obs):
             return
         good = ind.good(obs) if ind.good is not None else not ind.bad(obs)  # type: ignore[misc]
         if good:
-            sink(self.slo.name, now, 1, 0)
+            sink(self.slo.name, obs.observed_time, 1, 0)
         else:
-            sink(self.slo.name, now, 0, 1)
+            sink(self.slo.name, obs.observed_time, 0, 1)
             self.evidence.record_bad(_segment(self.slo, obs), obs.event_id)
 
 
@@ -155,7 +158,7 @@ class _Sampled:
         self._seq = 0
         self.evidence = Evidence()
 
-    def at_hop(self, obs: Observation, now: float, sink: Sink) -> None:
+    def at_hop(self, obs: Observation, sink: Sink) -> None:
         if not self.ind.where(obs):
             return
         mature_at = obs.event_time + self.ind.maturity
@@ -163,7 +166,6 @@ class _Sampled:
         self._seq += 1
         item = (mature_at, self._seq, bad, _segment(self.slo, obs), obs.event_id)
         heapq.heappush(self.waiting, item)
-        self.expire(now, sink)
 
     def expire(self, now: float, sink: Sink) -> None:
         while self.waiting and self.waiting[0][0] <= now:
@@ -223,7 +225,8 @@ class SLIRecorder:
     def _route(self, pipeline: str, hop: str, role: str, handler: object) -> None:
         self._by_hop.setdefault((pipeline, hop), []).append((role, handler))
 
-    def observe(self, observations: Iterable[Observation], now: float, sink: Sink) -> None:
+    def observe(self, observations: Iterable[Observation], sink: Sink) -> None:
+        """Decide what can be decided from these sightings, at the times they were made."""
         routes = self._by_hop
         if not routes:
             return
@@ -234,11 +237,11 @@ class SLIRecorder:
             for role, handler in handlers:
                 if role == "from":
                     if handler.ind.where(obs):  # type: ignore[attr-defined]
-                        handler.at_from(obs, now, sink)  # type: ignore[attr-defined]
+                        handler.at_from(obs, sink)  # type: ignore[attr-defined]
                 elif role == "to":
-                    handler.at_to(obs, now, sink)  # type: ignore[attr-defined]
+                    handler.at_to(obs, sink)  # type: ignore[attr-defined]
                 else:
-                    handler.at_hop(obs, now, sink)  # type: ignore[attr-defined]
+                    handler.at_hop(obs, sink)  # type: ignore[attr-defined]
 
     def edge_results(self, results: Iterable[EdgeResult], now: float, sink: Sink) -> None:
         """Newly closed edge buckets (not amendments) for completeness SLOs; incomplete ones skipped."""
