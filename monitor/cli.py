@@ -35,6 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check config files; every error at once")
     validate.add_argument("paths", nargs="*", help="files to check (default: hopwatch.yaml)")
 
+    slo = sub.add_parser("slo", help="SLO status and explanations")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True)
+    status = slo_sub.add_parser("status", help="a table of every SLO from a running hopwatch")
+    status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's base URL")
+    explain = slo_sub.add_parser("explain", help="an SLO's alerting tiers in plain language")
+    explain.add_argument("name", help="SLO name")
+    explain.add_argument("--config", default="hopwatch.yaml", help="main config file")
+
+    export = sub.add_parser("export", help="generate files from the config")
+    export_sub = export.add_subparsers(dest="export_command", required=True)
+    rules = export_sub.add_parser(
+        "prometheus-rules", help="recording and alerting rules for every SLO group"
+    )
+    rules.add_argument("--config", default="hopwatch.yaml", help="main config file")
+    rules.add_argument(
+        "--out", type=Path, default=Path("prometheus-rules"), help="output directory"
+    )
+
     demo = sub.add_parser("demo", help="the daemon on the example pipeline with the simulator")
     demo.add_argument("--config", default=None, help="main config (default: the bundled example)")
     demo.add_argument("--scenario", default=None, help="simulation scenario (default: bundled)")
@@ -63,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         return validate_command(args.paths or ["hopwatch.yaml"])
     if args.command == "run":
         return _run(args)
+    if args.command == "slo":
+        from monitor.slo.cli import explain_command, status_command
+
+        if args.slo_command == "status":
+            return status_command(args.url)
+        return explain_command(args.config, args.name)
+    if args.command == "export":
+        from monitor.slo.cli import export_rules_command
+
+        return export_rules_command(args.config, args.out)
     if args.command == "demo":
         from monitor.demo import run_demo
 
@@ -78,8 +106,11 @@ def _run(args: argparse.Namespace) -> int:
     from monitor.timeutil import SystemClock
 
     setup_logging(args.log_format, args.log_level)
+    from monitor.slo.load import load_slos
+
     try:
         config = load_config(args.config)
+        groups = load_slos(config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
@@ -95,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
-    daemon = Daemon(config, SystemClock(), store)
+    slos = [slo for group in groups for slo in group.slos]
+    daemon = Daemon(config, SystemClock(), store, slos=slos)
     asyncio.run(daemon.serve(server.host, server.port))
     return 0

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
@@ -21,6 +22,7 @@ from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
+from monitor.slo.model import SLO
 from monitor.stats import DaemonStats
 from monitor.store import Store
 from monitor.timeutil import Clock
@@ -42,11 +44,12 @@ class Daemon:
         tick_interval: float = 1.0,
         checkpoint_interval: float = 10.0,
         retention_interval: float = 3600.0,
+        slos: Sequence[SLO] = (),
     ) -> None:
         self.config = config
         self.clock = clock
         self.store = store
-        self.engine = Engine(config)
+        self.engine = Engine(config, slos=slos)
         self.tick_interval = tick_interval
         self.checkpoint_interval = checkpoint_interval
         self.retention_interval = retention_interval

@@ -49,7 +49,7 @@ def test_the_example_config_validates_clean(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.chdir(REPO)
     out = io.StringIO()
     assert validate_command([], out) == 0
-    assert out.getvalue() == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 0 included files\n"
+    assert out.getvalue() == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 2 included files\n"
 
 
 def test_the_example_config_loads_into_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,10 +217,10 @@ def test_a_standalone_included_file_is_validated_by_kind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: SLOGroup\n", "slo.yaml")
+    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\n", "checks.yaml")
     out = io.StringIO()
-    assert validate_command(["slo.yaml"], out) == 0
-    assert out.getvalue() == "slo.yaml: ok — SLOGroup\n"
+    assert validate_command(["checks.yaml"], out) == 0
+    assert out.getvalue() == "checks.yaml: ok — Checks\n"
 
 
 def test_validate_reports_every_path_and_fails_on_any_error(

@@ -41,12 +41,22 @@ def _simulation(path: Path, data: Any, positions: Positions) -> list[ConfigIssue
     return issues
 
 
+def _slo(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
+    """``kind: SLOGroup`` and OpenSLO ``kind: SLO``: the schema and what needs no main config."""
+    from monitor.slo.load import validate_slo_file  # slo depends on config, not back
+
+    return validate_slo_file(path, data, positions)
+
+
 KIND_VALIDATORS: dict[str, KindValidator] = {
-    "SLOGroup": _no_checks_yet,
+    "SLOGroup": _slo,
+    "SLO": _slo,
     "Checks": _no_checks_yet,
     "Routing": _no_checks_yet,
     "Simulation": _simulation,
 }
+OTHER_API_VERSIONS = {"SLO": "openslo/v1"}
+"""Kinds that also come in another project's format (plain OpenSLO documents)."""
 """Semantic validators of included files by ``kind``; the owning packages replace their entry."""
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -88,7 +98,8 @@ def check_included_file(path: Path) -> list[ConfigIssue]:
             hint = hint or f"known kinds: {known_kinds}"
             issues.append(ConfigIssue(file, line, col, key, "missing required key", hint))
             ok = False
-    if "apiVersion" in data and data["apiVersion"] != API_VERSION:
+    accepted = OTHER_API_VERSIONS.get(str(data.get("kind")), API_VERSION)
+    if "apiVersion" in data and data["apiVersion"] not in (API_VERSION, accepted):
         line, col = pos.of(("apiVersion",))
         issues.append(
             ConfigIssue(

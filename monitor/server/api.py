@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -48,6 +49,24 @@ class ReadApi:
     async def pipelines(self, _request: Request) -> Response:
         engine = self.runtime.engine
         return json_response([self._pipeline(p, engine) for p in self.runtime.config.pipelines])
+
+    async def slos(self, _request: Request) -> Response:
+        """Every SLO's last evaluation: SLI and counts per window, budget, burn rates, tiers."""
+        engine = self.runtime.engine
+        by_name = {s.slo: s for s in engine.slo_statuses}
+        out = []
+        for slo in engine.slos.slos:
+            status = by_name.get(slo.name)
+            out.append(
+                {
+                    "name": slo.name,
+                    "service": slo.service,
+                    "objective": slo.target,
+                    "indicator": str(slo.indicator.kind),
+                    "status": None if status is None else msgspec.to_builtins(status),
+                }
+            )
+        return json_response(out)
 
     # --- views --------------------------------------------------------------------------------
 

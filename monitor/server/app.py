@@ -43,6 +43,7 @@ def create_app(
             Route("/readyz", api.readyz, methods=["GET"]),
             Route("/api/v1/alerts", api.alerts, methods=["GET"]),
             Route("/api/v1/pipelines", api.pipelines, methods=["GET"]),
+            Route("/api/v1/slos", api.slos, methods=["GET"]),
         ],
         exception_handlers={Problem: handle_problem},
     )

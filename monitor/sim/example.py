@@ -42,7 +42,7 @@ def example_pipeline() -> Pipeline:
         hops=hops,
         edges=edges,
         attributes=frozenset(
-            {"region", "consent", "source", "segment", "schema_version", "identity_action"}
+            {"region", "consent", "source", "segment", "schema_version", "identity_action", "audit"}
         ),
         bucket_seconds=60.0,
         allowed_lateness=300.0,

@@ -2,8 +2,8 @@
 
 ``SLOEvaluator`` owns the ``OutcomeLedger`` the indicators record into and the state of each
 (SLO, tier) for ``for`` / ``keep_firing_for`` (Prometheus semantics: a true condition is pending
-until it has held for ``for``; a firing tier keeps firing until its condition has been false for
-``keep_firing_for``). ``evaluate(now)`` returns one frozen ``SLOStatus`` per SLO, and
+until it has held for ``for``; a firing tier keeps firing until ``keep_firing_for`` has passed
+since the first evaluation that found its condition false). ``evaluate(now)`` returns one frozen ``SLOStatus`` per SLO, and
 ``verdicts`` turns statuses into the ``Verdict`` the alert book consumes, one per enabled tier.
 
 A tier's condition: the error ratio over its long window and over its short window both exceed
@@ -184,7 +184,7 @@ class SLOEvaluator:
         self._state = np.zeros(n_pairs, dtype=np.int8)
         self._since = np.full(n_pairs, math.nan)
         self._active_at = np.full(n_pairs, math.nan)
-        self._last_true = np.full(n_pairs, math.nan)
+        self._keep_since = np.full(n_pairs, math.nan)  # first false evaluation while firing
 
     def evaluate(self, now: float) -> list[SLOStatus]:
         """Judge every enabled tier of every SLO at ``now`` and advance their alert phases."""
@@ -275,13 +275,15 @@ class SLOEvaluator:
         held = (pending | starts) & condition & (now - self._active_at >= self._for)
         to_pending = starts & ~held
         drops = pending & ~condition
-        self._last_true[condition] = now
-        ends = firing & ~condition & (now - self._last_true >= self._keep)
+        self._keep_since[condition] = math.nan
+        self._keep_since[firing & ~condition & np.isnan(self._keep_since)] = now
+        ends = firing & ~condition & (now - self._keep_since >= self._keep)
         state[held] = _FIRING
         state[to_pending] = _PENDING
         state[drops | ends] = _INACTIVE
         self._since[held | to_pending | drops | ends] = now
         self._active_at[drops | ends] = math.nan
+        self._keep_since[ends] = math.nan
 
     def _statuses(
         self,

@@ -18,10 +18,11 @@ buckets including the current one; a calendar period starts at the UTC hour hold
 start, which is exact for zones whose offset is whole hours (for +5:30 or +5:45 the first bucket
 also holds up to 45 minutes before the local midnight).
 
-Timeslices: a minute is a good slice when its bad ratio is within the error budget, a bad slice
-otherwise; empty minutes are no slice. The hourly ring keeps the slice counts of its minutes,
-updated as each minute's counts change (an outcome recorded more than the minute ring's span in
-the past still counts as events, but no longer moves a slice).
+Timeslices (``slo.timeslice``, whole minutes dividing an hour; 1 minute by default): a slice is
+good when its bad ratio is within the error budget, bad otherwise; empty slices do not count. The
+hourly ring keeps the slice counts of its hour, updated as each slice's counts change (an outcome
+recorded more than the minute ring's span in the past still counts as events, but no longer moves
+a slice).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _calendar_unit(window: TimeWindow) -> str:
 
 
 def _slice_kind(good: int, bad: int, budget: float) -> int:
-    """0 for an empty minute, 1 for a good slice, 2 for a bad one (hourly layer = kind + 1)."""
+    """0 for an empty slice, 1 for a good one, 2 for a bad one (hourly layer = kind + 1)."""
     total = good + bad
     if total == 0:
         return 0
@@ -164,10 +165,11 @@ class OutcomeLedger:
         if len(self._index) != len(self.names):
             raise ValueError("OutcomeLedger: SLO names must be unique")
         for slo in self.slos:
-            if slo.budgeting is BudgetingMethod.TIMESLICES and slo.timeslice != MINUTE:
+            length = slo.timeslice if slo.budgeting is BudgetingMethod.TIMESLICES else MINUTE
+            if length % MINUTE or HOUR % length:
                 raise ValueError(
-                    f"SLO {slo.name}: timeslice {slo.timeslice:g}s is not supported; "
-                    f"the ledger keeps 1-minute slices (use timeslice: 1m)"
+                    f"SLO {slo.name}: timeslice {slo.timeslice:g}s is not supported; the ledger "
+                    f"needs whole minutes that divide an hour (use 1m, 5m, 10m, 15m, 30m or 1h)"
                 )
         n = len(self.slos)
         longest = max((t.long_window for s in self.slos for t in s.tiers), default=0.0)
@@ -176,6 +178,15 @@ class OutcomeLedger:
         self._minutes = _Ring(2, n, self.minute_span)
         self._hours = _Ring(4, n, self.hour_span)
         self._budget = np.array([s.error_budget for s in self.slos], dtype=np.float64)
+        # Minutes per timeslice; 1-minute slices are also counted for occurrence SLOs (cheap).
+        self._slice = [
+            int(s.timeslice // MINUTE) if s.budgeting is BudgetingMethod.TIMESLICES else 1
+            for s in self.slos
+        ]
+        self._slice_groups = {
+            k: np.array([i for i, x in enumerate(self._slice) if x == k], dtype=np.int64)
+            for k in set(self._slice)
+        }
         self._pending = np.zeros(n, dtype=np.int64)
         self._totals = np.zeros((3, n), dtype=np.int64)  # good, bad, excluded
         self._exclusions = {
@@ -229,9 +240,14 @@ class OutcomeLedger:
             return
         minutes = self._minutes.counts
         mcol = minute % self.minute_span
-        g0, b0 = int(minutes[0, row, mcol]), int(minutes[1, row, mcol])
-        minutes[0, row, mcol] = g0 + good
-        minutes[1, row, mcol] = b0 + bad
+        k = self._slice[row]
+        if k == 1:
+            g0, b0 = int(minutes[0, row, mcol]), int(minutes[1, row, mcol])
+        else:
+            cols = self._slice_columns(minute, k)
+            g0, b0 = (int(x) for x in minutes[:, row, cols].sum(axis=1))
+        minutes[0, row, mcol] += good
+        minutes[1, row, mcol] += bad
         if in_hours:
             budget = float(self._budget[row])
             before = _slice_kind(g0, b0, budget)
@@ -284,22 +300,40 @@ class OutcomeLedger:
         if not self._minutes.holds(minute):
             return
         mcol = minute % self.minute_span
-        before = self._slice_kind(rows_a, mcol)
+        if len(self._slice_groups) == 1:
+            groups = [(self._slice[0], rows_a, slice(None))]
+        else:
+            groups = []
+            for k, members in self._slice_groups.items():
+                mask = np.isin(rows_a, members)
+                if mask.any():
+                    groups.append((k, rows_a[mask], mask))
+        befores = [self._slice_kinds(rows, minute, k) for k, rows, _ in groups]
         self._minutes.counts[0, rows_a, mcol] += good_a
         self._minutes.counts[1, rows_a, mcol] += bad_a
-        if in_hours:
-            after = self._slice_kind(rows_a, mcol)
-            self._hours.counts[GOOD_SLICES, rows_a, hcol] += (after == 1).astype(np.int64) - (
-                before == 1
-            )
-            self._hours.counts[BAD_SLICES, rows_a, hcol] += (after == 2).astype(np.int64) - (
-                before == 2
-            )
+        if not in_hours:
+            return
+        for (k, rows, _), before in zip(groups, befores, strict=True):
+            after = self._slice_kinds(rows, minute, k)
+            for kind, layer in ((1, GOOD_SLICES), (2, BAD_SLICES)):
+                delta = (after == kind).astype(np.int64) - (before == kind)
+                self._hours.counts[layer, rows, hcol] += delta
 
-    def _slice_kind(self, rows: IntArray, col: int) -> NDArray[np.int8]:
-        """0 for an empty minute, 1 for a good slice, 2 for a bad one."""
-        good = self._minutes.counts[0, rows, col]
-        bad = self._minutes.counts[1, rows, col]
+    def _slice_columns(self, minute: int, k: int) -> list[int]:
+        """Minute-ring columns of the ``k``-minute slice holding ``minute`` (those still held)."""
+        first = minute - minute % k
+        return [m % self.minute_span for m in range(first, first + k) if self._minutes.holds(m)]
+
+    def _slice_kinds(self, rows: IntArray, minute: int, k: int) -> NDArray[np.int8]:
+        """0 for an empty slice, 1 for a good one, 2 for a bad one (hourly layer = kind + 1)."""
+        if k == 1:
+            col = minute % self.minute_span
+            good = self._minutes.counts[0, rows, col]
+            bad = self._minutes.counts[1, rows, col]
+        else:
+            cols = np.array(self._slice_columns(minute, k), dtype=np.int64)
+            sums = self._minutes.counts[:, rows[:, None], cols[None, :]].sum(axis=2)
+            good, bad = sums[0], sums[1]
         total = good + bad
         over = bad > self._budget[rows] * total * (1.0 + EPS)
         return np.where(total == 0, 0, np.where(over, 2, 1)).astype(np.int8)
@@ -361,7 +395,8 @@ class OutcomeLedger:
         return table[GOOD], table[BAD]
 
     def period_slices(self, now: float) -> tuple[IntArray, IntArray]:
-        """(good, bad) 1-minute timeslices per SLO over its current SLO period."""
+        """(good, bad) timeslices per SLO over its current SLO period (1-minute slices for
+        occurrence SLOs)."""
         table = self.period_table(now)
         return table[GOOD_SLICES], table[BAD_SLICES]
 

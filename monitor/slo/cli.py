@@ -1,0 +1,103 @@
+"""``hopwatch slo status|explain`` and ``hopwatch export prometheus-rules``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from monitor.config import ConfigError, load_config
+from monitor.slo.explain import explain
+from monitor.slo.load import load_slos
+from monitor.slo.rules import write_rules
+
+
+def _load(config_path: str):  # type: ignore[no-untyped-def]
+    config = load_config(config_path)
+    return config, load_slos(config)
+
+
+def explain_command(config_path: str, name: str, out: TextIO = sys.stdout) -> int:
+    try:
+        _, groups = _load(config_path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    slos = {slo.name: slo for group in groups for slo in group.slos}
+    if name not in slos:
+        known = ", ".join(sorted(slos)) or "none"
+        print(f"hopwatch slo explain: no SLO named {name!r} (known: {known})", file=sys.stderr)
+        return 1
+    print(explain(slos[name]), file=out)
+    return 0
+
+
+def export_rules_command(config_path: str, out_dir: Path, out: TextIO = sys.stdout) -> int:
+    try:
+        _, groups = _load(config_path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    for path in write_rules(groups, out_dir):
+        print(path, file=out)
+    return 0
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.3g}%"
+
+
+def _burn(status: dict[str, Any], seconds: float) -> str:
+    for w in status["windows"]:
+        if w["window"] == seconds and w["burn_rate"] is not None:
+            return f"{w['burn_rate']:.2f}×"
+    return "-"
+
+
+def status_table(slos: list[dict[str, Any]]) -> str:
+    """The rows of ``hopwatch slo status``: SLO, SLI, budget left, burn 1h/6h/3d, state."""
+    header = ("SLO", "OBJECTIVE", "SLI", "BUDGET LEFT", "BURN 1h", "BURN 6h", "BURN 3d", "STATE")
+    rows = [header]
+    for item in slos:
+        st = item["status"]
+        if st is None:
+            rows.append((item["name"], _pct(item["objective"]), "-", "-", "-", "-", "-", "no data"))
+            continue
+        firing = [t["tier"] for t in st["tiers"] if t["state"] == "firing"]
+        pending = [t["tier"] for t in st["tiers"] if t["state"] == "pending"]
+        state = (
+            "firing " + ",".join(firing)
+            if firing
+            else "pending " + ",".join(pending)
+            if pending
+            else "ok"
+        )
+        rows.append(
+            (
+                item["name"],
+                _pct(item["objective"]),
+                _pct(st["period"]["sli"]),
+                _pct(st["budget_remaining"]),
+                _burn(st, 3600.0),
+                _burn(st, 6 * 3600.0),
+                _burn(st, 3 * 86400.0),
+                state,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def status_command(url: str, out: TextIO = sys.stdout) -> int:
+    try:
+        response = httpx.get(url.rstrip("/") + "/api/v1/slos", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as err:
+        print(f"hopwatch slo status: cannot read {url}/api/v1/slos: {err}", file=sys.stderr)
+        return 1
+    print(status_table(response.json()), file=out)
+    return 0
