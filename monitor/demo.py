@@ -28,6 +28,7 @@ from monitor.logs import setup_logging
 from monitor.records import Observation
 from monitor.sim import Simulator
 from monitor.sim.spec import load_simulation
+from monitor.slo.load import load_slos
 from monitor.store import open_store
 from monitor.timeutil import AcceleratedClock
 
@@ -123,6 +124,17 @@ def render(daemon: Daemon, sim_now: float, sent: int) -> str:
                 + (f"  late {r.late}" if r.late else "")
                 + (f"  dup {r.duplicates}" if r.duplicates else "")
             )
+    for status in engine.slo_statuses:
+        sli = status.period.sli
+        budget = status.budget_remaining
+        burn = next((w.burn_rate for w in status.windows if w.window == 3600.0), None)
+        firing = [t.tier for t in status.tiers if t.state == "firing"]
+        lines.append(
+            f"  slo  {status.slo:<26} SLI {'-' if sli is None else f'{sli:7.2%}'}"
+            f"  budget {'-' if budget is None else f'{budget:6.1%}'}"
+            f"  burn 1h {'-' if burn is None else f'{burn:5.1f}×'}"
+            + (f"  FIRING {','.join(firing)}" if firing else "")
+        )
     return "\n".join(lines)
 
 
@@ -150,6 +162,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     setup_logging(args.log_format, args.log_level)
     try:
         config = load_config(args.config or default_config())
+        slos = [slo for group in load_slos(config) for slo in group.slos]
         scenario_path = args.scenario or DEFAULT_SCENARIO
         spec = load_simulation(scenario_path)
     except ConfigError as err:
@@ -180,7 +193,12 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 1
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hopwatch-demo-"))
     daemon = Daemon(
-        config, clock, open_store(data_dir), tick_interval=0.5, checkpoint_interval=10.0 * speed
+        config,
+        clock,
+        open_store(data_dir),
+        tick_interval=0.5,
+        checkpoint_interval=10.0 * speed,
+        slos=slos,
     )
     daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out))
     host, port = args.listen

@@ -50,7 +50,20 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     if kind is not None:
         return check_included_file(path), kind
     config, issues = check_config(path)
-    return issues, _config_summary(config) if config is not None else ""
+    if config is None:
+        return issues, ""
+    slos = 0
+    if not any(i.is_error for i in issues):
+        # SLO files checked against this config: pipelines, hops and edges they name must exist.
+        from monitor.slo.load import SLO_KINDS, load_slo_group  # slo depends on config
+
+        for included in config.includes:
+            if _kind_of(included) in SLO_KINDS:
+                group, found = load_slo_group(included, config)
+                issues.extend(i for i in found if i not in issues)
+                slos += len(group.slos) if group is not None else 0
+    summary = _config_summary(config)
+    return issues, summary + (f", {_plural(slos, 'SLO')}" if slos else "")
 
 
 def _expand(paths: list[str]) -> tuple[list[str], list[ConfigIssue]]:

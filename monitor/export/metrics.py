@@ -3,7 +3,8 @@
 ``HopwatchCollector`` is registered on the HTTP app's own ``CollectorRegistry`` (never the global
 one, so several apps or tests in one process do not collide). Ingest only updates the engine's
 plain counters; every scrape turns them into metric families here, so pushing an event costs no
-metric call at all. Names, help texts and label names come from ``monitor.export.names``.
+metric call at all. Names, help texts and label names come from ``monitor.export.names``; the SLO
+families (``monitor.slo.names``, built in ``slo_metrics.py``) appear only when the engine has SLOs.
 
 Latency quantiles describe the **last closed bucket**: for an edge, ``Engine.last_edge``; for a hop,
 ``Engine.last_hop``.
@@ -28,9 +29,11 @@ from monitor.alerting.alert import AlertState
 from monitor.config.model import Config
 from monitor.engine import Engine
 from monitor.export import names
+from monitor.export.slo_metrics import slo_families
 from monitor.ledger.records import Completeness
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Status
+from monitor.slo import names as slo_names
 from monitor.sources.push import RejectReason
 from monitor.stats import DaemonStats
 
@@ -104,7 +107,7 @@ class HopwatchCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         """Names only: lets the registry check for clashes without reading the engine."""
-        return [_family(m) for m in names.ALL]
+        return [_family(m) for m in (*names.ALL, *slo_names.ALL)]
 
     def collect(self) -> Iterator[Metric]:
         config, engine = self._source.config, self._source.engine
@@ -114,6 +117,7 @@ class HopwatchCollector(Collector):
         yield from self._ledgers(engine)
         yield from self._daemon()
         yield from self._alerts(engine)
+        yield from slo_families(engine)
         info = _family(names.BUILD_INFO)
         info.add_metric([self._version], 1.0)
         yield info
