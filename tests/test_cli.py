@@ -50,7 +50,9 @@ def test_validate_exits_zero_with_a_summary_for_the_example():
         text=True,
     )
     assert out.returncode == 0
-    assert out.stdout == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 2 included files, 4 SLOs\n"
+    assert (
+        out.stdout == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 2 included files, 4 SLOs\n"
+    )
 
 
 @pytest.mark.slow

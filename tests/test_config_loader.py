@@ -49,7 +49,10 @@ def test_the_example_config_validates_clean(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.chdir(REPO)
     out = io.StringIO()
     assert validate_command([], out) == 0
-    assert out.getvalue() == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 2 included files, 4 SLOs\n"
+    assert (
+        out.getvalue()
+        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 2 included files, 4 SLOs\n"
+    )
 
 
 def test_the_example_config_loads_into_the_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,6 +30,7 @@ from monitor.slo.model import (
     RatioIndicator,
     Severity,
     Tier,
+    TimeWindow,
     workbook_tiers,
 )
 from monitor.testing import FakeClock, StaticRuntime
@@ -184,7 +185,8 @@ def test_sli_events_and_burn_rate_per_window_and_over_the_period() -> None:
     windows = {
         labels.split('window="')[1].split('"')[0]
         for labels in got
-        if labels.startswith(names.WINDOW_EVENTS.name + "{") and 'slo="activation-latency"' in labels
+        if labels.startswith(names.WINDOW_EVENTS.name + "{")
+        and 'slo="activation-latency"' in labels
     }
     assert windows == {"5m", "1h", "6h", "28d"}
 
@@ -247,6 +249,22 @@ def test_every_slo_family_is_exported_with_its_declared_type() -> None:
 
 def test_without_slos_there_is_no_slo_family() -> None:
     assert "hopwatch_slo_" not in exposition(runtime(slos=()))
+
+
+def test_a_period_as_long_as_an_alert_window_is_exported_once() -> None:
+    six_hours = SLO(
+        name="six-hours",
+        service="signup",
+        target=0.75,
+        indicator=LatencyIndicator("signup", "sdk", "activation", 60.0),
+        window=TimeWindow(6 * H),
+        tiers=(Tier("ticket-6h", Severity.TICKET, 0.5, 6 * H, 1 * H),),
+    )
+    rt = runtime(slos=(six_hours,))
+    rt.engine.observe([obs("sdk", 1, T0, T0), obs("activation", 1, T0, T0 + 1)])
+    rt.engine.tick(T0 + 120)
+    lines = [line for line in exposition(rt).splitlines() if line.startswith(names.SLI.name)]
+    assert [line.split('window="')[1].split('"')[0] for line in lines] == ["1h", "6h"]
 
 
 def test_labels_are_bounded() -> None:

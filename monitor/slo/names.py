@@ -58,7 +58,7 @@ SLI = Metric(
     (SLO, SERVICE, WINDOW),
 )
 WINDOW_EVENTS = Metric(
-    "hopwatch_slo_events",
+    "hopwatch_slo_window_events",
     "gauge",
     "SLO events in the window by outcome; pending events are not decided yet.",
     (SLO, SERVICE, WINDOW, OUTCOME),
