@@ -1,0 +1,153 @@
+"""Detection delay against the CUSUM floor, and false alarms per 30 days, on simulated series.
+
+divergence section: an edge fed by seasonal, over-dispersed traffic (the simulator's daily and
+weekly curve, gamma-Poisson with shape 50) at 100 and 10 events/min, of two kinds: an edge whose
+delivery ratio (80%) is learned in a one-day warm-up, and an `all` edge (promise 1.0, tested at
+0.999). Given the expected count, arrivals are binomial, so the floor is the binomial one:
+cumulative information ``Σ n_t·KL(Bern(p(1−d)) ‖ Bern(p))`` from the change until the diffusion
+target ``h + e^{−h} − 1`` (``monitor.anomaly.floor.cumulative_floor``), at least one bucket, with
+ARL0 = one false alarm per 30 days of minute buckets (43,200), the check's own budget.
+
+* delay: ``--trials`` changes per cell (default 200) at uniform times over a week, each after 30
+  clean buckets, of a loss of 10%, 20% or 50%; delay = alarm bucket − change bucket + 1; ratio =
+  mean delay / mean floor (goal ≤ 1.5); "skipped" counts trials missed within the horizon or
+  alarmed before the change (left out of the means). On the 10/min `all` edge the ratio is set by
+  the absolute floors (``min_events`` 20 expected events in the CUSUM run, ``min_missing`` 5 for the
+  one-bucket test), not by statistics: there one missing event is already proof;
+* false alarms: onsets over ``--days`` (default 90) clean days after the warm-up, per 30 days
+  (budget 1).
+
+volume section: added by the volume work (placeholder until then).
+
+Usage: .venv/bin/python bench/detection.py [--trials N] [--days D] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+
+from monitor.anomaly.divergence_cusum import DivergenceDetector
+from monitor.anomaly.floor import binomial_information, cumulative_floor
+from monitor.anomaly.model import CheckDef, CheckKind, Target
+from monitor.sim.traffic import TrafficModel
+
+T0 = 1_700_438_400.0  # Monday 2023-11-20 00:00 UTC
+BUCKET = 60.0
+DAY = 1440
+RATES = (100.0, 10.0)
+LOSSES = (0.1, 0.2, 0.5)
+EDGES = (("learned 80%", 0.8, None), ("all", 1.0, 1.0))
+PRE_CHANGE = 30
+DISPERSION = 50.0
+
+
+def expected_series(rate: float, minutes: int, rng: np.random.Generator) -> np.ndarray:
+    """Expected events per minute at the edge: seasonal gamma-Poisson upstream traffic."""
+    t = T0 + BUCKET * (np.arange(minutes) + 0.5)
+    lam = rate * TrafficModel(rate_per_minute=rate).seasonality(t)
+    lam = lam * rng.gamma(DISPERSION, 1.0 / DISPERSION, minutes)
+    return rng.poisson(lam)
+
+
+def warmed_detector(n: np.ndarray, p: float, ratio: float | None, rng) -> DivergenceDetector:
+    check = CheckDef("bench", CheckKind.DIVERGENCE, Target("bench", edge="a->b"))
+    det = DivergenceDetector(check, BUCKET, expected_ratio=ratio)
+    x = rng.binomial(n[:DAY], p)
+    for i in range(DAY):
+        det.update(T0 + i * BUCKET, (int(n[i]), int(x[i])))
+    assert det.baseline is not None, "warm-up did not finish"
+    return det
+
+
+def false_alarms(det, n, p, days, rng) -> int:
+    det = copy.deepcopy(det)
+    x = rng.binomial(n[DAY:], p)
+    onsets = 0
+    for i in range(len(x)):
+        s = det.update(T0 + (DAY + i) * BUCKET, (int(n[DAY + i]), int(x[i])))
+        onsets += bool(s.evidence.get("onset"))
+    return onsets
+
+
+def delay_trials(det, n, p, d, trials, arl0, rng) -> tuple[list[float], list[float], int]:
+    p_floor = min(p, det.baseline.delivery if p >= 1.0 else p)
+    kl = binomial_information(1.0, p_floor, d)
+    mean_info = float(n[DAY : DAY + 7 * DAY].mean()) * kl
+    delays, floors, skipped = [], [], 0
+    for _ in range(trials):
+        change = DAY + PRE_CHANGE + int(rng.integers(0, 7 * DAY))
+        floor = cumulative_floor(n[change:].astype(float) * kl, mean_info, arl0)
+        horizon = int(20 * floor) + 200
+        trial = copy.deepcopy(det)
+        start = change - PRE_CHANGE
+        found = None
+        for i in range(start, change + horizon):
+            q = p * (1.0 - d) if i >= change else p
+            x = int(rng.binomial(n[i], q))
+            if trial.update(T0 + i * BUCKET, (int(n[i]), x)).alert:
+                found = i
+                break
+        if found is None or found < change:  # missed, or a false alarm before the change
+            skipped += 1
+            continue
+        delays.append(found - change + 1)
+        floors.append(floor)
+    return delays, floors, skipped
+
+
+def divergence_section(trials: int, days: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    arl0 = 30 * DAY
+    print(
+        "divergence: edge loss, delay in minute buckets vs the binomial CUSUM floor (ARL0 43,200)"
+    )
+    print(f"  {trials} changes per row; false alarms over {days} clean days after a 1-day warm-up")
+    header = (
+        f"  {'rate/min':>8} {'edge':<12} {'loss':>5} {'floor':>8} {'delay':>8} "
+        f"{'ratio':>6} {'skipped':>7}"
+    )
+    print(header)
+    fa_rows = []
+    for rate in RATES:
+        n = expected_series(rate, DAY * (1 + max(days, 8)) + 4 * DAY, rng)
+        for name, p, ratio in EDGES:
+            det = warmed_detector(n, p, ratio, rng)
+            for d in LOSSES:
+                delays, floors, skipped = delay_trials(det, n, p, d, trials, arl0, rng)
+                fl, dl = float(np.mean(floors)), float(np.mean(delays))
+                print(
+                    f"  {rate:>8.0f} {name:<12} {d:>5.0%} {fl:>8.2f} {dl:>8.2f} "
+                    f"{dl / fl:>6.2f} {skipped:>7}"
+                )
+            onsets = false_alarms(det, n[: DAY * (1 + days)], p, days, rng)
+            fa_rows.append((rate, name, onsets, det.threshold))
+    print(f"  false alarms per 30 days on {days} clean days (budget 1 per 30 days per edge):")
+    for rate, name, onsets, h in fa_rows:
+        print(
+            f"  {rate:>8.0f} {name:<12} {onsets:>3} alarms = {onsets * 30 / days:.2f} / 30 d"
+            f"   (h = {h:.2f})"
+        )
+
+
+def volume_section() -> None:
+    print("volume: see bench/volume section")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    divergence_section(args.trials, args.days, args.seed)
+    volume_section()
+    print(f"run time {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

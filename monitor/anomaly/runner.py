@@ -1,0 +1,170 @@
+"""Runs the statistical checks on what the ledger closes: series per check, a detector per series.
+
+Pure: each tick hands in the newly closed hop buckets and edge results; the runner turns them into
+each check's series points (a count, expected/arrived, category counts, a latency sketch), feeds one
+detector per (check, series) and returns verdicts for the alert book. Amendments and incomplete
+buckets are not fed: a detector sees every bucket once, as it was when it closed, and never a
+bucket hopwatch could not fully observe.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.alerting.alert import labels_of
+from monitor.anomaly.check import Judgement, Verdict
+from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
+from monitor.config.model import Config, ExpectKind
+from monitor.ledger.records import Completeness, EdgeResult, HopBucket
+from monitor.records import Status
+
+_JUDGEMENT = {
+    CheckState.LEARNING: Judgement.LEARNING,
+    CheckState.OK: Judgement.OK,
+    CheckState.WARN: Judgement.OK,
+    CheckState.FIRING: Judgement.FIRING,
+}
+
+
+def default_divergence_checks(config: Config, configured: Sequence[CheckDef]) -> list[CheckDef]:
+    """Every edge is watched for loss, configured or not: the built-in default has the default
+    budget (one false alarm per 30 days)."""
+    watched = {
+        (c.target.pipeline, c.target.edge) for c in configured if c.kind is CheckKind.DIVERGENCE
+    }
+    out = []
+    for pipeline in config.pipelines:
+        for edge in pipeline.edges:
+            if (pipeline.name, edge.name) not in watched:
+                out.append(
+                    CheckDef(
+                        name=f"divergence:{edge.name}",
+                        kind=CheckKind.DIVERGENCE,
+                        target=Target(pipeline.name, edge=edge.name),
+                        warmup=0.0 if edge.expect.kind is ExpectKind.ALL else 86400.0,
+                    )
+                )
+    return out
+
+
+def _segment_counts(bucket: HopBucket, key: str | None) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for series, n in bucket.counts:
+        value = dict(series.attributes).get(key, "") if key else ""
+        out[value] += n
+    return out
+
+
+def _points(check: CheckDef, bucket: HopBucket | EdgeResult) -> list[tuple[str, Any]]:
+    """The (series, point) pairs one closed bucket gives a check."""
+    kind, segment_by = check.kind, check.target.segment_by
+    if isinstance(bucket, EdgeResult):
+        if kind is CheckKind.DIVERGENCE:
+            return [("", (bucket.expected, bucket.arrived))]
+        if kind is CheckKind.LATENCY:
+            return [("", bucket.latency)]
+        return []
+    if kind in (CheckKind.VOLUME, CheckKind.FRESHNESS):
+        return list(_segment_counts(bucket, segment_by).items())
+    if kind is CheckKind.LATENCY:
+        return [("", bucket.latency)]
+    if kind is CheckKind.REJECTIONS:
+        return [("", (bucket.count(Status.REJECTED), bucket.total))]
+    if kind is CheckKind.MIX:
+        attribute = check.params.get("attribute") or segment_by
+        return [("", dict(_segment_counts(bucket, attribute)))]
+    if kind is CheckKind.IDENTITY:
+        actions = _segment_counts(bucket, check.params.get("attribute", "identity_action"))
+        total = sum(actions.values())
+        return [(f"identity_action={a}", (actions.get(a, 0), total)) for a in ("merged", "split")]
+    return []
+
+
+@dataclass
+class _Series:
+    detector: Detector
+    last: Score | None = None
+
+
+class CheckRunner:
+    def __init__(
+        self,
+        checks: Iterable[CheckDef],
+        config: Config,
+        factory: Callable[[CheckDef, float, Config], Detector],
+    ) -> None:
+        self.checks = tuple(checks)
+        self.config = config
+        self._factory = factory
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._by_hop: dict[tuple[str, str], list[CheckDef]] = {}
+        self._by_edge: dict[tuple[str, str], list[CheckDef]] = {}
+        for check in self.checks:
+            t = check.target
+            if t.edge is not None:
+                self._by_edge.setdefault((t.pipeline, t.edge), []).append(check)
+            elif t.hop is not None:
+                self._by_hop.setdefault((t.pipeline, t.hop), []).append(check)
+
+    def feed(
+        self, hop_buckets: Iterable[HopBucket], edge_results: Iterable[EdgeResult], now: float
+    ) -> list[Verdict]:
+        """Newly closed buckets in, one verdict per (check, series) they touch."""
+        out: list[Verdict] = []
+        for bucket in list(hop_buckets) + list(edge_results):
+            if bucket.completeness is Completeness.INCOMPLETE:
+                continue
+            if isinstance(bucket, EdgeResult):
+                checks = self._by_edge.get((bucket.pipeline, bucket.edge), [])
+            else:
+                checks = self._by_hop.get((bucket.pipeline, bucket.hop), [])
+            for check in checks:
+                for series, point in _points(check, bucket):
+                    out.append(self._judge(check, series, bucket, point, now))
+        return out
+
+    def _judge(self, check: CheckDef, series: str, bucket: Any, point: Any, now: float) -> Verdict:
+        key = (check.name, series)
+        state = self._series.get(key)
+        if state is None:
+            detector = self._factory(check, bucket.bucket_seconds, self.config)
+            state = self._series[key] = _Series(detector)
+        score = state.detector.update(bucket.bucket_start, point)
+        state.last = score
+        t = check.target
+        labels = labels_of(
+            {
+                "check_name": check.name,
+                "kind": str(check.kind),
+                "pipeline": t.pipeline,
+                "hop": t.hop or "",
+                "edge": t.edge or "",
+                "segment": series,
+                **dict(check.labels),
+            }
+        )
+        summary = f"{check.name}: {check.kind} anomaly on {t.edge or t.hop}" + (
+            f" ({series})" if series else ""
+        )
+        return Verdict(
+            check=str(check.kind),
+            labels=labels,
+            judgement=_JUDGEMENT[score.state],
+            at=now,
+            score=score.score,
+            summary=summary if score.alert else "",
+            bucket_start=bucket.bucket_start,
+            evidence={**score.evidence, "check": check.name},
+        )
+
+    def states(self) -> list[tuple[CheckDef, str, Score]]:
+        """(check, series, last score) for every series seen: what /metrics exports."""
+        by_name = {c.name: c for c in self.checks}
+        return [
+            (by_name[name], series, s.last)
+            for (name, series), s in sorted(self._series.items())
+            if s.last is not None
+        ]
