@@ -106,11 +106,13 @@ def _run(args: argparse.Namespace) -> int:
     from monitor.timeutil import SystemClock
 
     setup_logging(args.log_format, args.log_level)
+    from monitor.anomaly.load import load_checks
     from monitor.slo.load import load_slos
 
     try:
         config = load_config(args.config)
         groups = load_slos(config)
+        checks = load_checks(config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
@@ -127,6 +129,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
     slos = [slo for group in groups for slo in group.slos]
-    daemon = Daemon(config, SystemClock(), store, slos=slos)
+    daemon = Daemon(config, SystemClock(), store, slos=slos, checks=checks)
     asyncio.run(daemon.serve(server.host, server.port))
     return 0

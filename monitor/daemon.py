@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.anomaly.model import CheckDef
 from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
@@ -45,11 +46,12 @@ class Daemon:
         checkpoint_interval: float = 10.0,
         retention_interval: float = 3600.0,
         slos: Sequence[SLO] = (),
+        checks: Sequence[CheckDef] = (),
     ) -> None:
         self.config = config
         self.clock = clock
         self.store = store
-        self.engine = Engine(config, slos=slos)
+        self.engine = Engine(config, slos=slos, checks=checks)
         self.tick_interval = tick_interval
         self.checkpoint_interval = checkpoint_interval
         self.retention_interval = retention_interval

@@ -22,6 +22,7 @@ import httpx
 import msgspec
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.anomaly.load import load_checks
 from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon
 from monitor.logs import setup_logging
@@ -138,10 +139,14 @@ def render(daemon: Daemon, sim_now: float, sent: int) -> str:
     return "\n".join(lines)
 
 
-def print_alerts(alerts: tuple[Alert, ...], out: TextIO) -> None:
+def print_alerts(alerts: tuple[Alert, ...], out: TextIO, shown: set | None = None) -> None:
+    """Each alert once when it fires and once when it resolves (``shown`` remembers)."""
+    shown = set() if shown is None else shown
     for alert in alerts:
-        if alert.state is AlertState.FIRING and alert.updated_at != alert.starts_at:
+        key = (alert.fingerprint, alert.state, alert.starts_at)
+        if key in shown:
             continue  # a refresh of an alert already shown
+        shown.add(key)
         mark = "FIRING" if alert.state is AlertState.FIRING else "RESOLVED"
         summary = dict(alert.annotations).get("summary", alert.name)
         print(f"!! {mark} {alert.name}: {summary}", file=out, flush=True)
@@ -163,6 +168,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         config = load_config(args.config or default_config())
         slos = [slo for group in load_slos(config) for slo in group.slos]
+        checks = load_checks(config)
         scenario_path = args.scenario or DEFAULT_SCENARIO
         spec = load_simulation(scenario_path)
     except ConfigError as err:
@@ -199,8 +205,10 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         tick_interval=0.5,
         checkpoint_interval=10.0 * speed,
         slos=slos,
+        checks=checks,
     )
-    daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out))
+    shown: set = set()
+    daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out, shown))
     host, port = args.listen
     feeder = Feeder(sim, clock, f"http://{host}:{port}/v1/observations")
     print(

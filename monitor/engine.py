@@ -18,6 +18,9 @@ from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook
 from monitor.anomaly.check import Verdict
 from monitor.anomaly.divergence import DivergencePolicy, judge_edge
+from monitor.anomaly.factory import detector_for
+from monitor.anomaly.model import CheckDef, CheckKind
+from monitor.anomaly.runner import CheckRunner
 from monitor.config.model import Config, Edge
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
@@ -69,6 +72,7 @@ class Engine:
         divergence: DivergencePolicy | None = None,
         amend_horizon: float = 3600.0,
         slos: Sequence[SLO] = (),
+        checks: Sequence[CheckDef] = (),
     ) -> None:
         self.config = config
         self.divergence = divergence or DivergencePolicy()
@@ -89,6 +93,11 @@ class Engine:
         self.slos = SLOEvaluator(slos)
         self.sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self.ledgers.items()})
         self.slo_statuses: list[SLOStatus] = []
+        self.checks = CheckRunner(checks, config, detector_for)
+        # Edges with a configured divergence check are judged by it, not by the first version.
+        self._checked_edges = {
+            (c.target.pipeline, c.target.edge) for c in checks if c.kind is CheckKind.DIVERGENCE
+        }
 
     @property
     def hop_totals(self) -> Counter[tuple[str, str, str]]:
@@ -142,17 +151,25 @@ class Engine:
         """Close what the watermark allows, judge every edge result, update alerts."""
         closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
         verdicts = []
+        new_hops: list[HopBucket] = []
+        new_edges: list[EdgeResult] = []
         for c in closed.values():
             for bucket in c.hop_buckets:
                 last = self.last_hop.get((bucket.pipeline, bucket.hop))
                 if last is None or bucket.bucket_start >= last.bucket_start:
                     self.last_hop[(bucket.pipeline, bucket.hop)] = bucket
+                if bucket.late == 0:  # a hop bucket is amended only by late sightings
+                    new_hops.append(bucket)
             for result in c.edge_results:
                 if result.key not in self._emitted:
                     self.sli.edge_results([result], now, self._record_outcome)
+                    new_edges.append(result)
                 self._account(result)
+                if (result.pipeline, result.edge) in self._checked_edges:
+                    continue
                 edge = self._edges[(result.pipeline, result.edge)]
                 verdicts.append(judge_edge(result, edge.expect, self.divergence))
+        verdicts.extend(self.checks.feed(new_hops, new_edges, now))
         verdicts.extend(self._judge_slos(now))
         changed = self.book.apply(verdicts, now)
         self._prune(now)

@@ -14,7 +14,16 @@ from dataclasses import replace
 from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.anomaly.check import Judgement, Verdict
 
-ALERT_NAMES = {"divergence": "HopwatchEdgeDataLoss", "slo": "HopwatchSLOBurnRate"}
+ALERT_NAMES = {
+    "divergence": "HopwatchEdgeDataLoss",
+    "slo": "HopwatchSLOBurnRate",
+    "volume": "HopwatchVolumeAnomaly",
+    "rejections": "HopwatchRejectionSpike",
+    "freshness": "HopwatchHopStalled",
+    "latency": "HopwatchLatencyShift",
+    "mix": "HopwatchMixShift",
+    "identity": "HopwatchIdentityAnomaly",
+}
 RESOLVE_AFTER = {"slo": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
 

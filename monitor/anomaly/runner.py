@@ -83,6 +83,30 @@ def _points(check: CheckDef, bucket: HopBucket | EdgeResult) -> list[tuple[str, 
     return []
 
 
+def _detail(kind: CheckKind, bucket: HopBucket | EdgeResult, score: Score) -> str:
+    """The numbers an on-call engineer reads first, from the bucket and the detector's evidence."""
+    ev = score.evidence
+    if isinstance(bucket, EdgeResult) and kind is CheckKind.DIVERGENCE:
+        loss = bucket.missing / bucket.expected if bucket.expected else 0.0
+        text = f"{bucket.missing} of {bucket.expected} expected events missing ({loss:.1%})"
+        if "estimated_loss" in ev:
+            text += f", sustained loss ≈ {float(ev['estimated_loss']):.1%}"
+        return text
+    observed = ev.get("observed", ev.get("observed_seconds"))
+    expected = ev.get("expected", ev.get("expected_seconds"))
+    if observed is not None and expected is not None:
+        return f"observed {observed} vs expected {expected}"
+    return ""
+
+
+def _bucket_evidence(bucket: HopBucket | EdgeResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"bucket_start": bucket.bucket_start}
+    if isinstance(bucket, EdgeResult):
+        out["missing"] = bucket.missing
+        out["missing_ids"] = list(bucket.missing_ids)
+    return out
+
+
 @dataclass
 class _Series:
     detector: Detector
@@ -149,6 +173,9 @@ class CheckRunner:
         summary = f"{check.name}: {check.kind} anomaly on {t.edge or t.hop}" + (
             f" ({series})" if series else ""
         )
+        detail = _detail(check.kind, bucket, score)
+        if detail:
+            summary += f": {detail}"
         return Verdict(
             check=str(check.kind),
             labels=labels,
@@ -157,7 +184,7 @@ class CheckRunner:
             score=score.score,
             summary=summary if score.alert else "",
             bucket_start=bucket.bucket_start,
-            evidence={**score.evidence, "check": check.name},
+            evidence={**score.evidence, "check": check.name, **_bucket_evidence(bucket)},
         )
 
     def states(self) -> list[tuple[CheckDef, str, Score]]:

@@ -48,10 +48,17 @@ def _slo(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
     return validate_slo_file(path, data, positions)
 
 
+def _checks(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
+    """``kind: Checks``: the schema and what needs no main config."""
+    from monitor.anomaly.load import validate_checks_file  # anomaly depends on config, not back
+
+    return validate_checks_file(path, data, positions)
+
+
 KIND_VALIDATORS: dict[str, KindValidator] = {
     "SLOGroup": _slo,
     "SLO": _slo,
-    "Checks": _no_checks_yet,
+    "Checks": _checks,
     "Routing": _no_checks_yet,
     "Simulation": _simulation,
 }

@@ -52,7 +52,7 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     config, issues = check_config(path)
     if config is None:
         return issues, ""
-    slos = 0
+    slos = checks = 0
     if not any(i.is_error for i in issues):
         # SLO files checked against this config: pipelines, hops and edges they name must exist.
         from monitor.slo.load import SLO_KINDS, load_slo_group  # slo depends on config
@@ -62,8 +62,15 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
                 group, found = load_slo_group(included, config)
                 issues.extend(i for i in found if i not in issues)
                 slos += len(group.slos) if group is not None else 0
+            elif _kind_of(included) == "Checks":
+                from monitor.anomaly.load import load_checks_file
+
+                defs, found = load_checks_file(included, config)
+                issues.extend(i for i in found if i not in issues)
+                checks += len(defs) if defs is not None else 0
     summary = _config_summary(config)
-    return issues, summary + (f", {_plural(slos, 'SLO')}" if slos else "")
+    summary += f", {_plural(slos, 'SLO')}" if slos else ""
+    return issues, summary + (f", {_plural(checks, 'check')}" if checks else "")
 
 
 def _expand(paths: list[str]) -> tuple[list[str], list[ConfigIssue]]:

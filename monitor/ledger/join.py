@@ -7,8 +7,8 @@ is missing, and the arrived ids are packed into a sorted array; all of it is kep
 horizon, so late arrivals reconcile and a hop that repeats itself after the close (a retry, a replay)
 is recognised instead of being counted as new expected events.
 
-Only ids are kept, never events, and only the first ``NAME_SLOTS`` still-pending ids keep their text
-so that a closed bucket can show a few missing ids to grep for.
+Only ids are kept, never events, and only ``NAME_SLOTS`` pending ids (those with the smallest hashes)
+keep their text, so that a closed bucket can show a few missing ids to grep for.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from monitor.ledger.sketch import LatencySketch
 
 _EMPTY = np.empty(0, dtype=np.uint64)
-NAME_SLOTS = 64
+NAME_SLOTS = 128
 MAX_MISSING_IDS = 20
 
 
@@ -38,6 +38,7 @@ class EdgeJoin:
         "late",
         "latency",
         "names",
+        "names_max",
         "pending",
         "settled",
     )
@@ -48,6 +49,7 @@ class EdgeJoin:
         self.settled = _EMPTY
         self.early: dict[int, int] = {}
         self.names: dict[int, str] = {}
+        self.names_max = -1
         self.expected = 0
         self.arrived_n = 0
         self.duplicates = 0
@@ -79,14 +81,29 @@ class EdgeJoin:
             self._arrive(h, to_ms - observed_ms)
             return
         self.pending[h] = observed_ms
-        if len(self.names) < NAME_SLOTS:
-            self.names[h] = event_id
+        self._name(h, event_id)
+
+    def _name(self, h: int, event_id: str) -> None:
+        """Keep the text of the pending ids with the smallest hashes: a sample chosen by hash, so
+        it does not depend on the order hops report in and the missing ones show up in proportion."""
+        names = self.names
+        if len(names) < NAME_SLOTS:
+            names[h] = event_id
+            self.names_max = -1  # unknown until the slots are full
+            return
+        if self.names_max < 0:
+            self.names_max = max(names)
+        if h < self.names_max:  # rare once the bucket is large: O(1) in the common case
+            del names[self.names_max]
+            names[h] = event_id
+            self.names_max = max(names)
 
     def seen_at_to(self, h: int, observed_ms: int) -> None:
         """The ``to`` hop saw this event."""
         from_ms = self.pending.pop(h, None)
         if from_ms is not None:
-            self.names.pop(h, None)
+            if self.names.pop(h, None) is not None and h == self.names_max:
+                self.names_max = -1
             self._arrive(h, observed_ms - from_ms)
         elif h in self.early or self.has_arrived(h):
             self.duplicates += 1

@@ -188,6 +188,7 @@ class PipelineLedger:
                         h, _ = held.popitem()
                         if attr == "pending":
                             join.names.pop(h, None)  # type: ignore[union-attr]
+                            join.names_max = -1  # type: ignore[union-attr]
                             join.expected -= 1  # type: ignore[union-attr]
                             join.dirty = join.closed  # type: ignore[union-attr]
                         over -= 1

@@ -1,0 +1,395 @@
+"""The ``kind: Checks`` file format (``checks/*.yaml``) as strict pydantic models.
+
+The edge where check YAML is checked key by key, on the config package's ``Spec`` (unknown keys
+are errors, no coercion across types) and reported through ``monitor.config.document``, so check
+files fail the way the main config and the SLO files do. A check is one model per kind, chosen by
+its ``kind`` key, so kind-specific settings (``direction``, ``quiet``, ``attribute`` ...) are only
+accepted where they mean something. Checks that need the whole file (unique names, hop or edge per
+kind) or the main config (pipelines, hops, edges, allow-listed attributes) live in ``load.py``,
+which also maps a valid spec into ``model.CheckDef``. See ``docs/checks.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from monitor.anomaly import quiet
+from monitor.anomaly.model import CheckKind
+from monitor.config.document import type_name
+from monitor.config.spec import ATTRIBUTE_PATTERN, DocumentSpec, Duration, Spec, invalid
+
+CHECKS_KIND = "Checks"
+CHECK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+LABEL_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KINDS = tuple(k.value for k in CheckKind)
+DIRECTIONS = ("both", "drop", "spike")
+
+
+# --- scalar validators -----------------------------------------------------------------------
+
+
+def _check_name(value: str) -> str:
+    if not CHECK_NAME_PATTERN.match(value):
+        raise invalid(
+            f"{value!r} is not a valid name",
+            "names become label values: lowercase letters, digits, _ and -, starting with a letter",
+        )
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if not LABEL_PATTERN.match(key):
+            raise invalid(
+                f"{key!r} is not a valid label name",
+                "labels become Prometheus labels: letters, digits and _, not starting with a digit",
+            )
+    return value
+
+
+def _choice(what: str, *options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value in options:
+            return value
+        close = difflib.get_close_matches(str(value), options, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(options)}"
+        shown = repr(value) if isinstance(value, str) else type_name(value)
+        raise invalid(f"{shown} is not a {what}", hint)
+
+    return check
+
+
+def _from_parser(err: ValueError, hint: str | None = None) -> Exception:
+    """A ``quiet.py`` parse error (``message; how to fix``) as a config error."""
+    message, _, fix = str(err).partition("; ")
+    return invalid(message, hint or fix or None)
+
+
+def _edge(value: str) -> str:
+    ends = [part.strip() for part in value.split("->")]
+    if len(ends) != 2 or not all(ends):
+        raise invalid(f"{value!r} is not an edge", "write from->to, e.g. identity->activation")
+    return f"{ends[0]}->{ends[1]}"
+
+
+def _attribute_key(value: str) -> str:
+    if value.startswith("attributes."):
+        raise invalid(f"{value!r} names a filter field", f"write the key alone: {value[11:]}")
+    if not ATTRIBUTE_PATTERN.match(value):
+        raise invalid(f"{value!r} is not a valid attribute key", "letters, digits and _")
+    return value
+
+
+def _base60_hint(value: int, clock: bool) -> str | None:
+    """YAML 1.1 reads an unquoted ``1:5`` or ``22:00`` as a base-60 number (65, 1320)."""
+    if value < 60:
+        return None
+    high, low = divmod(value, 60)
+    text = f"{high:02d}:{low:02d}" if clock else f"{high}:{low}"
+    return f"YAML reads an unquoted {text} as the number {value}; quote it: '{text}'"
+
+
+def _clock(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        hint = _base60_hint(value, clock=True) if value <= 1440 else None
+        raise invalid(f"expected a time of day HH:MM, got {type_name(value)}", hint)
+    if not isinstance(value, str):
+        raise invalid(f"expected a time of day HH:MM, got {type_name(value)}", "e.g. '22:00'")
+    try:
+        quiet.parse_clock(value)
+    except ValueError as err:
+        raise _from_parser(err) from None
+    return value
+
+
+def _span(parser: Callable[[str], quiet.Span], numbers: bool) -> Callable[[Any], str]:
+    """A list item of ``weekdays``, ``days_of_month``, ``months`` or ``years``, kept as text."""
+
+    def check(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise invalid(f"expected a name, number or range, got {type_name(value)}")
+        try:
+            parser(str(value))
+        except ValueError as err:
+            hint = _base60_hint(value, clock=False) if numbers and isinstance(value, int) else None
+            raise _from_parser(err, hint) from None
+        return str(value)
+
+    return check
+
+
+def _location(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"expected a time zone name, got {type_name(value)}", "e.g. Europe/Berlin")
+    try:
+        return quiet.check_location(value)
+    except ValueError as err:
+        raise _from_parser(err) from None
+
+
+def _unique_texts(value: list[str]) -> list[str]:
+    for text in value:
+        if not text.strip():
+            raise invalid("a reason must not be empty", "write the reason as the hop reports it")
+    seen = {t for t in value if value.count(t) > 1}
+    if seen:
+        raise invalid(f"{sorted(seen)[0]!r} is listed twice", "list each reason once")
+    return value
+
+
+CheckName = Annotated[str, AfterValidator(_check_name)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+EdgeName = Annotated[str, AfterValidator(_edge)]
+AttributeKey = Annotated[str, AfterValidator(_attribute_key)]
+Direction = Annotated[str, BeforeValidator(_choice("direction", *DIRECTIONS))]
+Clock = Annotated[str, BeforeValidator(_clock)]
+Location = Annotated[str, BeforeValidator(_location)]
+Weekday = Annotated[str, BeforeValidator(_span(quiet.weekday_span, numbers=False))]
+DayOfMonth = Annotated[str, BeforeValidator(_span(quiet.day_of_month_span, numbers=True))]
+Month = Annotated[str, BeforeValidator(_span(quiet.month_span, numbers=True))]
+Year = Annotated[str, BeforeValidator(_span(quiet.year_span, numbers=True))]
+Reasons = Annotated[list[str], AfterValidator(_unique_texts)]
+
+
+# --- parts -----------------------------------------------------------------------------------
+
+
+class SensitivitySpec(Spec):
+    """How often the check may fire on a healthy series: false alarms per 30 days per series."""
+
+    false_alarms_per_30d: float = Field(gt=0)
+
+
+class TargetSpec(Spec):
+    """A hop or an edge of a pipeline; which one a kind needs is checked in ``load.py``."""
+
+    pipeline: str
+    hop: str | None = None
+    edge: EdgeName | None = None
+    segment_by: AttributeKey | None = None
+
+    @field_validator("edge")
+    @classmethod
+    def _hop_or_edge(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("hop") is not None:
+            raise invalid("set hop or edge, not both", "a check watches one hop or one edge")
+        return value
+
+
+class TimesSpec(Spec):
+    start_time: Clock
+    end_time: Clock
+
+    @field_validator("end_time")
+    @classmethod
+    def _after_start(cls, value: str, info: ValidationInfo) -> str:
+        start = info.data.get("start_time")
+        if start is not None:
+            try:
+                quiet.time_range(start, value)
+            except ValueError as err:
+                raise _from_parser(err) from None
+        return value
+
+
+class QuietSpec(Spec):
+    """One Alertmanager ``time_intervals`` entry (see ``quiet.py``)."""
+
+    times: list[TimesSpec] | None = None
+    weekdays: list[Weekday] | None = None
+    days_of_month: list[DayOfMonth] | None = None
+    months: list[Month] | None = None
+    years: list[Year] | None = None
+    location: Location = "UTC"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietSpec:
+        if all(
+            getattr(self, k) is None
+            for k in ("times", "weekdays", "days_of_month", "months", "years")
+        ):
+            raise invalid(
+                "a quiet interval with no times, weekdays, days_of_month, months or years is "
+                "always quiet",
+                "e.g. {times: [{start_time: '01:00', end_time: '03:00'}]}",
+            )
+        return self
+
+
+# --- checks, one model per kind --------------------------------------------------------------
+
+
+class CheckSpec(Spec):
+    """What every kind has."""
+
+    name: CheckName
+    kind: str
+    description: str = ""
+    owner: str | None = None
+    labels: Labels = Field(default_factory=dict)
+    target: TargetSpec
+    sensitivity: SensitivitySpec | None = None
+    min_events: int | None = Field(default=None, ge=0)
+    warmup: Duration | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The kind-specific settings, as ``CheckDef.params`` holds them."""
+        return {}
+
+
+class DivergenceSpec(CheckSpec):
+    """Arrived vs expected on an edge; floors keep trivial shortfalls quiet."""
+
+    min_missing: int = Field(default=5, ge=0)
+    min_loss_ratio: float = Field(default=0.01, ge=0, lt=1)
+
+    def params(self) -> dict[str, Any]:
+        return {"min_missing": self.min_missing, "min_loss_ratio": self.min_loss_ratio}
+
+
+class VolumeSpec(CheckSpec):
+    direction: Direction = "both"
+
+    def params(self) -> dict[str, Any]:
+        return {"direction": self.direction}
+
+
+class RejectionsSpec(CheckSpec):
+    """``reasons``: the rejection reasons counted (none listed: every rejection)."""
+
+    reasons: Reasons = Field(default_factory=list)
+
+    def params(self) -> dict[str, Any]:
+        return {"reasons": tuple(self.reasons)}
+
+
+class FreshnessSpec(CheckSpec):
+    quiet: list[QuietSpec] = Field(default_factory=list)
+
+    def params(self) -> dict[str, Any]:
+        return {"quiet": tuple(_interval(q) for q in self.quiet)}
+
+
+class LatencyCheckSpec(CheckSpec):
+    quantile: float = Field(default=0.99, gt=0, lt=1)
+    attribution: bool = False
+
+    def params(self) -> dict[str, Any]:
+        return {"quantile": self.quantile, "attribution": self.attribution}
+
+
+class MixSpec(CheckSpec):
+    attribute: AttributeKey
+
+    def params(self) -> dict[str, Any]:
+        return {"attribute": self.attribute}
+
+
+class IdentitySpec(CheckSpec):
+    """Match rate and merge / split shares at the identity hop; nothing beyond the target."""
+
+
+class UnknownKindSpec(BaseModel):
+    """A check whose ``kind`` is missing or misspelt: only the kind is reported."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    kind: Annotated[str, BeforeValidator(_choice("check kind", *KINDS))]
+
+
+KIND_SPECS: dict[str, type[CheckSpec]] = {
+    "divergence": DivergenceSpec,
+    "volume": VolumeSpec,
+    "rejections": RejectionsSpec,
+    "freshness": FreshnessSpec,
+    "latency": LatencyCheckSpec,
+    "mix": MixSpec,
+    "identity": IdentitySpec,
+}
+
+
+def _kind_tag(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) and kind in KIND_SPECS else "unknown"
+
+
+AnyCheck = Annotated[
+    Annotated[DivergenceSpec, Tag("divergence")]
+    | Annotated[VolumeSpec, Tag("volume")]
+    | Annotated[RejectionsSpec, Tag("rejections")]
+    | Annotated[FreshnessSpec, Tag("freshness")]
+    | Annotated[LatencyCheckSpec, Tag("latency")]
+    | Annotated[MixSpec, Tag("mix")]
+    | Annotated[IdentitySpec, Tag("identity")]
+    | Annotated[UnknownKindSpec, Tag("unknown")],
+    Discriminator(_kind_tag),
+]
+
+
+def _interval(spec: QuietSpec) -> quiet.TimeInterval:
+    def spans(items: list[str] | None, parser: Callable[[str], quiet.Span]) -> Any:
+        return None if items is None else tuple(parser(i) for i in items)
+
+    times = None
+    if spec.times is not None:
+        times = tuple(quiet.time_range(t.start_time, t.end_time) for t in spec.times)
+    return quiet.TimeInterval(
+        times=times,
+        weekdays=spans(spec.weekdays, quiet.weekday_span),
+        days_of_month=spans(spec.days_of_month, quiet.day_of_month_span),
+        months=spans(spec.months, quiet.month_span),
+        years=spans(spec.years, quiet.year_span),
+        location=spec.location,
+    )
+
+
+# --- the document ----------------------------------------------------------------------------
+
+
+class MetadataSpec(Spec):
+    """Who owns the file's checks (a check may name another owner) and labels for all of them."""
+
+    owner: str = Field(min_length=1)
+    labels: Labels = Field(default_factory=dict)
+
+
+class DefaultsSpec(Spec):
+    """Values every check of the file gets unless it sets the key itself (labels merge)."""
+
+    sensitivity: SensitivitySpec | None = None
+    min_events: int | None = Field(default=None, ge=0)
+    warmup: Duration | None = None
+    labels: Labels = Field(default_factory=dict)
+
+
+def _kind(value: Any) -> str:
+    if value != CHECKS_KIND:
+        raise invalid(f"expected kind {CHECKS_KIND!r}, got {value!r}")
+    return value
+
+
+class ChecksSpec(DocumentSpec):
+    """``apiVersion: hopwatch/v1``, ``kind: Checks``: statistical checks of one team."""
+
+    kind: Annotated[str, BeforeValidator(_kind)]
+    metadata: MetadataSpec
+    defaults: DefaultsSpec = DefaultsSpec()
+    checks: list[AnyCheck] = Field(min_length=1)
+
+
+__all__ = ["CHECKS_KIND", "KIND_SPECS", "CheckSpec", "ChecksSpec"]

@@ -1,0 +1,51 @@
+"""Checks run by the engine on what the ledger closes: one detector per (check, series)."""
+
+from __future__ import annotations
+
+from monitor.anomaly.model import CheckDef, CheckKind, Target
+from monitor.config.model import Config, Edge, Hop, Pipeline
+from monitor.engine import Engine
+from monitor.records import Observation
+
+PIPELINE = Pipeline(
+    name="p", hops=(Hop("a"), Hop("b")), edges=(Edge("a", "b"),), attributes=frozenset({"region"})
+)
+CONFIG = Config(pipelines=(PIPELINE,))
+DIVERGENCE = CheckDef(
+    name="a-to-b-loss",
+    kind=CheckKind.DIVERGENCE,
+    target=Target("p", edge="a->b"),
+    warmup=10 * 60.0,
+)
+
+
+def minute(engine: Engine, m: int, sent: int, arrived: int) -> list:
+    t = m * 60.0 + 1.0
+    ids = [f"m{m}-{i}" for i in range(sent)]
+    engine.observe([Observation("p", "a", "x", t, t, event_id=i) for i in ids])
+    engine.observe([Observation("p", "b", "x", t, t + 1, event_id=i) for i in ids[:arrived]])
+    return list(engine.tick(m * 60.0 + 60.0 + 300.0).alerts_changed)
+
+
+def test_a_configured_divergence_check_replaces_the_first_version_on_its_edge():
+    engine = Engine(CONFIG, checks=[DIVERGENCE])
+    changed = []
+    for m in range(30):
+        changed += minute(engine, m, 100, 100 if m < 20 else 70)
+    firing = [a for a in changed if a.state == "firing"]
+    assert firing, "30% loss must fire"
+    labels = dict(firing[0].labels)
+    assert labels["alertname"] == "HopwatchEdgeDataLoss"
+    assert labels["check_name"] == "a-to-b-loss"  # the new detector, not the first version
+    assert firing[0].evidence["bucket_start"] == 20 * 60.0
+    assert len(firing[0].evidence["missing_ids"]) == 20
+    states = {(c.name, s): score.state for c, s, score in engine.checks.states()}
+    assert states[("a-to-b-loss", "")] == "firing"
+
+
+def test_checks_are_learning_until_their_warm_up_is_over():
+    engine = Engine(CONFIG, checks=[DIVERGENCE])
+    for m in range(5):
+        minute(engine, m, 100, 100)
+    [(_, _, score)] = engine.checks.states()
+    assert score.state == "learning"

@@ -1,0 +1,143 @@
+"""The volume detector on constructed series: known drops at known buckets, a clean seasonal series
+within its false-alarm budget, the learning state, and incidents kept out of the baseline."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Target
+from monitor.anomaly.volume import ALERT_SCORE, VolumeDetector, cusum_h
+
+HOUR = 3600.0
+DAY = 86400.0
+T0 = 1_700_006_400.0  # a Wednesday 00:00 UTC
+
+
+def check(**params) -> CheckDef:
+    return CheckDef(
+        "volume",
+        CheckKind.VOLUME,
+        Target("p", hop="collector"),
+        false_alarms_per_30d=1.0,
+        warmup=7 * DAY,
+        params=params,
+    )
+
+
+def daily_mean(at: float, base: float = 200.0) -> float:
+    """Daily cycle (peak mid-afternoon) with quieter weekends."""
+    tod = (at % DAY) / DAY
+    weekend = 0.7 if int((at // DAY + 3) % 7) >= 5 else 1.0
+    return base * weekend * (1.0 + 0.6 * math.sin(2 * math.pi * (tod - 0.375)))
+
+
+def nb_counts(n: int, bucket: float, seed: int, phi: float = 0.02) -> list[float]:
+    """Negative binomial counts (variance μ + φμ²) around the seasonal mean."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        mu = daily_mean(T0 + i * bucket)
+        out.append(float(rng.negative_binomial(1 / phi, 1 / (1 + phi * mu))))
+    return out
+
+
+def run(det: VolumeDetector, values: list[float], bucket: float):
+    return [det.update(T0 + i * bucket, v) for i, v in enumerate(values)]
+
+
+def test_cusum_threshold_grows_with_the_run_length():
+    assert cusum_h(100) < cusum_h(10_000) < cusum_h(1_000_000)
+
+
+def test_learning_until_the_warmup_is_over_and_never_alerts_on_a_guess():
+    values = nb_counts(24 * 8, HOUR, seed=1)
+    values[24 * 3] = 0.0  # a total outage during warm-up
+    scores = run(VolumeDetector(check(), HOUR), values, HOUR)
+    assert all(s.state is CheckState.LEARNING and not s.alert for s in scores[: 24 * 7])
+    assert all(s.state is not CheckState.LEARNING for s in scores[24 * 7 :])
+
+
+@pytest.mark.parametrize(
+    ("direction", "factor", "alerts"),
+    [("both", 0.5, True), ("drop", 0.5, True), ("spike", 0.5, False), ("spike", 1.8, True)],
+    ids=[
+        "a 50% drop is found at its first bucket",
+        "a drop-only check finds it too",
+        "a spike-only check ignores a drop",
+        "a spike is found at its first bucket",
+    ],
+)
+def test_a_known_change_is_found_at_a_known_bucket(direction, factor, alerts):
+    start = 24 * 21 + 14  # day 21, 14:00
+    values = nb_counts(24 * 23, HOUR, seed=7)
+    values[start:] = [round(v * factor) for v in values[start:]]
+    scores = run(VolumeDetector(check(direction=direction), HOUR), values, HOUR)
+    fired = [i for i, s in enumerate(scores) if s.alert]
+    if alerts:
+        assert fired and fired[0] == start
+        s = scores[start]
+        assert s.score >= ALERT_SCORE and s.state is CheckState.FIRING
+        assert s.evidence["observed"] == values[start]
+        assert s.evidence["expected"] > values[start] if factor < 1 else True
+        assert {"z", "p_value", "cusum", "baseline"} <= set(s.evidence)
+    else:
+        assert start not in fired
+
+
+def test_a_small_sustained_drop_is_found_by_the_cusum():
+    start = 24 * 21
+    values = nb_counts(24 * 24, HOUR, seed=3)
+    values[start:] = [round(v * 0.8) for v in values[start:]]
+    scores = run(VolumeDetector(check(direction="drop"), HOUR), values, HOUR)
+    fired = [i for i, s in enumerate(scores) if s.alert]
+    assert fired and start <= fired[0] < start + 24
+
+
+def test_a_clean_seasonal_series_over_90_days_stays_within_3x_its_budget():
+    bucket = 900.0
+    n = int(90 * DAY / bucket)
+    values = nb_counts(n, bucket, seed=11, phi=0.05)
+    scores = run(VolumeDetector(check(), bucket), values, bucket)
+    alerts = sum(s.alert for s in scores)
+    budget = 1.0 * (90 - 7) / 30  # 1 alarm per 30 days after the 7-day warm-up
+    assert alerts <= 3 * budget
+    assert all(0.0 <= s.score <= 1.0 for s in scores)
+
+
+def test_an_incident_does_not_lower_the_baseline_the_next_day():
+    # Daily profile over the last 2 days (no weekly profile yet): without exclusion the median of
+    # (incident, normal) would sit halfway down.
+    params = {"days": 2, "min_weeks": 99, "direction": "both"}
+    n = 24 * 12
+    clean = [round(daily_mean(T0 + i * HOUR)) for i in range(n)]
+    incident = list(clean)
+    hit = range(24 * 9 + 10, 24 * 9 + 13)  # day 9, 10:00-12:00: volume at 10%
+    for i in hit:
+        incident[i] = round(clean[i] * 0.1)
+    c = check(**params)
+    with_incident = run(VolumeDetector(c, HOUR), incident, HOUR)
+    without = run(VolumeDetector(c, HOUR), clean, HOUR)
+    assert with_incident[hit[0]].alert
+    assert all(with_incident[i].evidence["excluded_from_training"] for i in hit)
+    for i in hit:
+        nxt = i + 24
+        assert with_incident[nxt].evidence["expected"] == without[nxt].evidence["expected"]
+        assert not with_incident[nxt].alert
+
+
+def test_real_valued_series_get_a_robust_z_score():
+    rng = np.random.default_rng(5)
+    bucket = 300.0
+    values = [50.0 + 5 * math.sin(2 * math.pi * i / 288) + rng.normal(0, 0.5) for i in range(2000)]
+    values[1500] = 80.0
+    scores = run(VolumeDetector(check(), bucket), values, bucket)
+    s = scores[1500]
+    assert s.alert and s.evidence["model"] == "robust_z"
+
+
+def test_unknown_direction_is_refused():
+    with pytest.raises(ValueError, match="direction: 'up' is not one of both, drop, spike"):
+        VolumeDetector(check(direction="up"), HOUR)
