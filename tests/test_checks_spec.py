@@ -95,6 +95,7 @@ def test_example_maps_to_the_exact_model(config: Config) -> None:
         name="activation-delivery",
         kind=CheckKind.DIVERGENCE,
         target=Target("signup", edge="identity->activation"),
+        warmup=600.0,
         owner="growth-platform",
         labels=team,
         params={"min_missing": 5, "min_loss_ratio": 0.01},

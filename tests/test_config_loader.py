@@ -220,10 +220,10 @@ def test_a_standalone_included_file_is_validated_by_kind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\n", "checks.yaml")
+    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "checks.yaml")
     out = io.StringIO()
     assert validate_command(["checks.yaml"], out) == 0
-    assert out.getvalue() == "checks.yaml: ok — Checks\n"
+    assert out.getvalue() == "checks.yaml: ok — Routing\n"
 
 
 def test_validate_reports_every_path_and_fails_on_any_error(
@@ -245,10 +245,10 @@ def test_a_directory_stands_for_its_yaml_files(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/b.yaml")
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\n", "rules/a.yml")
+    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/a.yml")
     out = io.StringIO()
     assert validate_command(["rules"], out) == 0
-    assert out.getvalue().splitlines() == ["rules/a.yml: ok — Checks", "rules/b.yaml: ok — Routing"]
+    assert out.getvalue().splitlines() == ["rules/a.yml: ok — Routing", "rules/b.yaml: ok — Routing"]
 
 
 def test_a_directory_without_yaml_files_is_an_error(
@@ -256,7 +256,7 @@ def test_a_directory_without_yaml_files_is_an_error(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     _write(tmp_path, "not config", "emptydir/notes.txt")
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\n", "rules/a.yaml")
+    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/a.yaml")
     out = io.StringIO()
     assert validate_command(["emptydir/", "rules"], out) == 1
     assert out.getvalue() == "emptydir: no YAML files (*.yaml, *.yml) here\n"
