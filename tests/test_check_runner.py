@@ -49,3 +49,31 @@ def test_checks_are_learning_until_their_warm_up_is_over():
         minute(engine, m, 100, 100)
     [(_, _, score)] = engine.checks.states()
     assert score.state == "learning"
+
+
+def test_check_states_and_scores_are_exported_and_promtool_clean():
+    import shutil
+    import subprocess
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.export.metrics import HopwatchCollector
+    from monitor.testing import StaticRuntime
+
+    runtime = StaticRuntime(CONFIG)
+    runtime.engine = Engine(CONFIG, checks=[DIVERGENCE])
+    for m in range(30):
+        minute(runtime.engine, m, 100, 100 if m < 20 else 70)
+    registry = CollectorRegistry()
+    registry.register(HopwatchCollector(runtime))
+    text = generate_latest(registry).decode()
+    labels = 'check="a-to-b-loss",kind="divergence",segment=""'
+    assert f'hopwatch_check_state{{{labels},state="firing"}} 1.0' in text
+    assert f'hopwatch_check_state{{{labels},state="ok"}} 0.0' in text
+    assert f"hopwatch_check_score{{{labels}}} 1.0" in text
+    promtool = shutil.which("promtool")
+    if promtool:
+        out = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+        )
+        assert out.stdout + out.stderr == ""

@@ -26,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from monitor.alerting.alert import AlertState
+from monitor.anomaly.model import CheckState
 from monitor.config.model import Config
 from monitor.engine import Engine
 from monitor.export import names
@@ -116,6 +117,7 @@ class HopwatchCollector(Collector):
         yield from self._ingest(config, engine)
         yield from self._ledgers(engine)
         yield from self._daemon()
+        yield from self._checks(engine)
         yield from self._alerts(engine)
         yield from slo_families(engine)
         info = _family(names.BUILD_INFO)
@@ -213,6 +215,17 @@ class HopwatchCollector(Collector):
             late.add_metric([name], float(ledger.stats.late_observations))
             overflow.add_metric([name], float(ledger.stats.overflow_observations))
         yield from (pending, open_buckets, late, overflow, evicted, too_late)
+
+    def _checks(self, engine: Engine) -> Iterator[Metric]:
+        """State and score of every (check, series); segments are bounded by the ledger's cap."""
+        state, score = _family(names.CHECK_STATE), _family(names.CHECK_SCORE)
+        for check, segment, last in engine.checks.states():
+            labels = [check.name, str(check.kind), segment]
+            for s in CheckState:
+                state.add_metric([*labels, s.value], 1.0 if last.state is s else 0.0)
+            score.add_metric(labels, float(last.score))
+        yield state
+        yield score
 
     def _daemon(self) -> Iterator[Metric]:
         """The evaluation loop's own health, when the source is a running daemon."""

@@ -34,6 +34,8 @@ REASON: Final = "reason"
 STATE: Final = "state"
 VERSION: Final = "version"
 CODE: Final = "code"
+CHECK: Final = "check"
+SEGMENT: Final = "segment"
 
 # --- closed label values ------------------------------------------------------------------------
 
@@ -208,6 +210,19 @@ DAEMON_TICK_DURATION = Metric(
     (),
 )
 
+CHECK_STATE = Metric(
+    "hopwatch_check_state",
+    "gauge",
+    "1 for the state each check's series is in (learning, ok, warn, firing), 0 for the others.",
+    (CHECK, KIND, SEGMENT, STATE),
+)
+CHECK_SCORE = Metric(
+    "hopwatch_check_score",
+    "gauge",
+    "Anomaly score in [0, 1] of each check's series for its last closed bucket.",
+    (CHECK, KIND, SEGMENT),
+)
+
 ALERTS = Metric(
     "hopwatch_alerts",
     "gauge",
@@ -245,6 +260,8 @@ ALL: Final = (
     DAEMON_TICKS,
     DAEMON_TICK_ERRORS,
     DAEMON_TICK_DURATION,
+    CHECK_STATE,
+    CHECK_SCORE,
     ALERTS,
     BUILD_INFO,
 )
