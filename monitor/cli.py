@@ -53,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("prometheus-rules"), help="output directory"
     )
 
+    replay = sub.add_parser(
+        "replay", help="run a check over history and say what it would have fired"
+    )
+    replay.add_argument(
+        "--series", type=Path, required=True, help="a timestamp,value CSV (NAB format)"
+    )
+    replay.add_argument("--out", type=Path, required=True, help="timestamp,value,score,alert CSV")
+    replay.add_argument("--labels", type=Path, help="NAB windows JSON: precision, recall, delay")
+
     demo = sub.add_parser("demo", help="the daemon on the example pipeline with the simulator")
     demo.add_argument("--config", default=None, help="main config (default: the bundled example)")
     demo.add_argument("--scenario", default=None, help="simulation scenario (default: bundled)")
@@ -91,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.slo.cli import export_rules_command
 
         return export_rules_command(args.config, args.out)
+    if args.command == "replay":
+        from monitor.anomaly.replay import replay_command
+
+        return replay_command(args.series, args.out, args.labels, sys.stdout)
     if args.command == "demo":
         from monitor.demo import run_demo
 
