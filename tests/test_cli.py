@@ -51,7 +51,8 @@ def test_validate_exits_zero_with_a_summary_for_the_example():
     )
     assert out.returncode == 0
     assert (
-        out.stdout == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 3 included files, 4 SLOs, 7 checks\n"
+        out.stdout
+        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 3 included files, 4 SLOs, 7 checks\n"
     )
 
 

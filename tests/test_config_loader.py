@@ -248,7 +248,10 @@ def test_a_directory_stands_for_its_yaml_files(
     _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/a.yml")
     out = io.StringIO()
     assert validate_command(["rules"], out) == 0
-    assert out.getvalue().splitlines() == ["rules/a.yml: ok — Routing", "rules/b.yaml: ok — Routing"]
+    assert out.getvalue().splitlines() == [
+        "rules/a.yml: ok — Routing",
+        "rules/b.yaml: ok — Routing",
+    ]
 
 
 def test_a_directory_without_yaml_files_is_an_error(

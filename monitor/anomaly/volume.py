@@ -4,9 +4,9 @@ Use it for a hop's count per bucket (per segment), or for any real-valued metric
 Two baselines are learned side by side from buckets that were not flagged (past incidents do not
 teach the baseline):
 
-* **seasonal**: the median of the same slot (minute-of-day and day-of-week) over past weeks once
-  ``min_weeks`` are there, else the median of the same minute-of-day (± one slot, smoothing) over
-  the past ``days`` days;
+* **seasonal**: the median of the same slot and its two neighbours (a smoothed profile) per day of
+  week once ``min_weeks`` are there, else per minute of day over the past ``days`` days of the same
+  kind (weekday or weekend), else over any past days;
 * **level**: the median of the last ``level_buckets`` values.
 
 The baseline with the smaller robust residual scale (MAD of past one-step residuals) is used, the
@@ -17,10 +17,12 @@ estimated, not assumed Poisson); real values get a robust z-score with Student-t
 spend the false-alarm budget (``check.false_alarms_per_30d``) half each: a one-bucket tail test at
 ``alpha/2`` and a two-sided CUSUM on standardised residuals with ``h`` set from the budget's ARL0
 (sustained drops). After an alert the CUSUM restarts and the score is damped for ``holdoff_seconds``
-(one alert per incident); an incident longer than ``relearn_seconds`` is taken as the new normal.
+(one alert per incident); an incident longer than ``relearn_seconds`` is taken as the new normal,
+and a bucket flagged again at the same minute of day is a recurring pattern, not an incident. The
+predictive scale includes the baseline's own error (a median of ``n`` values: ``σ·√(1 + π/2n)``).
 
 ``score`` = ``r / (1 + r)`` where ``r`` is the larger of the two statistics over its threshold, so
-``alert`` is exactly ``score >= 0.5``.
+``alert`` is exactly ``score >= ALERT_SCORE`` outside a hold-off (inside it the score is damped ×0.1).
 """
 
 from __future__ import annotations
@@ -60,16 +62,23 @@ def _median(values) -> float:
     return float(np.median(np.fromiter(values, float)))
 
 
-def _baseline_median(entries) -> float:
+def _baseline_median(entries) -> tuple[float, int]:
     """Median of the unflagged values, unless flagged ones are the majority: an isolated incident is
     left out, a pattern that keeps coming back (or a lasting shift) becomes the new normal."""
     clean = [v for v, flagged in entries if not flagged]
-    return _median(clean if 2 * len(clean) >= len(entries) else (v for v, _ in entries))
+    used = clean if 2 * len(clean) >= len(entries) else [v for v, _ in entries]
+    return _median(used), len(used)
 
 
 def _mad_scale(residuals: deque[float]) -> float:
     r = np.fromiter(residuals, float)
     return float(1.4826 * np.median(np.abs(r - np.median(r))))
+
+
+def _inflation(n: int) -> float:
+    """Predictive sd over the noise sd when the baseline is the median of ``n`` past values
+    (the median's variance is about π/2 · σ²/n)."""
+    return math.sqrt(1.0 + math.pi / 2 / max(n, 1))
 
 
 @dataclass
@@ -97,7 +106,7 @@ class VolumeDetector:
     bucket_seconds: float
     _first_at: float | None = None
     _weekly: dict[tuple[int, int], deque[tuple[float, bool]]] = field(default_factory=dict)
-    _daily: dict[int, deque[tuple[float, bool]]] = field(default_factory=dict)
+    _daily: dict[int, deque[tuple[float, bool, bool]]] = field(default_factory=dict)
     _recent: deque[tuple[float, bool]] = field(default_factory=deque)
     _cusum_hi: float = 0.0
     _cusum_lo: float = 0.0
@@ -120,9 +129,9 @@ class VolumeDetector:
         self._is_count = self.value_type != "real"
         self.weeks = int(p.get("weeks", 4))
         self.min_weeks = int(p.get("min_weeks", 3))
-        self.days = int(p.get("days", 7))
+        self.days = int(p.get("days", 14))
         self.level_buckets = int(p.get("level_buckets", 12))
-        self.holdoff = float(p.get("holdoff_seconds", 24 * 3600.0))
+        self.holdoff = float(p.get("holdoff_seconds", 12 * 3600.0))
         self.relearn = float(p.get("relearn_seconds", 6 * 3600.0))
         self.tail_df = float(p.get("tail_df", 5.0))
         self.k = float(p.get("cusum_k", 0.5))
@@ -148,26 +157,32 @@ class VolumeDetector:
         dow = int((at // 86400.0 + 3) % 7)  # 1970-01-01 was a Thursday; Monday = 0
         return dow, tod
 
-    def _seasonal(self, at: float) -> tuple[float, str] | None:
+    def _seasonal(self, at: float) -> tuple[float, int, str] | None:
+        """Median of the same slot and its two neighbours (a smoothed profile): per day of week
+        once ``min_weeks`` are there, else per minute of day over days of the same kind (weekday
+        or weekend), else over any past days."""
         dow, tod = self._slots(at)
-        weekly = self._weekly.get((dow, tod))
-        if weekly is not None and len(weekly) >= self.min_weeks:
-            return _baseline_median(weekly), f"median of {len(weekly)} past weeks at this slot"
-        same = self._daily.get(tod, ())
-        if len(same) >= 3:
-            return _baseline_median(same), f"median of past {len(same)} days at this minute of day"
         per_day = max(1, round(86400.0 / self.bucket_seconds))
-        near = [v for d in (-1, 0, 1) for v in self._daily.get((tod + d) % per_day, ())]
-        if len(near) >= 6:
-            return _baseline_median(
-                near
-            ), f"median of past {self.days} days at this minute of day ±1 slot"
+        slots = [(tod + d) % per_day for d in (-1, 0, 1)]
+        weeks = len(self._weekly.get((dow, tod), ()))
+        if weeks >= self.min_weeks:
+            near = [e for t in slots for e in self._weekly.get((dow, t), ())]
+            return *_baseline_median(near), f"median of {weeks} past weeks at this slot ±1"
+        daily = [e for t in slots for e in self._daily.get(t, ())]
+        weekend = dow >= 5
+        same = [(v, f) for v, f, we in daily if we == weekend]
+        if len(same) >= 9:
+            kind = "weekend" if weekend else "weekday"
+            return *_baseline_median(same), f"median of past {kind}s at this minute of day ±1"
+        if len(daily) >= 6:
+            anyday = [(v, f) for v, f, _ in daily]
+            return *_baseline_median(anyday), "median of past days at this minute of day ±1"
         return None
 
-    def _level(self) -> tuple[float, str] | None:
+    def _level(self) -> tuple[float, int, str] | None:
         if len(self._recent) < min(3, self.level_buckets):
             return None
-        return _baseline_median(self._recent), f"median of last {len(self._recent)} buckets"
+        return *_baseline_median(self._recent), f"median of last {len(self._recent)} buckets"
 
     def _scale(self, fit: _Baseline, mean: float) -> tuple[float, float]:
         """Standard deviation of the next bucket and the fitted NB dispersion (0 for real values)."""
@@ -178,9 +193,8 @@ class VolumeDetector:
             return max(s, self.rel_floor * self._spread, 1e-9), 0.0
         r = np.fromiter(fit.residuals, float)
         m = np.maximum(np.fromiter(fit.means, float), 1e-9)
-        excess = np.sort((r * r - m) / (m * m))
-        keep = excess[: max(1, int(len(excess) * 0.98))]  # trim the top 2%: robust to spikes
-        phi = max(0.0, float(np.mean(keep)))
+        # Moment estimate of φ in Var = μ + φμ²; flagged buckets never reach these residuals.
+        phi = max(0.0, float(np.mean((r * r - m) / (m * m))))
         mu = max(mean, 0.0)
         return max(math.sqrt(mu + phi * mu * mu), 0.5), phi
 
@@ -190,6 +204,7 @@ class VolumeDetector:
         """One-bucket p-values (low side, high side)."""
         if self._is_count:
             mu = max(mu, 1e-9)
+            phi = max(0.0, (sd * sd - mu) / (mu * mu))  # noise and baseline error together
             if phi <= 1e-9:
                 return float(poisson.cdf(x, mu)), float(poisson.sf(x - 1, mu))
             n = 1.0 / phi
@@ -212,11 +227,11 @@ class VolumeDetector:
         ):
             if base is None:
                 continue
-            sd, phi = self._scale(fit, base[0])
+            sd, phi = self._scale(fit, base[0])  # the noise, compared without baseline error
             if chosen is None or sd * preference < chosen[2]:
                 chosen = (base, fit, sd, phi)
         fits = [
-            (fit, base[0])
+            (fit, base[0], _inflation(base[1]))
             for base, fit in ((seasonal, self._seasonal_fit), (level, self._level_fit))
             if base is not None
         ]
@@ -231,7 +246,8 @@ class VolumeDetector:
             state = CheckState.LEARNING
             return Score(at, 0.0, state, False, {"observed": x, "state": str(state)})
         assert chosen is not None
-        (mu, period), _, sd, phi = chosen
+        (mu, n_base, period), _, sd, phi = chosen
+        sd *= _inflation(n_base)
         z = (x - mu) / sd
         if chosen[1] is self._seasonal_fit:
             zc = max(-4.0, min(4.0, z))
@@ -286,18 +302,24 @@ class VolumeDetector:
         return Score(at, score, state, alert, evidence)
 
     def _train(
-        self, at: float, x: float, fits: list[tuple[_Baseline, float]], flagged: bool
+        self, at: float, x: float, fits: list[tuple[_Baseline, float, float]], flagged: bool
     ) -> None:
         """Remember the bucket; a flagged one is kept apart (see ``_baseline_median``) and does
         not enter the residual scale or the dispersion fit."""
         dow, tod = self._slots(at)
+        daily = self._daily.setdefault(tod, deque(maxlen=self.days))
+        if flagged and any(f for _, f, _ in daily):
+            # Flagged again at the same minute of day: a recurring pattern, not an incident.
+            for j, (v, _, we) in enumerate(daily):
+                daily[j] = (v, False, we)
+            flagged = False
         self._weekly.setdefault((dow, tod), deque(maxlen=self.weeks)).append((x, flagged))
-        self._daily.setdefault(tod, deque(maxlen=self.days)).append((x, flagged))
+        daily.append((x, flagged, dow >= 5))
         self._recent.append((x, flagged))
         if flagged:
             return
-        for fit, mean in fits:
-            fit.residuals.append(x - mean)
+        for fit, mean, inflation in fits:
+            fit.residuals.append((x - mean) / inflation)
             fit.means.append(mean)
         self._history.append(x)
         self._trained += 1
