@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from monitor.anomaly.model import CheckDef, CheckKind, Target
 from monitor.anomaly.spec import CHECKS_KIND, KIND_SPECS, CheckSpec, ChecksSpec, MixSpec
 from monitor.config.document import validate_data
-from monitor.config.errors import ConfigError, ConfigIssue, KeyPath, format_key_path
+from monitor.config.errors import ConfigError, ConfigIssue, IssueCollector, KeyPath
 from monitor.config.model import Config
 from monitor.config.yamlpos import Positions, YamlDocument, load_yaml
 from monitor.timeutil import format_duration
@@ -37,15 +37,7 @@ DEFAULT_WARMUP = 86400.0
 DEFAULT_MIN_EVENTS = 20
 
 
-class _Issues:
-    def __init__(self, file: str, positions: Positions) -> None:
-        self.file = file
-        self.pos = positions
-        self.items: list[ConfigIssue] = []
-
-    def add(self, path: KeyPath, message: str, hint: str | None = None) -> None:
-        line, col = self.pos.of(path)
-        self.items.append(ConfigIssue(self.file, line, col, format_key_path(path), message, hint))
+_Issues = IssueCollector
 
 
 def _did_you_mean(value: str, known: list[str], what: str) -> str:

@@ -12,7 +12,6 @@ which also maps a valid spec into ``model.CheckDef``. See ``docs/checks.md``.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -32,35 +31,22 @@ from pydantic import (
 from monitor.anomaly import quiet
 from monitor.anomaly.model import CheckKind
 from monitor.config.document import type_name
-from monitor.config.spec import ATTRIBUTE_PATTERN, DocumentSpec, Duration, Spec, invalid
+from monitor.config.spec import (
+    ATTRIBUTE_PATTERN,
+    DocumentSpec,
+    Duration,
+    Spec,
+    invalid,
+    label_names,
+    object_name,
+)
 
 CHECKS_KIND = "Checks"
-CHECK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
-LABEL_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KINDS = tuple(k.value for k in CheckKind)
 DIRECTIONS = ("both", "drop", "spike")
 
 
 # --- scalar validators -----------------------------------------------------------------------
-
-
-def _check_name(value: str) -> str:
-    if not CHECK_NAME_PATTERN.match(value):
-        raise invalid(
-            f"{value!r} is not a valid name",
-            "names become label values: lowercase letters, digits, _ and -, starting with a letter",
-        )
-    return value
-
-
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    for key in value:
-        if not LABEL_PATTERN.match(key):
-            raise invalid(
-                f"{key!r} is not a valid label name",
-                "labels become Prometheus labels: letters, digits and _, not starting with a digit",
-            )
-    return value
 
 
 def _choice(what: str, *options: str) -> Callable[[Any], str]:
@@ -153,8 +139,8 @@ def _unique_texts(value: list[str]) -> list[str]:
     return value
 
 
-CheckName = Annotated[str, AfterValidator(_check_name)]
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+CheckName = Annotated[str, AfterValidator(object_name)]
+Labels = Annotated[dict[str, str], AfterValidator(label_names)]
 EdgeName = Annotated[str, AfterValidator(_edge)]
 AttributeKey = Annotated[str, AfterValidator(_attribute_key)]
 Direction = Annotated[str, BeforeValidator(_choice("direction", *DIRECTIONS))]

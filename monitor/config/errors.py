@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 KeyPath = tuple[str | int, ...]
 """A location inside a YAML document: mapping keys and sequence indexes, outermost first."""
@@ -73,3 +73,30 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(issue) for issue in self.issues)
+
+
+class IssueCollector:
+    """Collects the issues of one file, placing each at its key's YAML position (or ``at``).
+
+    The semantic checks of every kind of file (SLO groups, checks, the main config) report
+    through one of these, so every error has the same ``file:line:col: key.path`` shape.
+    """
+
+    def __init__(self, file: str, positions: Any) -> None:
+        self.file = file
+        self.pos = positions
+        self.items: list[ConfigIssue] = []
+
+    def add(
+        self,
+        path: KeyPath,
+        message: str,
+        hint: str | None = None,
+        *,
+        at: tuple[int, int] | None = None,
+        severity: Severity = "error",
+    ) -> None:
+        line, col = at or self.pos.of(path)
+        self.items.append(
+            ConfigIssue(self.file, line, col, format_key_path(path), message, hint, severity)
+        )

@@ -35,6 +35,32 @@ CUSTOM_ERROR = "hopwatch"
 """pydantic error type of ``invalid``; its ``ctx`` carries ``message`` and ``hint``."""
 
 
+OBJECT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+"""Names of SLOs and checks: label values, so lowercase, digits, ``_`` and ``-``."""
+LABEL_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def object_name(value: str) -> str:
+    """Validator for the name of an SLO or a check."""
+    if not OBJECT_NAME_PATTERN.match(value):
+        raise invalid(
+            f"{value!r} is not a valid name",
+            "names become label values: lowercase letters, digits, _ and -, starting with a letter",
+        )
+    return value
+
+
+def label_names(value: dict[str, str]) -> dict[str, str]:
+    """Validator for user labels, which become Prometheus labels."""
+    for key in value:
+        if not LABEL_PATTERN.match(key):
+            raise invalid(
+                f"{key!r} is not a valid label name",
+                "labels become Prometheus labels: letters, digits and _, not starting with a digit",
+            )
+    return value
+
+
 def invalid(message: str, hint: str | None = None) -> PydanticCustomError:
     """A validation error whose message and fix the loader prints verbatim."""
     return PydanticCustomError(CUSTOM_ERROR, "{message}", {"message": message, "hint": hint})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.document import validate_data
-from monitor.config.errors import ConfigError, ConfigIssue, KeyPath, Severity, format_key_path
+from monitor.config.errors import ConfigError, ConfigIssue, IssueCollector, KeyPath
 from monitor.config.model import Config
 from monitor.config.where import (
     ATTRIBUTE_PREFIX,
@@ -98,26 +98,7 @@ class _Draft:
     preset_hint: str  # the same for a preset tier; ``{tier}`` is its name
 
 
-class _Issues:
-    def __init__(self, file: str, positions: Positions) -> None:
-        self.file = file
-        self.pos = positions
-        self.items: list[ConfigIssue] = []
-
-    def add(
-        self,
-        path: KeyPath,
-        message: str,
-        hint: str | None = None,
-        *,
-        at: tuple[int, int] | None = None,
-        severity: Severity = "error",
-    ) -> None:
-        line, col = at or self.pos.of(path)
-        self.items.append(
-            ConfigIssue(self.file, line, col, format_key_path(path), message, hint, severity)
-        )
-
+class _Issues(IssueCollector):
     def at_where(self, path: KeyPath, offset: int) -> tuple[int, int] | None:
         """The position of character ``offset`` of the filter at ``path``, when known."""
         scalar = self.pos.value_of(path)

@@ -10,7 +10,6 @@ config live in ``load.py``, which also maps a valid spec into ``model.py``. See 
 from __future__ import annotations
 
 import difflib
-import re
 import zoneinfo
 from datetime import UTC, date, datetime
 from functools import cache
@@ -37,37 +36,18 @@ from monitor.config.spec import (
     DurationOrZero,
     Spec,
     invalid,
+    label_names,
+    object_name,
 )
 from monitor.timeutil import format_duration
 
 OPENSLO_API_VERSION = "openslo/v1"
-SLO_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
-LABEL_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PRESETS = ("28d", "30d", "none")
 HOPWATCH_METRIC_SOURCE = "hopwatch"
 """``metricSource.type`` of an OpenSLO ratio metric that hopwatch counts itself."""
 
 
 # --- scalar validators -----------------------------------------------------------------------
-
-
-def _slo_name(value: str) -> str:
-    if not SLO_NAME_PATTERN.match(value):
-        raise invalid(
-            f"{value!r} is not a valid name",
-            "names become label values: lowercase letters, digits, _ and -, starting with a letter",
-        )
-    return value
-
-
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    for key in value:
-        if not LABEL_PATTERN.match(key):
-            raise invalid(
-                f"{key!r} is not a valid label name",
-                "labels become Prometheus labels: letters, digits and _, not starting with a digit",
-            )
-    return value
 
 
 def _choice(*options: str) -> Any:
@@ -182,8 +162,8 @@ def _edge(value: str) -> str:
     return f"{ends[0]}->{ends[1]}"
 
 
-SloName = Annotated[str, AfterValidator(_slo_name)]
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+SloName = Annotated[str, AfterValidator(object_name)]
+Labels = Annotated[dict[str, str], AfterValidator(label_names)]
 Objective = Annotated[float, BeforeValidator(_objective)]
 Target = Annotated[float, BeforeValidator(_target)]
 TimeZone = Annotated[str, BeforeValidator(_timezone)]
