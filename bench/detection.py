@@ -17,7 +17,13 @@ ARL0 = one false alarm per 30 days of minute buckets (43,200), the check's own b
 * false alarms: onsets over ``--days`` (default 90) clean days after the warm-up, per 30 days
   (budget 1).
 
-volume section: added by the volume work (placeholder until then).
+volume section: a region's counts (same seasonal gamma-Poisson traffic) at 100 and 10 events/min
+through ``VolumeDetector`` (direction drop, ``min_weeks`` 2 so a 14-day warm-up gives the
+day-of-week profile); ``--volume-trials`` drops (default 10) of 10%, 20% and 50% per rate at random
+minutes of the 90 clean days, each on a copy of the running detector (6 h horizon); floor = Poisson
+CUSUM floor at μ0 = the seasonal mean at the change (``floor_nb``: the same with the simulated
+over-dispersion, a fairer yardstick); false alarms = alert onsets over the clean days. The two
+rates run in two processes.
 
 Usage: .venv/bin/python bench/detection.py [--trials N] [--days D] [--seed S]
 """
@@ -26,13 +32,21 @@ from __future__ import annotations
 
 import argparse
 import copy
+import pickle
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from monitor.anomaly.divergence_cusum import DivergenceDetector
-from monitor.anomaly.floor import binomial_information, cumulative_floor
+from monitor.anomaly.floor import (
+    binomial_information,
+    cumulative_floor,
+    cusum_floor,
+    poisson_floor,
+)
 from monitor.anomaly.model import CheckDef, CheckKind, Target
+from monitor.anomaly.volume import VolumeDetector
 from monitor.sim.traffic import TrafficModel
 
 T0 = 1_700_438_400.0  # Monday 2023-11-20 00:00 UTC
@@ -133,8 +147,94 @@ def divergence_section(trials: int, days: int, seed: int) -> None:
         )
 
 
-def volume_section() -> None:
-    print("volume: see bench/volume section")
+# --- volume section ------------------------------------------------------------------------------
+
+VOLUME_WARMUP_DAYS = 14
+VOLUME_PARAMS = {"direction": "drop", "min_weeks": 2}
+VOLUME_HORIZON = 360  # a drop not found within 6 hours counts as missed
+
+
+def _volume_series(rate: float, minutes: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """A region's counts per minute (seasonal gamma-Poisson) and their seasonal mean."""
+    t = T0 + BUCKET * (np.arange(minutes) + 0.5)
+    mean = rate * TrafficModel(rate_per_minute=rate).seasonality(t)
+    return rng.poisson(mean * rng.gamma(DISPERSION, 1.0 / DISPERSION, minutes)), mean
+
+
+def _volume_run(args: tuple[float, int, int, int]) -> dict:
+    """One rate: warm-up, then ``days`` clean days; at ``trials`` random minutes per drop a copy
+    of the running detector sees the region thinned by the drop until it alerts (or a day passes)."""
+    rate, trials, days, seed = args
+    rng = np.random.default_rng(seed)
+    warm = VOLUME_WARMUP_DAYS * DAY
+    total = warm + days * DAY
+    x, mean = _volume_series(rate, total + VOLUME_HORIZON, rng)
+    check = CheckDef("bench", CheckKind.VOLUME, Target("bench", hop="sdk"), params=VOLUME_PARAMS)
+    det = VolumeDetector(check, BUCKET)
+    changes = {}
+    for d in LOSSES:
+        for c in rng.integers(warm, total, trials):
+            changes.setdefault(int(c), []).append(d)
+    arl0 = check.arl0_buckets(BUCKET)
+    out: dict = {"rate": rate, "cells": {d: [] for d in LOSSES}, "alarms": 0, "h": det.h}
+    for i in range(total):
+        for d in changes.get(i, ()):
+            trial = pickle.loads(pickle.dumps(det))
+            found = None
+            for j in range(i, i + VOLUME_HORIZON):
+                thinned = int(rng.binomial(x[j], 1.0 - d))  # the region thinned
+                if trial.update(T0 + j * BUCKET, thinned).alert:
+                    found = j
+                    break
+            mu0 = float(mean[i])
+            nb_info = (d * mu0) ** 2 / (2 * (mu0 + mu0 * mu0 / DISPERSION))
+            out["cells"][d].append(
+                (
+                    None if found is None else found - i + 1,
+                    poisson_floor(mu0, d, arl0).floor,
+                    cusum_floor(nb_info, arl0).floor,
+                )
+            )
+        score = det.update(T0 + i * BUCKET, int(x[i]))
+        out["alarms"] += i >= warm and score.alert
+    return out
+
+
+def volume_section(trials: int, days: int, seed: int) -> None:
+    days = max(days, 90)
+    print(
+        "volume: region drop, delay in minute buckets vs the Poisson CUSUM floor (ARL0 43,200), "
+        "μ0 = seasonal mean at the change"
+    )
+    print(
+        f"  VolumeDetector(direction=drop, min_weeks=2: {VOLUME_WARMUP_DAYS}-day warm-up instead "
+        f"of 3 weeks); {trials} changes per row over {days} clean days; miss = no alert in 6 h"
+    )
+    print(
+        f"  {'rate/min':>8} {'drop':>5} {'floor':>8} {'floor_nb':>8} {'delay':>8} "
+        f"{'ratio':>6} {'ratio_nb':>8} {'missed':>6}"
+    )
+    jobs = [(rate, trials, days, seed + k) for k, rate in enumerate(RATES)]
+    with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(_volume_run, jobs))
+    for res in results:
+        for d, rows in res["cells"].items():
+            found = [(dl, fl, fn) for dl, fl, fn in rows if dl is not None]
+            missed = len(rows) - len(found)
+            if not found:
+                print(f"  {res['rate']:>8.0f} {d:>5.0%} {'—':>8} {'—':>8} {'—':>8} {missed:>6}")
+                continue
+            dl, fl, fn = (float(np.mean(v)) for v in zip(*found, strict=True))
+            print(
+                f"  {res['rate']:>8.0f} {d:>5.0%} {fl:>8.2f} {fn:>8.2f} {dl:>8.2f} "
+                f"{dl / fl:>6.2f} {dl / fn:>8.2f} {missed:>6}"
+            )
+    print(f"  false alarms per 30 days on {days} clean days (budget 1 per 30 days per series):")
+    for res in results:
+        a = res["alarms"]
+        print(
+            f"  {res['rate']:>8.0f} {a:>3} alarms = {a * 30 / days:.2f} / 30 d   (h = {res['h']:.2f})"
+        )
 
 
 def main() -> None:
@@ -142,10 +242,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--volume-trials", type=int, default=10)
+    parser.add_argument("--only", choices=("divergence", "volume"))
     args = parser.parse_args()
     start = time.perf_counter()
-    divergence_section(args.trials, args.days, args.seed)
-    volume_section()
+    if args.only != "volume":
+        divergence_section(args.trials, args.days, args.seed)
+    if args.only != "divergence":
+        volume_section(args.volume_trials, args.days, args.seed)
     print(f"run time {time.perf_counter() - start:.0f} s")
 
 
