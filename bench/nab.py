@@ -13,8 +13,11 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
+from monitor.anomaly.model import CheckDef
 from monitor.anomaly.nab import PROFILES, FileRows, corpus_score, corpus_score_at, window_rows
 from monitor.anomaly.replay import NAB_CHECK, nab_detector, read_series, replay_series
 from monitor.anomaly.volume import ALERT_SCORE
@@ -22,22 +25,36 @@ from monitor.anomaly.volume import ALERT_SCORE
 DEFAULT_NAB = Path(__file__).resolve().parents[2] / "shared" / "nab"
 
 
-def run_file(path: Path):
+def run_file(path: Path, check: CheckDef = NAB_CHECK):
     rows = read_series(path)
-    return rows, replay_series(rows, nab_detector(NAB_CHECK))
+    return rows, replay_series(rows, nab_detector(check))
+
+
+def with_params(check: CheckDef, overrides: list[str]) -> CheckDef:
+    """``KEY=VALUE`` overrides of the check's params (numbers parsed), for trying a configuration."""
+    params = dict(check.params)
+    for item in overrides:
+        key, _, text = item.partition("=")
+        try:
+            params[key] = float(text)
+        except ValueError:
+            params[key] = text
+    return replace(check, params=params)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nab", type=Path, default=DEFAULT_NAB)
     ap.add_argument("--per-file", action="store_true")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    check = with_params(NAB_CHECK, args.param)
     windows = json.loads((args.nab / "labels" / "combined_windows.json").read_text())
     start = time.perf_counter()
     files: list[FileRows] = []
     keys = sorted(windows)
     with ProcessPoolExecutor() as pool:
-        outs = list(pool.map(run_file, [args.nab / "data" / k for k in keys]))
+        outs = list(pool.map(partial(run_file, check=check), [args.nab / "data" / k for k in keys]))
     for key, (rows, out) in zip(keys, outs, strict=True):
         ts = [r[0] for r in rows]
         f = FileRows(key, [r[2] for r in out], window_rows(ts, windows[key]))
