@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor.config.errors import ConfigIssue, KeyPath, Severity, format_key_path
+from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
 from monitor.config.includes import check_included_file, include_files
 from monitor.config.spec import PipelineSpec, Spec, StorageSpec
 from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
@@ -19,39 +19,19 @@ from monitor.config.yamlpos import Positions
 from monitor.timeutil import format_duration, parse_duration
 
 
-class ConfigChecker:
+class ConfigChecker(IssueCollector):
     """Semantic checks over the raw (possibly schema-invalid) data of the main file."""
 
     def __init__(self, path: Path, data: dict[str, Any], positions: Positions) -> None:
+        super().__init__(str(path), positions)
         self.path = path
-        self.file = str(path)
         self.base = path.parent
         self.data = data
-        self.pos = positions
-        self.issues: list[ConfigIssue] = []
         self.included: list[Path] = []
 
-    def add(
-        self,
-        path: KeyPath,
-        message: str,
-        hint: str | None = None,
-        *,
-        at: tuple[int, int] | None = None,
-        severity: Severity = "error",
-    ) -> None:
-        line, col = at or self.pos.of(path)
-        self.issues.append(
-            ConfigIssue(
-                self.file,
-                line,
-                col,
-                format_key_path(path),
-                message,
-                hint,
-                severity,
-            )
-        )
+    @property
+    def issues(self) -> list[ConfigIssue]:
+        return self.items
 
     def run(self, environ: Mapping[str, str]) -> None:
         self.check_auth(environ)
