@@ -10,50 +10,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import ROOT, fixture_id, issue_lines
 
 from monitor.anomaly.load import load_checks, load_checks_file, validate_checks_file
 from monitor.anomaly.model import CheckDef, CheckKind, Target
 from monitor.anomaly.quiet import TimeInterval, TimeRange
-from monitor.config.errors import ConfigError, ConfigIssue
-from monitor.config.loader import check_config
+from monitor.config.errors import ConfigError
 from monitor.config.model import Config
 from monitor.config.yamlpos import load_yaml_text
 
-ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 CASES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
 SIGNUP = ROOT / "checks" / "signup.yaml"
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """The example pipeline of hopwatch.yaml, without its includes (the files under test)."""
-    data = yaml.safe_load((ROOT / "hopwatch.yaml").read_text(encoding="utf-8"))
-    data.pop("include")
-    path = tmp_path_factory.mktemp("config") / "hopwatch.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    loaded, issues = check_config(path)
-    assert loaded is not None, issues
-    return loaded
-
-
-def _lines(issues: list[ConfigIssue]) -> str:
-    return "".join(f"{i}\n" for i in sorted(issues, key=ConfigIssue.sort_key))
-
-
-def _sentence(name: str) -> str:
-    return name.removesuffix(".yaml").replace("_", " ") + " is reported exactly"
-
-
-@pytest.mark.parametrize("name", CASES, ids=[_sentence(n) for n in CASES])
+@pytest.mark.parametrize("name", CASES, ids=[fixture_id(n) for n in CASES])
 def test_fixture_output_is_exact(
     name: str, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(FIXTURES)
     checks, issues = load_checks_file(name, config)
     expected = (FIXTURES / name).with_suffix(".expected").read_text(encoding="utf-8")
-    assert _lines(issues) == expected
+    assert issue_lines(issues) == expected
     assert expected  # every fixture shows a mistake
     assert checks is None
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, fixture_id, issue_lines
 
 from monitor.config.errors import ConfigError, ConfigIssue
-from monitor.config.loader import check_config
 from monitor.config.model import Config
 from monitor.config.yamlpos import load_yaml_text
 from monitor.slo import load_slo_group, load_slos, validate_slo_file
@@ -31,41 +31,20 @@ from monitor.slo.model import (
 )
 from monitor.slo.spec import SLOGroupSpec
 
-ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "slo"
 CASES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
 SIGNUP = ROOT / "slo_definitions" / "signup.yaml"
 OPENSLO = ROOT / "slo_definitions" / "openslo-example.yaml"
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """The example pipeline of hopwatch.yaml, without its includes (the files under test)."""
-    data = yaml.safe_load((ROOT / "hopwatch.yaml").read_text(encoding="utf-8"))
-    data.pop("include")
-    path = tmp_path_factory.mktemp("config") / "hopwatch.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    loaded, issues = check_config(path)
-    assert loaded is not None, issues
-    return loaded
-
-
-def _lines(issues: list[ConfigIssue]) -> str:
-    return "".join(f"{i}\n" for i in sorted(issues, key=ConfigIssue.sort_key))
-
-
-def _sentence(name: str) -> str:
-    return name.removesuffix(".yaml").replace("_", " ") + " is reported exactly"
-
-
-@pytest.mark.parametrize("name", CASES, ids=[_sentence(n) for n in CASES])
+@pytest.mark.parametrize("name", CASES, ids=[fixture_id(n) for n in CASES])
 def test_fixture_output_is_exact(
     name: str, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(FIXTURES)
     group, issues = load_slo_group(name, config)
     expected = (FIXTURES / name).with_suffix(".expected").read_text(encoding="utf-8")
-    assert _lines(issues) == expected
+    assert issue_lines(issues) == expected
     assert (group is None) == any(i.is_error for i in issues)
 
 

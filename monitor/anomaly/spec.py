@@ -32,10 +32,11 @@ from monitor.anomaly import quiet
 from monitor.anomaly.model import CheckKind
 from monitor.config.document import type_name
 from monitor.config.spec import (
-    ATTRIBUTE_PATTERN,
     DocumentSpec,
     Duration,
     Spec,
+    attribute_key,
+    edge_name,
     invalid,
     label_names,
     object_name,
@@ -65,21 +66,6 @@ def _from_parser(err: ValueError, hint: str | None = None) -> Exception:
     """A ``quiet.py`` parse error (``message; how to fix``) as a config error."""
     message, _, fix = str(err).partition("; ")
     return invalid(message, hint or fix or None)
-
-
-def _edge(value: str) -> str:
-    ends = [part.strip() for part in value.split("->")]
-    if len(ends) != 2 or not all(ends):
-        raise invalid(f"{value!r} is not an edge", "write from->to, e.g. identity->activation")
-    return f"{ends[0]}->{ends[1]}"
-
-
-def _attribute_key(value: str) -> str:
-    if value.startswith("attributes."):
-        raise invalid(f"{value!r} names a filter field", f"write the key alone: {value[11:]}")
-    if not ATTRIBUTE_PATTERN.match(value):
-        raise invalid(f"{value!r} is not a valid attribute key", "letters, digits and _")
-    return value
 
 
 def _base60_hint(value: int, clock: bool) -> str | None:
@@ -141,8 +127,8 @@ def _unique_texts(value: list[str]) -> list[str]:
 
 CheckName = Annotated[str, AfterValidator(object_name)]
 Labels = Annotated[dict[str, str], AfterValidator(label_names)]
-EdgeName = Annotated[str, AfterValidator(_edge)]
-AttributeKey = Annotated[str, AfterValidator(_attribute_key)]
+EdgeName = Annotated[str, AfterValidator(edge_name)]
+AttributeKey = Annotated[str, AfterValidator(attribute_key)]
 Direction = Annotated[str, BeforeValidator(_choice("direction", *DIRECTIONS))]
 Clock = Annotated[str, BeforeValidator(_clock)]
 Location = Annotated[str, BeforeValidator(_location)]

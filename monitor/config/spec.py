@@ -61,6 +61,23 @@ def label_names(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def edge_name(value: str) -> str:
+    """Validator for an edge written ``from->to`` (spaces around the arrow are dropped)."""
+    ends = [part.strip() for part in value.split("->")]
+    if len(ends) != 2 or not all(ends):
+        raise invalid(f"{value!r} is not an edge", "write from->to, e.g. identity->activation")
+    return f"{ends[0]}->{ends[1]}"
+
+
+def attribute_key(value: str) -> str:
+    """Validator for an attribute key named outside a filter (``region``, not ``attributes.region``)."""
+    if value.startswith("attributes."):
+        raise invalid(f"{value!r} names a filter field", f"write the key alone: {value[11:]}")
+    if not ATTRIBUTE_PATTERN.match(value):
+        raise invalid(f"{value!r} is not a valid attribute key", "letters, digits and _")
+    return value
+
+
 def invalid(message: str, hint: str | None = None) -> PydanticCustomError:
     """A validation error whose message and fix the loader prints verbatim."""
     return PydanticCustomError(CUSTOM_ERROR, "{message}", {"message": message, "hint": hint})

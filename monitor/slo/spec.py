@@ -29,12 +29,13 @@ from pydantic import (
 
 from monitor.config.document import type_name
 from monitor.config.spec import (
-    ATTRIBUTE_PATTERN,
     CUSTOM_ERROR,
     DocumentSpec,
     Duration,
     DurationOrZero,
     Spec,
+    attribute_key,
+    edge_name,
     invalid,
     label_names,
     object_name,
@@ -138,14 +139,6 @@ def format_timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _attribute_key(value: str) -> str:
-    if value.startswith("attributes."):
-        raise invalid(f"{value!r} names a filter field", f"write the key alone: {value[11:]}")
-    if not ATTRIBUTE_PATTERN.match(value):
-        raise invalid(f"{value!r} is not a valid attribute key", "letters, digits and _")
-    return value
-
-
 def _url(value: str) -> str:
     parts = urlparse(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -155,22 +148,15 @@ def _url(value: str) -> str:
     return value
 
 
-def _edge(value: str) -> str:
-    ends = [part.strip() for part in value.split("->")]
-    if len(ends) != 2 or not all(ends):
-        raise invalid(f"{value!r} is not an edge", "write from->to, e.g. identity->activation")
-    return f"{ends[0]}->{ends[1]}"
-
-
 SloName = Annotated[str, AfterValidator(object_name)]
 Labels = Annotated[dict[str, str], AfterValidator(label_names)]
 Objective = Annotated[float, BeforeValidator(_objective)]
 Target = Annotated[float, BeforeValidator(_target)]
 TimeZone = Annotated[str, BeforeValidator(_timezone)]
 Timestamp = Annotated[float, BeforeValidator(_timestamp)]
-AttributeKey = Annotated[str, AfterValidator(_attribute_key)]
+AttributeKey = Annotated[str, AfterValidator(attribute_key)]
 Url = Annotated[str, AfterValidator(_url)]
-EdgeName = Annotated[str, AfterValidator(_edge)]
+EdgeName = Annotated[str, AfterValidator(edge_name)]
 Budgeting = Annotated[str, BeforeValidator(_choice("occurrences", "timeslices"))]
 Preset = Annotated[str, BeforeValidator(_choice(*PRESETS))]
 SeverityName = Annotated[str, BeforeValidator(_choice("page", "ticket"))]
