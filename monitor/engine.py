@@ -17,11 +17,10 @@ import msgspec
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook
 from monitor.anomaly.check import Verdict
-from monitor.anomaly.divergence import DivergencePolicy, judge_edge
 from monitor.anomaly.factory import detector_for
-from monitor.anomaly.model import CheckDef, CheckKind
-from monitor.anomaly.runner import CheckRunner
-from monitor.config.model import Config, Edge
+from monitor.anomaly.model import CheckDef
+from monitor.anomaly.runner import CheckRunner, default_divergence_checks
+from monitor.config.model import Config
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.ledger.watermark import Gap
@@ -69,13 +68,11 @@ class Engine:
     def __init__(
         self,
         config: Config,
-        divergence: DivergencePolicy | None = None,
         amend_horizon: float = 3600.0,
         slos: Sequence[SLO] = (),
         checks: Sequence[CheckDef] = (),
     ) -> None:
         self.config = config
-        self.divergence = divergence or DivergencePolicy()
         self.ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
         self.book = AlertBook()
         self.ingest_stats = IngestStats()
@@ -86,18 +83,13 @@ class Engine:
         self.last_hop: dict[tuple[str, str], HopBucket] = {}
         self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
         self.amend_horizon = amend_horizon
-        self._edges: dict[tuple[str, str], Edge] = {
-            (p.name, e.name): e for p in config.pipelines for e in p.edges
-        }
         self.last_tick: float | None = None
         self.slos = SLOEvaluator(slos)
         self.sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self.ledgers.items()})
         self.slo_statuses: list[SLOStatus] = []
+        # Every edge is watched for loss: a configured divergence check, or the built-in default.
+        checks = [*checks, *default_divergence_checks(config, checks)]
         self.checks = CheckRunner(checks, config, detector_for)
-        # Edges with a configured divergence check are judged by it, not by the first version.
-        self._checked_edges = {
-            (c.target.pipeline, c.target.edge) for c in checks if c.kind is CheckKind.DIVERGENCE
-        }
 
     @property
     def hop_totals(self) -> Counter[tuple[str, str, str]]:
@@ -165,10 +157,6 @@ class Engine:
                     self.sli.edge_results([result], now, self._record_outcome)
                     new_edges.append(result)
                 self._account(result)
-                if (result.pipeline, result.edge) in self._checked_edges:
-                    continue
-                edge = self._edges[(result.pipeline, result.edge)]
-                verdicts.append(judge_edge(result, edge.expect, self.divergence))
         verdicts.extend(self.checks.feed(new_hops, new_edges, now))
         verdicts.extend(self._judge_slos(now))
         changed = self.book.apply(verdicts, now)

@@ -77,3 +77,44 @@ def test_check_states_and_scores_are_exported_and_promtool_clean():
             [promtool, "check", "metrics"], input=text, capture_output=True, text=True
         )
         assert out.stdout + out.stderr == ""
+
+
+def test_every_edge_is_watched_by_the_default_divergence_check_without_configuration():
+    engine = Engine(CONFIG)
+    changed = []
+    for m in range(12):
+        changed += minute(engine, m, 100, 100 if m < 10 else 60)
+    firing = [a for a in changed if a.state == "firing"]
+    labels = dict(firing[0].labels)
+    assert labels["check_name"] == "divergence:a->b"
+    assert (labels["from_hop"], labels["to_hop"]) == ("a", "b")
+    assert firing[0].evidence["bucket_start"] == 10 * 60.0
+    summary = dict(firing[0].annotations)["summary"]
+    assert "40 of 100 expected events missing (40.0%) in the 1m bucket at 1970-01-01 00:10 UTC" in (
+        summary
+    )
+
+
+class _Broken:
+    def update(self, at: float, point: object) -> object:
+        raise ValueError("cannot size a threshold")
+
+
+def test_a_failing_detector_is_counted_and_the_other_series_go_on():
+    from monitor.anomaly.factory import detector_for
+    from monitor.anomaly.runner import CheckRunner
+    from monitor.ledger.records import EdgeResult
+
+    other = CheckDef(name="other", kind=CheckKind.DIVERGENCE, target=Target("p", edge="a->b"))
+
+    def factory(check: CheckDef, bucket_seconds: float, config: Config):
+        if check.name == "a-to-b-loss":
+            return _Broken()
+        return detector_for(check, bucket_seconds, config)
+
+    runner = CheckRunner([DIVERGENCE, other], CONFIG, factory)
+    result = EdgeResult("p", "a->b", "a", "b", 0.0, 60.0, 100, 90, 10, closed_at=400.0)
+    verdicts = runner.feed([], [result, result], 400.0)
+    assert [dict(v.labels)["check_name"] for v in verdicts] == ["other", "other"]
+    assert runner.errors == {("a-to-b-loss", "ValueError"): 2}
+    assert runner.last_error == "a-to-b-loss (all): cannot size a threshold"

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.alerting.alert import labels_of
 from monitor.anomaly.check import Judgement, Verdict
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
-from monitor.config.model import Config, ExpectKind
+from monitor.config.model import Config
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.records import Status
+from monitor.timeutil import format_duration
 
 _JUDGEMENT = {
     CheckState.LEARNING: Judgement.LEARNING,
@@ -31,7 +33,8 @@ _JUDGEMENT = {
 
 def default_divergence_checks(config: Config, configured: Sequence[CheckDef]) -> list[CheckDef]:
     """Every edge is watched for loss, configured or not: the built-in default has the default
-    budget (one false alarm per 30 days)."""
+    budget (one false alarm per 30 days). Its baseline is the edge's promise, so it needs no
+    warm-up beyond one bucket with ``min_events`` expected events (to size its threshold)."""
     watched = {
         (c.target.pipeline, c.target.edge) for c in configured if c.kind is CheckKind.DIVERGENCE
     }
@@ -44,7 +47,7 @@ def default_divergence_checks(config: Config, configured: Sequence[CheckDef]) ->
                         name=f"divergence:{edge.name}",
                         kind=CheckKind.DIVERGENCE,
                         target=Target(pipeline.name, edge=edge.name),
-                        warmup=0.0 if edge.expect.kind is ExpectKind.ALL else 86400.0,
+                        warmup=0.0,
                     )
                 )
     return out
@@ -88,7 +91,11 @@ def _detail(kind: CheckKind, bucket: HopBucket | EdgeResult, score: Score) -> st
     ev = score.evidence
     if isinstance(bucket, EdgeResult) and kind is CheckKind.DIVERGENCE:
         loss = bucket.missing / bucket.expected if bucket.expected else 0.0
-        text = f"{bucket.missing} of {bucket.expected} expected events missing ({loss:.1%})"
+        when = datetime.fromtimestamp(bucket.bucket_start, UTC)
+        text = (
+            f"{bucket.missing} of {bucket.expected} expected events missing ({loss:.1%}) in the "
+            f"{format_duration(bucket.bucket_seconds)} bucket at {when:%Y-%m-%d %H:%M} UTC"
+        )
         if "estimated_loss" in ev:
             text += f", sustained loss ≈ {float(ev['estimated_loss']):.1%}"
         return text
@@ -97,6 +104,13 @@ def _detail(kind: CheckKind, bucket: HopBucket | EdgeResult, score: Score) -> st
     if observed is not None and expected is not None:
         return f"observed {observed} vs expected {expected}"
     return ""
+
+
+def _edge_hops(bucket: HopBucket | EdgeResult) -> dict[str, str]:
+    """An edge alert names both ends, so routes and inhibitions can match on either hop."""
+    if isinstance(bucket, EdgeResult):
+        return {"from_hop": bucket.from_hop, "to_hop": bucket.to_hop}
+    return {}
 
 
 def _bucket_evidence(bucket: HopBucket | EdgeResult) -> dict[str, Any]:
@@ -124,6 +138,8 @@ class CheckRunner:
         self.config = config
         self._factory = factory
         self._series: dict[tuple[str, str], _Series] = {}
+        self.errors: Counter[tuple[str, str]] = Counter()
+        self.last_error: str | None = None
         self._by_hop: dict[tuple[str, str], list[CheckDef]] = {}
         self._by_edge: dict[tuple[str, str], list[CheckDef]] = {}
         for check in self.checks:
@@ -147,7 +163,13 @@ class CheckRunner:
                 checks = self._by_hop.get((bucket.pipeline, bucket.hop), [])
             for check in checks:
                 for series, point in _points(check, bucket):
-                    out.append(self._judge(check, series, bucket, point, now))
+                    try:
+                        out.append(self._judge(check, series, bucket, point, now))
+                    except (ValueError, ArithmeticError) as exc:
+                        # One series' bad point (or a detector that cannot size its threshold)
+                        # must not stop the others; counted, exported, and logged by the daemon.
+                        self.errors[(check.name, type(exc).__name__)] += 1
+                        self.last_error = f"{check.name} ({series or 'all'}): {exc}"
         return out
 
     def _judge(self, check: CheckDef, series: str, bucket: Any, point: Any, now: float) -> Verdict:
@@ -167,6 +189,7 @@ class CheckRunner:
                 "hop": t.hop or "",
                 "edge": t.edge or "",
                 "segment": series,
+                **_edge_hops(bucket),
                 **dict(check.labels),
             }
         )

@@ -224,8 +224,12 @@ class HopwatchCollector(Collector):
             for s in CheckState:
                 state.add_metric([*labels, s.value], 1.0 if last.state is s else 0.0)
             score.add_metric(labels, float(last.score))
+        errors = _family(names.CHECK_ERRORS)
+        for (check_name, reason), n in sorted(engine.checks.errors.items()):
+            errors.add_metric([check_name, reason], float(n))
         yield state
         yield score
+        yield errors
 
     def _daemon(self) -> Iterator[Metric]:
         """The evaluation loop's own health, when the source is a running daemon."""

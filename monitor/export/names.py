@@ -222,6 +222,12 @@ CHECK_SCORE = Metric(
     "Anomaly score in [0, 1] of each check's series for its last closed bucket.",
     (CHECK, KIND, SEGMENT),
 )
+CHECK_ERRORS = Metric(
+    "hopwatch_check_errors_total",
+    "counter",
+    "Points a check could not judge (the series goes on with the next bucket), by error type.",
+    (CHECK, REASON),
+)
 
 ALERTS = Metric(
     "hopwatch_alerts",
@@ -262,6 +268,7 @@ ALL: Final = (
     DAEMON_TICK_DURATION,
     CHECK_STATE,
     CHECK_SCORE,
+    CHECK_ERRORS,
     ALERTS,
     BUILD_INFO,
 )
