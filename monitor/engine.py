@@ -233,6 +233,7 @@ class Engine:
                 ],
                 "emitted": [[*k, *v] for k, v in self._emitted.items()],
                 "slo_outcomes": self.slos.ledger.to_bytes(),
+                "checks": self.checks.to_bytes(),
             }
         )
 
@@ -249,3 +250,5 @@ class Engine:
             self._emitted[(p, e, b)] = tuple(numbers)  # type: ignore[assignment]
         if "slo_outcomes" in state:
             self.slos.ledger.restore(state["slo_outcomes"])
+        if "checks" in state:
+            self.checks.restore(state["checks"])

@@ -118,3 +118,42 @@ def test_a_failing_detector_is_counted_and_the_other_series_go_on():
     assert [dict(v.labels)["check_name"] for v in verdicts] == ["other", "other"]
     assert runner.errors == {("a-to-b-loss", "ValueError"): 2}
     assert runner.last_error == "a-to-b-loss (all): cannot size a threshold"
+
+
+def _loss_run(engine: Engine, minutes: range) -> list:
+    changed = []
+    for m in minutes:
+        changed += minute(engine, m, 100, 100 if m < 20 else 70)
+    return changed
+
+
+def test_detector_state_survives_a_checkpoint():
+    first = Engine(CONFIG, checks=[DIVERGENCE])
+    _loss_run(first, range(21))
+    states = {(c.name, s): score.state for c, s, score in first.checks.states()}
+    assert states[("a-to-b-loss", "")] == "firing"
+    second = Engine(CONFIG, checks=[DIVERGENCE])
+    second.restore(first.checkpoint())
+    _loss_run(second, range(21, 23))
+    [(_, _, score)] = [x for x in second.checks.states() if x[0].name == "a-to-b-loss"]
+    assert score.state == "firing"  # not learning again, and the incident is still on
+    assert score.evidence["baseline_period"] == (0.0, 10 * 60.0)  # learned before the restart
+
+
+def test_a_changed_check_starts_learning_after_a_restart():
+    import dataclasses
+
+    first = Engine(CONFIG, checks=[DIVERGENCE])
+    _loss_run(first, range(21))
+    changed = dataclasses.replace(DIVERGENCE, false_alarms_per_30d=0.5)
+    second = Engine(CONFIG, checks=[changed])
+    second.restore(first.checkpoint())
+    _loss_run(second, range(21, 23))
+    [(_, _, score)] = [x for x in second.checks.states() if x[0].name == "a-to-b-loss"]
+    assert score.state == "learning"
+
+
+def test_an_unreadable_checks_checkpoint_means_learning_again_not_a_crash():
+    engine = Engine(CONFIG, checks=[DIVERGENCE])
+    assert engine.checks.restore(b"not a pickle") == 0
+    assert "every check re-learns" in (engine.checks.last_error or "")

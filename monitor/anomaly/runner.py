@@ -9,6 +9,7 @@ bucket hopwatch could not fully observe.
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 from monitor.alerting.alert import labels_of
 from monitor.anomaly.check import Judgement, Verdict
+from monitor.anomaly.latency_path import PathLatency
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
 from monitor.config.model import Config
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
@@ -99,6 +101,12 @@ def _detail(kind: CheckKind, bucket: HopBucket | EdgeResult, score: Score) -> st
         if "estimated_loss" in ev:
             text += f", sustained loss ≈ {float(ev['estimated_loss']):.1%}"
         return text
+    if kind is CheckKind.LATENCY and "observed_seconds" in ev:
+        q = float(ev.get("quantile", 0.95)) * 100
+        return (
+            f"p{q:g} {float(ev['observed_seconds']):.3g} s vs "
+            f"{float(ev['expected_seconds']):.3g} s expected"
+        )
     observed = ev.get("observed", ev.get("observed_seconds"))
     expected = ev.get("expected", ev.get("expected_seconds"))
     if observed is not None and expected is not None:
@@ -121,6 +129,13 @@ def _bucket_evidence(bucket: HopBucket | EdgeResult) -> dict[str, Any]:
     return out
 
 
+def _identity(check: CheckDef, config: Config) -> str:
+    """What a detector's state depends on: the check's definition and its pipeline's buckets."""
+    pipeline = config.pipeline(check.target.pipeline)
+    bucket = pipeline.bucket_seconds if pipeline is not None else None
+    return repr((check, bucket))
+
+
 @dataclass
 class _Series:
     detector: Detector
@@ -138,6 +153,7 @@ class CheckRunner:
         self.config = config
         self._factory = factory
         self._series: dict[tuple[str, str], _Series] = {}
+        self.paths = PathLatency(self.checks, config)
         self.errors: Counter[tuple[str, str]] = Counter()
         self.last_error: str | None = None
         self._by_hop: dict[tuple[str, str], list[CheckDef]] = {}
@@ -154,7 +170,9 @@ class CheckRunner:
     ) -> list[Verdict]:
         """Newly closed buckets in, one verdict per (check, series) they touch."""
         out: list[Verdict] = []
-        for bucket in list(hop_buckets) + list(edge_results):
+        hop_buckets = list(hop_buckets)
+        self.paths.feed(hop_buckets)
+        for bucket in hop_buckets + list(edge_results):
             if bucket.completeness is Completeness.INCOMPLETE:
                 continue
             if isinstance(bucket, EdgeResult):
@@ -197,6 +215,11 @@ class CheckRunner:
             f" ({series})" if series else ""
         )
         detail = _detail(check.kind, bucket, score)
+        evidence = {**score.evidence, "check": check.name, **_bucket_evidence(bucket)}
+        attribution = self.paths.explain(check) if score.alert else None
+        if attribution is not None:
+            detail += f"; {attribution.summary()}"
+            evidence["attribution"] = [[hop, round(s, 3)] for hop, s in attribution.by_hop]
         if detail:
             summary += f": {detail}"
         return Verdict(
@@ -207,8 +230,43 @@ class CheckRunner:
             score=score.score,
             summary=summary if score.alert else "",
             bucket_start=bucket.bucket_start,
-            evidence={**score.evidence, "check": check.name, **_bucket_evidence(bucket)},
+            evidence=evidence,
         )
+
+    def to_bytes(self) -> bytes:
+        """Every series' detector (learned baseline, CUSUM statistics, alarm state) for the
+        checkpoint, so a restart neither re-learns nor forgets an incident in progress.
+
+        Detectors are plain Python objects of this package, so they are pickled; each is saved
+        with its check's definition, and ``restore`` keeps only series whose check is unchanged.
+        The checkpoint is hopwatch's own file in its data directory, never input from outside.
+        """
+        by_name = {c.name: c for c in self.checks}
+        saved = [
+            (name, series, _identity(by_name[name], self.config), state)
+            for (name, series), state in self._series.items()
+            if name in by_name
+        ]
+        return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, blob: bytes) -> int:
+        """Resume the series of unchanged checks; returns how many were dropped (changed or
+        removed checks start learning again)."""
+        by_name = {c.name: c for c in self.checks}
+        try:
+            saved = pickle.loads(blob)
+        except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
+            # Written by another version of hopwatch: learning again beats refusing to start.
+            self.last_error = f"checkpoint of the checks unreadable ({exc}); every check re-learns"
+            return len(self._series)
+        dropped = 0
+        for name, series, identity, state in saved:
+            check = by_name.get(name)
+            if check is None or _identity(check, self.config) != identity:
+                dropped += 1
+                continue
+            self._series[(name, series)] = state
+        return dropped
 
     def states(self) -> list[tuple[CheckDef, str, Score]]:
         """(check, series, last score) for every series seen: what /metrics exports."""
