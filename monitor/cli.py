@@ -54,13 +54,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     replay = sub.add_parser(
-        "replay", help="run a check over history and say what it would have fired"
+        "replay",
+        help="run checks over history and say what they would have fired",
+        description="Replay checks (and completeness SLOs) over the store's closed buckets "
+        "(default), over CSVs of counts (--counts), or one detector over a NAB-format "
+        "timestamp,value CSV (--series). See docs/checks.md, Replay.",
+    )
+    source = replay.add_mutually_exclusive_group()
+    source.add_argument(
+        "--series", type=Path, metavar="FILE", help="a timestamp,value CSV (NAB format)"
+    )
+    source.add_argument(
+        "--counts",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="a CSV of hop counts (timestamp,pipeline,hop,count[,status][,<attribute>...]) or "
+        "edge counts (timestamp,pipeline,edge,expected,arrived); repeatable",
     )
     replay.add_argument(
-        "--series", type=Path, required=True, help="a timestamp,value CSV (NAB format)"
+        "--config", type=Path, metavar="FILE", help="main config file (default: hopwatch.yaml)"
     )
-    replay.add_argument("--out", type=Path, required=True, help="timestamp,value,score,alert CSV")
-    replay.add_argument("--labels", type=Path, help="NAB windows JSON: precision, recall, delay")
+    replay.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="state directory (default: storage.data_dir)"
+    )
+    replay.add_argument(
+        "--check",
+        dest="checks",
+        action="append",
+        metavar="NAME",
+        help="replay only this check or completeness SLO; repeatable (default: all)",
+    )
+    replay.add_argument(
+        "--since",
+        metavar="T",
+        help="first bucket start: ISO 8601 time, epoch seconds, or a duration ago (7d)",
+    )
+    replay.add_argument(
+        "--until",
+        metavar="T",
+        help="last bucket start, exclusive: ISO 8601, epoch seconds, or a duration ago",
+    )
+    replay.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="CSV to write: timestamp,value,score,alert (--series) or "
+        "timestamp,check,series,value,score,alert; required with --series",
+    )
+    replay.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE",
+        help="labelled incidents for precision, recall and delay: a start,end CSV or YAML list "
+        "(a NAB windows JSON with --series)",
+    )
 
     demo = sub.add_parser("demo", help="the daemon on the example pipeline with the simulator")
     demo.add_argument("--config", default=None, help="main config (default: the bundled example)")
@@ -101,14 +149,55 @@ def main(argv: list[str] | None = None) -> int:
 
         return export_rules_command(args.config, args.out)
     if args.command == "replay":
-        from monitor.anomaly.replay import replay_command
-
-        return replay_command(args.series, args.out, args.labels, sys.stdout)
+        return _replay(args)
     if args.command == "demo":
         from monitor.demo import run_demo
 
         return run_demo(args)
     return 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """``hopwatch replay``: a NAB series, or checks over the store or counts files."""
+    if args.series is not None:
+        from monitor.anomaly.replay import replay_command
+
+        flags = {"config": "--config", "data_dir": "--data-dir", "checks": "--check"}
+        flags |= {"since": "--since", "until": "--until"}
+        extra = [flag for name, flag in flags.items() if getattr(args, name) is not None]
+        if args.out is None or extra:
+            verb = "does" if len(extra) == 1 else "do"
+            what = f"{', '.join(extra)} {verb} not apply" if extra else "--out is required"
+            print(f"hopwatch replay: {what} with --series", file=sys.stderr)
+            return 2
+        return replay_command(args.series, args.out, args.labels, sys.stdout)
+    import time
+
+    from monitor.anomaly.history_cli import HistoryRequest, history_command
+    from monitor.store import DB_FILENAME, StoreError, open_store
+
+    def open_existing(data_dir: Path) -> object:
+        path = Path(data_dir) / DB_FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no hopwatch database; point --data-dir at the directory the daemon "
+                "writes (storage.data_dir of its config)"
+            )
+        return open_store(data_dir)
+
+    request = HistoryRequest(
+        config=args.config or Path("hopwatch.yaml"),
+        counts=tuple(args.counts or ()),
+        data_dir=args.data_dir,
+        checks=tuple(args.checks or ()),
+        since=args.since,
+        until=args.until,
+        labels=args.labels,
+        out=args.out,
+    )
+    return history_command(
+        request, open_existing, time.time(), sys.stdout, sys.stderr, store_errors=(StoreError,)
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -157,3 +157,53 @@ def test_an_unreadable_checks_checkpoint_means_learning_again_not_a_crash():
     engine = Engine(CONFIG, checks=[DIVERGENCE])
     assert engine.checks.restore(b"not a pickle") == 0
     assert "every check re-learns" in (engine.checks.last_error or "")
+
+
+class _Recorder:
+    def __init__(self, log: list, name: str) -> None:
+        self.log, self.name = log, name
+
+    def update(self, at: float, point: object):
+        from monitor.anomaly.model import CheckState, Score
+
+        self.log.append((self.name, at, point))
+        return Score(at, 0.0, CheckState.OK)
+
+
+def test_volume_series_include_silent_segments_and_roll_up_small_ones():
+    from monitor.anomaly.runner import CheckRunner
+    from monitor.anomaly.segments import ROLLUP
+
+    volume = CheckDef(
+        name="vol",
+        kind=CheckKind.VOLUME,
+        target=Target("p", hop="a", segment_by="region"),
+        params={"rollup_below": 5.0},
+    )
+    log: list = []
+    runner = CheckRunner([volume], CONFIG, lambda c, b, cfg: _Recorder(log, "?"))
+    engine = Engine(CONFIG)
+    engine.checks = runner
+    counts = [{"eu": 50, "us": 60, "mt": 2, "lu": 1}, {"us": 60, "mt": 1}]
+    for m, by_region in enumerate(counts):
+        t = m * 60.0 + 1.0
+        engine.observe(
+            [
+                Observation(
+                    "p", "a", "x", t, t, event_id=f"{m}-{r}-{i}", attributes=(("region", r),)
+                )
+                for r, n in by_region.items()
+                for i in range(n)
+            ]
+        )
+        engine.tick(m * 60.0 + 360.0)
+    assert {series for (_, series), _ in runner._series.items()} == {"eu", "us", ROLLUP}
+    # eu stopped sending: fed 0; mt and lu are small: judged together as one series
+    assert [(at, point) for _, at, point in log] == [
+        (0.0, 50),
+        (0.0, 60),
+        (0.0, 3),
+        (60.0, 0),
+        (60.0, 60),
+        (60.0, 1),
+    ]

@@ -85,14 +85,15 @@ def test_example_maps_to_the_exact_model(config: Config) -> None:
         warmup=14 * 86400.0,
         owner="growth-platform",
         labels=team,
-        params={"direction": "both"},
+        params={"direction": "both", "rollup_below": 5.0},
     )
     assert by_name["ingest-rejections"].min_events == 100
     assert by_name["ingest-rejections"].params == {"reasons": ("schema_invalid",)}
     fresh = by_name["warehouse-freshness"]
     assert (fresh.owner, fresh.labels) == ("data-platform", (("sink", "warehouse"), *team))
     assert fresh.params == {
-        "quiet": (TimeInterval(times=(TimeRange(90, 210),), location="Europe/Berlin"),)
+        "quiet": (TimeInterval(times=(TimeRange(90, 210),), location="Europe/Berlin"),),
+        "rollup_below": 5.0,
     }
     assert by_name["identity-consent-mix"].params == {"attribute": "consent"}
     assert by_name["identity-latency"].params == {"quantile": 0.99, "attribution": True}

@@ -8,13 +8,13 @@ seasonality and over-dispersion cancel out of the test. Two tests share the fals
 * **one bucket** (large loss, alarm in the bucket it starts): the exact binomial tail of
   ``monitor.anomaly.divergence.shortfall_pvalue`` at ``one_bucket_share`` (default 10%) of the
   per-bucket significance level, with the old absolute and relative floors (``min_missing`` events,
-  ``min_loss`` share);
+  ``min_loss_ratio`` share);
 * **max-of-CUSUMs** (small sustained loss of unknown size): one binomial log-likelihood-ratio CUSUM
   per loss size of a geometric grid 5%–50%, alarm when the largest reaches ``h`` — a discretised
   GLR CUSUM (Lorden 1971). The grid's ratio (≤ 1.5) keeps the loss of efficiency between grid
   points at a few percent; not knowing the loss size costs about ``ln(len(grid))`` nats.
   Absolute and relative floors on the run of the winning CUSUM (``min_events`` expected events,
-  ``min_loss`` estimated loss) keep tiny or trivial shortfalls quiet.
+  ``min_loss_ratio`` estimated loss) keep tiny or trivial shortfalls quiet.
 
 **Calibration of h.** ``h`` is set so the CUSUM part's mean run length to a false alarm is
 ``ARL0 / (1 − one_bucket_share)`` buckets, by a short simulation under the learned null, cached per
@@ -155,8 +155,8 @@ class DivergenceDetector:
     """One edge's divergence check (``kind: divergence``); ``update(at, (expected, arrived))`` per
     closed bucket. ``expected_ratio`` is the edge's promise (1.0 for ``all``), ``None`` to learn it.
 
-    ``check.params`` may set ``tolerance`` (0.001), ``min_loss`` (0.02), ``min_missing`` (5),
-    ``one_bucket_share`` (0.1) and ``loss_grid`` (``LOSS_GRID``)."""
+    ``check.params`` may set ``tolerance`` (0.001; the edge's own), ``min_loss_ratio`` (0.02),
+    ``min_missing`` (5), ``one_bucket_share`` (0.1) and ``loss_grid`` (``LOSS_GRID``)."""
 
     def __init__(
         self, check: CheckDef, bucket_seconds: float, expected_ratio: float | None = None
@@ -166,7 +166,7 @@ class DivergenceDetector:
         self.bucket_seconds = float(bucket_seconds)
         self.expected_ratio = expected_ratio
         self.tolerance = float(params.get("tolerance", 0.001))
-        self.min_loss = float(params.get("min_loss", 0.02))
+        self.min_loss = float(params.get("min_loss_ratio", 0.02))
         self.min_missing = float(params.get("min_missing", 5))
         share = float(params.get("one_bucket_share", 0.1))
         if not 0 < share < 1:

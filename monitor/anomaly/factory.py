@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from monitor.anomaly.divergence_cusum import DivergenceDetector
 from monitor.anomaly.freshness import FreshnessDetector
 from monitor.anomaly.latency import LatencyDetector
@@ -33,5 +35,7 @@ def detector_for(check: CheckDef, bucket_seconds: float, config: Config) -> Dete
         ratio = None
         if edge is not None:
             ratio = 1.0 if edge.expect.kind is ExpectKind.ALL else edge.expect.ratio
+            params = {"tolerance": edge.expect.tolerance, **check.params}
+            check = dataclasses.replace(check, params=params)
         return DivergenceDetector(check, bucket_seconds, expected_ratio=ratio)
     return _SIMPLE[check.kind](check, bucket_seconds)

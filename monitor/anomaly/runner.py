@@ -20,10 +20,14 @@ from monitor.alerting.alert import labels_of
 from monitor.anomaly.check import Judgement, Verdict
 from monitor.anomaly.latency_path import PathLatency
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
+from monitor.anomaly.segments import Segments, unsegmented
 from monitor.config.model import Config
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.records import Status
 from monitor.timeutil import format_duration
+
+DEFAULT_ROLLUP_BELOW = 5.0
+"""Segments with fewer events per bucket than this (typically) are judged together, not alone."""
 
 _JUDGEMENT = {
     CheckState.LEARNING: Judgement.LEARNING,
@@ -73,7 +77,7 @@ def _points(check: CheckDef, bucket: HopBucket | EdgeResult) -> list[tuple[str, 
             return [("", bucket.latency)]
         return []
     if kind in (CheckKind.VOLUME, CheckKind.FRESHNESS):
-        return list(_segment_counts(bucket, segment_by).items())
+        return [("", _segment_counts(bucket, segment_by))]  # split by ``Segments`` in the runner
     if kind is CheckKind.LATENCY:
         return [("", bucket.latency)]
     if kind is CheckKind.REJECTIONS:
@@ -154,6 +158,7 @@ class CheckRunner:
         self._factory = factory
         self._series: dict[tuple[str, str], _Series] = {}
         self.paths = PathLatency(self.checks, config)
+        self._segments: dict[str, Segments] = {}
         self.errors: Counter[tuple[str, str]] = Counter()
         self.last_error: str | None = None
         self._by_hop: dict[tuple[str, str], list[CheckDef]] = {}
@@ -180,7 +185,7 @@ class CheckRunner:
             else:
                 checks = self._by_hop.get((bucket.pipeline, bucket.hop), [])
             for check in checks:
-                for series, point in _points(check, bucket):
+                for series, point in self._series_points(check, bucket):
                     try:
                         out.append(self._judge(check, series, bucket, point, now))
                     except (ValueError, ArithmeticError) as exc:
@@ -189,6 +194,22 @@ class CheckRunner:
                         self.errors[(check.name, type(exc).__name__)] += 1
                         self.last_error = f"{check.name} ({series or 'all'}): {exc}"
         return out
+
+    def _series_points(
+        self, check: CheckDef, bucket: HopBucket | EdgeResult
+    ) -> list[tuple[str, Any]]:
+        points = _points(check, bucket)
+        if check.kind not in (CheckKind.VOLUME, CheckKind.FRESHNESS) or not points:
+            return points
+        [(_, counts)] = points
+        if check.target.segment_by is None:
+            return unsegmented(counts)
+        segments = self._segments.get(check.name)
+        if segments is None:
+            below = float(check.params.get("rollup_below", DEFAULT_ROLLUP_BELOW))
+            span = 3600.0 / bucket.bucket_seconds
+            segments = self._segments[check.name] = Segments(below, span=max(span, 2.0))
+        return segments.split(counts)
 
     def _judge(self, check: CheckDef, series: str, bucket: Any, point: Any, now: float) -> Verdict:
         key = (check.name, series)
@@ -246,6 +267,10 @@ class CheckRunner:
             (name, series, _identity(by_name[name], self.config), state)
             for (name, series), state in self._series.items()
             if name in by_name
+        ] + [
+            (name, None, _identity(by_name[name], self.config), segments)
+            for name, segments in self._segments.items()
+            if name in by_name
         ]
         return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -265,7 +290,10 @@ class CheckRunner:
             if check is None or _identity(check, self.config) != identity:
                 dropped += 1
                 continue
-            self._series[(name, series)] = state
+            if series is None:
+                self._segments[name] = state
+            else:
+                self._series[(name, series)] = state
         return dropped
 
     def states(self) -> list[tuple[CheckDef, str, Score]]:

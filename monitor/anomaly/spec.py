@@ -229,17 +229,20 @@ class DivergenceSpec(CheckSpec):
     """Arrived vs expected on an edge; floors keep trivial shortfalls quiet."""
 
     min_missing: int = Field(default=5, ge=0)
-    min_loss_ratio: float = Field(default=0.01, ge=0, lt=1)
+    min_loss_ratio: float = Field(default=0.02, ge=0, lt=1)
 
     def params(self) -> dict[str, Any]:
         return {"min_missing": self.min_missing, "min_loss_ratio": self.min_loss_ratio}
 
 
 class VolumeSpec(CheckSpec):
+    """``rollup_below``: segments with fewer events per bucket are judged together."""
+
     direction: Direction = "both"
+    rollup_below: float = Field(default=5.0, ge=0)
 
     def params(self) -> dict[str, Any]:
-        return {"direction": self.direction}
+        return {"direction": self.direction, "rollup_below": self.rollup_below}
 
 
 class RejectionsSpec(CheckSpec):
@@ -253,9 +256,10 @@ class RejectionsSpec(CheckSpec):
 
 class FreshnessSpec(CheckSpec):
     quiet: list[QuietSpec] = Field(default_factory=list)
+    rollup_below: float = Field(default=5.0, ge=0)
 
     def params(self) -> dict[str, Any]:
-        return {"quiet": tuple(_interval(q) for q in self.quiet)}
+        return {"quiet": tuple(_interval(q) for q in self.quiet), "rollup_below": self.rollup_below}
 
 
 class LatencyCheckSpec(CheckSpec):
