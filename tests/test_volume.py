@@ -97,15 +97,32 @@ def test_a_small_sustained_drop_is_found_by_the_cusum():
     assert fired and start <= fired[0] < start + 24
 
 
-def test_a_clean_seasonal_series_over_90_days_stays_within_3x_its_budget():
+def test_a_clean_seasonal_series_over_90_days_stays_near_its_budget():
     bucket = 900.0
     n = int(90 * DAY / bucket)
     values = nb_counts(n, bucket, seed=11, phi=0.05)
     scores = run(VolumeDetector(check(), bucket), values, bucket)
-    alerts = sum(s.alert for s in scores)
+    fired = [i for i, s in enumerate(scores) if s.alert]
+    # 5 onsets in the 83 days after the warm-up (budget 2.77): all but one from the one-bucket
+    # tail test at genuine negative-binomial tail events; over seeds 1-6 the mean is 2.7.
+    assert fired == [2391, 3168, 5752, 6122, 8379]
     budget = 1.0 * (90 - 7) / 30  # 1 alarm per 30 days after the 7-day warm-up
-    assert alerts <= 3 * budget
+    assert len(fired) <= 2 * budget
     assert all(0.0 <= s.score <= 1.0 for s in scores)
+
+
+def test_a_drop_at_minute_buckets_and_10_events_per_minute_is_found_within_minutes():
+    """Poisson counts at 10/min with a daily curve; a 50% drop at day 21, 14:00 (μ ≈ 15/min,
+    CUSUM floor ≈ 5 buckets) is found by the CUSUM bank on the smoothed day-of-week profile."""
+    rng = np.random.default_rng(3)
+    n = 22 * 1440
+    x = rng.poisson([daily_mean(T0 + i * 60.0, base=10.0) for i in range(n)]).astype(float)
+    start = 21 * 1440 + 840
+    x[start:] = np.random.default_rng(4).binomial(x[start:].astype(int), 0.5)
+    scores = run(VolumeDetector(check(direction="drop", min_weeks=2), 60.0), list(x), 60.0)
+    fired = [i for i, s in enumerate(scores) if s.alert]
+    assert fired == [start + 8]
+    assert scores[start + 8].evidence["baseline"] == "day-of-week profile ±30 slots"
 
 
 def test_an_incident_does_not_lower_the_baseline_the_next_day():

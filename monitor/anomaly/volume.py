@@ -1,96 +1,114 @@
 """Volume check: is one bucket's count (or value) out of line with its seasonal baseline?
 
 Use it for a hop's count per bucket (per segment), or for any real-valued metric (CPU %, bytes).
-Two baselines are learned side by side from buckets that were not flagged (past incidents do not
-teach the baseline):
+Two baselines are learned side by side, both incrementally (``volume_model``), from buckets that
+were not flagged (past incidents do not teach the baseline):
 
-* **seasonal**: the median of the same slot and its two neighbours (a smoothed profile) per day of
-  week once ``min_weeks`` are there, else per minute of day over the past ``days`` days of the same
-  kind (weekday or weekend), else over any past days;
-* **level**: the median of the last ``level_buckets`` values.
+* **seasonal**: exponentially weighted means per slot of the week once ``min_weeks`` weeks are
+  there, else per slot of the day over days of the same kind (weekday or weekend), read as the mean of ``±smooth_seconds`` of neighbouring slots (a smooth profile is
+  estimated from many more events than one slot holds: a 10% drop at 10 events/min is only 0.3σ
+  of one bucket, so the baseline must be better than about 1%);
+* **level**: a robust exponentially weighted level (clipped updates, memory ``level_buckets``)
+  for series with no seasonal history yet or no seasonality at all.
 
-The baseline with the smaller robust residual scale (MAD of past one-step residuals) is used, the
-level only when it is clearly better (``level_preference``), and the CUSUM runs on seasonal
-residuals only (the level's residuals are autocorrelated). Counts
-are judged against a negative binomial whose dispersion is fitted from the residuals (over-dispersion
-estimated, not assumed Poisson); real values get a robust z-score with Student-t tails. Two tests
-spend the false-alarm budget (``check.false_alarms_per_30d``) half each: a one-bucket tail test at
-``alpha/2`` and a two-sided CUSUM on standardised residuals with ``h`` set from the budget's ARL0
-(sustained drops). After an alert the CUSUM restarts and the score is damped for ``holdoff_seconds``
-(one alert per incident); an incident longer than ``relearn_seconds`` is taken as the new normal,
-and a bucket flagged again at the same minute of day is a recurring pattern, not an incident. The
-predictive scale includes the baseline's own error (a median of ``n`` values: ``σ·√(1 + π/2n)``).
+The baseline with the smaller mean square one-step residual is used (the level only when clearly
+better, ``level_preference``). Counts are judged against a negative binomial whose dispersion is
+fitted from the residuals (``Var = μ + φμ²``, over-dispersion and baseline error estimated, not
+assumed Poisson); real values get a z-score with Student-t tails. Two tests spend the false-alarm
+budget (``check.false_alarms_per_30d``) half each: a one-bucket tail test and a bank of CUSUMs on
+the standardised residual tuned to shifts of ``cusum_shifts`` standard deviations (a sustained
+drop of unknown size is found close to the optimal delay of the CUSUM matched to it, at the cost
+of ``ln(#CUSUMs)`` in the threshold). The CUSUMs run on the seasonal residuals only (the level
+follows a shift, so its residuals are autocorrelated and a CUSUM on them would run away).
 
+After an alert the CUSUMs restart and the score is damped for ``holdoff_seconds`` (one alert per
+incident); an incident longer than ``relearn_seconds`` is taken as the new normal.
 ``score`` = ``r / (1 + r)`` where ``r`` is the larger of the two statistics over its threshold, so
 ``alert`` is exactly ``score >= ALERT_SCORE`` outside a hold-off (inside it the score is damped ×0.1).
+
+Cost: O(``smooth`` slots) per update in plain Python, no per-bucket median or ``scipy.stats``.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-from scipy.stats import nbinom, poisson
-from scipy.stats import t as student_t
+from scipy.special import betainc, pdtr, pdtrc, stdtr
 
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
+from monitor.anomaly.volume_model import (
+    RobustLevel,
+    RollingSum,
+    SeasonalProfile,
+    SortedWindow,
+    cusum_h,
+)
 
 __all__ = ["ALERT_SCORE", "VolumeDetector", "cusum_h"]
 
 ALERT_SCORE = 0.5
 DIRECTIONS = ("both", "drop", "spike")
 VALUE_TYPES = ("auto", "count", "real")
+CHOICE_MEMORY = 288
+Z_CLIP = 4.0
+"""Standardised residuals enter the CUSUMs clipped: one wild bucket is the tail test's job."""
 
 
-def cusum_h(arl0: float, k: float = 0.5) -> float:
-    """The one-sided CUSUM threshold whose in-control run length is ``arl0`` (Siegmund)."""
-
-    def arl(h: float) -> float:
-        b = h + 1.166
-        return (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k)
-
-    lo, hi = 0.0, 50.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if arl(mid) < arl0 else (lo, mid)
-    return hi
+_SQRT2 = math.sqrt(2.0)
 
 
-def _median(values) -> float:
-    return float(np.median(np.fromiter(values, float)))
+def _normal_tails(z: float) -> tuple[float, float]:
+    return 0.5 * math.erfc(-z / _SQRT2), 0.5 * math.erfc(z / _SQRT2)
 
 
-def _baseline_median(entries) -> tuple[float, int]:
-    """Median of the unflagged values, unless flagged ones are the majority: an isolated incident is
-    left out, a pattern that keeps coming back (or a lasting shift) becomes the new normal."""
-    clean = [v for v, flagged in entries if not flagged]
-    used = clean if 2 * len(clean) >= len(entries) else [v for v, _ in entries]
-    return _median(used), len(used)
-
-
-def _mad_scale(residuals: deque[float]) -> float:
-    r = np.fromiter(residuals, float)
-    return float(1.4826 * np.median(np.abs(r - np.median(r))))
-
-
-def _inflation(n: int) -> float:
-    """Predictive sd over the noise sd when the baseline is the median of ``n`` past values
-    (the median's variance is about π/2 · σ²/n)."""
-    return math.sqrt(1.0 + math.pi / 2 / max(n, 1))
+def _count_tails(x: float, mu: float, phi: float) -> tuple[float, float]:
+    """P(X ≤ x) and P(X ≥ x) under a negative binomial (Poisson when ``phi`` is 0) with mean
+    ``mu``, from the regularised incomplete beta / gamma functions (scalar ufuncs, microseconds)."""
+    mu = max(mu, 1e-9)
+    if phi <= 1e-9:
+        low = float(pdtr(x, mu))
+        high = 1.0 if x <= 0 else float(pdtrc(x - 1, mu))
+        return low, high
+    n = 1.0 / phi
+    p = n / (n + mu)
+    low = float(betainc(n, x + 1.0, p))
+    high = 1.0 if x <= 0 else 1.0 - float(betainc(n, x, p))
+    return low, high
 
 
 @dataclass
-class _Baseline:
-    """Residuals of one baseline, for its scale and (for counts) the fitted dispersion."""
+class _Fit:
+    """One baseline's recent residuals: mean square (for choosing the baseline and for real values)
+    and the dispersion moments ``Σ(r² − μ)``, ``Σμ²`` (for counts)."""
 
-    residuals: deque[float]
-    means: deque[float]
+    n: int
+    square: RollingSum = field(init=False)
+    moments: RollingSum = field(init=False)
+    error: float = 0.0
+    """Mean absolute residual over about ``CHOICE_MEMORY`` buckets, flagged ones included: the
+    baselines are compared on every bucket, or a level that alarms at each daily step would look
+    better than the profile that predicts the step."""
+    seen: int = 0
 
-    @classmethod
-    def new(cls, n: int) -> _Baseline:
-        return cls(deque(maxlen=n), deque(maxlen=n))
+    def track(self, r: float) -> None:
+        self.seen += 1
+        self.error += (abs(r) - self.error) / min(self.seen, CHOICE_MEMORY)
+
+    def __post_init__(self) -> None:
+        self.square = RollingSum(self.n)
+        self.moments = RollingSum(self.n)
+
+    def add(self, r: float, mu: float) -> None:
+        self.square.add(r * r, 1.0)
+        m = max(mu, 0.0)
+        self.moments.add(r * r - m, m * m)
+
+    def mse(self) -> float:
+        return self.square.a / max(self.square.b, 1.0)
+
+    def phi(self) -> float:
+        return max(0.0, self.moments.a / self.moments.b) if self.moments.b > 0 else 0.0
 
 
 @dataclass
@@ -98,23 +116,19 @@ class VolumeDetector:
     """One series of a ``volume`` check. ``update(at, count)`` per closed bucket, in time order.
 
     ``check.params`` (all optional): ``direction`` (both | drop | spike), ``value_type``
-    (auto | count | real), ``weeks``, ``min_weeks``, ``days``, ``level_buckets``,
-    ``holdoff_seconds``, ``relearn_seconds``, ``tail_df``, ``cusum_k``, ``min_history``.
+    (auto | count | real), ``weeks`` (memory of the day-of-week profile), ``min_weeks``, ``days``
+    (memory of the daily profiles), ``smooth_seconds``, ``level_buckets``, ``holdoff_seconds``,
+    ``relearn_seconds``, ``tail_df``, ``cusum_shifts``, ``min_history``, ``level_preference``,
+    ``relative_floor``, ``residual_buckets``.
     """
 
     check: CheckDef
     bucket_seconds: float
     _first_at: float | None = None
-    _weekly: dict[tuple[int, int], deque[tuple[float, bool]]] = field(default_factory=dict)
-    _daily: dict[int, deque[tuple[float, bool, bool]]] = field(default_factory=dict)
-    _recent: deque[tuple[float, bool]] = field(default_factory=deque)
-    _cusum_hi: float = 0.0
-    _cusum_lo: float = 0.0
     _holdoff_until: float = -math.inf
     _flag_run_start: float | None = None
     _is_count: bool = True
     _trained: int = 0
-    _spread: float = 0.0
 
     def __post_init__(self) -> None:
         p = self.check.params
@@ -127,91 +141,76 @@ class VolumeDetector:
                 f"value_type: {self.value_type!r} is not one of {', '.join(VALUE_TYPES)}"
             )
         self._is_count = self.value_type != "real"
-        self.weeks = int(p.get("weeks", 4))
-        self.min_weeks = int(p.get("min_weeks", 3))
-        self.days = int(p.get("days", 14))
-        self.level_buckets = int(p.get("level_buckets", 12))
+        per_day = max(1, round(86400.0 / self.bucket_seconds))
+        smooth = float(p.get("smooth_seconds", 1800.0))
+        self.profile = SeasonalProfile(
+            per_day=per_day,
+            bucket_seconds=self.bucket_seconds,
+            memory_weeks=int(p.get("weeks", 4)),
+            memory_days=int(p.get("days", 14)),
+            min_weeks=int(p.get("min_weeks", 3)),
+            min_days=int(p.get("min_days", 2)),
+        )
+        self.smooth = max(1, round(smooth / self.bucket_seconds)) if per_day > 1 else 0
+        self.level = RobustLevel(2.0 / (1.0 + float(p.get("level_buckets", 24))))
         self.holdoff = float(p.get("holdoff_seconds", 12 * 3600.0))
         self.relearn = float(p.get("relearn_seconds", 6 * 3600.0))
-        self.tail_df = float(p.get("tail_df", 5.0))
-        self.k = float(p.get("cusum_k", 0.5))
+        self.tail_df = float(p.get("tail_df", 10.0))
         self.min_history = int(p.get("min_history", 24))
         self.level_preference = float(p.get("level_preference", 1.25))
         self.rel_floor = float(p.get("relative_floor", 0.02))
-        self._history: deque[float] = deque(maxlen=int(p.get("spread_buckets", 2000)))
+        self.flagged_clip = float(p.get("flagged_clip", 1.0))
+        self.empirical_factor = float(p.get("empirical_factor", 1.5))
+        self.empirical_q = float(p.get("empirical_quantile", 0.99))
+        self._abs_z = SortedWindow(int(p.get("residual_buckets", 2000)))
         n_resid = int(p.get("residual_buckets", 2000))
-        self._recent = deque(maxlen=self.level_buckets)
-        self._seasonal_fit = _Baseline.new(n_resid)
-        self._level_fit = _Baseline.new(n_resid)
-        # Half the budget to each test; two-sided tests split their half again over the sides.
+        self._smooth_fit = _Fit(n_resid)
+        self._slot_fit = _Fit(n_resid)
+        self._level_fit = _Fit(n_resid)
+        self._history = SortedWindow(int(p.get("spread_buckets", 2000)))
+        shifts = p.get("cusum_shifts", (0.5, 1.0, 2.0))
+        self.shifts = tuple(
+            float(s) for s in (shifts if isinstance(shifts, (list, tuple)) else [shifts])
+        )
+        # Half the budget to each test; two-sided tests split their half again over the sides,
+        # and the CUSUM bank over its members.
         sides = 2 if self.direction == "both" else 1
         budget = self.check.false_alarms_per_30d / 2 / sides
         self.tail_alpha = min(0.5, budget * self.bucket_seconds / (30 * 86400.0))
-        self.h = cusum_h(30 * 86400.0 / self.bucket_seconds / budget, self.k)
-
-    # -- baselines ------------------------------------------------------------------------
-
-    def _slots(self, at: float) -> tuple[int, int]:
-        per_day = max(1, round(86400.0 / self.bucket_seconds))
-        tod = int((at % 86400.0) // self.bucket_seconds) % per_day
-        dow = int((at // 86400.0 + 3) % 7)  # 1970-01-01 was a Thursday; Monday = 0
-        return dow, tod
-
-    def _seasonal(self, at: float) -> tuple[float, int, str] | None:
-        """Median of the same slot and its two neighbours (a smoothed profile): per day of week
-        once ``min_weeks`` are there, else per minute of day over days of the same kind (weekday
-        or weekend), else over any past days."""
-        dow, tod = self._slots(at)
-        per_day = max(1, round(86400.0 / self.bucket_seconds))
-        slots = [(tod + d) % per_day for d in (-1, 0, 1)]
-        weeks = len(self._weekly.get((dow, tod), ()))
-        if weeks >= self.min_weeks:
-            near = [e for t in slots for e in self._weekly.get((dow, t), ())]
-            return *_baseline_median(near), f"median of {weeks} past weeks at this slot ±1"
-        daily = [e for t in slots for e in self._daily.get(t, ())]
-        weekend = dow >= 5
-        same = [(v, f) for v, f, we in daily if we == weekend]
-        if len(same) >= 9:
-            kind = "weekend" if weekend else "weekday"
-            return *_baseline_median(same), f"median of past {kind}s at this minute of day ±1"
-        if len(daily) >= 6:
-            anyday = [(v, f) for v, f, _ in daily]
-            return *_baseline_median(anyday), "median of past days at this minute of day ±1"
-        return None
-
-    def _level(self) -> tuple[float, int, str] | None:
-        if len(self._recent) < min(3, self.level_buckets):
-            return None
-        return *_baseline_median(self._recent), f"median of last {len(self._recent)} buckets"
-
-    def _scale(self, fit: _Baseline, mean: float) -> tuple[float, float]:
-        """Standard deviation of the next bucket and the fitted NB dispersion (0 for real values)."""
-        if len(fit.residuals) < 3:
-            return math.inf, 0.0
-        if not self._is_count:
-            s = _mad_scale(fit.residuals)
-            return max(s, self.rel_floor * self._spread, 1e-9), 0.0
-        r = np.fromiter(fit.residuals, float)
-        m = np.maximum(np.fromiter(fit.means, float), 1e-9)
-        # Moment estimate of φ in Var = μ + φμ²; flagged buckets never reach these residuals.
-        phi = max(0.0, float(np.mean((r * r - m) / (m * m))))
-        mu = max(mean, 0.0)
-        return max(math.sqrt(mu + phi * mu * mu), 0.5), phi
+        # The baseline's own error persists from bucket to bucket (the same slots are read again),
+        # which the CUSUMs' independent-increment calibration does not see: ``cusum_margin`` buys
+        # it back for a delay of ln(margin)/I buckets.
+        margin = float(p.get("cusum_margin", 4.0))
+        arl0 = 30 * 86400.0 / self.bucket_seconds / budget * len(self.shifts) * margin
+        self.ks = tuple(s / 2 for s in self.shifts)
+        self.hs = tuple(cusum_h(arl0, k) for k in self.ks)
+        self.h = max(self.hs)
+        self._lo = [0.0] * len(self.shifts)
+        self._hi = [0.0] * len(self.shifts)
+        self._log_alpha = math.log(self.tail_alpha)
 
     # -- the judgement --------------------------------------------------------------------
 
-    def _tail(self, x: float, mu: float, sd: float, phi: float) -> tuple[float, float]:
-        """One-bucket p-values (low side, high side)."""
+    def _sd(self, fit: _Fit, mean: float) -> float:
+        """Standard deviation of the next bucket around ``mean`` under ``fit``."""
         if self._is_count:
-            mu = max(mu, 1e-9)
-            phi = max(0.0, (sd * sd - mu) / (mu * mu))  # noise and baseline error together
-            if phi <= 1e-9:
-                return float(poisson.cdf(x, mu)), float(poisson.sf(x - 1, mu))
-            n = 1.0 / phi
-            p = n / (n + mu)
-            return float(nbinom.cdf(x, n, p)), float(nbinom.sf(x - 1, n, p))
-        z = (x - mu) / sd
-        return float(student_t.cdf(z, self.tail_df)), float(student_t.sf(z, self.tail_df))
+            mu = max(mean, 0.0)
+            return max(math.sqrt(mu + fit.phi() * mu * mu), 0.5)
+        spread = 0.0
+        if len(self._history) >= 20:
+            spread = self._history.quantile(0.95) - self._history.quantile(0.05)
+        return max(math.sqrt(fit.mse()), self.rel_floor * spread, 1e-9)
+
+    def _tails(self, x: float, mu: float, sd: float, z: float) -> tuple[float, float]:
+        """One-bucket p-values (low side, high side); exact only where they can matter."""
+        if abs(z) < 2.0:
+            return _normal_tails(z)
+        if self._is_count:
+            m = max(mu, 1e-9)
+            phi = max(0.0, (sd * sd - m) / (m * m))
+            return _count_tails(x, m, phi)
+        low = float(stdtr(self.tail_df, z))
+        return low, 1.0 - low
 
     def update(self, at: float, count: float) -> Score:
         x = float(count)
@@ -219,59 +218,79 @@ class VolumeDetector:
             self._first_at = at
         if self._is_count and self.value_type == "auto" and (x < 0 or x != math.floor(x)):
             self._is_count = False
-        seasonal, level = self._seasonal(at), self._level()
-        chosen = None
-        for base, fit, preference in (
-            (seasonal, self._seasonal_fit, 1.0),
-            (level, self._level_fit, self.level_preference),
+        smooth = self.profile.expected(at, self.smooth)
+        slot = self.profile.expected(at, 0) if self.smooth else None
+        level_mu = self.level.level
+        means = (
+            None if smooth is None else smooth[0],
+            None if slot is None else slot[0],
+            level_mu,
+        )
+        chosen: tuple[float, float, str, bool] | None = None  # (mean, sd, name, seasonal?)
+        best = math.inf
+        enough = self.min_history // 2
+        for mu, fit, name, preference in (
+            (means[0], self._smooth_fit, smooth and f"{smooth[1]} ±{self.smooth} slots", 1.0),
+            (means[1], self._slot_fit, slot and f"{slot[1]} at this slot", 1.0),
+            (level_mu, self._level_fit, "recent level", self.level_preference),
         ):
-            if base is None:
+            if mu is None or len(fit.square) < enough:
                 continue
-            sd, phi = self._scale(fit, base[0])  # the noise, compared without baseline error
-            if chosen is None or sd * preference < chosen[2]:
-                chosen = (base, fit, sd, phi)
-        fits = [
-            (fit, base[0], _inflation(base[1]))
-            for base, fit in ((seasonal, self._seasonal_fit), (level, self._level_fit))
-            if base is not None
-        ]
+            mse = fit.error * preference
+            if mse < best:
+                best = mse
+                chosen = (mu, self._sd(fit, mu), str(name), fit is not self._level_fit)
         learning = (
             chosen is None
             or at - self._first_at < self.check.warmup
             or self._trained < self.min_history
-            or not math.isfinite(chosen[2])
         )
-        if learning:
-            self._train(at, x, fits, False)
+        if learning or chosen is None:
+            self._train(at, x, means, flagged=False, follow=False)
             state = CheckState.LEARNING
             return Score(at, 0.0, state, False, {"observed": x, "state": str(state)})
-        assert chosen is not None
-        (mu, n_base, period), _, sd, phi = chosen
-        sd *= _inflation(n_base)
+        mu, sd, period, is_seasonal = chosen
         z = (x - mu) / sd
-        if chosen[1] is self._seasonal_fit:
-            zc = max(-4.0, min(4.0, z))
-            self._cusum_hi = max(0.0, self._cusum_hi + zc - self.k)
-            self._cusum_lo = max(0.0, self._cusum_lo - zc - self.k)
+        cusum_lo = cusum_hi = 0.0
+        if is_seasonal:
+            zc = -Z_CLIP if z < -Z_CLIP else Z_CLIP if z > Z_CLIP else z
+            lo, hi = self._lo, self._hi
+            for j, k in enumerate(self.ks):
+                a = lo[j] - zc - k
+                lo[j] = a if a > 0 else 0.0
+                b = hi[j] + zc - k
+                hi[j] = b if b > 0 else 0.0
+                h = self.hs[j]
+                cusum_lo = max(cusum_lo, lo[j] / h)
+                cusum_hi = max(cusum_hi, hi[j] / h)
         else:  # the level's residuals are autocorrelated: a CUSUM on them would run away
-            self._cusum_hi = self._cusum_lo = 0.0
-        p_low, p_high = self._tail(x, mu, sd, phi)
+            self._reset_cusums()
+        p_low, p_high = self._tails(x, mu, sd, z)
         if self.direction == "drop":
-            p, cusum = p_low, self._cusum_lo
+            p, r_cusum = p_low, cusum_lo
         elif self.direction == "spike":
-            p, cusum = p_high, self._cusum_hi
+            p, r_cusum = p_high, cusum_hi
         else:
-            p, cusum = min(p_low, p_high), max(self._cusum_lo, self._cusum_hi)
-        r_tail = math.log(max(p, 1e-300)) / math.log(self.tail_alpha)
-        r = max(r_tail, cusum / self.h)
+            p, r_cusum = min(p_low, p_high), max(cusum_lo, cusum_hi)
+        r_tail = math.log(max(p, 1e-300)) / self._log_alpha
+        if (
+            not self._is_count
+            and self.empirical_factor > 0
+            and len(self._abs_z) >= self.min_history
+        ):
+            # Heavy tails the model does not know: the bucket must also stand out against the
+            # residuals this series has actually shown.
+            usual = self._abs_z.quantile(self.empirical_q) * self.empirical_factor
+            r_tail = min(r_tail, abs(z) / max(usual, 1e-9))
+        r = max(r_tail, r_cusum)
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
         held = at < self._holdoff_until
         alert = flagged and not held
         if alert:
             self._holdoff_until = at + self.holdoff
-        if alert or held:  # the CUSUM restarts when the hold-off ends, not from the incident
-            self._cusum_hi = self._cusum_lo = 0.0
+        if alert or held:  # the CUSUMs restart when the hold-off ends, not from the incident
+            self._reset_cusums()
         if held:
             score *= 0.1  # one alert per incident; the state still says firing
         state = (
@@ -284,46 +303,54 @@ class VolumeDetector:
         else:
             self._flag_run_start = None
         relearning = self._flag_run_start is not None and at - self._flag_run_start >= self.relearn
-        self._train(at, x, fits, flagged and not relearning)
+        excluded = flagged and not relearning
+        self._train(at, x, means, flagged=excluded, follow=held or relearning, sd=sd)
+        if not excluded:
+            self._abs_z.add(abs(z))
         evidence = {
             "observed": x,
             "expected": mu,
             "sd": sd,
-            "dispersion": phi,
             "z": z,
             "p_value": p,
-            "cusum": cusum,
+            "cusum": r_cusum * self.h,
+            "cusum_ratio": r_cusum,
             "cusum_h": self.h,
             "tail_alpha": self.tail_alpha,
             "baseline": period,
             "model": "negative_binomial" if self._is_count else "robust_z",
-            "excluded_from_training": flagged and not relearning,
+            "excluded_from_training": excluded,
         }
+        if self._is_count:
+            evidence["dispersion"] = max(0.0, (sd * sd - max(mu, 0.0)) / max(mu * mu, 1e-9))
         return Score(at, score, state, alert, evidence)
 
+    def _reset_cusums(self) -> None:
+        for j in range(len(self.ks)):
+            self._lo[j] = self._hi[j] = 0.0
+
     def _train(
-        self, at: float, x: float, fits: list[tuple[_Baseline, float, float]], flagged: bool
+        self,
+        at: float,
+        x: float,
+        means: tuple[float | None, float | None, float | None],
+        flagged: bool,
+        follow: bool,
+        sd: float = 0.0,
     ) -> None:
-        """Remember the bucket; a flagged one is kept apart (see ``_baseline_median``) and does
-        not enter the residual scale or the dispersion fit."""
-        dow, tod = self._slots(at)
-        daily = self._daily.setdefault(tod, deque(maxlen=self.days))
-        if flagged and any(f for _, f, _ in daily):
-            # Flagged again at the same minute of day: a recurring pattern, not an incident.
-            for j, (v, _, we) in enumerate(daily):
-                daily[j] = (v, False, we)
-            flagged = False
-        self._weekly.setdefault((dow, tod), deque(maxlen=self.weeks)).append((x, flagged))
-        daily.append((x, flagged, dow >= 5))
-        self._recent.append((x, flagged))
+        """Learn from the bucket. A flagged one teaches neither the profile nor the residual fits;
+        the level still moves by a clipped step (by a full one while ``follow``: after an alert,
+        a lasting shift becomes the new level instead of alarming again and again)."""
+        self.level.update(x, follow=follow)
+        for mu, fit in zip(means, (self._smooth_fit, self._slot_fit, self._level_fit), strict=True):
+            if mu is not None:
+                fit.track(x - mu)
         if flagged:
+            self.profile.update(at, x, clip=self.flagged_clip * sd)
             return
-        for fit, mean, inflation in fits:
-            fit.residuals.append((x - mean) / inflation)
-            fit.means.append(mean)
-        self._history.append(x)
+        self.profile.update(at, x)
+        for mu, fit in zip(means, (self._smooth_fit, self._slot_fit, self._level_fit), strict=True):
+            if mu is not None:
+                fit.add(x - mu, mu)
+        self._history.add(x)
         self._trained += 1
-        if self._trained % 50 == 1:  # the series' own spread floors the residual scale
-            h = np.fromiter(self._history, float)
-            q5, q95 = np.percentile(h, [5, 95])
-            self._spread = float(q95 - q5)
