@@ -14,7 +14,10 @@ were not flagged (past incidents do not teach the baseline):
 The baseline with the smaller mean square one-step residual is used (the level only when clearly
 better, ``level_preference``). Counts are judged against a negative binomial whose dispersion is
 fitted from the residuals (``Var = μ + φμ²``, over-dispersion and baseline error estimated, not
-assumed Poisson); real values get a z-score with Student-t tails. Two tests spend the false-alarm
+assumed Poisson); real values are judged by the distribution-free precedent test of
+``volume_precedent`` (is the mean of the last 5 min … 12 h, or of the day-over-day change, outside
+everything the series showed in 14 days, by a margin set by the budget and the history length?),
+or with ``real_test: model`` by a z-score with Student-t tails and the tests below. Two tests spend the false-alarm
 budget (``check.false_alarms_per_30d``) half each: a one-bucket tail test and a bank of CUSUMs on
 the standardised residual tuned to shifts of ``cusum_shifts`` standard deviations (a sustained
 drop of unknown size is found close to the optimal delay of the CUSUM matched to it, at the cost
@@ -44,12 +47,14 @@ from monitor.anomaly.volume_model import (
     SortedWindow,
     cusum_h,
 )
+from monitor.anomaly.volume_precedent import PrecedentTest
 
 __all__ = ["ALERT_SCORE", "VolumeDetector", "cusum_h"]
 
 ALERT_SCORE = 0.5
 DIRECTIONS = ("both", "drop", "spike")
 VALUE_TYPES = ("auto", "count", "real")
+REAL_TESTS = ("precedent", "model")
 CHOICE_MEMORY = 288
 Z_CLIP = 4.0
 """Standardised residuals enter the CUSUMs clipped: one wild bucket is the tail test's job."""
@@ -188,6 +193,25 @@ class VolumeDetector:
         self._lo = [0.0] * len(self.shifts)
         self._hi = [0.0] * len(self.shifts)
         self._log_alpha = math.log(self.tail_alpha)
+        self.real_test = str(p.get("real_test", "precedent"))
+        if self.real_test not in REAL_TESTS:
+            raise ValueError(f"real_test: {self.real_test!r} is not one of {', '.join(REAL_TESTS)}")
+        # The whole budget per bucket: the precedent test replaces both model tests.
+        self.precedent = PrecedentTest(
+            per_day=per_day,
+            alpha=self.check.false_alarms_per_30d * self.bucket_seconds / (30 * 86400.0),
+            scales=self._buckets(p.get("precedent_scales_seconds", (300, 1800, 10800, 43200))),
+            day_scales=self._buckets(p.get("precedent_day_scales_seconds", (300, 1800, 10800))),
+            memory=max(
+                2, round(float(p.get("precedent_days", 14)) * 86400.0 / self.bucket_seconds)
+            ),
+            min_history=2 * self.min_history,
+            min_margin=float(p.get("precedent_min_margin", 0.05)),
+        )
+
+    def _buckets(self, seconds: object) -> tuple[int, ...]:
+        items = seconds if isinstance(seconds, (list, tuple)) else [seconds]
+        return tuple(sorted({max(1, round(float(s) / self.bucket_seconds)) for s in items}))
 
     # -- the judgement --------------------------------------------------------------------
 
@@ -218,6 +242,7 @@ class VolumeDetector:
             self._first_at = at
         if self._is_count and self.value_type == "auto" and (x < 0 or x != math.floor(x)):
             self._is_count = False
+        precedent = self.precedent.observe(x) if not self._is_count else (0.0, "")
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level
@@ -283,6 +308,9 @@ class VolumeDetector:
             usual = self._abs_z.quantile(self.empirical_q) * self.empirical_factor
             r_tail = min(r_tail, abs(z) / max(usual, 1e-9))
         r = max(r_tail, r_cusum)
+        use_precedent = not self._is_count and self.real_test == "precedent"
+        if use_precedent:
+            r = precedent[0]
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
         held = at < self._holdoff_until
@@ -304,6 +332,8 @@ class VolumeDetector:
             self._flag_run_start = None
         relearning = self._flag_run_start is not None and at - self._flag_run_start >= self.relearn
         excluded = flagged and not relearning
+        if excluded and use_precedent:
+            self.precedent.exclude_last()
         self._train(at, x, means, flagged=excluded, follow=held or relearning, sd=sd)
         if not excluded:
             self._abs_z.add(abs(z))
@@ -318,9 +348,14 @@ class VolumeDetector:
             "cusum_h": self.h,
             "tail_alpha": self.tail_alpha,
             "baseline": period,
-            "model": "negative_binomial" if self._is_count else "robust_z",
+            "model": "negative_binomial"
+            if self._is_count
+            else ("precedent" if use_precedent else "robust_z"),
             "excluded_from_training": excluded,
         }
+        if use_precedent:
+            evidence["precedent_ratio"] = precedent[0]
+            evidence["precedent_feature"] = precedent[1]
         if self._is_count:
             evidence["dispersion"] = max(0.0, (sd * sd - max(mu, 0.0)) / max(mu * mu, 1e-9))
         return Score(at, score, state, alert, evidence)

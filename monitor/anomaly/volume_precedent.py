@@ -1,0 +1,192 @@
+"""Precedent test of the ``volume`` check for real-valued series: has this series ever looked like
+this before, at any time scale?
+
+Real-valued metrics (CPU %, bytes, latency, temperatures) rarely follow a distribution that a
+z-score can be calibrated on: they are bimodal, heavy-tailed, full of recurring spikes (a nightly
+job, a load balancer's health check) and of slow drifts. A residual model calls every recurring
+spike an outlier, every day. The precedent test asks a weaker, distribution-free question instead:
+is a feature of the last few buckets outside the whole range that feature has shown over the last
+``memory`` buckets, by a margin that the history length makes unlikely by chance?
+
+Features (all O(1) per bucket):
+
+* the mean of the last ``w`` values for each window ``w`` in ``scales`` (a spike at ``w = 1``, a
+  level shift or a change in spike density at larger ``w``);
+* the mean of the last ``w`` day-over-day differences ``x_t − x_{t−1 day}`` for ``w`` in
+  ``day_scales`` (contextual anomalies of a daily cycle: a missing daily jump, a flattened
+  afternoon, a drop to a level that is normal at night but not at noon).
+
+For each feature, the history is its values up to ``w`` buckets ago (no overlap with the current
+window), kept as sliding-window minimum and maximum (monotone deques). The excess is
+
+    r = max(f − max, min − f) / (margin · (max − min))
+
+and the test's ratio is the largest excess over all features (``r ≥ 1`` is an alert).
+
+**Margin from the false-alarm budget.** For ``n`` exchangeable values, the chance that the next
+one is a new record is ``1/(n+1)``; with an exponential tail of scale β, the chance that it
+exceeds the record by ``m·β`` is ``e^{−m}/(n+1)``. Setting that to the per-bucket budget ``α``
+gives ``m = ln(1/(α·n))`` tail scales, and since half of a range of ``n`` such values spans about
+``β·ln n``, the margin as a share of the range is ``½·ln(1/(α·n)) / ln n``. A short history thus
+needs a wide margin (½ at ``n`` = 300 buckets for one alarm per 30 days at 5-minute buckets), a
+long one a narrow margin; ``min_margin`` is the floor once ``α·n ≥ 1``. Nothing here is fitted to
+data: the margin follows from ``α`` and ``n`` only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+__all__ = ["PrecedentFeature", "PrecedentTest", "SlidingExtremes"]
+
+
+@dataclass
+class SlidingExtremes:
+    """Minimum and maximum of the values pushed with index ``i > newest − memory`` (monotone
+    deques: O(1) amortised per push)."""
+
+    memory: int
+    _max: deque[tuple[int, float]] = field(default_factory=deque)
+    _min: deque[tuple[int, float]] = field(default_factory=deque)
+    count: int = 0
+
+    def push(self, i: int, v: float) -> None:
+        mx, mn = self._max, self._min
+        while mx and mx[-1][1] <= v:
+            mx.pop()
+        mx.append((i, v))
+        while mn and mn[-1][1] >= v:
+            mn.pop()
+        mn.append((i, v))
+        edge = i - self.memory
+        while mx[0][0] <= edge:
+            mx.popleft()
+        while mn[0][0] <= edge:
+            mn.popleft()
+        self.count = min(self.count + 1, self.memory)
+
+    @property
+    def high(self) -> float:
+        return self._max[0][1]
+
+    @property
+    def low(self) -> float:
+        return self._min[0][1]
+
+
+@dataclass
+class PrecedentFeature:
+    """The running mean of the last ``w`` inputs, and the extremes of its own past values (those
+    at least ``w`` buckets old, so the current window never judges itself)."""
+
+    name: str
+    w: int
+    memory: int
+    _window: deque[float] = field(default_factory=deque)
+    _sum: float = 0.0
+    _pending: deque[tuple[int, float]] = field(default_factory=deque)
+    extremes: SlidingExtremes = field(init=False)
+    _adds: int = 0
+
+    def __post_init__(self) -> None:
+        self.extremes = SlidingExtremes(self.memory)
+
+    def add(self, i: int, v: float) -> float | None:
+        """Take input ``v`` at bucket ``i``; the feature's current value, once ``w`` inputs are in."""
+        self._window.append(v)
+        self._sum += v
+        if len(self._window) > self.w:
+            self._sum -= self._window.popleft()
+        self._adds += 1
+        if self._adds % (64 * self.w + 64) == 0:
+            self._sum = math.fsum(self._window)  # no floating-point drift
+        if len(self._window) < self.w:
+            return None
+        f = self._sum / self.w
+        pend = self._pending
+        while pend and pend[0][0] <= i - self.w:
+            self.extremes.push(*pend.popleft())
+        pend.append((i, f))
+        return f
+
+
+@dataclass
+class PrecedentTest:
+    """The precedent test over value and day-over-day-difference features; ``observe`` gives the
+    largest excess ratio (and the feature that has it) before learning the bucket."""
+
+    per_day: int
+    alpha: float
+    scales: tuple[int, ...] = (1, 6, 36, 144)
+    day_scales: tuple[int, ...] = (1, 6, 36)
+    memory: int = 4032
+    min_history: int = 48
+    min_margin: float = 0.05
+    features: list[PrecedentFeature] = field(init=False)
+    _day_ago: deque[float] = field(default_factory=deque)
+    _ref: float | None = None
+    _i: int = 0
+
+    def __post_init__(self) -> None:
+        self.values = [PrecedentFeature(f"mean of {w}", w, self.memory) for w in self.scales]
+        self.diffs = [
+            PrecedentFeature(f"day-over-day change, mean of {w}", w, self.memory)
+            for w in (self.day_scales if self.per_day > 1 else ())
+        ]
+        self._log_alpha = math.log(max(self.alpha, 1e-300))
+
+    def exclude_last(self) -> None:
+        """The bucket just observed was anomalous: tomorrow's day-over-day change at this slot is
+        taken against the reference it had today, not against the anomaly (a spike today must not
+        come back as a drop tomorrow)."""
+        if self.diffs and self._day_ago:
+            self._day_ago[-1] = self._ref if self._ref is not None else self._day_ago[-1]
+
+    def margin(self, n: int) -> float:
+        """Margin as a share of the history's range for ``n`` past values (module docstring)."""
+        ln_n = math.log(n + 1)
+        return max(self.min_margin, 0.5 * (-self._log_alpha - ln_n) / ln_n)
+
+    @staticmethod
+    def _excess(ext: SlidingExtremes, f: float, margin: float) -> float:
+        hi, lo = ext.high, ext.low
+        over = f - hi if f > hi else lo - f if f < lo else 0.0
+        if over <= 0.0:
+            return 0.0
+        # A flat history (a constant series) still has a scale: a relative one.
+        span = max(hi - lo, 1e-9 * max(abs(hi), abs(lo)), 1e-12)
+        return over / (margin * span)
+
+    def observe(self, x: float) -> tuple[float, str]:
+        """(largest excess ratio over the features with enough history, that feature's name)."""
+        i = self._i
+        self._i += 1
+        best, name = 0.0, ""
+        margins: dict[int, float] = {}
+        groups: list[tuple[list[PrecedentFeature], float]] = [(self.values, x)]
+        if self.diffs:
+            day = self._day_ago
+            if len(day) >= self.per_day:
+                ref = day.popleft()
+                self._ref = ref
+                groups.append((self.diffs, x - ref))
+            else:
+                self._ref = None
+            day.append(x)
+        for feats, v in groups:
+            for feat in feats:
+                f = feat.add(i, v)
+                if f is None:
+                    continue
+                n = feat.extremes.count
+                if n < self.min_history:
+                    continue
+                m = margins.get(n)
+                if m is None:
+                    m = margins[n] = self.margin(n)
+                r = self._excess(feat.extremes, f, m)
+                if r > best:
+                    best, name = r, feat.name
+        return best, name
