@@ -46,3 +46,6 @@ def setup_logging(fmt: str = "json", level: str = "info", stream: Any = None) ->
         logger.handlers[:] = [handler]
         logger.setLevel(max(logging.getLevelName(level.upper()), logging.getLevelName(lowest)))
         logger.propagate = False
+    # httpx logs every request URL at INFO, and a Slack or webhook URL is itself a secret.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -180,6 +180,10 @@ def _decode_each(
                 not_json.append(f"line {line}: {exc}")
                 rejections.add(_not_json_line(exc, index, line))
         except msgspec.DecodeError as exc:
+            utf8 = _utf8_error(raw) if "UTF-8" in str(exc) else None
+            if utf8 is not None:
+                rejections.add(rejection.not_utf8(utf8, index, line))
+                continue
             not_json.append(f"line {line}: {exc}")
             rejections.add(_not_json_line(exc, index, line))
     if not_json and len(not_json) == len(raws):
@@ -188,6 +192,15 @@ def _decode_each(
             "send a JSON array of objects, or one JSON object per line",
         )
     return items, indexes
+
+
+def _utf8_error(raw: bytes | msgspec.Raw) -> UnicodeDecodeError | None:
+    """Why the bytes are not UTF-8, if they are not (newer msgspec reports it as a DecodeError)."""
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+    return None
 
 
 def _is_json(raw: bytes | msgspec.Raw) -> bool:
