@@ -51,7 +51,7 @@ def test_the_example_config_validates_clean(monkeypatch: pytest.MonkeyPatch) -> 
     assert validate_command([], out) == 0
     assert (
         out.getvalue()
-        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 3 included files, 4 SLOs, 7 checks\n"
+        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 4 included files, 4 SLOs, 7 checks, 5 routes, 3 receivers\n"
     )
 
 
@@ -216,14 +216,20 @@ def test_included_files_run_their_kinds_validator(
     assert seen == list(config.includes)
 
 
+MINIMAL_ROUTING = (
+    "apiVersion: hopwatch/v1\nkind: Routing\n"
+    "alertmanager: {route: {receiver: log}, receivers: [{name: log}]}\n"
+)
+
+
 def test_a_standalone_included_file_is_validated_by_kind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "checks.yaml")
+    _write(tmp_path, MINIMAL_ROUTING, "checks.yaml")
     out = io.StringIO()
     assert validate_command(["checks.yaml"], out) == 0
-    assert out.getvalue() == "checks.yaml: ok — Routing\n"
+    assert out.getvalue() == "checks.yaml: ok — Routing, 1 route, 1 receiver\n"
 
 
 def test_validate_reports_every_path_and_fails_on_any_error(
@@ -244,13 +250,13 @@ def test_a_directory_stands_for_its_yaml_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/b.yaml")
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/a.yml")
+    _write(tmp_path, MINIMAL_ROUTING, "rules/b.yaml")
+    _write(tmp_path, MINIMAL_ROUTING, "rules/a.yml")
     out = io.StringIO()
     assert validate_command(["rules"], out) == 0
     assert out.getvalue().splitlines() == [
-        "rules/a.yml: ok — Routing",
-        "rules/b.yaml: ok — Routing",
+        "rules/a.yml: ok — Routing, 1 route, 1 receiver",
+        "rules/b.yaml: ok — Routing, 1 route, 1 receiver",
     ]
 
 
@@ -259,7 +265,7 @@ def test_a_directory_without_yaml_files_is_an_error(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     _write(tmp_path, "not config", "emptydir/notes.txt")
-    _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Routing\n", "rules/a.yaml")
+    _write(tmp_path, MINIMAL_ROUTING, "rules/a.yaml")
     out = io.StringIO()
     assert validate_command(["emptydir/", "rules"], out) == 1
     assert out.getvalue() == "emptydir: no YAML files (*.yaml, *.yml) here\n"

@@ -1,7 +1,7 @@
 """Files pulled in by ``include:``: each must be a hopwatch document with a known ``kind``.
 
 The kinds belong to other packages (SLO groups to ``slo``, checks to ``anomaly``, routing to
-``alerting``); they plug their semantic validation into ``KIND_VALIDATORS`` so the config package
+``routing``); they plug their semantic validation into ``KIND_VALIDATORS`` so the config package
 never imports them, and ``hopwatch validate`` checks every file the daemon would read.
 """
 
@@ -18,12 +18,6 @@ from monitor.config.yamlpos import Positions, load_yaml
 
 KindValidator = Callable[[Path, Any, Positions], list[ConfigIssue]]
 """(file, parsed data, positions) → issues; usually ``validate_data`` with the kind's spec."""
-
-
-def _no_checks_yet(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """Placeholder until the package owning a kind registers its real validator."""
-    del path, data, positions
-    return []
 
 
 def _simulation(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
@@ -55,11 +49,18 @@ def _checks(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
     return validate_checks_file(path, data, positions)
 
 
+def _routing(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
+    """``kind: Routing``: the schema, Alertmanager's rules and hopwatch's extensions."""
+    from monitor.routing.load import validate_routing_file  # routing depends on config, not back
+
+    return validate_routing_file(path, data, positions)
+
+
 KIND_VALIDATORS: dict[str, KindValidator] = {
     "SLOGroup": _slo,
     "SLO": _slo,
     "Checks": _checks,
-    "Routing": _no_checks_yet,
+    "Routing": _routing,
     "Simulation": _simulation,
 }
 OTHER_API_VERSIONS = {"SLO": "openslo/v1"}

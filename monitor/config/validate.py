@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from monitor.config.errors import ConfigIssue
 from monitor.config.includes import YAML_SUFFIXES, check_included_file, include_files
 from monitor.config.loader import check_config
 from monitor.config.model import Config
 from monitor.config.yamlpos import load_yaml
+
+if TYPE_CHECKING:
+    from monitor.routing.model import RoutingConfig
 
 DEFAULT_PATH = "hopwatch.yaml"
 
@@ -48,11 +51,18 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     """Issues of one file, and the summary to print when none of them is an error."""
     kind = _kind_of(path)
     if kind is not None:
-        return check_included_file(path), kind
+        issues = check_included_file(path)
+        if kind == "Routing" and not any(i.is_error for i in issues):
+            from monitor.routing.load import load_routing_file  # routing depends on config
+
+            routing, _ = load_routing_file(path)
+            kind += _routing_counts(routing) if routing is not None else ""
+        return issues, kind
     config, issues = check_config(path)
     if config is None:
         return issues, ""
     slos = checks = 0
+    routing = ""
     if not any(i.is_error for i in issues):
         # SLO files checked against this config: pipelines, hops and edges they name must exist.
         from monitor.slo.load import SLO_KINDS, load_slo_group  # slo depends on config
@@ -68,9 +78,33 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
                 defs, found = load_checks_file(included, config)
                 issues.extend(i for i in found if i not in issues)
                 checks += len(defs) if defs is not None else 0
+        routing = _routing_summary(config, issues)
     summary = _config_summary(config)
     summary += f", {_plural(slos, 'SLO')}" if slos else ""
-    return issues, summary + (f", {_plural(checks, 'check')}" if checks else "")
+    summary += f", {_plural(checks, 'check')}" if checks else ""
+    return issues, summary + routing
+
+
+def _routing_summary(config: Config, issues: list[ConfigIssue]) -> str:
+    """``, 5 routes, 3 receivers`` for the config's Routing file (none: nothing to add); a
+    second Routing file is an error, as the daemon would refuse it."""
+    from monitor.config.errors import ConfigError
+    from monitor.routing.load import load_routing, routing_files  # routing depends on config
+
+    if not routing_files(config):
+        return ""
+    try:
+        routing = load_routing(config)
+    except ConfigError as err:
+        issues.extend(i for i in err.issues if i not in issues)
+        return ""
+    return _routing_counts(routing)
+
+
+def _routing_counts(routing: RoutingConfig) -> str:
+    """Every node of the tree, the root included, is a route."""
+    routes = len(routing.route.walk())
+    return f", {_plural(routes, 'route')}, {_plural(len(routing.receivers), 'receiver')}"
 
 
 def _expand(paths: list[str]) -> tuple[list[str], list[ConfigIssue]]:

@@ -264,6 +264,9 @@ class RoutingConfig:
     time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     extensions: Extensions = Extensions()
     source: Path | None = None
+    resolve_timeout: float = 300.0
+    """Alertmanager's ``global.resolve_timeout``: an alert received without an end time is
+    resolved when it has not been updated for this long (only forwarded alerts lack one)."""
 
 
 def default_routing() -> RoutingConfig:
