@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState, Labels
@@ -42,6 +42,14 @@ class Notification:
     external_url: str = "http://127.0.0.1:9464"
     prior: Prior | None = None
     muted_by: tuple[str, ...] = field(default=(), compare=False)
+    priors: Mapping[str, Prior] = field(default_factory=dict, compare=False)
+    """Per integration (``slack[0]``, ``pagerduty[0]``, ``webhook[0]``, ``console``) when a receiver
+    has several; ``prior`` is used for an integration not named here."""
+
+    def for_integration(self, name: str) -> Notification:
+        """This notification as one integration sees it: ``prior`` is that integration's own."""
+        prior = self.priors.get(name, self.prior)
+        return self if prior is self.prior else replace(self, prior=prior)
 
     @property
     def firing(self) -> tuple[Alert, ...]:
