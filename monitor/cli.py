@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("name", help="SLO name")
     explain.add_argument("--config", default="hopwatch.yaml", help="main config file")
 
+    from monitor.silence_cli import add_arguments as silence_arguments
+
+    silence_arguments(sub.add_parser("silence", help="add, list and expire silences"))
+
     export = sub.add_parser("export", help="generate files from the config")
     export_sub = export.add_subparsers(dest="export_command", required=True)
     rules = export_sub.add_parser(
@@ -110,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(a NAB windows JSON with --series)",
     )
 
+    _routes_args(sub)
+
     demo = sub.add_parser("demo", help="the daemon on the example pipeline with the simulator")
     demo.add_argument("--config", default=None, help="main config (default: the bundled example)")
     demo.add_argument("--scenario", default=None, help="simulation scenario (default: bundled)")
@@ -119,6 +125,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, help="stop after this many real seconds")
     _log_args(demo, default_format="text", default_level="warning")
     return parser
+
+
+def _routes_args(sub: argparse._SubParsersAction) -> None:
+    routes = sub.add_parser("routes", help="where alerts go: amtool's route commands, offline")
+    routes_sub = routes.add_subparsers(dest="routes_command", required=True)
+    test = routes_sub.add_parser(
+        "test",
+        help="print the receivers an alert with these labels reaches (as amtool config routes test)",
+    )
+    test.add_argument("labels", nargs="*", metavar="label=value", help="the alert's labels")
+    show = routes_sub.add_parser("show", help="print the routing tree (as amtool config routes)")
+    for p in (test, show):
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=Path("hopwatch.yaml"),
+            help="main config or one kind: Routing file (default: hopwatch.yaml)",
+        )
+    test.add_argument(
+        "--verify.receivers",
+        "--verify-receivers",
+        dest="verify",
+        metavar="R1,R2",
+        help="exit 1 unless the receivers are exactly these",
+    )
+    test.add_argument("--tree", action="store_true", help="also print the matching routes")
 
 
 def _log_args(
@@ -150,6 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         return export_rules_command(args.config, args.out)
     if args.command == "replay":
         return _replay(args)
+    if args.command == "silence":
+        from monitor.silence_cli import silence_command
+
+        return silence_command(args)
+    if args.command == "routes":
+        from monitor.routing.cli import routes_show_command, routes_test_command
+
+        if args.routes_command == "show":
+            return routes_show_command(args.config, sys.stdout, sys.stderr)
+        return routes_test_command(
+            args.config, args.labels, sys.stdout, sys.stderr, verify=args.verify, tree=args.tree
+        )
     if args.command == "demo":
         from monitor.demo import run_demo
 
@@ -230,7 +274,14 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
+    from monitor.store.silence_sqlite import SQLiteSilences
+
+    try:
+        silences = SQLiteSilences.in_data_dir(storage.data_dir).book()
+    except StoreError as err:
+        print(f"hopwatch: {err}", file=sys.stderr)
+        return 1
     slos = [slo for group in groups for slo in group.slos]
-    daemon = Daemon(config, SystemClock(), store, slos=slos, checks=checks)
+    daemon = Daemon(config, SystemClock(), store, slos=slos, checks=checks, silences=silences)
     asyncio.run(daemon.serve(server.host, server.port))
     return 0

@@ -23,6 +23,7 @@ from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
+from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
 from monitor.stats import DaemonStats
 from monitor.store import Store
@@ -47,8 +48,10 @@ class Daemon:
         retention_interval: float = 3600.0,
         slos: Sequence[SLO] = (),
         checks: Sequence[CheckDef] = (),
+        silences: SilenceBook | None = None,
     ) -> None:
         self.config = config
+        self.silences = silences if silences is not None else SilenceBook()
         self.clock = clock
         self.store = store
         self.engine = Engine(config, slos=slos, checks=checks)

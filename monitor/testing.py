@@ -9,6 +9,7 @@ from typing import Any
 
 from monitor.config.model import Config
 from monitor.engine import Engine
+from monitor.routing.silence import SilenceBook
 from monitor.stats import DaemonStats
 from monitor.store.base import Store
 
@@ -80,6 +81,7 @@ class StaticRuntime:
     store: Store | None = None
     is_ready: bool = True
     stats: DaemonStats = field(default_factory=DaemonStats)
+    silences: SilenceBook = field(default_factory=SilenceBook)
     engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:

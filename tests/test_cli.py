@@ -52,7 +52,7 @@ def test_validate_exits_zero_with_a_summary_for_the_example():
     assert out.returncode == 0
     assert (
         out.stdout
-        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 3 included files, 4 SLOs, 7 checks\n"
+        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 4 included files, 4 SLOs, 7 checks, 5 routes, 3 receivers\n"
     )
 
 

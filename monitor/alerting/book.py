@@ -1,15 +1,32 @@
-"""The alert book: verdicts in, alert state out (first version: fire at once, resolve after clean buckets).
+"""The alert book: verdicts in, alert state out — pending → firing → resolved.
 
-One alert per series (check + labels). A firing verdict opens or refreshes it; it resolves after
-``resolve_after`` consecutive clean verdicts, so one lucky bucket in the middle of an incident does
-not flap it. ``no_data`` and ``incomplete`` verdicts change nothing: silence is not recovery.
-The full pending → firing → resolved machine with ``for`` / ``keep_firing_for`` comes with routing.
+One alert per series (check + labels; its fingerprint is the hash of the sorted label set). The
+machine is Prometheus's rule state with hopwatch's bucket hysteresis on top, per producer
+(``AlertPolicy``):
+
+- a firing verdict opens the alert ``pending`` (``starts_at`` = when the condition began); once
+  the condition has held for ``for_`` it fires (``starts_at`` = when it fired; with ``for_ = 0``
+  at once). A clean verdict while pending drops it: it never fired, so nothing resolves;
+- a firing alert resolves once ``resolve_after`` consecutive verdicts were clean *and*
+  ``keep_firing_for`` has passed since the first of them; a firing verdict in between starts over,
+  so one lucky bucket in the middle of an incident does not flap it;
+- ``no_data``, ``incomplete`` and ``learning`` verdicts change nothing: silence is not recovery.
+
+Checks default to ``for_ = 0``, ``keep_firing_for = 0`` and 2 clean buckets; SLO burn tiers apply
+their own ``for`` / ``keep_firing_for`` upstream (``monitor/slo/evaluate.py``), so here they fire at
+once and resolve at the first clean verdict.
+
+State survives restarts two ways: ``load(alerts)`` takes the alerts as stored one by one (pending
+alerts resume their ``for`` from ``starts_at``; clean counts start over, which errs towards firing),
+and ``to_bytes()`` / ``restore()`` carry everything, clean counts and ``keep_firing_for`` included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import msgspec
 
 from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.anomaly.check import Judgement, Verdict
@@ -28,16 +45,44 @@ RESOLVE_AFTER = {"slo": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
 
 
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How one producer's verdicts become alert state."""
+
+    for_: float = 0.0
+    """Seconds the condition must hold before the alert fires; pending meanwhile."""
+    keep_firing_for: float = 0.0
+    """Seconds the alert keeps firing after its condition first clears."""
+    resolve_after: int = 2
+    """Consecutive clean verdicts needed to resolve."""
+
+
 class AlertBook:
-    def __init__(self, resolve_after: int = 2, keep_resolved: float = 86400.0) -> None:
+    """Verdicts → alerts. ``apply`` returns what changed; ``drain_removed`` what to forget."""
+
+    def __init__(
+        self,
+        resolve_after: int = 2,
+        keep_resolved: float = 86400.0,
+        policies: Mapping[str, AlertPolicy] | None = None,
+    ) -> None:
         self.resolve_after = resolve_after
         self.keep_resolved = keep_resolved
+        self.policies = dict(policies or {})
         self._alerts: dict[str, Alert] = {}
         self._clean: dict[str, int] = {}
+        self._cleared_at: dict[str, float] = {}
         self._latest: dict[str, float] = {}
+        self._removed: list[str] = []
+
+    def policy(self, check: str) -> AlertPolicy:
+        if check in self.policies:
+            return self.policies[check]
+        return AlertPolicy(resolve_after=RESOLVE_AFTER.get(check, self.resolve_after))
 
     def apply(self, verdicts: Iterable[Verdict], now: float) -> list[Alert]:
-        """Update state from verdicts; return the alerts that changed (opened, refreshed, resolved)."""
+        """Update state from verdicts; return the alerts that changed (opened pending, fired,
+        refreshed while firing, resolved)."""
         changed = []
         for v in verdicts:
             alert = self._apply_one(v, now)
@@ -62,24 +107,46 @@ class AlertBook:
                 return None  # an amendment of an older bucket: the newest bucket decides the state
             self._latest[key] = v.bucket_start
         current = self._alerts.get(key)
+        state = None if current is None else current.state
+        policy = self.policy(v.check)
         if v.judgement is Judgement.FIRING:
             self._clean[key] = 0
-            starts = current.starts_at if current and current.state is AlertState.FIRING else now
-            alert = Alert(
-                labels=labels,
-                annotations=labels_of({"summary": v.summary}),
-                state=AlertState.FIRING,
-                starts_at=starts,
-                updated_at=now,
-                evidence=v.evidence,
-            )
+            self._cleared_at.pop(key, None)
+            annotations = labels_of({"summary": v.summary})
+            if current is not None and state is AlertState.FIRING:
+                alert = replace(
+                    current, annotations=annotations, updated_at=now, evidence=v.evidence
+                )
+            else:
+                active = current.starts_at if current and state is AlertState.PENDING else now
+                fires = now - active >= policy.for_
+                alert = Alert(
+                    labels=labels,
+                    annotations=annotations,
+                    state=AlertState.FIRING if fires else AlertState.PENDING,
+                    starts_at=now if fires else active,
+                    updated_at=now,
+                    evidence=v.evidence,
+                )
+                if state is AlertState.PENDING and not fires:
+                    self._alerts[key] = alert
+                    return None  # still pending: nothing new to tell
             self._alerts[key] = alert
             return alert
-        if v.judgement is Judgement.OK and current and current.state is AlertState.FIRING:
+        if v.judgement is not Judgement.OK or current is None:
+            return None
+        if state is AlertState.PENDING:
+            del self._alerts[key]
+            self._removed.append(key)
+            return None
+        if state is AlertState.FIRING:
             self._clean[key] = self._clean.get(key, 0) + 1
-            if self._clean[key] >= RESOLVE_AFTER.get(v.check, self.resolve_after):
+            cleared = self._cleared_at.setdefault(key, now)
+            if self._clean[key] >= policy.resolve_after and now - cleared >= policy.keep_firing_for:
                 alert = replace(current, state=AlertState.RESOLVED, ends_at=now, updated_at=now)
                 self._alerts[key] = alert
+                self._clean.pop(key, None)
+                self._cleared_at.pop(key, None)
                 return alert
         return None
 
@@ -91,15 +158,51 @@ class AlertBook:
             ):
                 del self._alerts[key]
                 self._clean.pop(key, None)
+                self._cleared_at.pop(key, None)
+                self._latest.pop(key, None)
+                self._removed.append(key)
+
+    def drain_removed(self) -> list[str]:
+        """Fingerprints dropped since the last call (pending alerts whose condition cleared,
+        resolved alerts past ``keep_resolved``), for the store to delete."""
+        out, self._removed = self._removed, []
+        return out
 
     def alerts(self) -> list[Alert]:
-        return sorted(
-            self._alerts.values(), key=lambda a: (a.state != AlertState.FIRING, -a.starts_at)
-        )
+        order = {AlertState.FIRING: 0, AlertState.PENDING: 1, AlertState.RESOLVED: 2}
+        return sorted(self._alerts.values(), key=lambda a: (order[a.state], -a.starts_at))
 
     def firing(self) -> list[Alert]:
         return [a for a in self._alerts.values() if a.state is AlertState.FIRING]
 
+    def pending(self) -> list[Alert]:
+        return [a for a in self._alerts.values() if a.state is AlertState.PENDING]
+
     def load(self, alerts: Iterable[Alert]) -> None:
+        """Take alerts as stored; a pending alert resumes its ``for`` from its ``starts_at``."""
         for alert in alerts:
             self._alerts[alert.fingerprint] = alert
+
+    # --- the whole state, for the engine's checkpoint -----------------------------------------
+
+    def to_bytes(self) -> bytes:
+        return msgspec.msgpack.encode(
+            {
+                "alerts": [a.to_json() for a in self._alerts.values()],
+                "clean": self._clean,
+                "cleared_at": self._cleared_at,
+                "latest": self._latest,
+            }
+        )
+
+    def restore(self, data: bytes) -> None:
+        """Resume from ``to_bytes``; replaces what the book held."""
+        state = msgspec.msgpack.decode(data)
+        self._alerts = {}
+        self.load(Alert.from_json(a) for a in state["alerts"])
+        self._clean = {k: int(v) for k, v in state.get("clean", {}).items()}
+        self._cleared_at = {k: float(v) for k, v in state.get("cleared_at", {}).items()}
+        self._latest = {k: float(v) for k, v in state.get("latest", {}).items()}
+
+
+__all__ = ["ALERT_NAMES", "RESOLVE_AFTER", "AlertBook", "AlertPolicy"]

@@ -44,7 +44,14 @@ class ReadApi:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def alerts(self, _request: Request) -> Response:
-        return json_response([a.to_json() for a in self.runtime.engine.book.alerts()])
+        """Every alert, with ``silenced_by``: the ids of the active silences that mute it."""
+        silences, now = self.runtime.silences, self.runtime.clock.now()
+        return json_response(
+            [
+                {**a.to_json(), "silenced_by": list(silences.muting(dict(a.labels), now))}
+                for a in self.runtime.engine.book.alerts()
+            ]
+        )
 
     async def pipelines(self, _request: Request) -> Response:
         engine = self.runtime.engine

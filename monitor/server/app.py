@@ -16,6 +16,7 @@ from monitor.server.api import ReadApi
 from monitor.server.ingest import Ingest
 from monitor.server.problems import Problem, handle_problem
 from monitor.server.runtime import Runtime
+from monitor.server.silences import silence_routes
 
 __all__ = ["Runtime", "create_app"]
 
@@ -44,6 +45,7 @@ def create_app(
             Route("/api/v1/alerts", api.alerts, methods=["GET"]),
             Route("/api/v1/pipelines", api.pipelines, methods=["GET"]),
             Route("/api/v1/slos", api.slos, methods=["GET"]),
+            *silence_routes(runtime),
         ],
         exception_handlers={Problem: handle_problem},
     )

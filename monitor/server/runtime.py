@@ -10,6 +10,7 @@ from typing import Protocol
 
 from monitor.config.model import Config
 from monitor.engine import Engine
+from monitor.routing.silence import SilenceBook
 from monitor.stats import DaemonStats
 from monitor.store.base import Store
 from monitor.timeutil import Clock
@@ -29,6 +30,11 @@ class Runtime(Protocol):
 
     @property
     def store(self) -> Store | None: ...
+
+    @property
+    def silences(self) -> SilenceBook:
+        """The silences: ``/api/v1/silences`` edits them, alerts show the ones muting them."""
+        ...
 
     @property
     def stats(self) -> DaemonStats:

@@ -1,0 +1,104 @@
+"""Silences on disk: a ``silences`` table in the daemon's SQLite file (``<data_dir>/hopwatch.db``).
+
+``SQLiteSilences`` is the ``SilenceJournal`` a ``SilenceBook`` writes through, and ``load`` is what
+the daemon reads on start. Silence writes are rare (a person adds or expires one), so each
+operation opens its own short connection: nothing to close, and no share in the main store's lock.
+The table is created with ``CREATE TABLE IF NOT EXISTS`` on open rather than by a numbered
+migration in ``schema.py``; it only adds a table, which an older hopwatch ignores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from monitor.routing.silence import Silence, SilenceBook
+from monitor.store.base import StoreError
+from monitor.store.sqlite import BUSY_TIMEOUT_SECONDS, DB_FILENAME, _explain, _rollback
+
+_CREATE = """CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY,
+    ends_at REAL NOT NULL,
+    payload TEXT NOT NULL
+)"""
+
+
+class SQLiteSilences:
+    """Silences in the SQLite file at ``path``; open with ``SQLiteSilences.in_data_dir``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with self._transaction("create the silences table") as conn:
+            conn.execute(_CREATE)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> SQLiteSilences:
+        return cls(Path(data_dir) / DB_FILENAME)
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
+            )
+        except OSError as exc:
+            raise StoreError(
+                f"{self.path.parent}: cannot create the data dir ({exc}); create it or choose "
+                "another"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise _explain(self.path, doing, exc) from exc
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise _explain(self.path, doing, exc) from exc
+            raise
+        finally:
+            conn.close()
+
+    def save(self, silence: Silence) -> None:
+        payload = json.dumps(silence.to_json(), sort_keys=True, separators=(",", ":"))
+        with self._transaction(f"save silence {silence.id}") as conn:
+            conn.execute(
+                "INSERT INTO silences (id, ends_at, payload) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET ends_at = excluded.ends_at, "
+                "payload = excluded.payload",
+                (silence.id, silence.ends_at, payload),
+            )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        keys = [(i,) for i in ids]
+        if not keys:
+            return
+        with self._transaction("delete silences") as conn:
+            conn.executemany("DELETE FROM silences WHERE id = ?", keys)
+
+    def load(self) -> list[Silence]:
+        with self._transaction("load silences") as conn:
+            rows = conn.execute("SELECT id, payload FROM silences ORDER BY id").fetchall()
+        out = []
+        for silence_id, payload in rows:
+            try:
+                out.append(Silence.from_json(json.loads(payload)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(
+                    f"{self.path}: cannot load silence {silence_id}: the stored row does not "
+                    f"decode ({exc}); the file was edited by hand or is damaged — delete the row "
+                    "or restore the file from a backup"
+                ) from exc
+        return out
+
+    def book(self) -> SilenceBook:
+        """A book holding the stored silences that writes every change back here."""
+        return SilenceBook(self.load(), journal=self)
+
+
+__all__ = ["SQLiteSilences"]

@@ -1,0 +1,123 @@
+"""The alert state machine: pending → firing → resolved with ``for`` and ``keep_firing_for``."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.alerting.alert import AlertState, labels_of
+from monitor.alerting.book import AlertBook, AlertPolicy
+from monitor.anomaly.check import Judgement, Verdict
+
+F, OK, NO = Judgement.FIRING, Judgement.OK, Judgement.NO_DATA
+
+
+def verdict(judgement: Judgement, at: float, check: str = "volume") -> Verdict:
+    labels = labels_of({"pipeline": "signup", "hop": "broker"})
+    return Verdict(check, labels, judgement, at, 0.0, "drop", at)
+
+
+def states(book: AlertBook, timeline: list[tuple[float, Judgement]], check: str = "volume"):
+    """Feed one verdict per moment; the book's state of the series after each (``-``: none)."""
+    out = []
+    for at, judgement in timeline:
+        book.apply([verdict(judgement, at, check)], at)
+        alerts = book.alerts()
+        out.append(str(alerts[0].state) if alerts else "-")
+    return out
+
+
+CASES = [
+    (
+        "for 0: fires at once, resolves after 2 clean buckets",
+        AlertPolicy(),
+        [(0, F), (60, OK), (120, OK)],
+        ["firing", "firing", "resolved"],
+    ),
+    (
+        "for 120: pending until the condition held 120 s",
+        AlertPolicy(for_=120),
+        [(0, F), (60, F), (120, F), (180, F)],
+        ["pending", "pending", "firing", "firing"],
+    ),
+    (
+        "for 120: a clean verdict while pending drops the alert",
+        AlertPolicy(for_=120),
+        [(0, F), (60, OK), (120, F)],
+        ["pending", "-", "pending"],
+    ),
+    (
+        "no data neither fires a pending alert nor clears it",
+        AlertPolicy(for_=120),
+        [(0, F), (60, NO), (180, F)],
+        ["pending", "pending", "firing"],
+    ),
+    (
+        "keep_firing_for 180: firing until 180 s after the first clean verdict",
+        AlertPolicy(keep_firing_for=180, resolve_after=1),
+        [(0, F), (60, OK), (120, OK), (180, OK), (240, OK)],
+        ["firing", "firing", "firing", "firing", "resolved"],
+    ),
+    (
+        "a firing verdict restarts keep_firing_for",
+        AlertPolicy(keep_firing_for=120, resolve_after=1),
+        [(0, F), (60, OK), (120, F), (180, OK), (240, OK), (300, OK)],
+        ["firing", "firing", "firing", "firing", "firing", "resolved"],
+    ),
+    (
+        "no data is not recovery",
+        AlertPolicy(),
+        [(0, F), (60, OK), (120, NO), (180, OK)],
+        ["firing", "firing", "firing", "resolved"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "timeline", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_state_machine(policy, timeline, expected):
+    book = AlertBook(policies={"volume": policy})
+    assert states(book, timeline) == expected
+
+
+def test_starts_at_is_when_it_fired_and_pending_ones_are_reported_once():
+    book = AlertBook(policies={"volume": AlertPolicy(for_=120)})
+    [pending] = book.apply([verdict(F, 0)], 0)
+    assert pending.state is AlertState.PENDING and pending.starts_at == 0
+    assert book.apply([verdict(F, 60)], 60) == []
+    [fired] = book.apply([verdict(F, 120)], 120)
+    assert fired.state is AlertState.FIRING and fired.starts_at == 120
+
+
+def test_slo_verdicts_resolve_at_the_first_clean_one():
+    assert states(AlertBook(), [(0, F), (60, OK)], check="slo") == ["firing", "resolved"]
+
+
+def test_a_dropped_pending_alert_is_reported_for_the_store_to_forget():
+    book = AlertBook(policies={"volume": AlertPolicy(for_=120)})
+    [pending] = book.apply([verdict(F, 0)], 0)
+    book.apply([verdict(OK, 60)], 60)
+    assert book.drain_removed() == [pending.fingerprint] and book.drain_removed() == []
+
+
+def test_to_bytes_carries_pending_timers_and_clean_counts():
+    policy = {"volume": AlertPolicy(for_=120, keep_firing_for=100, resolve_after=2)}
+    book = AlertBook(policies=policy)
+    for at in (0, 60, 120):
+        book.apply([verdict(F, at)], at)
+    book.apply([verdict(OK, 180)], 180)  # one clean verdict, keep_firing_for started at 180
+    again = AlertBook(policies=policy)
+    again.restore(book.to_bytes())
+    assert [a.state for a in again.alerts()] == [AlertState.FIRING]
+    [resolved] = again.apply([verdict(OK, 280)], 280)  # 2 clean, 100 s after the first
+    assert resolved.state is AlertState.RESOLVED and resolved.ends_at == 280
+
+
+def test_load_resumes_a_pending_alert_from_its_start():
+    policy = {"volume": AlertPolicy(for_=120)}
+    book = AlertBook(policies=policy)
+    book.apply([verdict(F, 0)], 0)
+    again = AlertBook(policies=policy)
+    again.load(book.alerts())
+    [fired] = again.apply([verdict(F, 120)], 120)
+    assert fired.state is AlertState.FIRING
