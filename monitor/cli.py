@@ -253,12 +253,14 @@ def _run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format, args.log_level)
     from monitor.anomaly.load import load_checks
+    from monitor.routing.load import load_routing
     from monitor.slo.load import load_slos
 
     try:
         config = load_config(args.config)
         groups = load_slos(config)
         checks = load_checks(config)
+        routing = load_routing(config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
@@ -274,14 +276,25 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
+    from monitor.store.nflog_sqlite import open_nflog
     from monitor.store.silence_sqlite import SQLiteSilences
 
     try:
         silences = SQLiteSilences.in_data_dir(storage.data_dir).book()
+        nflog = open_nflog(storage.data_dir)
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
     slos = [slo for group in groups for slo in group.slos]
-    daemon = Daemon(config, SystemClock(), store, slos=slos, checks=checks, silences=silences)
+    daemon = Daemon(
+        config,
+        SystemClock(),
+        store,
+        slos=slos,
+        checks=checks,
+        silences=silences,
+        routing=routing,
+        nflog_store=nflog,
+    )
     asyncio.run(daemon.serve(server.host, server.port))
     return 0

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
@@ -23,10 +24,14 @@ from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
+from monitor.notify.dispatch import open_clients
+from monitor.notify.notifier import Notifier
+from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
 from monitor.stats import DaemonStats
 from monitor.store import Store
+from monitor.store.nflog_sqlite import NflogStore
 from monitor.timeutil import Clock
 
 log = logging.getLogger("hopwatch.daemon")
@@ -49,6 +54,9 @@ class Daemon:
         slos: Sequence[SLO] = (),
         checks: Sequence[CheckDef] = (),
         silences: SilenceBook | None = None,
+        routing: RoutingConfig | None = None,
+        nflog_store: NflogStore | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.silences = silences if silences is not None else SilenceBook()
@@ -66,6 +74,14 @@ class Daemon:
         self._server: Any = None
         self._outbox: list[TickOutput] = []
         self._failing = 0
+        self.notifier = Notifier(
+            routing if routing is not None else default_routing(),
+            silences=self.silences,
+            topology=config.pipelines,
+            nflog_store=nflog_store,
+            environ=os.environ if environ is None else environ,
+            stats=self.stats,
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -88,6 +104,7 @@ class Daemon:
                 self.engine.mark_gap(gap)
             log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
         self.engine.book.load(Alert.from_json(a) for a in self.store.load_alerts())
+        self.notifier.start(self.engine.book.alerts(), now)
         self._last_checkpoint = now
         self._ready = True
         return gap
@@ -104,8 +121,8 @@ class Daemon:
         """
         started = time.perf_counter()
         out = None
+        now = self.clock.now()
         try:
-            now = self.clock.now()
             out = self.engine.tick(now)
             self._outbox.append(out)
             while self._outbox:
@@ -132,6 +149,11 @@ class Daemon:
             self.stats.ticks += 1
             self.stats.last_tick_seconds = time.perf_counter() - started
         if out is not None and out.alerts_changed:
+            try:
+                self.notifier.put(out.alerts_changed, now)
+            except Exception:
+                self.stats.notify_errors += 1
+                log.exception("routing alerts failed")
             for callback in self.on_alerts:
                 callback(out.alerts_changed)
         return out
@@ -148,6 +170,9 @@ class Daemon:
                 )
                 merged = merge_hop_buckets(stored[0], delta) if stored else delta
                 self.store.save_hop_buckets([merged])
+        removed = self.engine.book.drain_removed()
+        if removed:
+            self.store.delete_alerts(removed)
         if out.alerts_changed:
             self.store.save_alerts(a.to_json() for a in out.alerts_changed)
             for alert in out.alerts_changed:
@@ -231,12 +256,14 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         self.start()
         log.info("listening", extra={"listen": f"{host}:{port}"})
-        tasks = [asyncio.create_task(self.tick_forever())]
-        tasks += [asyncio.create_task(t) for t in extra_tasks]
-        try:
-            await server.serve()
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.stop()
+        async with open_clients() as clients:
+            tasks = [asyncio.create_task(self.tick_forever())]
+            tasks.append(asyncio.create_task(self.notifier.run(self.clock, clients)))
+            tasks += [asyncio.create_task(t) for t in extra_tasks]
+            try:
+                await server.serve()
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self.stop()

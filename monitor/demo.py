@@ -27,10 +27,12 @@ from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon
 from monitor.logs import setup_logging
 from monitor.records import Observation
+from monitor.routing.load import load_routing
 from monitor.sim import Simulator
 from monitor.sim.spec import load_simulation
 from monitor.slo.load import load_slos
 from monitor.store import open_store
+from monitor.store.nflog_sqlite import open_nflog
 from monitor.timeutil import AcceleratedClock
 
 HERE = Path(__file__).resolve().parent
@@ -169,6 +171,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         config = load_config(args.config or default_config())
         slos = [slo for group in load_slos(config) for slo in group.slos]
         checks = load_checks(config)
+        routing = load_routing(config)
         scenario_path = args.scenario or DEFAULT_SCENARIO
         spec = load_simulation(scenario_path)
     except ConfigError as err:
@@ -206,6 +209,8 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         checkpoint_interval=10.0 * speed,
         slos=slos,
         checks=checks,
+        routing=routing,
+        nflog_store=open_nflog(data_dir),
     )
     shown: set = set()
     daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out, shown))

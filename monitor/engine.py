@@ -129,9 +129,16 @@ class Engine:
         accepted: int,
         rejected: Mapping[str, int],
         dropped_attributes: Mapping[str, int],
+        skipped: int = 0,
     ) -> None:
-        """Count one push batch's outcome; the exporters read these, nothing else does."""
+        """Count one push batch's outcome; the exporters read these, nothing else does.
+
+        ``skipped`` counts OTLP spans that were no hop spans (kept apart from rejections: they
+        are not errors).
+        """
         self.ingest_stats.accepted[(kind, "accepted")] += accepted
+        if skipped:
+            self.ingest_stats.accepted[(kind, "skipped")] += skipped
         for reason, n in rejected.items():
             self.ingest_stats.rejected[(kind, reason)] += n
         for pipeline, n in dropped_attributes.items():
@@ -234,6 +241,7 @@ class Engine:
                 "emitted": [[*k, *v] for k, v in self._emitted.items()],
                 "slo_outcomes": self.slos.ledger.to_bytes(),
                 "checks": self.checks.to_bytes(),
+                "alert_book": self.book.to_bytes(),
             }
         )
 
@@ -252,3 +260,5 @@ class Engine:
             self.slos.ledger.restore(state["slo_outcomes"])
         if "checks" in state:
             self.checks.restore(state["checks"])
+        if "alert_book" in state:
+            self.book.restore(state["alert_book"])

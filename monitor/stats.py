@@ -6,7 +6,8 @@ A plain dataclass with no imports from the rest of hopwatch, so ``monitor.server
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -15,3 +16,9 @@ class DaemonStats:
     tick_errors: int = 0
     last_tick_seconds: float = 0.0
     checkpoints: int = 0
+    notifications: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Deliveries by (receiver, integration kind, outcome: sent / retry / failed)."""
+    notification_failures: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Deliveries that did not go out, by (receiver, integration kind, reason)."""
+    notify_errors: int = 0
+    """Notification rounds or log writes that failed (each logged)."""

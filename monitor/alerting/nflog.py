@@ -179,6 +179,13 @@ class NotificationLog:
         self._dirty.clear()
         return out
 
+    def unsaved(self, entries: Iterable[Entry]) -> None:
+        """Hand entries back after the store failed to take them: the next ``changes`` has them,
+        unless a newer delivery for the same key was logged meanwhile."""
+        for entry in entries:
+            if entry.key not in self._dirty and self._entries.get(entry.key) == entry:
+                self._dirty[entry.key] = entry
+
     def entries(self) -> list[Entry]:
         return sorted(self._entries.values(), key=lambda e: (e.key.receiver, e.key.group_key))
 

@@ -180,6 +180,9 @@ class HopwatchCollector(Collector):
             rejected_n = sum(n for (k, _), n in stats.rejected.items() if k == kind)
             items.add_metric([kind, names.OUTCOME_ACCEPTED], float(accepted))
             items.add_metric([kind, names.OUTCOME_REJECTED], float(rejected_n))
+            if kind == names.KIND_TRACES:
+                skipped = stats.accepted.get((kind, names.OUTCOME_SKIPPED), 0)
+                items.add_metric([kind, names.OUTCOME_SKIPPED], float(skipped))
             for reason in RejectReason:
                 n = by_kind.pop((kind, reason.value), 0)
                 rejected.add_metric([kind, reason.value], float(n))
@@ -242,6 +245,17 @@ class HopwatchCollector(Collector):
             family = _family(metric)
             family.add_metric([], float(value))
             yield family
+        for metric, counts in (
+            (names.NOTIFICATIONS, stats.notifications),
+            (names.NOTIFICATION_FAILURES, stats.notification_failures),
+        ):
+            family = _family(metric)
+            for key, n in sorted(counts.items()):
+                family.add_metric(list(key), float(n))
+            yield family
+        errors = _family(names.NOTIFY_ERRORS)
+        errors.add_metric([], float(stats.notify_errors))
+        yield errors
 
     def _alerts(self, engine: Engine) -> Iterator[Metric]:
         counts = dict.fromkeys(AlertState, 0)

@@ -41,11 +41,14 @@ SEGMENT: Final = "segment"
 
 KIND_OBSERVATIONS: Final = "observations"
 KIND_COUNTS: Final = "counts"
-INGEST_KINDS: Final = (KIND_OBSERVATIONS, KIND_COUNTS)
-"""Values of ``kind``: which push endpoint an item came through."""
+KIND_TRACES: Final = "traces"
+INGEST_KINDS: Final = (KIND_OBSERVATIONS, KIND_COUNTS, KIND_TRACES)
+"""Values of ``kind``: which push endpoint an item came through (``traces``: OTLP spans)."""
 
 OUTCOME_ACCEPTED: Final = "accepted"
 OUTCOME_REJECTED: Final = "rejected"
+OUTCOME_SKIPPED: Final = "skipped"
+"""OTLP spans that are no hop spans (no ``hopwatch.event_type``): received, not observations."""
 
 QUANTILES: Final = (0.5, 0.9, 0.99)
 """Latency quantiles exported; label values are ``quantile_label(q)``."""
@@ -136,7 +139,8 @@ EDGE_LATENCY = Metric(
 INGEST_ITEMS = Metric(
     "hopwatch_ingest_items_total",
     "counter",
-    "Items received on the push API, by endpoint kind and whether they were accepted.",
+    "Items received on the push API, by endpoint kind and whether they were accepted (skipped: "
+    "OTLP spans that carry no hopwatch.event_type).",
     (KIND, OUTCOME),
 )
 INGEST_REJECTED = Metric(
@@ -209,6 +213,26 @@ DAEMON_TICK_DURATION = Metric(
     "Wall time the last tick took (closing buckets, judging, persisting).",
     (),
 )
+NOTIFICATIONS = Metric(
+    "hopwatch_notifications_total",
+    "counter",
+    "Notification deliveries by receiver, integration (slack, pagerduty, webhook, console, "
+    "forward) and outcome (sent, retry: gave up after retries, failed: not retryable).",
+    ("receiver", "integration", "outcome"),
+)
+NOTIFICATION_FAILURES = Metric(
+    "hopwatch_notification_failures_total",
+    "counter",
+    "Deliveries that did not go out, by receiver, integration and reason (http_429, http_500, "
+    "timeout, connection, http_400, slack_<error>, secret).",
+    ("receiver", "integration", REASON),
+)
+NOTIFY_ERRORS = Metric(
+    "hopwatch_notify_errors_total",
+    "counter",
+    "Notification rounds or notification-log writes that failed (logged; retried next round).",
+    (),
+)
 
 CHECK_STATE = Metric(
     "hopwatch_check_state",
@@ -266,6 +290,9 @@ ALL: Final = (
     DAEMON_TICKS,
     DAEMON_TICK_ERRORS,
     DAEMON_TICK_DURATION,
+    NOTIFICATIONS,
+    NOTIFICATION_FAILURES,
+    NOTIFY_ERRORS,
     CHECK_STATE,
     CHECK_SCORE,
     CHECK_ERRORS,

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random as _random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -118,11 +118,13 @@ async def deliver(
     receiver: Receiver,
     environ: Mapping[str, str],
     clients: Clients,
+    only: Collection[str] | None = None,
 ) -> list[tuple[str, Delivery]]:
-    """Send ``notification`` through every integration of ``receiver`` at once, each retried
-    until ``clients.deadline``; returns ``(integration, delivery)`` in the receiver's order."""
+    """Send ``notification`` through every integration of ``receiver`` at once (or those named in
+    ``only``: the ones the notification log says need it), each retried until
+    ``clients.deadline``; returns ``(integration, delivery)`` in the receiver's order."""
     deadline = clients.clock() + clients.deadline
-    named = integrations(receiver, clients)
+    named = [(n, s) for n, s in integrations(receiver, clients) if only is None or n in only]
 
     async def one(name: str, send: Callable[..., Awaitable[Delivery]]) -> Delivery:
         own = notification.for_integration(name)
