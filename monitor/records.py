@@ -74,6 +74,9 @@ class Observation(msgspec.Struct, frozen=True, gc=False):
     event_id: str | None = None
     reason: str | None = None
     attributes: Attributes = ()
+    trace_id: str | None = None
+    """The W3C trace id (32 hex digits) of the span this came from (OTLP only): kept as the
+    exemplar of a slow event, so a latency alert or metric links to the trace."""
 
     def field(self, name: str) -> str | float | None:
         """Value of a top-level field or ``attributes.KEY`` for the ``where`` language."""

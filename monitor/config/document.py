@@ -61,9 +61,16 @@ def _expected(what: str, value: Any) -> tuple[str, str | None]:
 
 
 def _model_at(spec_cls: type[BaseModel], path: KeyPath) -> type[BaseModel] | None:
-    """The spec model that describes the mapping at ``path`` (for listing its known keys)."""
+    """The spec model that describes the mapping at ``path`` (for listing its known keys).
+
+    ``path`` is pydantic's location, so a discriminated union's tag (``sources[0].sql.url``)
+    picks the member of the union that the document meant."""
     current: type[BaseModel] | None = spec_cls
+    members: dict[str, type[BaseModel]] = {}
     for part in path:
+        if isinstance(part, str) and part in members:
+            current, members = members[part], {}
+            continue
         if isinstance(part, int) or current is None:
             continue
         field = next(
@@ -71,7 +78,21 @@ def _model_at(spec_cls: type[BaseModel], path: KeyPath) -> type[BaseModel] | Non
             None,
         )
         current = _inner_model(field.annotation) if field is not None else None
+        members = _tagged_members(field.annotation) if field is not None else {}
     return current
+
+
+def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models of a union discriminated by ``kind``, by their tag (nested in lists too)."""
+    out: dict[str, type[BaseModel]] = {}
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            kind = arg.model_fields.get("kind")
+            tags = typing.get_args(kind.annotation) if kind is not None else ()
+            out.update({str(t): arg for t in tags})
+        else:
+            out.update(_tagged_members(arg))
+    return out
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
@@ -85,6 +106,16 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _known_tags(spec_cls: type[BaseModel], path: KeyPath) -> str:
+    """``'a', 'b'`` for the tagged union holding the item at ``path`` (``…sources[3].kind``)."""
+    if len(path) < 3 or not isinstance(path[-3], str):
+        return "see the documentation"
+    holder = _model_at(spec_cls, path[:-3])
+    field = holder.model_fields.get(path[-3]) if holder is not None else None
+    tags = _tagged_members(field.annotation) if field is not None else {}
+    return ", ".join(repr(t) for t in tags) or "see the documentation"
 
 
 def _unknown_key(spec_cls: type[BaseModel], path: KeyPath) -> tuple[str, str | None]:
@@ -105,9 +136,13 @@ def _message(
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == CUSTOM_ERROR:
         return str(ctx["message"]), ctx.get("hint")
+    if kind == "union_tag_not_found":
+        return "missing required key", f"known kinds: {_known_tags(spec_cls, path)}"
     if kind == "missing":
         key = str(path[-1]) if path else ""
         return "missing required key", MISSING_HINTS.get(key)
+    if kind == "union_tag_invalid":
+        return f"unknown kind {ctx['tag']!r}", f"known kinds: {ctx['expected_tags']}"
     if kind == "extra_forbidden":
         return _unknown_key(spec_cls, path)
     expected = {
@@ -144,14 +179,15 @@ def _message(
     return str(err["msg"]), None
 
 
-def document_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
+def document_path(data: Any, loc: tuple[int | str, ...], keep_last: bool = True) -> KeyPath:
     """Pydantic's error location with the parts the document does not have (the tag of a
     discriminated union, e.g. ``faults[0].loss.percent``) left out; the last part is kept, since
-    a missing or unknown key is by nature not (or not validly) in the document."""
+    a missing or unknown key is by nature not (or not validly) in the document, unless
+    ``keep_last`` is false (a model-level check of a tagged mapping ends in its tag)."""
     out: list[int | str] = []
     node = data
     for i, part in enumerate(loc):
-        last = i == len(loc) - 1
+        last = i == len(loc) - 1 and keep_last
         if (isinstance(node, dict) and part in node) or (
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):
@@ -174,9 +210,14 @@ def pydantic_issues(
     issues = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        path: KeyPath = loc if data is None else document_path(data, loc)
-        line, col = positions.of(path[:-1] if err["type"] == "missing" else path)
-        message, hint = _message(err, spec_cls, path)
+        if err["type"].startswith("union_tag_"):
+            # Name the tag key itself (``sources[1].kind``), present or missing.
+            loc = (*loc, str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'"))
+        custom = err["type"] == CUSTOM_ERROR
+        path: KeyPath = loc if data is None else document_path(data, loc, not custom)
+        missing = err["type"] in ("missing", "union_tag_not_found")
+        line, col = positions.of(path[:-1] if missing else path)
+        message, hint = _message(err, spec_cls, path if err["type"] != "extra_forbidden" else loc)
         issues.append(ConfigIssue(file, line, col, format_key_path(path), message, hint))
     return issues
 

@@ -22,24 +22,98 @@ from monitor.config.model import (
     Expectation,
     ExpectKind,
     Hop,
+    HttpJsonSource,
     Pipeline,
+    PrometheusSource,
+    PullSourceDef,
+    Schedule,
     ServerConfig,
+    SqlSource,
     StorageConfig,
 )
 from monitor.config.semantics import ConfigChecker
-from monitor.config.spec import ConfigSpec, EdgeSpec, PipelineSpec, split_listen
+from monitor.config.spec import (
+    AuthSpec,
+    ConfigSpec,
+    EdgeSpec,
+    HopSpec,
+    HttpJsonSourceSpec,
+    PipelineSpec,
+    PrometheusSourceSpec,
+    SourceSpec,
+    SqlSourceSpec,
+    split_listen,
+)
 from monitor.config.where import compile_where
 from monitor.config.yamlpos import load_yaml
 
 
-def _read_token(spec: ConfigSpec, base: Path, environ: Mapping[str, str]) -> str | None:
-    auth = spec.server.auth
+def _read_secret(
+    env: str | None, file: str | None, base: Path, environ: Mapping[str, str]
+) -> str | None:
+    """The secret named by an ``*_env`` / ``*_file`` pair (the checker has proven it readable)."""
+    if env is not None:
+        return environ[env].strip()
+    if file is not None:
+        return (base / file).read_text(encoding="utf-8").strip()
+    return None
+
+
+def _read_token(auth: AuthSpec | None, base: Path, environ: Mapping[str, str]) -> str | None:
     if auth is None:
         return None
-    if auth.bearer_token_env is not None:
-        return environ[auth.bearer_token_env].strip()
-    assert auth.bearer_token_file is not None
-    return (base / auth.bearer_token_file).read_text(encoding="utf-8").strip()
+    return _read_secret(auth.bearer_token_env, auth.bearer_token_file, base, environ)
+
+
+def default_step(bucket: float) -> float:
+    """The coarsest of 15s, 10s, 5s … 1s that tiles the bucket, so query_range points fall on
+    bucket boundaries (a bucket that no whole second divides is its own step)."""
+    return next((float(d) for d in (15, 10, 5, 3, 2, 1) if bucket % d == 0), bucket)
+
+
+def _source(
+    spec: SourceSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str, str]
+) -> PullSourceDef:
+    common = {
+        "name": spec.name or spec.kind,
+        "status": spec.status,
+        "schedule": Schedule(spec.interval, spec.timeout, spec.grace),
+    }
+    if isinstance(spec, PrometheusSourceSpec):
+        return PrometheusSource(
+            url=spec.url,
+            query=spec.query,
+            step=spec.step or default_step(pipeline.bucket),
+            labels=tuple(sorted(spec.labels.items())),
+            bearer_token=_read_token(spec.auth, base, environ),
+            **common,  # type: ignore[arg-type]
+        )
+    if isinstance(spec, SqlSourceSpec):
+        return SqlSource(
+            url=spec.url,
+            query=spec.query,
+            attributes=tuple(spec.attributes),
+            time_params=spec.time_params,
+            password=_read_secret(spec.password_env, spec.password_file, base, environ),
+            **common,  # type: ignore[arg-type]
+        )
+    assert isinstance(spec, HttpJsonSourceSpec)
+    return HttpJsonSource(
+        url=spec.url,
+        items=spec.items,
+        bucket_start_field=spec.fields.bucket_start,
+        count_field=spec.fields.count,
+        status_field=spec.fields.status,
+        attributes=tuple(sorted(spec.fields.attributes.items())),
+        time_format=spec.time_format,
+        bearer_token=_read_token(spec.auth, base, environ),
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _hop(spec: HopSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str, str]) -> Hop:
+    sources = tuple(_source(s, pipeline, base, environ) for s in spec.sources)
+    return Hop(spec.name, spec.description, sources)
 
 
 def _edge(spec: EdgeSpec) -> Edge:
@@ -50,10 +124,10 @@ def _edge(spec: EdgeSpec) -> Edge:
     return Edge(spec.from_, spec.to, compile_where(spec.where), expect)
 
 
-def _pipeline(spec: PipelineSpec) -> Pipeline:
+def _pipeline(spec: PipelineSpec, base: Path, environ: Mapping[str, str]) -> Pipeline:
     return Pipeline(
         name=spec.name,
-        hops=tuple(Hop(h.name, h.description) for h in spec.hops),
+        hops=tuple(_hop(h, spec, base, environ) for h in spec.hops),
         edges=tuple(_edge(e) for e in spec.edges),
         attributes=frozenset(spec.attributes),
         bucket_seconds=spec.bucket,
@@ -74,14 +148,14 @@ def _build(
         server=ServerConfig(
             host=host,
             port=port,
-            bearer_token=_read_token(spec, path.parent, environ),
+            bearer_token=_read_token(spec.server.auth, path.parent, environ),
             max_body_bytes=spec.server.max_body_size,
         ),
         storage=StorageConfig(
             data_dir=data_dir if data_dir.is_absolute() else path.parent / data_dir,
             retention=spec.storage.retention,
         ),
-        pipelines=tuple(_pipeline(p) for p in spec.pipelines),
+        pipelines=tuple(_pipeline(p, path.parent, environ) for p in spec.pipelines),
         includes=tuple(includes),
         source=path,
     )

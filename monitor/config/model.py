@@ -49,10 +49,82 @@ class Expectation:
     tolerance: float = 0.001
 
 
+class SourceKind(enum.StrEnum):
+    """Where a pulled source reads its counts."""
+
+    PROMETHEUS = "prometheus"
+    SQL = "sql"
+    HTTP_JSON = "http_json"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a pulled source runs and how long its failures are tolerated before an alert."""
+
+    interval: float = 30.0
+    timeout: float = 10.0
+    grace: float = 120.0
+
+
+@dataclass(frozen=True)
+class PrometheusSource:
+    """A PromQL counter expression; ``labels`` maps attribute keys to Prometheus label names."""
+
+    name: str
+    url: str
+    query: str
+    step: float
+    labels: tuple[tuple[str, str], ...] = ()
+    status: str = "ok"
+    schedule: Schedule = Schedule()
+    bearer_token: str | None = field(default=None, repr=False)
+    kind: SourceKind = SourceKind.PROMETHEUS
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    """A query over ``:start`` / ``:end`` returning ``bucket_start, count[, attributes…]``.
+
+    ``url`` never holds the password (the spec refuses one); ``password`` comes from the
+    environment or a file and is kept out of ``repr`` so it cannot reach a log line."""
+
+    name: str
+    url: str
+    query: str
+    attributes: tuple[str, ...] = ()
+    time_params: str = "datetime"
+    status: str = "ok"
+    schedule: Schedule = Schedule()
+    password: str | None = field(default=None, repr=False)
+    kind: SourceKind = SourceKind.SQL
+
+
+@dataclass(frozen=True)
+class HttpJsonSource:
+    """A JSON endpoint; ``*_field`` and ``attributes`` are dotted paths inside each item."""
+
+    name: str
+    url: str
+    items: str = ""
+    bucket_start_field: str = "bucket_start"
+    count_field: str = "count"
+    status_field: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    time_format: str = "epoch"
+    status: str = "ok"
+    schedule: Schedule = Schedule()
+    bearer_token: str | None = field(default=None, repr=False)
+    kind: SourceKind = SourceKind.HTTP_JSON
+
+
+PullSourceDef = PrometheusSource | SqlSource | HttpJsonSource
+
+
 @dataclass(frozen=True)
 class Hop:
     name: str
     description: str = ""
+    sources: tuple[PullSourceDef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,14 @@ class ConfigChecker(IssueCollector):
         self.base = path.parent
         self.data = data
         self.included: list[Path] = []
+        self._environ: Mapping[str, str] = {}
 
     @property
     def issues(self) -> list[ConfigIssue]:
         return self.items
 
     def run(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
         self.check_auth(environ)
         self.check_includes()
         seen: dict[str, int] = {}
@@ -54,33 +56,38 @@ class ConfigChecker(IssueCollector):
 
     def check_auth(self, environ: Mapping[str, str]) -> None:
         auth = _dict(_dict(self.data.get("server")).get("auth"))
-        env, file = auth.get("bearer_token_env"), auth.get("bearer_token_file")
+        self.check_secret(("server", "auth"), auth, "bearer_token", "bearer token", environ)
+
+    def check_secret(
+        self, at: KeyPath, holder: dict[str, Any], key: str, what: str, environ: Mapping[str, str]
+    ) -> None:
+        """The secret named by ``{key}_env`` or ``{key}_file`` in ``holder`` exists and is not blank,
+        so a missing secret stops ``validate`` in CI instead of the daemon at 3 a.m."""
+        env, file = holder.get(f"{key}_env"), holder.get(f"{key}_file")
         if isinstance(env, str) and file is None:
-            key: KeyPath = ("server", "auth", "bearer_token_env")
             value = environ.get(env)
             if value is None:
                 self.add(
-                    key,
+                    (*at, f"{key}_env"),
                     f"environment variable {env} is not set",
-                    "set it where hopwatch runs, or use bearer_token_file",
+                    f"set it where hopwatch runs, or use {key}_file",
                 )
             elif not value.strip():
-                self.add(key, f"environment variable {env} is empty")
+                self.add((*at, f"{key}_env"), f"environment variable {env} is empty")
         if isinstance(file, str) and env is None:
-            key = ("server", "auth", "bearer_token_file")
             target = self.base / file
             try:
-                token = target.read_text(encoding="utf-8")
+                secret = target.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
                 self.add(
-                    key,
-                    f"cannot read bearer token file {target}: {reason}",
+                    (*at, f"{key}_file"),
+                    f"cannot read {what} file {target}: {reason}",
                     "relative paths start at the config file's directory",
                 )
             else:
-                if not token.strip():
-                    self.add(key, f"bearer token file {target} is empty")
+                if not secret.strip():
+                    self.add((*at, f"{key}_file"), f"{what} file {target} is empty")
 
     def check_includes(self) -> None:
         for i, entry in enumerate(_list(self.data.get("include"))):
@@ -124,6 +131,7 @@ class ConfigChecker(IssueCollector):
     def check_pipeline(self, at: KeyPath, pipeline: dict[str, Any]) -> None:
         hops: dict[str, int] = {}
         for j, hop in enumerate(_list(pipeline.get("hops"))):
+            self.check_sources((*at, "hops", j), _dict(hop), pipeline, at)
             name = _dict(hop).get("name")
             if not isinstance(name, str):
                 continue
@@ -171,6 +179,60 @@ class ConfigChecker(IssueCollector):
                 edges_seen[(src, dst)] = k
                 graph.setdefault(src, []).append((dst, k))
         self.check_cycles(at, list(hops), graph)
+
+    def check_sources(
+        self, hop_at: KeyPath, hop: dict[str, Any], pipeline: dict[str, Any], pipeline_at: KeyPath
+    ) -> None:
+        """Names unique within the hop, attributes allow-listed, steps that tile the bucket, and
+        secrets that exist (see ``monitor.sources``)."""
+        names: dict[str, int] = {}
+        allowed = {a for a in _list(pipeline.get("attributes")) if isinstance(a, str)}
+        bucket = _seconds(pipeline, PipelineSpec, "bucket")
+        for k, raw in enumerate(_list(hop.get("sources"))):
+            source, here = _dict(raw), (*hop_at, "sources", k)
+            name = source.get("name", source.get("kind"))
+            if isinstance(name, str):
+                if name in names:
+                    self.add(
+                        (*here, "name") if "name" in source else here,
+                        f"duplicate source name {name!r}; first used by sources[{names[name]}]",
+                        "give each source of a hop its own name (it becomes the source label)",
+                    )
+                else:
+                    names[name] = k
+            for key_at, attribute in _source_attributes(source):
+                if isinstance(attribute, str) and attribute not in allowed:
+                    self.add(
+                        (*here, *key_at),
+                        f"attribute {attribute!r} is not in this pipeline's attributes",
+                        f"add it to {format_key_path((*pipeline_at, 'attributes'))}, "
+                        "or leave it out: counts keep only allow-listed attributes",
+                    )
+            self.check_step(here, source, bucket)
+            self.check_secret(here, source, "password", "password", self._environ)
+            self.check_secret(
+                (*here, "auth"),
+                _dict(source.get("auth")),
+                "bearer_token",
+                "bearer token",
+                self._environ,
+            )
+
+    def check_step(self, at: KeyPath, source: dict[str, Any], bucket: float | None) -> None:
+        """Prometheus points must fall on bucket boundaries, or increases straddle two buckets."""
+        step = source.get("step")
+        if not isinstance(step, str) or bucket is None:
+            return
+        try:
+            seconds = parse_duration(step)
+        except ValueError:
+            return  # the schema pass reports it
+        if seconds > 0 and (bucket % seconds or seconds > bucket):
+            self.add(
+                (*at, "step"),
+                f"step {step} does not divide the pipeline's bucket {format_duration(bucket)}",
+                "query_range points must fall on bucket boundaries; use e.g. 15s for 1m buckets",
+            )
 
     def check_where(
         self, edge_at: KeyPath, text: Any, attributes: set[str], pipeline_at: KeyPath
@@ -238,6 +300,15 @@ def _seconds(data: dict[str, Any], spec: type[Spec], key: str) -> float | None:
         return parse_duration(value)
     except ValueError:
         return None
+
+
+def _source_attributes(source: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
+    """Where a source names attribute keys: (key path inside the source, attribute)."""
+    out: list[tuple[KeyPath, Any]] = [(("labels", a), a) for a in _dict(source.get("labels"))]
+    out += [(("attributes", i), a) for i, a in enumerate(_list(source.get("attributes")))]
+    fields = _dict(source.get("fields"))
+    out += [(("fields", "attributes", a), a) for a in _dict(fields.get("attributes"))]
+    return out
 
 
 def _list(value: Any) -> list[Any]:

@@ -10,7 +10,7 @@ loader can print the message and the fix separately.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -278,9 +278,119 @@ class StorageSpec(Spec):
     retention: Duration = 35 * 86400.0
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise invalid(f"{value!r} is not an HTTP URL", "write http://host:port/... or https://...")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise invalid("must not be empty")
+    return value
+
+
+def _sqlalchemy_url(value: str) -> str:
+    """A password written into the URL would end up in the config repository and in logs."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise invalid(
+            "not a SQLAlchemy URL",
+            "write dialect+driver://user@host:port/database, e.g. postgresql+psycopg://hopwatch@db/sink",
+        ) from None
+    if url.password is not None:
+        raise invalid(
+            "the URL holds a password",
+            "remove it from the URL and set password_env or password_file",
+        )
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Text = Annotated[str, AfterValidator(_not_blank)]
+AttributeKey = Annotated[str, AfterValidator(_attribute)]
+
+
+class _PullSourceSpec(Spec):
+    """What every pulled source has: a name (default: its kind), a schedule and a grace period."""
+
+    name: Name | None = None
+    interval: Duration = 30.0
+    timeout: Duration = 10.0
+    grace: DurationOrZero = 120.0
+    status: Literal["ok", "rejected", "failed", "dropped"] = "ok"
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> _PullSourceSpec:
+        if self.timeout > self.interval:
+            raise invalid(
+                f"timeout {self.timeout:g}s is longer than interval {self.interval:g}s",
+                "a pull must end before the next one starts; shorten timeout or raise interval",
+            )
+        return self
+
+
+class PrometheusSourceSpec(_PullSourceSpec):
+    kind: Literal["prometheus"]
+    url: HttpUrl
+    query: Text
+    step: Duration | None = None
+    labels: dict[AttributeKey, str] = {}
+    """attribute key -> Prometheus label whose value it takes."""
+    auth: AuthSpec | None = None
+
+
+class SqlSourceSpec(_PullSourceSpec):
+    kind: Literal["sql"]
+    url: Annotated[str, AfterValidator(_sqlalchemy_url)]
+    query: Text
+    password_env: str | None = None
+    password_file: str | None = None
+    attributes: list[AttributeKey] = []
+    """Result columns, after bucket_start and count, that are attributes (in this order)."""
+    time_params: Literal["datetime", "epoch"] = "datetime"
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> SqlSourceSpec:
+        if self.password_env is not None and self.password_file is not None:
+            raise invalid(
+                "set password_env or password_file, not both",
+                "keep the one your deployment provides",
+            )
+        return self
+
+
+class HttpJsonFieldsSpec(Spec):
+    bucket_start: Text = "bucket_start"
+    count: Text = "count"
+    status: str | None = None
+    attributes: dict[AttributeKey, str] = {}
+
+
+class HttpJsonSourceSpec(_PullSourceSpec):
+    kind: Literal["http_json"]
+    url: HttpUrl
+    auth: AuthSpec | None = None
+    items: str = ""
+    """Dotted path to the list of items in the response; empty: the response is the list."""
+    fields: HttpJsonFieldsSpec = HttpJsonFieldsSpec()
+    time_format: Literal["epoch", "rfc3339"] = "epoch"
+
+
+SourceSpec = Annotated[
+    PrometheusSourceSpec | SqlSourceSpec | HttpJsonSourceSpec,
+    Field(discriminator="kind"),
+]
+
+
 class HopSpec(Spec):
     name: Name
     description: str = ""
+    sources: list[SourceSpec] = []
 
 
 class ExpectRatioSpec(Spec):

@@ -1,7 +1,8 @@
 """The HTTP app: one Starlette application per runtime, with its own metrics registry.
 
 ``create_app`` is the one place where routes are assembled (read it to see the whole surface).
-Handlers live in ``ingest.py`` (push) and ``api.py`` (reads); transport checks in ``body.py``.
+Handlers live in ``ingest.py`` (push), ``otlp.py`` (OTLP traces) and ``api.py`` (reads); transport
+checks in ``body.py``.
 The app never owns a loop or a thread: the daemon runs it under uvicorn next to its ticker.
 """
 
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from monitor.export.metrics import HopwatchCollector
 from monitor.server.api import ReadApi
 from monitor.server.ingest import Ingest
+from monitor.server.otlp import OtlpIngest
 from monitor.server.problems import Problem, handle_problem
 from monitor.server.runtime import Runtime
 from monitor.server.silences import silence_routes
@@ -39,6 +41,7 @@ def create_app(
         routes=[
             Route("/v1/observations", ingest.observations, methods=["POST"]),
             Route("/v1/counts", ingest.counts, methods=["POST"]),
+            Route("/v1/traces", OtlpIngest(runtime, ingest.requests).traces, methods=["POST"]),
             Route("/metrics", api.metrics, methods=["GET"]),
             Route("/healthz", api.healthz, methods=["GET"]),
             Route("/readyz", api.readyz, methods=["GET"]),
