@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,19 @@ import httpx
 import pytest
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.notify.dispatch import open_clients
 from monitor.notify.forward import forward_alerts, postable_alerts
 from monitor.notify.model import Delivery, Outcome
+from monitor.notify.notifier import Notifier
 from monitor.notify.webhook import WebhookNotifier, payload
-from monitor.routing.model import Secret, WebhookConfig
+from monitor.routing.model import (
+    DeliveryMode,
+    Extensions,
+    Secret,
+    WebhookConfig,
+    default_routing,
+)
+from monitor.stats import DaemonStats
 from monitor.testing import free_port
 from monitor.testing_fakes import FakeWebhook, Fault, sample_alert, sample_notification
 
@@ -214,15 +224,13 @@ def test_forwarding_is_retried_when_no_alertmanager_took_the_alerts() -> None:
 # -- forward, against the real Alertmanager ---------------------------------------------------------
 
 
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def running_alertmanager(tmp_path: Path, config_text: str) -> Iterator[str]:
     binary = shutil.which("prometheus-alertmanager")
     if binary is None:
         pytest.skip("prometheus-alertmanager is not installed (scripts/install.sh installs it)")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        "route:\n  receiver: hopwatch\n  group_wait: 1h\nreceivers:\n  - name: hopwatch\n"
-    )
+    config.write_text(config_text)
     port = free_port()
     process = subprocess.Popen(
         [
@@ -253,6 +261,13 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    config = "route:\n  receiver: hopwatch\n  group_wait: 1h\nreceivers:\n  - name: hopwatch\n"
+    with running_alertmanager(tmp_path, config) as url:
+        yield url
+
+
 @pytest.mark.slow
 def test_the_real_alertmanager_accepts_forwarded_alerts_and_resolves_them(
     alertmanager: str,
@@ -273,3 +288,62 @@ def test_the_real_alertmanager_accepts_forwarded_alerts_and_resolves_them(
     assert asyncio.run(main([ended])).outcome is Outcome.SENT
     active = httpx.get(f"{alertmanager}/api/v2/alerts", params={"active": "true"}).json()
     assert active == []
+
+
+def wait_for(predicate: Callable[[], object], what: str, seconds: float = 20.0) -> None:
+    """Poll a real Alertmanager (it runs on its own clock) until ``predicate`` holds."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_forward_mode_reaches_a_webhook_through_the_real_alertmanager_and_resolves_there(
+    tmp_path: Path,
+) -> None:
+    """hopwatch's notifier in forward mode -> Alertmanager -> its webhook receiver, firing then
+    resolved: the whole path a team with an Alertmanager already has."""
+    with FakeWebhook() as hook:
+        am_config = (
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n"
+            "  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n"
+            f"    webhook_configs:\n      - url: {hook.url}/alerts\n"
+        )
+        with running_alertmanager(tmp_path, am_config) as am:
+            routing = replace(
+                default_routing(),
+                extensions=Extensions(delivery=DeliveryMode.FORWARD, forward_urls=(am,)),
+            )
+            stats = DaemonStats()
+            notifier = Notifier(routing, stats=stats)
+            now = time.time()
+            alert = replace(firing(), starts_at=now - 60)
+
+            async def step(at: float) -> None:
+                async with open_clients(timeout=2.0, deadline=10.0) as clients:
+                    await notifier.step(at, clients)
+                    await notifier.drain()
+
+            notifier.put([alert], now)
+            asyncio.run(step(now))
+            [shown] = httpx.get(f"{am}/api/v2/alerts").json()
+            assert shown["labels"] == dict(alert.labels)
+            assert shown["status"]["state"] == "active"
+            wait_for(lambda: hook.payloads, "the firing notification")
+            first = hook.payloads[0]
+            assert first["status"] == "firing"
+            assert first["alerts"][0]["labels"] == dict(alert.labels)
+
+            ended = replace(alert, state=AlertState.RESOLVED, ends_at=time.time() - 1)
+            notifier.put([ended], time.time())
+            asyncio.run(step(time.time()))
+            wait_for(
+                lambda: any(p["status"] == "resolved" for p in hook.payloads),
+                "the resolved notification",
+            )
+            assert httpx.get(f"{am}/api/v2/alerts", params={"active": "true"}).json() == []
+    resolved = [p for p in hook.payloads if p["status"] == "resolved"]
+    assert resolved[0]["alerts"][0]["labels"] == dict(alert.labels)
+    assert stats.notifications[("alertmanager", "forward", "sent")] == 2
