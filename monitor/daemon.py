@@ -133,6 +133,7 @@ class Daemon:
                 self.checkpoint(now)
             if now - self._last_purge >= self.retention_interval:
                 self.store.purge(now - self.config.storage.retention)
+                self.silences.gc(now)
                 self._last_purge = now
             if self._failing:
                 log.info("tick recovered", extra={"failed_ticks": self._failing})

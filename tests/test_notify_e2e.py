@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # 90 simulated minutes fed through the daemon, about 45 s each
-
 from monitor.config import load_config
 from monitor.config.model import Config, StorageConfig
 from monitor.daemon import Daemon
@@ -27,6 +25,8 @@ from monitor.store import open_store
 from monitor.store.nflog_sqlite import open_nflog
 from monitor.testing import FakeClock
 from monitor.testing_fakes import FakePagerDuty, FakeSlack
+
+pytestmark = pytest.mark.slow  # 90 simulated minutes fed through the daemon, about 45 s each
 
 ROOT = Path(__file__).resolve().parents[1]
 START = 1_700_000_040.0  # a minute boundary

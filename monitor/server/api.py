@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -40,18 +41,32 @@ class ReadApi:
             return PlainTextResponse("ready")
         return PlainTextResponse("not ready: restoring state", status_code=503)
 
-    async def metrics(self, _request: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text by default; OpenMetrics (with exemplars) when the scraper asks for it.
+
+        Prometheus asks for OpenMetrics first by default; exemplars only exist in that format.
+        """
+        accept = request.headers.get("accept", "")
+        if "application/openmetrics-text" in accept:
+            encoder, content_type = choose_encoder(accept)
+            return Response(encoder(self.registry), headers={"Content-Type": content_type})
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def alerts(self, _request: Request) -> Response:
-        """Every alert, with ``silenced_by``: the ids of the active silences that mute it."""
+        """Every alert, with ``silenced_by`` (ids of the active silences that mute it) and, when
+        the process routes alerts itself, ``inhibited_by`` (fingerprints of the alerts that
+        inhibit it) and ``muted_by_time_intervals``, as of the notifier's last round."""
         silences, now = self.runtime.silences, self.runtime.clock.now()
-        return json_response(
-            [
-                {**a.to_json(), "silenced_by": list(silences.muting(dict(a.labels), now))}
-                for a in self.runtime.engine.book.alerts()
-            ]
-        )
+        notifier = getattr(self.runtime, "notifier", None)
+        out = []
+        for a in self.runtime.engine.book.alerts():
+            item = {**a.to_json(), "silenced_by": list(silences.muting(dict(a.labels), now))}
+            if notifier is not None:
+                status = notifier.dispatcher.status(a.fingerprint)
+                item["inhibited_by"] = list(status.inhibited_by)
+                item["muted_by_time_intervals"] = list(status.time_muted_by)
+            out.append(item)
+        return json_response(out)
 
     async def pipelines(self, _request: Request) -> Response:
         engine = self.runtime.engine
