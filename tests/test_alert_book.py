@@ -121,3 +121,15 @@ def test_load_resumes_a_pending_alert_from_its_start():
     again.load(book.alerts())
     [fired] = again.apply([verdict(F, 120)], 120)
     assert fired.state is AlertState.FIRING
+
+
+def test_a_checks_own_for_wins_over_its_kinds_policy() -> None:
+    """``for`` / ``keep_firing_for`` set on one check in checks/*.yaml apply to that check only."""
+    book = AlertBook(policies={"eu-volume": AlertPolicy(for_=120)})
+    named = labels_of({"pipeline": "signup", "hop": "broker", "check_name": "eu-volume"})
+    other = labels_of({"pipeline": "signup", "hop": "broker", "check_name": "us-volume"})
+    for at in (0, 60):
+        book.apply([Verdict("volume", named, F, at, 0.0, "drop", at)], at)
+        book.apply([Verdict("volume", other, F, at, 0.0, "drop", at)], at)
+    by_name = {dict(a.labels)["check_name"]: a.state for a in book.alerts()}
+    assert by_name == {"eu-volume": AlertState.PENDING, "us-volume": AlertState.FIRING}

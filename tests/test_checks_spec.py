@@ -124,3 +124,23 @@ def test_load_checks_reads_every_included_checks_file(config: Config, tmp_path: 
         f"{other}:13:5: checks[0].name: duplicate check name 'activation-delivery'; "
         f"first used in {SIGNUP} (check names must be unique across files)"
     )
+
+
+def test_for_and_keep_firing_for_come_from_the_check_or_the_files_defaults(
+    config: Config, tmp_path: Path
+) -> None:
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        "apiVersion: hopwatch/v1\nkind: Checks\nmetadata: {owner: growth}\n"
+        "defaults: {keep_firing_for: 10m}\n"
+        "checks:\n"
+        "  - {name: a, kind: volume, target: {pipeline: signup, hop: sdk}, for: 3m}\n"
+        "  - {name: b, kind: volume, target: {pipeline: signup, hop: sdk}, keep_firing_for: 0s}\n",
+        encoding="utf-8",
+    )
+    checks, issues = load_checks_file(path, config)
+    assert issues == [] and checks is not None
+    assert [(c.name, c.for_, c.keep_firing_for) for c in checks] == [
+        ("a", 180.0, 600.0),
+        ("b", 0.0, 0.0),
+    ]

@@ -40,8 +40,9 @@ ALERT_NAMES = {
     "latency": "HopwatchLatencyShift",
     "mix": "HopwatchMixShift",
     "identity": "HopwatchIdentityAnomaly",
+    "source_down": "HopwatchSourceDown",
 }
-RESOLVE_AFTER = {"slo": 1}
+RESOLVE_AFTER = {"slo": 1, "source_down": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
 
 
@@ -75,9 +76,12 @@ class AlertBook:
         self._latest: dict[str, float] = {}
         self._removed: list[str] = []
 
-    def policy(self, check: str) -> AlertPolicy:
-        if check in self.policies:
-            return self.policies[check]
+    def policy(self, check: str, name: str | None = None) -> AlertPolicy:
+        """The policy of the check called ``name`` (its ``for`` / ``keep_firing_for``), else of
+        its kind ``check``, else the default."""
+        for key in (name, check):
+            if key is not None and key in self.policies:
+                return self.policies[key]
         return AlertPolicy(resolve_after=RESOLVE_AFTER.get(check, self.resolve_after))
 
     def apply(self, verdicts: Iterable[Verdict], now: float) -> list[Alert]:
@@ -108,7 +112,7 @@ class AlertBook:
             self._latest[key] = v.bucket_start
         current = self._alerts.get(key)
         state = None if current is None else current.state
-        policy = self.policy(v.check)
+        policy = self.policy(v.check, given.get("check_name"))
         if v.judgement is Judgement.FIRING:
             self._clean[key] = 0
             self._cleared_at.pop(key, None)

@@ -221,7 +221,14 @@ def _check_def(check: CheckSpec, spec: ChecksSpec) -> CheckDef:
         owner=check.owner or meta.owner,
         labels=tuple(sorted({**meta.labels, **defaults.labels, **check.labels}.items())),
         params=check.params(),
+        for_=_first(check.for_, defaults.for_, 0.0),
+        keep_firing_for=_first(check.keep_firing_for, defaults.keep_firing_for, 0.0),
     )
+
+
+def _first(*values: float | None) -> float:
+    """The check's own value, else the file's default, else the last (hopwatch's default)."""
+    return next(v for v in values if v is not None)
 
 
 # --- entry points ----------------------------------------------------------------------------

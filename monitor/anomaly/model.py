@@ -58,6 +58,10 @@ class CheckDef:
     labels: tuple[tuple[str, str], ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     """Kind-specific settings (documented per kind in docs/checks.md)."""
+    for_: float = 0.0
+    """Seconds the condition must hold before the alert fires (pending until then)."""
+    keep_firing_for: float = 0.0
+    """Seconds the alert keeps firing after its condition clears (against flapping)."""
 
     def arl0_buckets(self, bucket_seconds: float) -> float:
         """The tolerated mean run length to a false alarm, in buckets of one series."""

@@ -34,6 +34,7 @@ from monitor.config.document import type_name
 from monitor.config.spec import (
     DocumentSpec,
     Duration,
+    DurationOrZero,
     Spec,
     attribute_key,
     edge_name,
@@ -219,6 +220,8 @@ class CheckSpec(Spec):
     sensitivity: SensitivitySpec | None = None
     min_events: int | None = Field(default=None, ge=0)
     warmup: Duration | None = None
+    for_: DurationOrZero | None = Field(default=None, alias="for")
+    keep_firing_for: DurationOrZero | None = None
 
     def params(self) -> dict[str, Any]:
         """The kind-specific settings, as ``CheckDef.params`` holds them."""
@@ -350,6 +353,8 @@ class DefaultsSpec(Spec):
     sensitivity: SensitivitySpec | None = None
     min_events: int | None = Field(default=None, ge=0)
     warmup: Duration | None = None
+    for_: DurationOrZero | None = Field(default=None, alias="for")
+    keep_firing_for: DurationOrZero | None = None
     labels: Labels = Field(default_factory=dict)
 
 
