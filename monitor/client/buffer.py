@@ -49,6 +49,11 @@ class HoldingQueue(queue.Queue[Any]):
         with self.mutex:
             return self.settled + self.unfinished_tasks
 
+    def counts(self) -> tuple[int, int]:
+        """(items ever accepted, items not yet settled), read together."""
+        with self.mutex:
+            return self.settled + self.unfinished_tasks, self.unfinished_tasks
+
     def take(self, n: int) -> list[Any]:
         """Up to ``n`` waiting items, oldest first, without blocking; they stay counted."""
         with self.mutex:
