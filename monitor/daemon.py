@@ -232,7 +232,9 @@ class Daemon:
         """Serve HTTP and tick until SIGINT/SIGTERM or ``request_stop``, then flush and return."""
         import uvicorn
 
+        from monitor.export.source_metrics import SourceCollector
         from monitor.server.app import create_app
+        from monitor.sources.pull import SourceRunner
 
         class _Server(uvicorn.Server):
             # The daemon owns SIGTERM/SIGINT: uvicorn would re-raise them after shutting down,
@@ -241,6 +243,8 @@ class Daemon:
                 return contextlib.nullcontext()
 
         app = create_app(self)
+        sources = SourceRunner.from_config(self.config)
+        app.state.registry.register(SourceCollector(sources))
         server = self._server = _Server(
             uvicorn.Config(
                 app,
@@ -261,6 +265,8 @@ class Daemon:
             tasks = [asyncio.create_task(self.tick_forever())]
             tasks.append(asyncio.create_task(self.notifier.run(self.clock, clients)))
             tasks += [asyncio.create_task(t) for t in extra_tasks]
+            if sources.sources:
+                tasks.append(asyncio.create_task(sources.run(self.engine, self.clock)))
             try:
                 await server.serve()
             finally:

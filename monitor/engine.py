@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
 from monitor.alerting.alert import Alert
-from monitor.alerting.book import AlertBook
+from monitor.alerting.book import AlertBook, AlertPolicy
 from monitor.anomaly.check import Verdict
 from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
+from monitor.ledger.latency_totals import HopLatencyTotals
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.ledger.watermark import Gap
@@ -74,13 +75,20 @@ class Engine:
     ) -> None:
         self.config = config
         self.ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
-        self.book = AlertBook()
+        self.book = AlertBook(
+            policies={
+                c.name: AlertPolicy(for_=c.for_, keep_firing_for=c.keep_firing_for)
+                for c in checks
+                if c.for_ or c.keep_firing_for
+            }
+        )
         self.ingest_stats = IngestStats()
         self.edge_totals: dict[tuple[str, str], EdgeTotals] = {
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
         }
         self.last_edge: dict[tuple[str, str], EdgeResult] = {}
         self.last_hop: dict[tuple[str, str], HopBucket] = {}
+        self.hop_latency = HopLatencyTotals()
         self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
         self.amend_horizon = amend_horizon
         self.last_tick: float | None = None
@@ -90,6 +98,9 @@ class Engine:
         # Every edge is watched for loss: a configured divergence check, or the built-in default.
         checks = [*checks, *default_divergence_checks(config, checks)]
         self.checks = CheckRunner(checks, config, detector_for)
+        self.verdict_sources: list[Callable[[float], Iterable[Verdict]]] = []
+        """Judges outside the ledger (pulled sources' health) asked for verdicts on each tick, so
+        their alerts go through the same book, store and notifiers as every other alert."""
 
     @property
     def hop_totals(self) -> Counter[tuple[str, str, str]]:
@@ -164,8 +175,11 @@ class Engine:
                     self.sli.edge_results([result], now, self._record_outcome)
                     new_edges.append(result)
                 self._account(result)
+        self.hop_latency.add(new_hops)
         verdicts.extend(self.checks.feed(new_hops, new_edges, now))
         verdicts.extend(self._judge_slos(now))
+        for judge in self.verdict_sources:
+            verdicts.extend(judge(now))
         changed = self.book.apply(verdicts, now)
         self._prune(now)
         self.last_tick = now

@@ -133,6 +133,14 @@ def _bucket_evidence(bucket: HopBucket | EdgeResult) -> dict[str, Any]:
     return out
 
 
+def _trace_evidence(kind: CheckKind, bucket: HopBucket | EdgeResult) -> dict[str, Any]:
+    """``trace_ids`` of a latency verdict: the slowest traced event of the bucket (OTLP only),
+    so the alert links to a trace of the delay it reports."""
+    if kind is not CheckKind.LATENCY or bucket.exemplar is None:
+        return {}
+    return {"trace_ids": [bucket.exemplar.trace_id]}
+
+
 def _identity(check: CheckDef, config: Config) -> str:
     """What a detector's state depends on: the check's definition and its pipeline's buckets."""
     pipeline = config.pipeline(check.target.pipeline)
@@ -237,6 +245,7 @@ class CheckRunner:
         )
         detail = _detail(check.kind, bucket, score)
         evidence = {**score.evidence, "check": check.name, **_bucket_evidence(bucket)}
+        evidence.update(_trace_evidence(check.kind, bucket))
         attribution = self.paths.explain(check) if score.alert else None
         if attribution is not None:
             detail += f"; {attribution.summary()}"

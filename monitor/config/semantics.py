@@ -196,7 +196,7 @@ class ConfigChecker(IssueCollector):
                     self.add(
                         (*here, "name") if "name" in source else here,
                         f"duplicate source name {name!r}; first used by sources[{names[name]}]",
-                        "give each source of a hop its own name (it becomes the source label)",
+                        "give each source of a hop its own name; it becomes the source label",
                     )
                 else:
                     names[name] = k

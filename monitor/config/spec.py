@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from monitor.timeutil import parse_duration
+from monitor.timeutil import format_duration, parse_duration
 
 API_VERSION = "hopwatch/v1"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -328,7 +328,8 @@ class _PullSourceSpec(Spec):
     def _timeout_within_interval(self) -> _PullSourceSpec:
         if self.timeout > self.interval:
             raise invalid(
-                f"timeout {self.timeout:g}s is longer than interval {self.interval:g}s",
+                f"timeout {format_duration(self.timeout)} is longer than interval "
+                f"{format_duration(self.interval)}",
                 "a pull must end before the next one starts; shorten timeout or raise interval",
             )
         return self

@@ -20,10 +20,12 @@ from typing import Protocol
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar as PromExemplar
 
 from monitor.alerting.alert import AlertState
 from monitor.anomaly.model import CheckState
@@ -31,6 +33,7 @@ from monitor.config.model import Config
 from monitor.engine import Engine
 from monitor.export import names
 from monitor.export.slo_metrics import slo_families
+from monitor.ledger.latency_totals import LatencyHistogram
 from monitor.ledger.records import Completeness
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Status
@@ -67,6 +70,8 @@ def hopwatch_version() -> str:
 def _family(metric: names.Metric) -> Metric:
     if metric.kind == "counter":
         return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
+    if metric.kind == "histogram":
+        return HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
     if metric.kind == "summary":
         # Quantile samples only (see names.py); the family's labels exclude ``quantile``.
         labels = [label for label in metric.labels if label != names.QUANTILE]
@@ -85,6 +90,21 @@ def _add_quantiles(
         if value is not None:
             values = dict(zip(label_names, [*labels, names.quantile_label(q)], strict=True))
             family.add_sample(family.name, values, value)
+
+
+def _add_histogram(family: Metric, labels: list[str], histogram: LatencyHistogram) -> None:
+    """Cumulative ``le`` buckets with their exemplars (written only in OpenMetrics), and the sum."""
+    buckets: list[tuple[str, float] | tuple[str, float, PromExemplar]] = []
+    les = [*(repr(float(b)) for b in histogram.bounds), "+Inf"]
+    for i, (le, n) in enumerate(zip(les, histogram.cumulative(), strict=True)):
+        exemplar = histogram.exemplars.get(i)
+        if exemplar is None:
+            buckets.append((le, n))
+        else:
+            trace = {"trace_id": exemplar.trace_id}
+            sample = PromExemplar(trace, exemplar.latency_seconds, exemplar.observed_time)
+            buckets.append((le, n, sample))
+    family.add_metric(labels, buckets, sum_value=histogram.sum)  # type: ignore[attr-defined]
 
 
 class HopwatchCollector(Collector):
@@ -129,6 +149,8 @@ class HopwatchCollector(Collector):
     def _hops(self, config: Config, engine: Engine) -> Iterator[Metric]:
         events = _family(names.HOP_EVENTS)
         latency = _family(names.HOP_LATENCY)
+        histogram = _family(names.HOP_EVENT_LATENCY)
+        empty = LatencyHistogram(engine.hop_latency.bounds)
         totals = dict(engine.hop_totals)
         for pipeline in config.pipelines:
             for hop in pipeline.hop_names:
@@ -138,11 +160,14 @@ class HopwatchCollector(Collector):
                 last = engine.last_hop.get((pipeline.name, hop))
                 sketch = last.latency if last is not None else None
                 _add_quantiles(latency, names.HOP_LATENCY.labels, [pipeline.name, hop], sketch)
+                hop_histogram = engine.hop_latency.by_hop.get((pipeline.name, hop), empty)
+                _add_histogram(histogram, [pipeline.name, hop], hop_histogram)
         # Series restored from a checkpoint of an older config are still real counts.
         for (pipeline_name, hop, status), n in sorted(totals.items()):
             events.add_metric([pipeline_name, hop, status], float(n))
         yield events
         yield latency
+        yield histogram
 
     def _edges(self, config: Config, engine: Engine) -> Iterator[Metric]:
         families = {

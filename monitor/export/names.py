@@ -10,6 +10,9 @@ checked by ``promtool check metrics`` in the tests):
   and **no** ``_sum`` / ``_count``: they describe the last closed bucket, and a bucket's count and
   sum are not the monotonic series Prometheus expects behind those suffixes (promtool refuses a
   ``quantile`` label on a gauge, so summary is the one honest type);
+- the one histogram (``hopwatch_hop_event_latency_seconds``) is cumulative over every closed
+  bucket, so it is monotonic, and it is where OpenMetrics exemplars (trace ids) go: OpenMetrics
+  allows them only on histogram buckets and counters;
 - labels are bounded: configured names (pipeline, hop, edge), closed sets (status, reason, kind,
   outcome, state, code) — never event ids or attribute values.
 """
@@ -61,7 +64,7 @@ def quantile_label(q: float) -> str:
 
 # --- metrics ------------------------------------------------------------------------------------
 
-Kind = Literal["counter", "gauge", "summary"]
+Kind = Literal["counter", "gauge", "summary", "histogram"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ HOP_LATENCY = Metric(
     (PIPELINE, HOP, QUANTILE),
 )
 
+HOP_EVENT_LATENCY = Metric(
+    "hopwatch_hop_event_latency_seconds",
+    "histogram",
+    "observed_time - event_time at a hop, over every closed event-time bucket; OpenMetrics "
+    "exemplars carry the trace_id of a slow traced event.",
+    (PIPELINE, HOP),
+)
 EDGE_EXPECTED = Metric(
     "hopwatch_edge_expected_events_total",
     "counter",
@@ -269,6 +279,7 @@ BUILD_INFO = Metric(
 ALL: Final = (
     HOP_EVENTS,
     HOP_LATENCY,
+    HOP_EVENT_LATENCY,
     EDGE_EXPECTED,
     EDGE_ARRIVED,
     EDGE_MISSING,
@@ -300,3 +311,35 @@ ALL: Final = (
     BUILD_INFO,
 )
 """Every family, in exposition order."""
+
+# --- pulled sources (``monitor.export.source_metrics``, registered beside the main collector) ----
+
+SOURCE: Final = "source"
+
+SOURCE_UP = Metric(
+    "hopwatch_source_up",
+    "gauge",
+    "1 when the last pull of a pulled source (prometheus, sql, http_json) succeeded, else 0.",
+    (PIPELINE, HOP, SOURCE),
+)
+SOURCE_LAST_SUCCESS = Metric(
+    "hopwatch_source_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful pull of a pulled source; absent before the first one.",
+    (PIPELINE, HOP, SOURCE),
+)
+SOURCE_ERRORS = Metric(
+    "hopwatch_source_errors_total",
+    "counter",
+    "Failed pulls of a pulled source, by reason; their buckets are marked incomplete.",
+    (PIPELINE, HOP, SOURCE, REASON),
+)
+SOURCE_CONSECUTIVE_FAILURES = Metric(
+    "hopwatch_source_consecutive_failures",
+    "gauge",
+    "Failed pulls of a pulled source since its last success.",
+    (PIPELINE, HOP, SOURCE),
+)
+
+SOURCE_ALL: Final = (SOURCE_UP, SOURCE_LAST_SUCCESS, SOURCE_ERRORS, SOURCE_CONSECUTIVE_FAILURES)
+"""Not in ``ALL``: ``SourceCollector`` describes them, so the registry sees each name once."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.ledger.records import Completeness, HopBucket, SeriesKey
+from monitor.ledger.records import Completeness, Exemplar, HopBucket, SeriesKey
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Attributes, Status
 
@@ -18,6 +18,7 @@ class HopCounts:
         "closed",
         "counts",
         "dirty",
+        "exemplar",
         "late",
         "latency",
         "overflow",
@@ -33,6 +34,13 @@ class HopCounts:
         self.closed = partial
         self.dirty = False
         self.partial = partial
+        self.exemplar: Exemplar | None = None
+
+    def note_trace(self, latency: float, trace_id: str, observed: float) -> None:
+        """Keep the trace of the slowest traced event; called only for observations with one."""
+        best = self.exemplar
+        if best is None or latency > best.latency_seconds:
+            self.exemplar = Exemplar(trace_id, latency, observed)
 
     def add(self, status: str, attributes: Attributes, n: int, cap: int) -> bool:
         """Count ``n`` events; True when the attribute set was folded into ``OVERFLOW``."""
@@ -75,6 +83,7 @@ class HopCounts:
             late=self.late,
             latency=self.latency.copy(),
             completeness=completeness,
+            exemplar=self.exemplar,
         )
 
     def to_state(self) -> list:

@@ -17,7 +17,7 @@ import msgspec
 from monitor.config.model import Edge, Pipeline
 from monitor.ledger.bucket import HopCounts
 from monitor.ledger.join import EdgeJoin
-from monitor.ledger.records import Completeness, EdgeResult, HopBucket, JoinMode
+from monitor.ledger.records import Completeness, EdgeResult, Exemplar, HopBucket, JoinMode
 from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
 from monitor.ledger.watermark import Gap, Watermark
 from monitor.records import CountSample, Observation
@@ -94,7 +94,10 @@ class PipelineLedger:
             if acc.closed:
                 stats.late_observations += 1
             observed = obs.observed_time
-            acc.latency.add(observed - event_time)
+            latency = observed - event_time
+            acc.latency.add(latency)
+            if obs.trace_id is not None:
+                acc.note_trace(latency, obs.trace_id, observed)
             event_id = obs.event_id
             if event_id is None:
                 h = -1
@@ -293,7 +296,17 @@ class PipelineLedger:
             latency=join.latency.copy(),
             completeness=self.completeness(b),
             closed_at=now,
+            exemplar=self._to_hop_exemplar(edge, b),
         )
+
+    def _to_hop_exemplar(self, edge: Edge, b: int) -> Exemplar | None:
+        """The slowest traced event at the edge's ``to`` hop in bucket ``b``, if any.
+
+        Edge joins keep hashes, not trace ids (memory per pending id is the budget); the event
+        that reached ``to`` latest after its creation is the trace worth opening for a delay.
+        """
+        acc = self._hops[edge.to_hop].get(b)
+        return acc.exemplar if acc is not None else None
 
     def _compact(self) -> None:
         """Fold large latency buffers of open buckets so memory stays bounded between closes."""

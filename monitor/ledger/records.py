@@ -31,6 +31,27 @@ class SeriesKey:
     attributes: Attributes = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """The slowest traced event of a bucket: its trace id, latency and when the hop saw it.
+
+    Kept so a latency metric (an OpenMetrics exemplar) or a latency alert (``trace_ids`` in its
+    evidence) links to one real slow event's trace. Only events that came with a trace id (OTLP
+    spans) are candidates; one per bucket keeps it bounded.
+    """
+
+    trace_id: str
+    latency_seconds: float
+    observed_time: float
+
+
+def slower(a: Exemplar | None, b: Exemplar | None) -> Exemplar | None:
+    """The exemplar of the slower event (either may be missing)."""
+    if a is None or (b is not None and b.latency_seconds > a.latency_seconds):
+        return b
+    return a
+
+
 @dataclass(frozen=True)
 class HopBucket:
     """Counts at one hop for one event-time bucket, as of when it was closed (or amended)."""
@@ -43,6 +64,8 @@ class HopBucket:
     late: int = 0
     latency: LatencySketch = field(default_factory=LatencySketch, compare=False)
     completeness: Completeness = Completeness.COMPLETE
+    exemplar: Exemplar | None = field(default=None, compare=False)
+    """The slowest traced event at the hop in this bucket (not stored: a hint, not a count)."""
 
     @property
     def total(self) -> int:
@@ -80,6 +103,8 @@ class EdgeResult:
     latency: LatencySketch = field(default_factory=LatencySketch, compare=False)
     completeness: Completeness = Completeness.COMPLETE
     closed_at: float = 0.0
+    exemplar: Exemplar | None = field(default=None, compare=False)
+    """The slowest traced event seen at ``to_hop`` in this bucket: a trace to open for a delay."""
 
     @property
     def loss_ratio(self) -> float | None:
@@ -107,4 +132,5 @@ def merge_hop_buckets(stored: HopBucket, delta: HopBucket) -> HopBucket:
         late=stored.late + delta.late,
         latency=latency,
         completeness=stored.completeness,
+        exemplar=slower(stored.exemplar, delta.exemplar),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
+from collections.abc import Sequence
 
 import msgspec
 import numpy as np
@@ -93,6 +95,23 @@ class LatencySketch:
             return None
         value = self._sketch.get_quantile_value(q)
         return None if value is None or math.isnan(value) else float(value)
+
+    def histogram(self, bounds: Sequence[float]) -> list[float]:
+        """Counts per interval of sorted ``bounds``: ``[0]`` is ≤ ``bounds[0]``, ``[i]`` is in
+        ``(bounds[i-1], bounds[i]]``, the last is above every bound.
+
+        Each bin is placed by its representative value, so a latency within 1% of a bound may
+        land on the other side of it (the sketch's accuracy, nothing worse).
+        """
+        self._fold()
+        s = self._sketch
+        out = [0.0] * (len(bounds) + 1)
+        out[0] += s._zero_count
+        store, mapping = s._store, s._mapping
+        for i, weight in enumerate(store.bins):
+            if weight:
+                out[bisect_left(bounds, mapping.value(i + store.offset))] += weight
+        return out
 
     def copy(self) -> LatencySketch:
         out = LatencySketch()

@@ -1,0 +1,56 @@
+"""The ``hopwatch_source_*`` families: health of every pulled source, read at scrape time.
+
+A collector of its own rather than part of ``HopwatchCollector``, because source health lives in
+the ``SourceRunner`` (the I/O shell), not in the engine. Register it on the app's registry next to
+the main collector: ``app.state.registry.register(SourceCollector(runner))``. Every configured
+source is exported from the first scrape, every failure reason at 0, so ``rate()`` and absence
+alerts work before anything has gone wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor.export import names
+from monitor.sources.health import FailureReason, SourceHealth, SourceKey
+
+__all__ = ["SourceCollector"]
+
+
+class HealthSource(Protocol):
+    """What the collector reads; ``SourceRunner`` satisfies it."""
+
+    @property
+    def health(self) -> Mapping[SourceKey, SourceHealth]: ...
+
+
+def _family(metric: names.Metric) -> Metric:
+    if metric.kind == "counter":
+        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
+    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
+
+
+class SourceCollector(Collector):
+    def __init__(self, source: HealthSource) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        return [_family(m) for m in names.SOURCE_ALL]
+
+    def collect(self) -> Iterator[Metric]:
+        up, last = _family(names.SOURCE_UP), _family(names.SOURCE_LAST_SUCCESS)
+        errors = _family(names.SOURCE_ERRORS)
+        failing = _family(names.SOURCE_CONSECUTIVE_FAILURES)
+        for key, health in sorted(self._source.health.items()):
+            labels = [key.pipeline, key.hop, key.source]
+            up.add_metric(labels, 1.0 if health.up else 0.0)
+            if health.last_success is not None:
+                last.add_metric(labels, health.last_success)
+            for reason in FailureReason:
+                errors.add_metric([*labels, reason.value], float(health.errors[reason]))
+            failing.add_metric(labels, float(health.consecutive_failures))
+        yield from (up, last, errors, failing)
