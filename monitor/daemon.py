@@ -29,6 +29,7 @@ from monitor.notify.notifier import Notifier
 from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
+from monitor.sources.pull import SourceRunner
 from monitor.stats import DaemonStats
 from monitor.store import Store
 from monitor.store.nflog_sqlite import NflogStore
@@ -37,6 +38,7 @@ from monitor.timeutil import Clock
 log = logging.getLogger("hopwatch.daemon")
 
 CHECKPOINT = "engine"
+SOURCES_CHECKPOINT = "sources"
 
 
 class Daemon:
@@ -74,6 +76,7 @@ class Daemon:
         self._server: Any = None
         self._outbox: list[TickOutput] = []
         self._failing = 0
+        self.sources = SourceRunner.from_config(config)
         self.notifier = Notifier(
             routing if routing is not None else default_routing(),
             silences=self.silences,
@@ -103,11 +106,21 @@ class Daemon:
                 self.store.add_gap(gap.start, gap.end, gap.reason)
                 self.engine.mark_gap(gap)
             log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
+        self._restore_sources()
         self.engine.book.load(Alert.from_json(a) for a in self.store.load_alerts())
         self.notifier.start(self.engine.book.alerts(), now)
         self._last_checkpoint = now
         self._ready = True
         return gap
+
+    def _restore_sources(self) -> None:
+        saved = self.store.load_checkpoint(SOURCES_CHECKPOINT) if self.sources.sources else None
+        if saved is None:
+            return
+        try:
+            self.sources.restore(saved[1])
+        except Exception:  # an unreadable blob must not stop the daemon: re-read from scratch
+            log.exception("pull sources' checkpoint unreadable; open buckets are re-read")
 
     def ready(self) -> bool:
         return self._ready
@@ -191,6 +204,8 @@ class Daemon:
     def checkpoint(self, now: float | None = None) -> None:
         now = self.clock.now() if now is None else now
         self.store.save_checkpoint(CHECKPOINT, now, self.engine.checkpoint())
+        if self.sources.sources:
+            self.store.save_checkpoint(SOURCES_CHECKPOINT, now, self.sources.to_bytes())
         self.store.beat(now)
         self._last_checkpoint = now
         self.stats.checkpoints += 1
@@ -234,7 +249,6 @@ class Daemon:
 
         from monitor.export.source_metrics import SourceCollector
         from monitor.server.app import create_app
-        from monitor.sources.pull import SourceRunner
 
         class _Server(uvicorn.Server):
             # The daemon owns SIGTERM/SIGINT: uvicorn would re-raise them after shutting down,
@@ -243,7 +257,7 @@ class Daemon:
                 return contextlib.nullcontext()
 
         app = create_app(self)
-        sources = SourceRunner.from_config(self.config)
+        sources = self.sources
         app.state.registry.register(SourceCollector(sources))
         server = self._server = _Server(
             uvicorn.Config(

@@ -320,3 +320,46 @@ def test_run_pulls_on_schedule_until_cancelled_and_closes_sources(tmp_path: Path
     assert [w.end for w in source.windows] == [T0 + 10, T0 + 40]
     assert closed == [True]
     assert engine.verdict_sources == [runner.verdicts]
+
+
+def test_a_restart_resumes_what_was_reported_so_open_buckets_are_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """The runner's memory goes into the checkpoint with the engine's, at the same instant."""
+    source = ScriptedSource(counts={T0: 4})
+    engine, runner = _engine_and_runner(tmp_path, source)
+    _push(engine, "ingest", T0, 9)
+    assert asyncio.run(runner.poll(source, engine, T0 + 30))
+    saved_engine, saved_runner = engine.checkpoint(), runner.to_bytes()
+
+    restarted, runner2 = _engine_and_runner(tmp_path, source)
+    restarted.restore(saved_engine)
+    runner2.restore(saved_runner)
+    source.counts[T0] = 9  # the bucket is still open and is read again in full
+    assert asyncio.run(runner2.poll(source, restarted, T0 + 60))
+    result = _edge_at(restarted, T0)
+    assert (result.expected, result.arrived, result.missing) == (9, 9, 0)
+
+
+def test_a_daemon_saves_the_sources_checkpoint_and_restores_it_on_start(tmp_path: Path) -> None:
+    from monitor.daemon import SOURCES_CHECKPOINT, Daemon
+    from monitor.store import open_store
+    from monitor.testing import FakeClock
+
+    source = """
+          - kind: http_json
+            url: http://127.0.0.1:9/counts
+            items: buckets
+            fields: {bucket_start: minute, count: n}
+"""
+    config = write_config(tmp_path, source)
+    first = Daemon(config, FakeClock(T0), open_store(tmp_path / "data"))
+    first.start()
+    [key] = first.sources._reported
+    first.sources._reported[key].deltas([BucketCount(T0, 7)], T0, T0)
+    first.stop()
+    second = Daemon(config, FakeClock(T0 + 10), open_store(tmp_path / "data"))
+    assert second.store.load_checkpoint(SOURCES_CHECKPOINT) is not None
+    second.start()
+    assert second.sources._reported[key].total(T0) == 7
+    second.stop()

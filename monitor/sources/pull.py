@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Protocol
+
+import msgspec
 
 from monitor.anomaly.check import Verdict
 from monitor.config.model import Config, Pipeline, PullSourceDef, Schedule
@@ -82,6 +84,20 @@ class SourceRunner:
     def from_config(cls, config: Config) -> SourceRunner:
         """One adapter per ``pipelines[].hops[].sources[]`` entry."""
         return cls(build_sources(config), config)
+
+    def to_bytes(self) -> bytes:
+        """The counts each source has reported, saved with the engine's checkpoint (same instant,
+        so the two agree): a restarted daemon sends only what is new."""
+        return msgspec.msgpack.encode(
+            [[*astuple(k), r.to_state()] for k, r in sorted(self._reported.items())]
+        )
+
+    def restore(self, data: bytes) -> None:
+        """Resume from ``to_bytes``; sources no longer configured are skipped."""
+        for *key, state in msgspec.msgpack.decode(data):
+            reported = self._reported.get(SourceKey(*key))
+            if reported is not None:
+                reported.restore(state)
 
     def _pipeline(self, key: SourceKey) -> Pipeline:
         return self._pipelines[key.pipeline]

@@ -75,6 +75,17 @@ class ReportedCounts:
             attributes=attributes,
         )
 
+    def to_state(self) -> list[list[object]]:
+        """What was sent, for the daemon's checkpoint: without it a restart would re-send the
+        open buckets' counts in full and count them twice."""
+        return [[b, s, [list(a) for a in attrs], n] for (b, s, attrs), n in self._sent.items()]
+
+    def restore(self, state: Iterable[list[object]]) -> None:
+        self._sent = {
+            (float(b), str(s), tuple((str(k), str(v)) for k, v in attrs)): int(n)  # type: ignore[misc, attr-defined, arg-type, call-overload]
+            for b, s, attrs, n in state
+        }
+
     def forget(self, before: float) -> None:
         """Drop buckets older than ``before``: no pull reads them again."""
         for key in [k for k in self._sent if k[0] < before]:
