@@ -114,8 +114,8 @@ def run(request: HistoryRequest, now: float = T0 + 86400) -> tuple[int, str, str
 
 
 DELIVERY_ALERT = (
-    "  api-delivery  2024-05-01 03:00:00 → 2024-05-01 03:10:00  api-delivery: divergence "
-    "anomaly on web->api: 50 of 100 expected events missing (50.0%)"
+    "  api-delivery  2024-05-01 03:00:00 → 2024-05-01 03:10:00  api-delivery: loss "
+    "on web->api: 50 of 100 expected events missing (50.0%)"
 )
 
 

@@ -240,9 +240,7 @@ class CheckRunner:
                 **dict(check.labels),
             }
         )
-        summary = f"{check.name}: {check.kind} anomaly on {t.edge or t.hop}" + (
-            f" ({series})" if series else ""
-        )
+        summary = _subject(check) + (f" ({series})" if series else "")
         detail = _detail(check.kind, bucket, score)
         evidence = {**score.evidence, "check": check.name, **_bucket_evidence(bucket)}
         evidence.update(_trace_evidence(check.kind, bucket))
@@ -313,3 +311,16 @@ class CheckRunner:
             for (name, series), s in sorted(self._series.items())
             if s.last is not None
         ]
+
+
+def _subject(check: CheckDef) -> str:
+    """How a summary starts: what is wrong where, led by the check's name unless it is the
+    built-in edge watch (whose name only repeats the edge)."""
+    t = check.target
+    what = (
+        f"loss on {t.edge}"
+        if check.kind is CheckKind.DIVERGENCE
+        else f"{check.kind} anomaly on {t.edge or t.hop}"
+    )
+    default = check.name == f"{check.kind}:{t.edge}"
+    return what if default else f"{check.name}: {what}"
