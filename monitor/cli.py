@@ -30,6 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default="hopwatch.yaml", help="main config file")
     run.add_argument("--listen", type=_listen, help="HOST:PORT (overrides server.listen)")
     run.add_argument("--data-dir", type=Path, help="state directory (overrides storage.data_dir)")
+    run.add_argument(
+        "--mode",
+        choices=["server", "agent"],
+        default="server",
+        help="server: the whole daemon (default); agent: bucket next to a hop and forward "
+        "aggregates to --server",
+    )
+    run.add_argument(
+        "--server", metavar="URL", help="agent mode: the server (overrides agent.server)"
+    )
+    run.add_argument(
+        "--agent-id", metavar="NAME", help="agent mode: this agent's id (default: host name)"
+    )
     _log_args(run)
 
     validate = sub.add_parser("validate", help="check config files; every error at once")
@@ -271,6 +284,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         storage = dataclasses.replace(storage, data_dir=args.data_dir)
     config = dataclasses.replace(config, server=server, storage=storage)
+    if args.mode == "agent":
+        return _run_agent(args, config)
     try:
         store = open_store(storage.data_dir)
     except StoreError as err:
@@ -297,4 +312,23 @@ def _run(args: argparse.Namespace) -> int:
         nflog_store=nflog,
     )
     asyncio.run(daemon.serve(server.host, server.port))
+    return 0
+
+
+def _run_agent(args: argparse.Namespace, config: object) -> int:
+    """``hopwatch run --mode agent``: the push API locally, aggregates to the server."""
+    import socket
+
+    from monitor.agent.daemon import Agent
+    from monitor.config.model import Config
+    from monitor.timeutil import SystemClock
+
+    assert isinstance(config, Config)
+    url = args.server or config.agent.server_url
+    if not url:
+        print("hopwatch: agent mode needs --server URL or agent.server", file=sys.stderr)
+        return 2
+    agent_id = args.agent_id or config.agent.agent_id or socket.gethostname()
+    agent = Agent(config, SystemClock(), config.storage.data_dir, server_url=url, agent_id=agent_id)
+    asyncio.run(agent.serve(config.server.host, config.server.port))
     return 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from monitor.agent.applied import AppliedSequences
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
 from monitor.anomaly.check import Verdict
@@ -21,6 +22,7 @@ from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
+from monitor.ledger.aggregate import AggregateBatch
 from monitor.ledger.latency_totals import HopLatencyTotals
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
@@ -99,6 +101,8 @@ class Engine:
         checks = [*checks, *default_divergence_checks(config, checks)]
         self.checks = CheckRunner(checks, config, detector_for)
         self.verdict_sources: list[Callable[[float], Iterable[Verdict]]] = []
+        self.applied = AppliedSequences()
+        """Agent batches already in the ledgers, checkpointed with them (``absorb``)."""
         """Judges outside the ledger (pulled sources' health) asked for verdicts on each tick, so
         their alerts go through the same book, store and notifiers as every other alert."""
 
@@ -133,6 +137,25 @@ class Engine:
             by_pipeline.setdefault(s.pipeline, []).append(s)
         for name, batch in by_pipeline.items():
             self.ledgers[name].observe_counts(batch)
+
+    def absorb(self, batch: AggregateBatch) -> bool:
+        """An agent's batch of aggregates, at most once per (agent, instance, seq).
+
+        False when it was applied before (a retry after a lost answer): nothing changes then.
+        The caller has checked that every pipeline and hop in it is configured. Latency SLO
+        indicators need single observations and are not fed from aggregates.
+        """
+        if self.applied.seen(batch):
+            self.applied.record(batch, applied=False)
+            return False
+        by_pipeline: dict[str, list] = {}
+        for agg in batch.aggregates:
+            by_pipeline.setdefault(agg.pipeline, []).append(agg)
+        for name, aggregates in by_pipeline.items():
+            self.ledgers[name].absorb(aggregates)
+        self.observe_counts(batch.samples)
+        self.applied.record(batch, applied=True)
+        return True
 
     def record_ingest(
         self,
@@ -256,6 +279,7 @@ class Engine:
                 "slo_outcomes": self.slos.ledger.to_bytes(),
                 "checks": self.checks.to_bytes(),
                 "alert_book": self.book.to_bytes(),
+                "agents": self.applied.to_bytes(),
             }
         )
 
@@ -276,3 +300,5 @@ class Engine:
             self.checks.restore(state["checks"])
         if "alert_book" in state:
             self.book.restore(state["alert_book"])
+        if "agents" in state:
+            self.applied.restore(state["agents"])

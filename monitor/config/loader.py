@@ -17,6 +17,7 @@ from pathlib import Path
 from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.model import (
+    AgentConfig,
     Config,
     Edge,
     Expectation,
@@ -156,6 +157,13 @@ def _build(
             retention=spec.storage.retention,
         ),
         pipelines=tuple(_pipeline(p, path.parent, environ) for p in spec.pipelines),
+        agent=AgentConfig(
+            server_url=spec.agent.server,
+            agent_id=spec.agent.id,
+            bearer_token=_read_token(spec.agent.auth, path.parent, environ),
+            spool_limit_bytes=spec.agent.spool_limit,
+            flush_interval=spec.agent.flush_interval,
+        ),
         includes=tuple(includes),
         source=path,
     )

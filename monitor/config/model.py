@@ -185,12 +185,24 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class AgentConfig:
+    """Agent mode (``monitor.agent``): the server to forward to, this agent's id, its spool."""
+
+    server_url: str | None = None
+    agent_id: str | None = None
+    bearer_token: str | None = field(default=None, repr=False)
+    spool_limit_bytes: int = 256 * 1024 * 1024
+    flush_interval: float = 5.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. ``includes`` are the resolved files of ``include:`` entries."""
 
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     pipelines: tuple[Pipeline, ...] = ()
+    agent: AgentConfig = AgentConfig()
     includes: tuple[Path, ...] = ()
     source: Path | None = None
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
 from monitor.config.includes import check_included_file, include_files
-from monitor.config.spec import PipelineSpec, Spec, StorageSpec
+from monitor.config.spec import AgentSpec, PipelineSpec, Spec, StorageSpec
 from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
 from monitor.config.yamlpos import Positions
 from monitor.timeutil import format_duration, parse_duration
@@ -53,10 +53,13 @@ class ConfigChecker(IssueCollector):
                     seen[name] = i
             self.check_pipeline(("pipelines", i), _dict(pipeline))
             self.check_retention(("pipelines", i), _dict(pipeline), retention)
+            self.check_agent_flush(("pipelines", i), _dict(pipeline))
 
     def check_auth(self, environ: Mapping[str, str]) -> None:
         auth = _dict(_dict(self.data.get("server")).get("auth"))
         self.check_secret(("server", "auth"), auth, "bearer_token", "bearer token", environ)
+        agent_auth = _dict(_dict(self.data.get("agent")).get("auth"))
+        self.check_secret(("agent", "auth"), agent_auth, "bearer_token", "bearer token", environ)
 
     def check_secret(
         self, at: KeyPath, holder: dict[str, Any], key: str, what: str, environ: Mapping[str, str]
@@ -126,6 +129,26 @@ class ConfigChecker(IssueCollector):
             f"{format_duration(bucket)} + allowed_lateness {format_duration(lateness)} = "
             f"{needed}, so every event would be rejected as too old",
             f"raise storage.retention to at least {needed}, or shorten bucket or allowed_lateness",
+        )
+
+    def check_agent_flush(self, at: KeyPath, pipeline: dict[str, Any]) -> None:
+        """An agent flushes every ``flush_interval``; the server closes a bucket
+        ``allowed_lateness`` after it ends. A flush slower than that lands after the close, so
+        the server would first report the agent's events as missing, then as late."""
+        agent = _dict(self.data.get("agent"))
+        if "flush_interval" not in agent:
+            return
+        flush = _seconds(agent, AgentSpec, "flush_interval")
+        lateness = _seconds(pipeline, PipelineSpec, "allowed_lateness")
+        if flush is None or lateness is None or flush < lateness:
+            return
+        name = pipeline.get("name", at[-1])
+        self.add(
+            ("agent", "flush_interval"),
+            f"flush_interval {format_duration(flush)} is not shorter than allowed_lateness "
+            f"{format_duration(lateness)} of pipeline {name!r}, so agents' counts would reach "
+            "the server after it closed their buckets and look like loss",
+            "flush more often (e.g. 5s), or raise that pipeline's allowed_lateness",
         )
 
     def check_pipeline(self, at: KeyPath, pipeline: dict[str, Any]) -> None:

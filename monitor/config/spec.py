@@ -419,12 +419,36 @@ class PipelineSpec(Spec):
     edges: list[EdgeSpec] = []
 
 
+AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _agent_id(value: str) -> str:
+    if not AGENT_ID_PATTERN.match(value):
+        raise invalid(
+            f"{value!r} is not a valid agent id",
+            "it becomes a label value: up to 63 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit; a host name fits",
+        )
+    return value
+
+
+class AgentSpec(Spec):
+    """``hopwatch run --mode agent``: where to ship aggregates and how much to hold meanwhile."""
+
+    server: HttpUrl | None = None
+    id: Annotated[str, AfterValidator(_agent_id)] | None = None
+    auth: AuthSpec | None = None
+    spool_limit: ByteSize = 256 * 1024 * 1024
+    flush_interval: Duration = 5.0
+
+
 class ConfigSpec(Spec):
     """The main file (``hopwatch.yaml``)."""
 
     api_version: ApiVersion = Field(alias="apiVersion")
     server: ServerSpec = ServerSpec()
     storage: StorageSpec = StorageSpec()
+    agent: AgentSpec = AgentSpec()
     include: list[str] = []
     pipelines: list[PipelineSpec] = []
 

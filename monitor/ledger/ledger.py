@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import msgspec
 
 from monitor.config.model import Edge, Pipeline
+from monitor.ledger.aggregate import HopAggregate
 from monitor.ledger.bucket import HopCounts
 from monitor.ledger.join import EdgeJoin
 from monitor.ledger.records import Completeness, EdgeResult, Exemplar, HopBucket, JoinMode
-from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
+from monitor.ledger.sampling import HASH_MASK, IdSampler, id_hash, xxh3_64
 from monitor.ledger.watermark import Gap, Watermark
 from monitor.records import CountSample, Observation
 
@@ -152,6 +153,48 @@ class PipelineLedger:
                     join = self._join(joins, b)
                     if join is not None:
                         join.expected_count += sample.count
+
+    def absorb(self, aggregates: Iterable[HopAggregate]) -> None:
+        """Agents' aggregates (``monitor.ledger.aggregate``) in place of their raw observations.
+
+        Each is replayed through the same accumulators ``observe`` uses, so the buckets, joins,
+        late counts and overflow folding come out as if the observations had arrived here.
+        """
+        cap = self.pipeline.max_attribute_sets
+        by_name = {e.name: joins for e, joins in self._edges.items()}
+        for agg in aggregates:
+            b = agg.bucket
+            hop_buckets = self._hops[agg.hop]
+            acc = hop_buckets.get(b)
+            if acc is None:
+                acc = hop_buckets[b] = self._new_hop_counts(b)
+                self._buckets.add(b)
+            for c in agg.counts:
+                if acc.add(c.status, c.attributes, c.n, cap):
+                    self.stats.overflow_observations += c.n
+                if acc.closed:
+                    self.stats.late_observations += c.n
+            if agg.latency:
+                acc.latency.merge(agg.sketch())
+            if agg.exemplar is not None:
+                acc.note_trace(agg.exemplar[1], agg.exemplar[0], agg.exemplar[2])
+            for edge in agg.edges:
+                joins = by_name.get(edge.edge)
+                join = None if joins is None else self._join(joins, b)
+                if join is None:
+                    continue
+                join.expected_count += edge.expected_count
+                join.ids_seen += edge.ids_seen
+                for event_id, ms in edge.ids:
+                    join.seen_at_from(id_hash(event_id), event_id, ms)
+            for joins in self._in_edges[agg.hop] if agg.sightings else ():
+                join = self._join(joins, b)
+                if join is None:
+                    continue
+                for s in agg.sightings:
+                    for _ in range(s.n):
+                        join.seen_at_to(s.h, s.ms)
+        self._evict_ids_over_cap()
 
     def _new_hop_counts(self, b: int) -> HopCounts:
         if self.closed_through is not None and b <= self.closed_through:

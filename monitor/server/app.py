@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from monitor.export.metrics import HopwatchCollector
+from monitor.server.aggregates import aggregate_route
 from monitor.server.api import ReadApi
 from monitor.server.ingest import Ingest
 from monitor.server.otlp import OtlpIngest
@@ -41,6 +42,7 @@ def create_app(
         routes=[
             Route("/v1/observations", ingest.observations, methods=["POST"]),
             Route("/v1/counts", ingest.counts, methods=["POST"]),
+            aggregate_route(runtime, registry),
             Route("/v1/traces", OtlpIngest(runtime, ingest.requests).traces, methods=["POST"]),
             Route("/metrics", api.metrics, methods=["GET"]),
             Route("/healthz", api.healthz, methods=["GET"]),

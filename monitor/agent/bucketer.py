@@ -1,0 +1,151 @@
+"""The agent's local bucketing: observations in, ``HopAggregate`` deltas out.
+
+Pure (``now`` is passed in, no I/O). The agent feeds every accepted observation here; each flush
+(``take``) returns what accumulated since the previous one, per (pipeline, hop, event-time
+bucket), and starts afresh. Nothing else is kept: every delta is exact on its own, because the
+server's ledger treats a repeated ``from`` id as expected once and a repeated ``to`` sighting as a
+duplicate, whichever delta it comes in. So an agent restart loses only what was not yet flushed,
+and memory is bounded by one flush interval of traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitor.config.model import Config, Pipeline
+from monitor.ledger.aggregate import EdgeIds, HopAggregate, SeriesCount, Sighting
+from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
+from monitor.ledger.sketch import LatencySketch
+from monitor.ledger.watermark import Watermark
+from monitor.records import Attributes, CountSample, Observation
+
+
+class _EdgeDelta:
+    __slots__ = ("expected_count", "ids", "ids_seen")
+
+    def __init__(self) -> None:
+        self.expected_count = 0
+        self.ids_seen = 0
+        self.ids: dict[str, int] = {}
+
+
+class _HopDelta:
+    """Mutable accumulator of one (hop, bucket) between two flushes."""
+
+    __slots__ = ("counts", "edges", "exemplar", "late", "latency", "sightings")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, Attributes], int] = {}
+        self.latency = LatencySketch()
+        self.exemplar: tuple[str, float, float] | None = None
+        self.late = 0
+        self.edges: dict[str, _EdgeDelta] = {}
+        self.sightings: dict[int, list[int]] = {}
+
+    def freeze(self, pipeline: str, hop: str, bucket: int) -> HopAggregate:
+        return HopAggregate(
+            pipeline=pipeline,
+            hop=hop,
+            bucket=bucket,
+            counts=tuple(SeriesCount(s, a, n) for (s, a), n in self.counts.items()),
+            latency=self.latency.to_bytes() if self.latency.count else b"",
+            exemplar=self.exemplar,
+            late=self.late,
+            edges=tuple(
+                EdgeIds(name, e.expected_count, e.ids_seen, tuple(e.ids.items()))
+                for name, e in self.edges.items()
+            ),
+            sightings=tuple(Sighting(h, ms, n) for h, (ms, n) in self.sightings.items()),
+        )
+
+
+class _PipelineBucketer:
+    """One pipeline's rules (buckets, sampling, edge filters) applied as the ledger applies them."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.name = pipeline.name
+        self.watermark = Watermark(pipeline.bucket_seconds, pipeline.allowed_lateness)
+        self.threshold = IdSampler(pipeline.id_sampling).threshold
+        self.out_edges = {
+            h: tuple((e.name, e.where.predicate) for e in pipeline.edges_from(h))
+            for h in pipeline.hop_names
+        }
+        self.is_to = {h: bool(pipeline.edges_to(h)) for h in pipeline.hop_names}
+        self.deltas: dict[tuple[str, int], _HopDelta] = {}
+
+    def observe(self, obs: Observation, closed_through: int | None) -> None:
+        size = self.watermark.bucket_seconds
+        b = int(obs.event_time // size)
+        delta = self.deltas.get((obs.hop, b))
+        if delta is None:
+            delta = self.deltas[(obs.hop, b)] = _HopDelta()
+        key = (obs.status, obs.attributes)
+        delta.counts[key] = delta.counts.get(key, 0) + 1
+        if closed_through is not None and b <= closed_through:
+            delta.late += 1
+        latency = obs.observed_time - obs.event_time
+        delta.latency.add(latency)
+        if obs.trace_id is not None and (delta.exemplar is None or latency > delta.exemplar[1]):
+            delta.exemplar = (obs.trace_id, latency, obs.observed_time)
+        h = -1
+        if obs.event_id is not None:
+            h = xxh3_64(obs.event_id.encode()) & HASH_MASK
+            if h >= self.threshold:
+                h = -1
+        ms = int(obs.observed_time * 1000.0)
+        for name, where in self.out_edges[obs.hop]:
+            if not where(obs):
+                continue
+            edge = delta.edges.get(name)
+            if edge is None:
+                edge = delta.edges[name] = _EdgeDelta()
+            edge.expected_count += 1
+            if obs.event_id is not None:
+                edge.ids_seen += 1
+                if h >= 0:
+                    edge.ids.setdefault(obs.event_id, ms)
+        if h >= 0 and self.is_to[obs.hop]:
+            seen = delta.sightings.get(h)
+            if seen is None:
+                delta.sightings[h] = [ms, 1]
+            else:
+                seen[1] += 1
+
+    def take(self) -> list[HopAggregate]:
+        out = [d.freeze(self.name, hop, b) for (hop, b), d in sorted(self.deltas.items())]
+        self.deltas = {}
+        return out
+
+
+class Bucketer:
+    """Every configured pipeline's local buckets; what the agent's push endpoints feed.
+
+    ``closed_through`` per pipeline follows the agent's own watermark only to count local
+    lateness (``HopAggregate.late``); buckets are never held back for it.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._pipelines = {p.name: _PipelineBucketer(p) for p in config.pipelines}
+        self._closed_through: dict[str, int | None] = {p.name: None for p in config.pipelines}
+        self._samples: list[CountSample] = []
+        self.observed = 0
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        for obs in observations:
+            self._pipelines[obs.pipeline].observe(obs, self._closed_through[obs.pipeline])
+            self.observed += 1
+
+    def observe_counts(self, samples: Iterable[CountSample]) -> None:
+        """Count samples are aggregates already: kept as they came, forwarded with the rest."""
+        self._samples.extend(samples)
+
+    def advance(self, now: float) -> None:
+        for name, p in self._pipelines.items():
+            self._closed_through[name] = p.watermark.last_closable(now)
+
+    def take(self, now: float) -> tuple[list[HopAggregate], list[CountSample]]:
+        """Everything since the last ``take``, and reset; ``now`` moves the local watermark."""
+        aggregates = [a for p in self._pipelines.values() for a in p.take()]
+        samples, self._samples = self._samples, []
+        self.advance(now)
+        return aggregates, samples
