@@ -157,15 +157,23 @@ def test_a_failing_source_makes_buckets_incomplete_not_lost(tmp_path: Path) -> N
     source.failure = FailureReason.CONNECTION
     for at in (T0 + 30, T0 + 60, T0 + 90, T0 + 120, T0 + 150):
         assert not asyncio.run(runner.poll(source, engine, at))
-    result = _edge_at(engine, T0)
+    closed = list(engine.tick(T0 + 60 + 120 + 1).closed.values())
+    [result] = [r for c in closed for r in c.edge_results if r.bucket_start == T0]
     assert result.completeness is Completeness.INCOMPLETE
     assert result.arrived == 0
+    # Only the source's own hop (and edges touching it) went unobserved; ingest is complete.
+    hops = {h.hop: h.completeness for c in closed for h in c.hop_buckets if h.bucket_start == T0}
+    assert hops == {"ingest": Completeness.COMPLETE, "warehouse": Completeness.INCOMPLETE}
     totals = engine.edge_totals[("signup", "ingest->warehouse")]
     assert (totals.missing, totals.incomplete_buckets) == (0, 1)
     health = runner.health[source.key]
     assert (health.up, health.consecutive_failures) == (False, 5)
     assert health.errors[FailureReason.CONNECTION] == 5
     assert len(engine.ledgers["signup"].gaps) == 1  # one outage, one gap
+    restored = Engine(engine.config)
+    restored.restore(engine.checkpoint())
+    assert restored.ledgers["signup"].gaps == engine.ledgers["signup"].gaps
+    assert restored.ledgers["signup"].gaps[0].hops == frozenset({"warehouse"})
 
 
 def test_a_slow_source_times_out_and_counts_as_failed(tmp_path: Path) -> None:

@@ -248,8 +248,10 @@ class PipelineLedger:
         """Record a period the monitor could not observe; buckets overlapping it become incomplete."""
         self.gaps.append(gap)
 
-    def completeness(self, b: int) -> Completeness:
-        if any(self.watermark.overlaps(b, g) for g in self.gaps):
+    def completeness(self, b: int, hops: frozenset[str] | None = None) -> Completeness:
+        """Incomplete when a gap overlaps bucket ``b`` and covers one of ``hops`` (a hop's own
+        bucket, or an edge's two ends); ``None`` asks about the pipeline as a whole."""
+        if any(g.covers(hops) and self.watermark.overlaps(b, g) for g in self.gaps):
             return Completeness.INCOMPLETE
         return Completeness.COMPLETE
 
@@ -291,7 +293,9 @@ class PipelineLedger:
             if acc is None or not (newly or acc.dirty):
                 continue
             acc.dirty = False
-            snap = acc.snapshot(self.pipeline.name, hop, start, size, self.completeness(b))
+            snap = acc.snapshot(
+                self.pipeline.name, hop, start, size, self.completeness(b, frozenset({hop}))
+            )
             (partial_out if acc.partial else out).append(snap)
             if acc.partial:
                 self._retire(hop, hop_buckets.pop(b))
@@ -337,7 +341,7 @@ class PipelineLedger:
             sample_rate=self.sampler.rate,
             missing_ids=join.missing_ids() if mode is JoinMode.IDS else (),
             latency=join.latency.copy(),
-            completeness=self.completeness(b),
+            completeness=self.completeness(b, frozenset({edge.from_hop, edge.to_hop})),
             closed_at=now,
             exemplar=self._to_hop_exemplar(edge, b),
         )
@@ -415,7 +419,10 @@ class PipelineLedger:
                 edge.name: [[b, join.to_state()] for b, join in sorted(joins.items())]
                 for edge, joins in self._edges.items()
             },
-            "gaps": [[g.start, g.end, g.reason] for g in self.gaps],
+            "gaps": [
+                [g.start, g.end, g.reason, None if g.hops is None else sorted(g.hops)]
+                for g in self.gaps
+            ],
             "evicted_totals": [[h, s, n] for (h, s), n in self._evicted_totals.items()],
             "stats": [
                 self.stats.late_observations,
@@ -444,7 +451,7 @@ class PipelineLedger:
                 joins = self._edges[by_name[name]]
                 joins.clear()
                 joins.update({int(b): EdgeJoin.from_state(s) for b, s in rows})
-        self.gaps = [Gap(float(s), float(e), str(r)) for s, e, r in state["gaps"]]
+        self.gaps = [_gap(g) for g in state["gaps"]]
         self._evicted_totals = Counter({(h, s): n for h, s, n in state["evicted_totals"]})
         (
             self.stats.late_observations,
@@ -452,3 +459,15 @@ class PipelineLedger:
             self.stats.pending_evicted,
             self.stats.too_late_for_edges,
         ) = state["stats"]
+
+
+def _gap(saved: list[object]) -> Gap:
+    """A gap from the checkpoint (older checkpoints have no hops: the whole pipeline)."""
+    start, end, reason, *rest = saved
+    hops = rest[0] if rest else None
+    return Gap(
+        float(start),  # type: ignore[arg-type]
+        float(end),  # type: ignore[arg-type]
+        str(reason),
+        None if hops is None else frozenset(str(h) for h in hops),  # type: ignore[attr-defined]
+    )

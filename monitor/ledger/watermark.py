@@ -19,6 +19,12 @@ class Gap:
     start: float
     end: float
     reason: str = "monitor down"
+    hops: frozenset[str] | None = None
+    """The hops that went unobserved (a failing pull source); ``None``: all of them."""
+
+    def covers(self, hops: frozenset[str] | None) -> bool:
+        """Whether a bucket touching ``hops`` (``None``: any hop) is affected by this gap."""
+        return self.hops is None or hops is None or not self.hops.isdisjoint(hops)
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,9 @@ class SourceRunner:
         reported.forget(window.start)
         ended = self.health[key].succeeded(now)
         if ended is not None:
-            self._set_gap(key, engine, Gap(ended, now, self._gaps[key].reason))
+            self._set_gap(
+                key, engine, Gap(ended, now, self._gaps[key].reason, frozenset({key.hop}))
+            )
             log.info("source recovered", extra={"source": str(key), "down_seconds": now - ended})
         return True
 
@@ -144,7 +146,7 @@ class SourceRunner:
         # Until the next pull can tell otherwise, everything from the first failure on is unseen.
         until = now + schedule.interval + schedule.timeout
         reason = f"source {key.source} of hop {key.hop} down ({error.reason})"
-        self._set_gap(key, engine, Gap(health.down_since, until, reason))
+        self._set_gap(key, engine, Gap(health.down_since, until, reason, frozenset({key.hop})))
         if first or health.consecutive_failures % 60 == 0:  # not a line every interval
             log.warning(
                 "source pull failed",
