@@ -13,8 +13,9 @@ seasonality and over-dispersion cancel out of the test. Two tests share the fals
   per loss size of a geometric grid 5%–50%, alarm when the largest reaches ``h`` — a discretised
   GLR CUSUM (Lorden 1971). The grid's ratio (≤ 1.5) keeps the loss of efficiency between grid
   points at a few percent; not knowing the loss size costs about ``ln(len(grid))`` nats.
-  Absolute and relative floors on the run of the winning CUSUM (``min_events`` expected events,
-  ``min_loss_ratio`` estimated loss) keep tiny or trivial shortfalls quiet.
+  Absolute and relative floors on the run of the winning CUSUM (``min_events`` expected events or
+  ``min_missing`` missing ones, and ``min_loss_ratio`` estimated loss) keep tiny or trivial
+  shortfalls quiet.
 
 **Calibration of h.** ``h`` is set so the CUSUM part's mean run length to a false alarm is
 ``ARL0 / (1 − one_bucket_share)`` buckets, by a short simulation under the learned null, cached per
@@ -303,9 +304,11 @@ class DivergenceDetector:
         best = max(range(len(w)), key=w.__getitem__)
         statistic = w[best]
         run_loss = 1.0 - run_x[best] / (run_n[best] * base.ratio) if run_n[best] else 0.0
-        cusum = (
-            statistic >= h and run_n[best] >= self.check.min_events and run_loss >= self.min_loss
-        )
+        run_missing = run_n[best] * base.ratio - run_x[best]
+        # The absolute floor: enough events in the run, or enough of them missing. On a quiet
+        # edge the second lets a large loss alarm before ``min_events`` have gone by.
+        enough = run_n[best] >= self.check.min_events or run_missing >= self.min_missing
+        cusum = statistic >= h and enough and run_loss >= self.min_loss
         evidence.update(
             statistic=round(statistic, 4),
             threshold=round(h, 4),
