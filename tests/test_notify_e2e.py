@@ -138,6 +138,19 @@ def scenario(loss_minutes: float) -> Scenario:
     return Scenario(start=START, seed=5, hops=HOPS, faults=(fault,))
 
 
+def loss_run(tmp: Path, slack: FakeSlack, pd: FakePagerDuty) -> Run:
+    """The example config at ``START``, 15 minutes of 10% loss on ``EDGE`` from minute 10."""
+    config = example_config(tmp)
+    pipeline = config.pipeline("signup")
+    assert pipeline is not None
+    return Run(
+        config,
+        routing_for(tmp, slack, pd),
+        Simulator(pipeline, scenario(15)),
+        FakeClock(START),
+    )
+
+
 def slack_text(post: object) -> str:
     return str(post.text) + " " + repr(post.blocks)  # type: ignore[attr-defined]
 
@@ -145,17 +158,9 @@ def slack_text(post: object) -> str:
 def test_ten_percent_loss_on_the_warehouse_edge_is_one_slack_message_updated_on_resolve(
     tmp_path: Path, loop: asyncio.AbstractEventLoop
 ) -> None:
-    config = example_config(tmp_path)
-    pipeline = config.pipeline("signup")
-    assert pipeline is not None
     with FakeSlack(token=TOKEN) as slack, FakePagerDuty() as pd:
         clients, manager = clients_in(loop)
-        run = Run(
-            config,
-            routing_for(tmp_path, slack, pd),
-            Simulator(pipeline, scenario(15)),
-            FakeClock(START),
-        )
+        run = loss_run(tmp_path, slack, pd)
         run.advance(24, clients)  # ten clean minutes, the loss, a few minutes after it started
         firing = [a for a in run.daemon.engine.book.firing() if a.name == "HopwatchEdgeDataLoss"]
         assert {dict(a.labels)["edge"] for a in firing} == {EDGE}
@@ -185,17 +190,9 @@ def test_ten_percent_loss_on_the_warehouse_edge_is_one_slack_message_updated_on_
 def test_a_restart_while_firing_sends_exactly_one_resolve_to_the_same_message_and_incident(
     tmp_path: Path, loop: asyncio.AbstractEventLoop
 ) -> None:
-    config = example_config(tmp_path)
-    pipeline = config.pipeline("signup")
-    assert pipeline is not None
     with FakeSlack(token=TOKEN) as slack, FakePagerDuty() as pd:
         clients, manager = clients_in(loop)
-        run = Run(
-            config,
-            routing_for(tmp_path, slack, pd),
-            Simulator(pipeline, scenario(15)),
-            FakeClock(START),
-        )
+        run = loss_run(tmp_path, slack, pd)
         run.advance(24, clients)
         [post] = slack.posts
         [trigger] = pd.events

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
+from notify_support import run
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.notify.dispatch import Clients, deliver
@@ -58,18 +56,6 @@ def loss_alert(**labels: str) -> Alert:
 
 def resolved(alert: Alert) -> Alert:
     return replace(alert, state=AlertState.RESOLVED, ends_at=alert.starts_at + 900)
-
-
-def run(body: Callable[[Clients, FakeAsyncTime], Awaitable[Any]], *, timeout: float = 2.0) -> Any:
-    async def main() -> Any:
-        time = FakeAsyncTime()
-        async with httpx.AsyncClient() as http:
-            clients = Clients(
-                http=http, clock=time.clock, sleep=time.sleep, random=lambda: 0.0, timeout=timeout
-            )
-            return await body(clients, time)
-
-    return asyncio.run(main())
 
 
 async def send_one(clients: Clients, notification: Notification, cfg: PagerDutyConfig) -> Delivery:

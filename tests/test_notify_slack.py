@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
+from notify_support import run
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.notify.dispatch import Clients, deliver
@@ -78,18 +77,6 @@ def prior_from(notification: Notification, delivery: Delivery) -> Prior:
         slack_channel=delivery.slack_channel,
         slack_ts=delivery.slack_ts,
     )
-
-
-def run(body: Callable[[Clients, FakeAsyncTime], Awaitable[Any]], *, timeout: float = 2.0) -> Any:
-    async def main() -> Any:
-        time = FakeAsyncTime()
-        async with httpx.AsyncClient() as http:
-            clients = Clients(
-                http=http, clock=time.clock, sleep=time.sleep, random=lambda: 0.0, timeout=timeout
-            )
-            return await body(clients, time)
-
-    return asyncio.run(main())
 
 
 async def send_one(clients: Clients, notification: Notification, config: SlackConfig) -> Delivery:

@@ -21,7 +21,6 @@ with ``count`` 0 to say that nothing arrived.
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 
 from monitor.config.model import Config, Edge, Pipeline
+from monitor.config.suggest import known_hint
 from monitor.ledger.records import EdgeResult, HopBucket, JoinMode, SeriesKey
 from monitor.records import Status
 
@@ -73,13 +73,6 @@ def parse_instant(text: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
-
-
-def _hint(value: str, known: Iterable[str], what: str) -> str:
-    known = list(known)
-    close = difflib.get_close_matches(value, known, n=1)
-    listed = f"known {what}: {', '.join(known) or 'none'}"
-    return f"did you mean {close[0]!r}? {listed}" if close else listed
 
 
 def _whole(text: str, column: str, example: str) -> int:
@@ -135,7 +128,7 @@ def _pipeline(config: Config, name: str) -> Pipeline:
     pipeline = config.pipeline(name)
     if pipeline is None:
         known = [p.name for p in config.pipelines]
-        raise ValueError(f"unknown pipeline {name!r}; {_hint(name, known, 'pipelines')}")
+        raise ValueError(f"unknown pipeline {name!r}; {known_hint(name, known, 'pipelines')}")
     return pipeline
 
 
@@ -149,7 +142,7 @@ class _Builder:
         pipeline = _pipeline(self.config, cells["pipeline"].strip())
         hop = cells["hop"].strip()
         if hop not in pipeline.hop_names:
-            hint = _hint(hop, pipeline.hop_names, "hops")
+            hint = known_hint(hop, pipeline.hop_names, "hops")
             raise ValueError(f"unknown hop {hop!r} in pipeline {pipeline.name!r}; {hint}")
         at = parse_instant(cells["timestamp"])
         count = _whole(cells["count"], "count", "120 (events seen in the bucket)")
@@ -177,7 +170,7 @@ class _Builder:
         pipeline = _pipeline(self.config, cells["pipeline"].strip())
         name = cells["edge"].strip()
         if name not in {e.name for e in pipeline.edges}:
-            hint = _hint(name, [e.name for e in pipeline.edges], "edges")
+            hint = known_hint(name, [e.name for e in pipeline.edges], "edges")
             raise ValueError(f"unknown edge {name!r} in pipeline {pipeline.name!r}; {hint}")
         at = parse_instant(cells["timestamp"])
         expected = _whole(cells["expected"], "expected", "100 (events that left the from hop)")
@@ -265,7 +258,7 @@ def _columns(name: str, header: list[str] | None, config: Config) -> tuple[str, 
     if unknown:
         raise ValueError(
             f"{where}: column {unknown[0]!r} is neither a counts column nor an allow-listed "
-            f"attribute of any pipeline; {_hint(unknown[0], sorted(known), 'attributes')}"
+            f"attribute of any pipeline; {known_hint(unknown[0], sorted(known), 'attributes')}"
         )
     return "hop", attributes
 

@@ -13,8 +13,6 @@ Nothing past this module sees YAML or the spec.
 from __future__ import annotations
 
 import difflib
-import re
-import typing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,16 @@ from pydantic import BaseModel
 
 from monitor.anomaly.model import CheckDef, CheckKind, Target
 from monitor.anomaly.spec import CHECKS_KIND, KIND_SPECS, CheckSpec, ChecksSpec, MixSpec
-from monitor.config.document import validate_data
-from monitor.config.errors import ConfigError, ConfigIssue, IssueCollector, KeyPath
+from monitor.config.document import inner_model, validate_data
+from monitor.config.errors import (
+    ConfigError,
+    ConfigIssue,
+    IssueCollector,
+    KeyPath,
+    parse_key_path,
+)
 from monitor.config.model import Config
+from monitor.config.suggest import known_hint
 from monitor.config.yamlpos import Positions, YamlDocument, load_yaml
 from monitor.timeutil import format_duration
 
@@ -40,29 +45,7 @@ DEFAULT_MIN_EVENTS = 20
 _Issues = IssueCollector
 
 
-def _did_you_mean(value: str, known: list[str], what: str) -> str:
-    close = difflib.get_close_matches(value, known, n=1)
-    listed = f"known {what}: {', '.join(known) or 'none'}"
-    return f"did you mean {close[0]!r}? {listed}" if close else listed
-
-
 # --- schema ----------------------------------------------------------------------------------
-
-_PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
-
-
-def _parse_path(text: str) -> KeyPath:
-    return tuple(int(i) if i else name for i, name in _PATH_PART.findall(text))
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _unknown_key_hint(model: type[BaseModel] | None, path: KeyPath) -> str | None:
@@ -71,7 +54,7 @@ def _unknown_key_hint(model: type[BaseModel] | None, path: KeyPath) -> str | Non
         if model is None or isinstance(part, int):
             continue
         field = model.model_fields.get(str(part))
-        model = _model_of(field.annotation) if field is not None else None
+        model = inner_model(field.annotation) if field is not None else None
     if model is None:
         return None
     known = [f.alias or n for n, f in model.model_fields.items()]
@@ -88,7 +71,7 @@ def _kind_hints(issues: list[ConfigIssue], data: Any) -> list[ConfigIssue]:
     model, and a missing kind deserves the list of kinds."""
     out = []
     for issue in issues:
-        path = _parse_path(issue.path)
+        path = parse_key_path(issue.path)
         if (
             issue.message == "missing required key"
             and path[:1] == ("checks",)
@@ -160,7 +143,7 @@ def _check_against(spec: ChecksSpec, config: Config, out: _Issues) -> None:
             out.add(
                 (*at, "pipeline"),
                 f"unknown pipeline {target.pipeline!r}",
-                _did_you_mean(target.pipeline, known_pipelines, "pipelines"),
+                known_hint(target.pipeline, known_pipelines, "pipelines"),
             )
             continue
         where = f"in pipeline {pipeline.name!r}"
@@ -169,14 +152,14 @@ def _check_against(spec: ChecksSpec, config: Config, out: _Issues) -> None:
             out.add(
                 (*at, "hop"),
                 f"unknown hop {target.hop!r} {where}",
-                _did_you_mean(target.hop, hops, "hops"),
+                known_hint(target.hop, hops, "hops"),
             )
         edges = [e.name for e in pipeline.edges]
         if target.edge is not None and target.edge not in edges:
             out.add(
                 (*at, "edge"),
                 f"unknown edge {target.edge!r} {where}",
-                _did_you_mean(target.edge, edges, "edges"),
+                known_hint(target.edge, edges, "edges"),
             )
         attributes = sorted(pipeline.attributes)
         named = [((*at, "segment_by"), target.segment_by)]

@@ -11,7 +11,6 @@ which also maps a valid spec into ``model.CheckDef``. See ``docs/checks.md``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -30,7 +29,7 @@ from pydantic import (
 
 from monitor.anomaly import quiet
 from monitor.anomaly.model import CheckKind
-from monitor.config.document import type_name
+from monitor.config.document import kind_is, type_name
 from monitor.config.spec import (
     DocumentSpec,
     Duration,
@@ -42,6 +41,7 @@ from monitor.config.spec import (
     label_names,
     object_name,
 )
+from monitor.config.suggest import named_choice
 
 CHECKS_KIND = "Checks"
 KINDS = tuple(k.value for k in CheckKind)
@@ -49,18 +49,6 @@ DIRECTIONS = ("both", "drop", "spike")
 
 
 # --- scalar validators -----------------------------------------------------------------------
-
-
-def _choice(what: str, *options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if isinstance(value, str) and value in options:
-            return value
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(options)}"
-        shown = repr(value) if isinstance(value, str) else type_name(value)
-        raise invalid(f"{shown} is not a {what}", hint)
-
-    return check
 
 
 def _from_parser(err: ValueError, hint: str | None = None) -> Exception:
@@ -130,7 +118,7 @@ CheckName = Annotated[str, AfterValidator(object_name)]
 Labels = Annotated[dict[str, str], AfterValidator(label_names)]
 EdgeName = Annotated[str, AfterValidator(edge_name)]
 AttributeKey = Annotated[str, AfterValidator(attribute_key)]
-Direction = Annotated[str, BeforeValidator(_choice("direction", *DIRECTIONS))]
+Direction = Annotated[str, BeforeValidator(named_choice("direction", *DIRECTIONS))]
 Clock = Annotated[str, BeforeValidator(_clock)]
 Location = Annotated[str, BeforeValidator(_location)]
 Weekday = Annotated[str, BeforeValidator(_span(quiet.weekday_span, numbers=False))]
@@ -262,7 +250,10 @@ class FreshnessSpec(CheckSpec):
     rollup_below: float = Field(default=5.0, ge=0)
 
     def params(self) -> dict[str, Any]:
-        return {"quiet": tuple(_interval(q) for q in self.quiet), "rollup_below": self.rollup_below}
+        return {
+            "quiet": tuple(time_interval(q) for q in self.quiet),
+            "rollup_below": self.rollup_below,
+        }
 
 
 class LatencyCheckSpec(CheckSpec):
@@ -288,7 +279,7 @@ class UnknownKindSpec(BaseModel):
     """A check whose ``kind`` is missing or misspelt: only the kind is reported."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-    kind: Annotated[str, BeforeValidator(_choice("check kind", *KINDS))]
+    kind: Annotated[str, BeforeValidator(named_choice("check kind", *KINDS))]
 
 
 KIND_SPECS: dict[str, type[CheckSpec]] = {
@@ -320,7 +311,9 @@ AnyCheck = Annotated[
 ]
 
 
-def _interval(spec: QuietSpec) -> quiet.TimeInterval:
+def time_interval(spec: QuietSpec) -> quiet.TimeInterval:
+    """A ``QuietSpec`` as the model: quiet schedules of checks and Routing's ``time_intervals``."""
+
     def spans(items: list[str] | None, parser: Callable[[str], quiet.Span]) -> Any:
         return None if items is None else tuple(parser(i) for i in items)
 
@@ -358,19 +351,13 @@ class DefaultsSpec(Spec):
     labels: Labels = Field(default_factory=dict)
 
 
-def _kind(value: Any) -> str:
-    if value != CHECKS_KIND:
-        raise invalid(f"expected kind {CHECKS_KIND!r}, got {value!r}")
-    return value
-
-
 class ChecksSpec(DocumentSpec):
     """``apiVersion: hopwatch/v1``, ``kind: Checks``: statistical checks of one team."""
 
-    kind: Annotated[str, BeforeValidator(_kind)]
+    kind: Annotated[str, BeforeValidator(kind_is(CHECKS_KIND))]
     metadata: MetadataSpec
     defaults: DefaultsSpec = DefaultsSpec()
     checks: list[AnyCheck] = Field(min_length=1)
 
 
-__all__ = ["CHECKS_KIND", "KIND_SPECS", "CheckSpec", "ChecksSpec"]
+__all__ = ["CHECKS_KIND", "KIND_SPECS", "CheckSpec", "ChecksSpec", "QuietSpec", "time_interval"]

@@ -11,14 +11,14 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from monitor.config.errors import ConfigIssue, KeyPath, format_key_path
-from monitor.config.spec import API_VERSION, CUSTOM_ERROR
+from monitor.config.spec import API_VERSION, CUSTOM_ERROR, invalid
 from monitor.config.yamlpos import Positions, load_yaml
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
@@ -49,6 +49,17 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def kind_is(expected: str) -> Callable[[Any], str]:
+    """The validator of a ``DocumentSpec`` subclass's ``kind``: the file holds ``expected``."""
+
+    def check(value: Any) -> str:
+        if value != expected:
+            raise invalid(f"expected kind {expected!r}, got {value!r}")
+        return value
+
+    return check
+
+
 def _expected(what: str, value: Any) -> tuple[str, str | None]:
     hint = None
     if isinstance(value, bool):
@@ -77,7 +88,7 @@ def _model_at(spec_cls: type[BaseModel], path: KeyPath) -> type[BaseModel] | Non
             (f for n, f in current.model_fields.items() if (f.alias or n) == part),
             None,
         )
-        current = _inner_model(field.annotation) if field is not None else None
+        current = inner_model(field.annotation) if field is not None else None
         members = _tagged_members(field.annotation) if field is not None else {}
     return current
 
@@ -95,14 +106,15 @@ def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
     return out
 
 
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
+def inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The spec model inside a field's annotation (``list[X]``, ``X | None``, ``dict[str, X]``)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     origin = typing.get_origin(annotation)
     if origin is None and not isinstance(annotation, types.UnionType):
         return None
     for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
+        found = inner_model(arg)
         if found is not None:
             return found
     return None

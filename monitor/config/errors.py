@@ -8,6 +8,7 @@ raises once all issues are known.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +28,15 @@ def format_key_path(path: KeyPath) -> str:
         else:
             out += f".{part}" if out else part
     return out
+
+
+_PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
+
+
+def parse_key_path(text: str) -> KeyPath:
+    """``pipelines[0].edges[2].to`` → ``("pipelines", 0, "edges", 2, "to")``: the inverse of
+    ``format_key_path``, for reading the path of an issue back."""
+    return tuple(int(i) if i else name for i, name in _PATH_PART.findall(text))
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,15 @@ spec into ``model.RoutingConfig``. See ``docs/routing.md``.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from monitor.anomaly.spec import QuietSpec
-from monitor.config.document import type_name
+from monitor.config.document import kind_is, type_name
 from monitor.config.spec import DocumentSpec, Spec, invalid
+from monitor.config.suggest import named_choice
 from monitor.routing.matchers import LABEL_NAME, MatcherError, check_regex, parse_matchers
 
 ROUTING_KIND = "Routing"
@@ -152,18 +151,6 @@ def _not_empty(value: str) -> str:
     return value
 
 
-def _choice(what: str, *options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if isinstance(value, str) and value in options:
-            return value
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(options)}"
-        shown = repr(value) if isinstance(value, str) else type_name(value)
-        raise invalid(f"{shown} is not a {what}", hint)
-
-    return check
-
-
 PromDuration = Annotated[float, BeforeValidator(prom_duration)]
 PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
 MatcherText = Annotated[str, AfterValidator(_matcher_text)]
@@ -196,7 +183,7 @@ _HTTP = "hopwatch supports http_config.authorization only"
 class AuthorizationSpec(Spec):
     """``http_config.authorization``: Slack's bot token in API mode."""
 
-    type: Annotated[str, BeforeValidator(_choice("authorization type", "Bearer"))] = "Bearer"
+    type: Annotated[str, BeforeValidator(named_choice("authorization type", "Bearer"))] = "Bearer"
     credentials: Text | None = None
     credentials_file: Text | None = None
 
@@ -378,7 +365,7 @@ class PagerDutySpec(Spec):
     routing_key_file: Text | None = None
     url: Url | None = None
     severity: Annotated[
-        str, BeforeValidator(_choice("severity", "critical", "error", "warning", "info"))
+        str, BeforeValidator(named_choice("severity", "critical", "error", "warning", "info"))
     ] = "error"
     client: Text | None = None
     client_url: Url | None = None
@@ -480,25 +467,19 @@ class ForwardSpec(Spec):
 
 
 class ExtensionsSpec(Spec):
-    delivery: Annotated[str, BeforeValidator(_choice("delivery mode", "builtin", "forward"))] = (
-        "builtin"
-    )
+    delivery: Annotated[
+        str, BeforeValidator(named_choice("delivery mode", "builtin", "forward"))
+    ] = "builtin"
     forward: ForwardSpec | None = None
     topology_inhibition: bool = True
     external_url: Url = "http://127.0.0.1:9464"
     receivers: dict[str, ReceiverExtSpec] = Field(default_factory=dict)
 
 
-def _kind(value: Any) -> str:
-    if value != ROUTING_KIND:
-        raise invalid(f"expected kind {ROUTING_KIND!r}, got {value!r}")
-    return value
-
-
 class RoutingSpec(DocumentSpec):
     """``apiVersion: hopwatch/v1``, ``kind: Routing``: where alerts go."""
 
-    kind: Annotated[str, BeforeValidator(_kind)]
+    kind: Annotated[str, BeforeValidator(kind_is(ROUTING_KIND))]
     alertmanager: AlertmanagerSpec
     extensions: ExtensionsSpec = ExtensionsSpec()
 

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.config.document import type_name
+from monitor.config.document import kind_is, type_name
 from monitor.config.spec import (
     CUSTOM_ERROR,
     DocumentSpec,
@@ -40,6 +40,7 @@ from monitor.config.spec import (
     label_names,
     object_name,
 )
+from monitor.config.suggest import choice
 from monitor.timeutil import format_duration
 
 OPENSLO_API_VERSION = "openslo/v1"
@@ -52,15 +53,7 @@ HOPWATCH_METRIC_SOURCE = "hopwatch"
 
 
 def _choice(*options: str) -> Any:
-    def check(value: Any) -> str:
-        if isinstance(value, str) and value in options:
-            return value
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"use {' or '.join(options)}"
-        shown = repr(value) if isinstance(value, str) else type_name(value)
-        raise invalid(f"{shown} is not one of {', '.join(options)}", hint)
-
-    return check
+    return choice(options, f"one of {', '.join(options)}", f"use {' or '.join(options)}")
 
 
 def _number(value: Any, what: str, example: str) -> float:
@@ -443,19 +436,10 @@ class MetadataSpec(Spec):
     labels: Labels = Field(default_factory=dict)
 
 
-def _kind(expected: str) -> Any:
-    def check(value: Any) -> str:
-        if value != expected:
-            raise invalid(f"expected kind {expected!r}, got {value!r}")
-        return value
-
-    return check
-
-
 class SLOGroupSpec(DocumentSpec):
     """``apiVersion: hopwatch/v1``, ``kind: SLOGroup``: the SLOs of one service."""
 
-    kind: Annotated[str, BeforeValidator(_kind("SLOGroup"))]
+    kind: Annotated[str, BeforeValidator(kind_is("SLOGroup"))]
     metadata: MetadataSpec
     defaults: DefaultsSpec = DefaultsSpec()
     slos: list[SLOSpec] = Field(min_length=1)
@@ -611,6 +595,6 @@ class OpenSLOSpec(Spec):
     """A plain OpenSLO v1 ``SLO`` whose inline indicator is a hopwatch ratio metric."""
 
     api_version: Annotated[str, BeforeValidator(_openslo_api_version)] = Field(alias="apiVersion")
-    kind: Annotated[str, BeforeValidator(_kind("SLO"))]
+    kind: Annotated[str, BeforeValidator(kind_is("SLO"))]
     metadata: OpenSLOMetadataSpec
     spec: OpenSLOBodySpec

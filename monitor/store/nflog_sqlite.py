@@ -21,13 +21,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from monitor.alerting.nflog import Entry, LogKey
 from monitor.notify.model import Prior
 from monitor.store.base import StoreError
-from monitor.store.sqlite import BUSY_TIMEOUT_SECONDS, DB_FILENAME
+from monitor.store.connection import BUSY_TIMEOUT_SECONDS, SharedConnection, transaction
+from monitor.store.sqlite import DB_FILENAME
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS notification_log (
@@ -102,7 +101,7 @@ def _entry(row: tuple) -> Entry:  # type: ignore[type-arg]
     return Entry(LogKey(receiver, group_key, integration), prior, float(expires))
 
 
-class NflogStore:
+class NflogStore(SharedConnection):
     """The notification log's rows and the alert book's blob; open with ``open_nflog(data_dir)``
     or on the main store's file with ``NflogStore(store.path)``."""
 
@@ -132,21 +131,14 @@ class NflogStore:
         with self._lock:
             if self._conn is None:
                 raise StoreError(f"{self.path}: the notification log is closed; open it again")
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with transaction(self._conn, lambda exc: self._error(doing, exc)) as conn:
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(
-                        f"{self.path}: cannot {doing} ({exc}); if it persists, make sure only one "
-                        "hopwatch daemon uses this data dir"
-                    ) from exc
-                raise
+
+    def _error(self, doing: str, exc: sqlite3.Error) -> StoreError:
+        return StoreError(
+            f"{self.path}: cannot {doing} ({exc}); if it persists, make sure only one "
+            "hopwatch daemon uses this data dir"
+        )
 
     # notification log
 
@@ -202,24 +194,7 @@ class NflogStore:
             row = conn.execute("SELECT at, blob FROM alert_book WHERE id = 1").fetchone()
         return None if row is None else (float(row[0]), bytes(row[1]))
 
-    # lifecycle
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    # lifecycle: close, __enter__ and __exit__ come from SharedConnection
 
 
 def open_nflog(data_dir: Path) -> NflogStore:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from monitor.routing.silence import Silence, SilenceBook
 from monitor.store.base import StoreError
-from monitor.store.sqlite import BUSY_TIMEOUT_SECONDS, DB_FILENAME, _explain, _rollback
+from monitor.store.connection import connect, explain, transaction
+from monitor.store.sqlite import DB_FILENAME
 
 _CREATE = """CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY,
@@ -40,27 +41,10 @@ class SQLiteSilences:
 
     @contextlib.contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        conn = connect(self.path, doing, shared=False)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
-            )
-        except OSError as exc:
-            raise StoreError(
-                f"{self.path.parent}: cannot create the data dir ({exc}); create it or choose "
-                "another"
-            ) from exc
-        except sqlite3.Error as exc:
-            raise _explain(self.path, doing, exc) from exc
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            _rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise _explain(self.path, doing, exc) from exc
-            raise
+            with transaction(conn, lambda exc: explain(self.path, doing, exc)) as c:
+                yield c
         finally:
             conn.close()
 

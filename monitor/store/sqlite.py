@@ -14,13 +14,18 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import msgspec
 
 from monitor.ledger.records import EdgeResult, HopBucket
 from monitor.store.base import Gap, StoreError
+from monitor.store.connection import (
+    SharedConnection,
+    connect,
+    explain,
+    transaction,
+)
 from monitor.store.rows import (
     EDGE_RESULT_COLUMNS,
     HOP_BUCKET_COLUMNS,
@@ -32,8 +37,6 @@ from monitor.store.rows import (
 from monitor.store.schema import SCHEMA_VERSION, current_version, migrate
 
 DB_FILENAME = "hopwatch.db"
-BUSY_TIMEOUT_SECONDS = 5.0
-"""How long to wait for another process (``hopwatch silence add``) to finish writing."""
 
 
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
@@ -80,38 +83,7 @@ def _range_query(
     return sql, params
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    """End a failed transaction, even one whose COMMIT failed, so the next write can begin."""
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-
-
-def _explain(path: Path, doing: str, exc: BaseException) -> StoreError:
-    """Turn an sqlite3 error into a message an operator can act on."""
-    text = str(exc)
-    lowered = text.lower()
-    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-        advice = (
-            "the file is corrupted or is not a hopwatch database; stop hopwatch, move the file "
-            "aside (hopwatch creates a new one on start, losing its history) or restore it from "
-            "a backup"
-        )
-    elif "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
-        advice = "check that the data dir exists and that the hopwatch user can write to it"
-    elif "locked" in lowered or "busy" in lowered:
-        advice = (
-            "another process is holding the database; make sure only one hopwatch daemon uses "
-            "this data dir"
-        )
-    elif "disk" in lowered or "full" in lowered:
-        advice = "free space on the data dir's filesystem"
-    else:
-        advice = "if it persists, move the file aside or restore it from a backup"
-    return StoreError(f"{path}: cannot {doing} ({text}); {advice}")
-
-
-class SQLiteStore:
+class SQLiteStore(SharedConnection):
     """A ``Store`` on one SQLite file; create it with ``open_store(data_dir)``."""
 
     def __init__(self, path: Path) -> None:
@@ -121,21 +93,7 @@ class SQLiteStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"{path.parent}: cannot create the data dir ({exc}); create it or choose another"
-            ) from exc
-        try:
-            conn = sqlite3.connect(
-                str(path),
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise _explain(path, "open the hopwatch database", exc) from exc
+        conn = connect(path, "open the hopwatch database", shared=True)
         try:
             version = current_version(conn)
             if version > SCHEMA_VERSION:
@@ -157,7 +115,7 @@ class SQLiteStore:
             raise
         except sqlite3.Error as exc:
             conn.close()
-            raise _explain(path, "open the hopwatch database", exc) from exc
+            raise explain(path, "open the hopwatch database", exc) from exc
         return conn
 
     @contextlib.contextmanager
@@ -167,7 +125,7 @@ class SQLiteStore:
             try:
                 yield conn
             except sqlite3.Error as exc:
-                raise _explain(self.path, doing, exc) from exc
+                raise explain(self.path, doing, exc) from exc
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
                 raise StoreError(
                     f"{self.path}: cannot {doing}: a stored row does not decode ({exc}); the file "
@@ -177,17 +135,11 @@ class SQLiteStore:
     @contextlib.contextmanager
     def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One transaction: the whole batch commits, or none of it does."""
-        with self._lock:
-            conn = self._open_conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(conn)
-                if isinstance(exc, sqlite3.Error):
-                    raise _explain(self.path, doing, exc) from exc
-                raise
+        with (
+            self._lock,
+            transaction(self._open_conn(), lambda exc: explain(self.path, doing, exc)) as conn,
+        ):
+            yield conn
 
     def _open_conn(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -343,24 +295,7 @@ class SQLiteStore:
             deleted += conn.execute("DELETE FROM gaps WHERE end_at <= ?", (cutoff,)).rowcount
             return deleted
 
-    # lifecycle
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    # lifecycle: close, __enter__ and __exit__ come from SharedConnection
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
