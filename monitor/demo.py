@@ -81,6 +81,7 @@ class Feeder:
     async def run(self, interval: float = 0.25) -> None:
         """Post each new window; a failed post keeps its observations for the next round."""
         backlog: list[Observation] = []
+        failures = 0
         async with httpx.AsyncClient(timeout=10.0) as client:
             while True:
                 now = self.clock.now()
@@ -97,8 +98,11 @@ class Feeder:
                         response.raise_for_status()
                         del backlog[: len(chunk)]
                         self.sent += len(chunk)
+                    failures = 0
                 except httpx.HTTPError as err:
-                    log.warning("demo feed failed; retrying", extra={"error": str(err)})
+                    failures += 1
+                    if self.sent or failures >= 20:  # not while the server is still starting
+                        log.warning("demo feed failed; retrying", extra={"error": str(err)})
                 await asyncio.sleep(interval)
 
 
