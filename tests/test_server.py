@@ -381,3 +381,36 @@ def test_alerts_are_listed_as_json(served: Served) -> None:
     (listed,) = served.client.get("/api/v1/alerts").json()
 
     assert listed == {**alert.to_json(), "silenced_by": []}
+
+
+def test_checks_list_every_check_with_its_series_last_judgement(served: Served) -> None:
+    """The built-in edge watch is a check like the configured ones; its evidence is plain JSON."""
+    (check,) = served.client.get("/api/v1/checks").json()
+    assert (check["name"], check["kind"], check["series"]) == (
+        "divergence:web->sink",
+        "divergence",
+        [],
+    )
+
+    items = [obs(f"e{i}") for i in range(30)] + [
+        obs(f"e{i}", hop="sink", observed_time=T0 + 3) for i in range(30)
+    ]
+    for start in range(0, len(items), 15):  # the test server's body limit is small
+        body = msgspec.json.encode(items[start : start + 15])
+        assert served.client.post("/v1/observations", content=body, headers=JSON).status_code == 202
+    served.runtime.clock.set(T0 + 121)
+    served.runtime.engine.tick(served.runtime.clock.now())
+
+    (check,) = served.client.get("/api/v1/checks").json()
+    assert check["target"] == {
+        "pipeline": "shop",
+        "hop": None,
+        "edge": "web->sink",
+        "segment_by": None,
+    }
+    assert (check["false_alarms_per_30d"], check["warmup_seconds"]) == (1.0, 0.0)
+    (series,) = check["series"]
+    assert (series["series"], series["bucket_start"], series["alert"]) == ("", T0, False)
+    # warm-up 0 still takes one bucket to learn the volume: the first one says so
+    assert series["state"] == "learning"
+    assert series["evidence"] == {"buckets_seen": 1, "buckets_needed": 1}

@@ -5,6 +5,8 @@ Everything here reads engine state as it is at the moment of the request; nothin
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -86,6 +88,47 @@ class ReadApi:
                     "objective": slo.target,
                     "indicator": str(slo.indicator.kind),
                     "status": None if status is None else msgspec.to_builtins(status),
+                }
+            )
+        return json_response(out)
+
+    async def checks(self, _request: Request) -> Response:
+        """Every check (configured ones and the built-in edge watches) with each series' last
+        judgement: state, score, the bucket it judged and the evidence (numbers only)."""
+        runner = self.runtime.engine.checks
+        series: dict[str, list[dict[str, Any]]] = {}
+        for check, name, score in runner.states():
+            series.setdefault(check.name, []).append(
+                {
+                    "series": name,
+                    "state": str(score.state),
+                    "score": score.score,
+                    "alert": score.alert,
+                    "bucket_start": score.at,
+                    "evidence": to_jsonable(score.evidence),
+                }
+            )
+        out = []
+        for check in runner.checks:
+            t = check.target
+            out.append(
+                {
+                    "name": check.name,
+                    "kind": str(check.kind),
+                    "owner": check.owner,
+                    "labels": dict(check.labels),
+                    "target": {
+                        "pipeline": t.pipeline,
+                        "hop": t.hop,
+                        "edge": t.edge,
+                        "segment_by": t.segment_by,
+                    },
+                    "false_alarms_per_30d": check.false_alarms_per_30d,
+                    "min_events": check.min_events,
+                    "warmup_seconds": check.warmup,
+                    "for_seconds": check.for_,
+                    "keep_firing_for_seconds": check.keep_firing_for,
+                    "series": series.get(check.name, []),
                 }
             )
         return json_response(out)
@@ -181,3 +224,21 @@ def _result(r: EdgeResult) -> dict[str, Any]:
         "latency_seconds": _quantiles(r.latency),
         "missing_ids_sample": list(r.missing_ids),
     }
+
+
+def to_jsonable(value: Any) -> Any:
+    """Evidence as JSON: numbers, strings and lists of them; numpy scalars become floats, and
+    infinities or NaN (a threshold not yet learned) become null rather than invalid JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if isinstance(value, int):
+        return value
+    return number if math.isfinite(number) else None

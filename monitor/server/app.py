@@ -50,6 +50,7 @@ def create_app(
             Route("/api/v1/alerts", api.alerts, methods=["GET"]),
             Route("/api/v1/pipelines", api.pipelines, methods=["GET"]),
             Route("/api/v1/slos", api.slos, methods=["GET"]),
+            Route("/api/v1/checks", api.checks, methods=["GET"]),
             *silence_routes(runtime),
         ],
         exception_handlers={Problem: handle_problem},
