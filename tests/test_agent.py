@@ -441,20 +441,18 @@ def test_two_agents_count_every_observation_exactly_once_across_a_server_outage(
 
 
 def test_an_aggregate_naming_an_unknown_hop_is_refused_whole(tmp_path: Path) -> None:
-    from starlette.testclient import TestClient
-
-    from monitor.testing import StaticRuntime
+    from monitor.testing import StaticRuntime, serve_in_thread
 
     runtime = StaticRuntime(_config(tmp_path))
-    client = TestClient(create_app(runtime))
     batch = AggregateBatch(
         "a1", "i1", 1, 1, (HopAggregate("signup", "sdk", 1), HopAggregate("signup", "nope", 1))
     )
-    response = client.post(
-        "/v1/aggregates",
-        content=msgspec.msgpack.encode(batch),
-        headers={"content-type": "application/msgpack"},
-    )
+    with serve_in_thread(create_app(runtime)) as url:
+        response = httpx.post(
+            f"{url}/v1/aggregates",
+            content=msgspec.msgpack.encode(batch),
+            headers={"content-type": "application/msgpack"},
+        )
     assert response.status_code == 400
     assert response.json()["error"] == "batch 1 of agent 'a1' names unknown hop signup/nope"
     assert runtime.engine.applied.outcomes == {}
