@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from monitor.anomaly.volume_model import (
     RobustLevel,
     RollingSum,
     SeasonalProfile,
+    SerialCorrelation,
     SortedWindow,
     cusum_h,
 )
@@ -67,3 +70,22 @@ def test_cusum_threshold_matches_siegmund_at_k_half():
     b = h + 1.166
     assert math.isclose((math.exp(b) - b - 1) / 0.5, 43_200, rel_tol=1e-9)
     assert cusum_h(100) < cusum_h(10_000) < cusum_h(1_000_000)
+
+
+def test_serial_correlation_widens_the_cusum_only_for_correlated_residuals():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    white = SerialCorrelation()
+    for z in rng.standard_normal(5000):
+        white.add(float(z))
+    assert white.scale() == 1.0  # the estimate's own noise is shrunk away
+    ar = SerialCorrelation()
+    z = 0.0
+    for e in rng.standard_normal(5000):
+        z = 0.6 * z + math.sqrt(1 - 0.36) * float(e)
+        ar.add(z)
+    assert 0.5 < ar.rho() < 0.6  # 0.6 less the shrinkage 2/sqrt(2000)
+    assert ar.scale() == pytest.approx(math.sqrt((1 + ar.rho()) / (1 - ar.rho())))
+    ar.skip()
+    assert ar._prev is None  # the next value pairs with nothing

@@ -37,6 +37,14 @@ def test_the_margin_shrinks_with_the_history_and_stops_at_its_floor():
     assert t.margin(300) > t.margin(1000) > t.margin(4000) == 0.05
 
 
+def test_a_mean_over_w_buckets_gets_the_margin_of_n_over_w_independent_values():
+    alpha = 300.0 / (30 * 86400.0)
+    t = PrecedentTest(per_day=288, alpha=alpha)
+    expected = 0.5 * (-math.log(alpha) - math.log(4032 + 144)) / math.log(4032 / 144 + 1)
+    assert t.margin(4032, 144) == pytest.approx(expected)
+    assert t.margin(4032, 144) > t.margin(4032, 6) > t.margin(4032, 1) == 0.05
+
+
 def test_a_new_value_beyond_the_range_by_the_margin_is_an_excess_of_one():
     t = PrecedentTest(per_day=1, alpha=1e-3, scales=(1,), min_history=4, min_margin=0.0)
     for v in [0.0, 10.0] * 50:

@@ -24,10 +24,20 @@ drop of unknown size is found close to the optimal delay of the CUSUM matched to
 of ``ln(#CUSUMs)`` in the threshold). The CUSUMs run on the seasonal residuals only (the level
 follows a shift, so its residuals are autocorrelated and a CUSUM on them would run away).
 
-After an alert the CUSUMs restart and the score is damped for ``holdoff_seconds`` (one alert per
-incident); an incident longer than ``relearn_seconds`` is taken as the new normal.
+The CUSUM increments are divided by ``SerialCorrelation.scale()``: real residuals that stay on one
+side of the baseline (lag-1 autocorrelation ρ > 0) make a running sum spread √((1+ρ)/(1−ρ))
+times wider than the independent-increment calibration assumes (ρ is shrunk by its own noise,
+so independent residuals are left as they are). ``auto`` takes a series for counts only while
+its values are non-negative integers with greatest common divisor 1: values that all share a
+factor g > 1 (0/20 spikes, a 20/80 square wave) are a coded quantity, not g events per step.
+
+After an alert the CUSUMs restart and the score is damped for ``holdoff_seconds``; after that, a
+new alert needs the run of flagged buckets that alerted to end first (one alert per incident:
+NAB and on-call alike count each repeat as a false alarm), the CUSUMs capped at their thresholds
+meanwhile; an incident longer than ``relearn_seconds`` is taken as the new normal.
 ``score`` = ``r / (1 + r)`` where ``r`` is the larger of the two statistics over its threshold, so
-``alert`` is exactly ``score >= ALERT_SCORE`` outside a hold-off (inside it the score is damped ×0.1).
+``alert`` is exactly ``score >= ALERT_SCORE`` outside a hold-off or an alerted run (inside them the
+score is damped ×0.1).
 
 Cost: O(``smooth`` slots) per update in plain Python, no per-bucket median or ``scipy.stats``.
 """
@@ -44,6 +54,7 @@ from monitor.anomaly.volume_model import (
     RobustLevel,
     RollingSum,
     SeasonalProfile,
+    SerialCorrelation,
     SortedWindow,
     cusum_h,
 )
@@ -134,6 +145,11 @@ class VolumeDetector:
     _flag_run_start: float | None = None
     _is_count: bool = True
     _trained: int = 0
+    _run_alerted: bool = False
+    """The current run of flagged buckets has alerted: no second alert until it ends."""
+    _fractional: bool = False
+    _lattice: int = 0
+    """Greatest common divisor of the integer values seen so far (0 before any non-zero one)."""
 
     def __post_init__(self) -> None:
         p = self.check.params
@@ -169,6 +185,7 @@ class VolumeDetector:
         self.empirical_q = float(p.get("empirical_quantile", 0.99))
         self._abs_z = SortedWindow(int(p.get("residual_buckets", 2000)))
         n_resid = int(p.get("residual_buckets", 2000))
+        self._serial = SerialCorrelation(n_resid, min_n=self.min_history)
         self._smooth_fit = _Fit(n_resid)
         self._slot_fit = _Fit(n_resid)
         self._level_fit = _Fit(n_resid)
@@ -240,8 +257,16 @@ class VolumeDetector:
         x = float(count)
         if self._first_at is None:
             self._first_at = at
-        if self._is_count and self.value_type == "auto" and (x < 0 or x != math.floor(x)):
-            self._is_count = False
+        if self.value_type == "auto" and not self._fractional:
+            # Counts move in steps of one event: a series whose values all share a factor g > 1
+            # (0/20 spikes, a 20/80 square wave) is a coded or scaled quantity, which a negative
+            # binomial would read as g events per step. It is judged as a real value until a
+            # value breaks the lattice (then it is a count for good; the gcd never grows back).
+            if x < 0 or x != math.floor(x):
+                self._fractional = True
+            else:
+                self._lattice = math.gcd(self._lattice, int(x))
+            self._is_count = not self._fractional and self._lattice <= 1
         precedent = self.precedent.observe(x) if not self._is_count else (0.0, "")
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
@@ -279,6 +304,8 @@ class VolumeDetector:
         cusum_lo = cusum_hi = 0.0
         if is_seasonal:
             zc = -Z_CLIP if z < -Z_CLIP else Z_CLIP if z > Z_CLIP else z
+            zraw = zc
+            zc = zc / self._serial.scale()  # autocorrelated residuals: see SerialCorrelation
             lo, hi = self._lo, self._hi
             for j, k in enumerate(self.ks):
                 a = lo[j] - zc - k
@@ -286,6 +313,8 @@ class VolumeDetector:
                 b = hi[j] + zc - k
                 hi[j] = b if b > 0 else 0.0
                 h = self.hs[j]
+                if self._run_alerted:  # still anomalous, but no debt that outlasts the incident
+                    lo[j], hi[j] = min(lo[j], h), min(hi[j], h)
                 cusum_lo = max(cusum_lo, lo[j] / h)
                 cusum_hi = max(cusum_hi, hi[j] / h)
         else:  # the level's residuals are autocorrelated: a CUSUM on them would run away
@@ -313,11 +342,17 @@ class VolumeDetector:
             r = precedent[0]
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
-        held = at < self._holdoff_until
+        # One alert per incident: after the hold-off, a run of flagged buckets that has already
+        # alerted must end (a bucket below the threshold) before the next alert can start.
+        in_holdoff = at < self._holdoff_until
+        held = in_holdoff or self._run_alerted
         alert = flagged and not held
         if alert:
             self._holdoff_until = at + self.holdoff
-        if alert or held:  # the CUSUMs restart when the hold-off ends, not from the incident
+            self._run_alerted = True
+        elif not flagged:
+            self._run_alerted = False
+        if alert or in_holdoff:  # the CUSUMs restart when the hold-off ends, not from the incident
             self._reset_cusums()
         if held:
             score *= 0.1  # one alert per incident; the state still says firing
@@ -337,6 +372,10 @@ class VolumeDetector:
         self._train(at, x, means, flagged=excluded, follow=held or relearning, sd=sd)
         if not excluded:
             self._abs_z.add(abs(z))
+        if is_seasonal and not excluded:
+            self._serial.add(zraw)
+        else:
+            self._serial.skip()
         evidence = {
             "observed": x,
             "expected": mu,

@@ -28,9 +28,17 @@ one is a new record is ``1/(n+1)``; with an exponential tail of scale β, the ch
 exceeds the record by ``m·β`` is ``e^{−m}/(n+1)``. Setting that to the per-bucket budget ``α``
 gives ``m = ln(1/(α·n))`` tail scales, and since half of a range of ``n`` such values spans about
 ``β·ln n``, the margin as a share of the range is ``½·ln(1/(α·n)) / ln n``. A short history thus
-needs a wide margin (½ at ``n`` = 300 buckets for one alarm per 30 days at 5-minute buckets), a
-long one a narrow margin; ``min_margin`` is the floor once ``α·n ≥ 1``. Nothing here is fitted to
-data: the margin follows from ``α`` and ``n`` only.
+needs a wide margin (about 0.3 at ``n`` = 300 buckets for one alarm per 30 days at 5-minute
+buckets), a long one a narrow margin; ``min_margin`` is the floor once ``α·n ≥ 1``.
+
+**Means over ``w`` buckets are not ``n`` independent values.** Consecutive means of a window
+``w`` share ``w − 1`` inputs, so ``n`` of them hold only about ``n/w`` independent ones (one per
+window), each with ``w`` buckets' worth of budget ``α·w``. The record chance per window is then
+``e^{−m}/(n/w + 1) = α·w``, so ``m = ln(1/(α·(n + w)))`` as before, but the range now spans only
+``β·ln(n/w)``: the margin is ``½·ln(1/(α·(n + w))) / ln(n/w + 1)``, wider for longer windows.
+Without this, a 12-hour mean over two weeks of history (28 independent values) was judged as if
+it had 4,000, and every slow drift past a short history's range alarmed. Nothing here is fitted
+to data: the margin follows from ``α``, ``n`` and ``w`` only.
 """
 
 from __future__ import annotations
@@ -144,10 +152,13 @@ class PrecedentTest:
         if self.diffs and self._day_ago:
             self._day_ago[-1] = self._ref if self._ref is not None else self._day_ago[-1]
 
-    def margin(self, n: int) -> float:
-        """Margin as a share of the history's range for ``n`` past values (module docstring)."""
-        ln_n = math.log(n + 1)
-        return max(self.min_margin, 0.5 * (-self._log_alpha - ln_n) / ln_n)
+    def margin(self, n: int, w: int = 1) -> float:
+        """Margin as a share of the history's range for ``n`` past values of a mean over ``w``
+        buckets, which hold about ``n / w`` independent ones (module docstring)."""
+        return max(
+            self.min_margin,
+            0.5 * (-self._log_alpha - math.log(n + w)) / math.log(n / w + 1),
+        )
 
     @staticmethod
     def _excess(ext: SlidingExtremes, f: float, margin: float) -> float:
@@ -164,7 +175,7 @@ class PrecedentTest:
         i = self._i
         self._i += 1
         best, name = 0.0, ""
-        margins: dict[int, float] = {}
+        margins: dict[tuple[int, int], float] = {}
         groups: list[tuple[list[PrecedentFeature], float]] = [(self.values, x)]
         if self.diffs:
             day = self._day_ago
@@ -183,9 +194,9 @@ class PrecedentTest:
                 n = feat.extremes.count
                 if n < self.min_history:
                     continue
-                m = margins.get(n)
+                m = margins.get((n, feat.w))
                 if m is None:
-                    m = margins[n] = self.margin(n)
+                    m = margins[(n, feat.w)] = self.margin(n, feat.w)
                 r = self._excess(feat.extremes, f, m)
                 if r > best:
                     best, name = r, feat.name
