@@ -93,6 +93,25 @@ def test_slo_verdicts_resolve_at_the_first_clean_one():
     assert states(AlertBook(), [(0, F), (60, OK)], check="slo") == ["firing", "resolved"]
 
 
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [("slo", ("1.2× burn", {"burn": 1.2})), ("volume", ("6.1× burn", {"burn": 6.1}))],
+    ids=[
+        "a resolved SLO alert says the burn rate of the verdict that resolved it",
+        "other checks' resolved alerts keep the last firing summary, as Prometheus does",
+    ],
+)
+def test_what_a_resolved_alert_says(check: str, expected: tuple[str, dict]) -> None:
+    labels = labels_of({"slo": "signup-latency", "tier": "page-6h"})
+    book = AlertBook(resolve_after=1)
+    book.apply([Verdict(check, labels, F, 0, 6.1, "6.1× burn", evidence={"burn": 6.1})], 0)
+    [resolved] = book.apply(
+        [Verdict(check, labels, OK, 60, 1.2, "1.2× burn", evidence={"burn": 1.2})], 60
+    )
+    assert resolved.state is AlertState.RESOLVED
+    assert (dict(resolved.annotations)["summary"], dict(resolved.evidence)) == expected
+
+
 def test_a_dropped_pending_alert_is_reported_for_the_store_to_forget():
     book = AlertBook(policies={"volume": AlertPolicy(for_=120)})
     [pending] = book.apply([verdict(F, 0)], 0)

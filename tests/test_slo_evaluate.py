@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 
 import pytest
 
+from monitor.alerting.book import AlertBook
 from monitor.anomaly.check import Judgement
 from monitor.config.model import MATCH_ALL
 from monitor.slo.evaluate import Gate, SLOEvaluator, SLOStatus, TierPhase
@@ -337,3 +338,73 @@ def test_calendar_week_starts_on_monday() -> None:
     window = TimeWindow(7 * DAY, WindowKind.CALENDAR, "Asia/Tokyo", "week")
     # Wednesday 2024-03-06 12:00 in Tokyo; Monday 00:00 there is Sunday 15:00 UTC.
     assert period_start(ts("2024-03-06T03:00"), window) == ts("2024-03-03T15:00")
+
+
+# A burn rate hovering at the threshold: one page, not one per evaluation
+
+PAGE_6H = workbook_tiers()[1]  # 6× over 6h and 30m: 6% bad pages; keeps firing 30m by default
+
+
+def hover_then_clean(keep_firing_for: float | None) -> list[tuple[int, str, str]]:
+    """Minutes 0–19 of 1000 events alternate 65 and 55 bad, so the cumulative error ratio (both
+    windows hold everything) is 6.0% + a little after even minutes and exactly 6.0% (not above
+    the threshold) after odd ones; then clean minutes until 60. The evaluator judges each minute
+    30 s in, the alert book (as the engine wires it) turns verdicts into alerts. Returns the
+    alert's state changes as (minute, state, summary)."""
+    tier = PAGE_6H if keep_firing_for is None else replace(PAGE_6H, keep_firing_for=keep_firing_for)
+    ev = SLOEvaluator([slo(tiers=(tier,))])
+    book = AlertBook()
+    changes: list[tuple[int, str, str]] = []
+    for k in range(60):
+        bad = (65 if k % 2 == 0 else 55) if k < 20 else 0
+        ev.ledger.record(0, T0 + k * MINUTE + 10, 1000 - bad, bad)
+        now = T0 + k * MINUTE + 30
+        statuses = ev.evaluate(now)
+        for alert in book.apply(ev.verdicts(statuses, now), now):
+            if not changes or changes[-1][1] != alert.state:
+                changes.append((k, str(alert.state), dict(alert.annotations)["summary"]))
+    return changes
+
+
+def test_without_keep_firing_for_a_burn_hovering_at_the_threshold_flaps_every_minute() -> None:
+    """Prometheus's default (and hopwatch's before tiers kept firing by default): each dip to
+    exactly 6.0% resolves the page and the next minute pages again — ten pages in twenty minutes."""
+    changes = hover_then_clean(keep_firing_for=0.0)
+    assert [(k, state) for k, state, _ in changes] == [
+        (k, "firing" if k % 2 == 0 else "resolved") for k in range(20)
+    ]
+
+
+def test_a_burn_hovering_at_the_threshold_pages_once_and_resolves_once() -> None:
+    """With the default keep_firing_for (the 30m short window) the hovering burn is one firing
+    episode; it resolves 30m after the first evaluation of the last clear spell (minute 19, 30 s
+    in), at minute 49, and the resolved alert says the burn then, not the burn that paged."""
+    changes = hover_then_clean(keep_firing_for=None)
+    assert [(k, state) for k, state, _ in changes] == [(0, "firing"), (49, "resolved")]
+    fired, resolved = changes[0][2], changes[1][2]
+    assert fired.startswith(
+        "signup-latency: 6.5× burn over 6h (6.5%) and 6.5× over 30m (6.5%), pages above 6×; "
+    )
+    # 1200 bad of 50 000 over 6h; the 30m window (minutes 20–49) is clean.
+    assert resolved.startswith(
+        "signup-latency: 2.4× burn over 6h (2.4%) and 0.0× over 30m (0.0%), pages above 6×; "
+    )
+    assert "keeps firing" not in resolved
+
+
+def test_a_tier_kept_firing_says_so_and_for_how_long() -> None:
+    ev = SLOEvaluator([slo(tiers=(PAGE_6H,))])
+    ev.ledger.record(0, T0 + 10, 900, 100)
+    [status] = ev.evaluate(T0 + 30)
+    assert status.tier("page-6h").keep_until is None
+    ev.ledger.record(0, T0 + 70, 1000, 0)  # 5% over both windows: the condition clears
+    [status] = ev.evaluate(T0 + 90)
+    tier = status.tier("page-6h")
+    assert (tier.condition, tier.state, tier.keep_until) == (False, TierPhase.FIRING, T0 + 1890)
+    verdict = ev.verdicts([status], T0 + 90)[0]
+    assert verdict.judgement is Judgement.FIRING
+    assert verdict.evidence["keep_firing_until"] == T0 + 1890
+    assert verdict.summary.startswith(
+        "signup-latency: 5.0× burn over 6h (5.0%) and 5.0× over 30m (5.0%), pages above 6×; "
+        "condition clear, keeps firing 30m more unless it returns (keep_firing_for); "
+    )

@@ -255,3 +255,61 @@ def test_an_objective_below_one_percent_is_a_warning(config: Config, tmp_path: P
 def test_the_spec_is_strict_about_types() -> None:
     with pytest.raises(ValueError, match="expected a percentage"):
         SLOGroupSpec.model_validate(yaml.safe_load(MINIMAL.format(objective='objective: "99.5"')))
+
+
+ALERTING = """\
+apiVersion: hopwatch/v1
+kind: SLOGroup
+metadata: {{service: signup}}
+slos:
+  - name: delivery
+    objective: 99
+    indicator:
+      ratio: {{pipeline: signup, hop: warehouse, good: status == "ok"}}
+    alerting:
+{alerting}
+"""
+
+
+@pytest.mark.parametrize(
+    ("alerting", "expected"),
+    [
+        (
+            "      tiers: {page-1h: {for: 2m}}",
+            [("page-1h", 120.0, 300.0), ("page-6h", 0.0, 1800.0)],
+        ),
+        (
+            "      tiers: {page-1h: {enabled: false}, page-6h: {keep_firing_for: 0s}}",
+            [("page-1h", 0.0, 300.0), ("page-6h", 0.0, 0.0)],
+        ),
+        (
+            "      tiers:\n"
+            "        - {name: fast, severity: page, burn_rate: 10, long: 1h, short: 5m}\n"
+            "        - {name: slow, severity: ticket, burn_rate: 2, long: 1d, short: 2h,"
+            " keep_firing_for: 15m}",
+            [("fast", 0.0, 300.0), ("slow", 0.0, 900.0)],
+        ),
+    ],
+    ids=[
+        "a preset override without keep_firing_for keeps the preset's (the short window)",
+        "keep_firing_for: 0s restores Prometheus's default; enabled: false keeps the rest",
+        "a custom tier keeps firing for its short window unless it says otherwise",
+    ],
+)
+def test_tiers_keep_firing_for_their_short_window_unless_told(
+    alerting: str, expected: list[tuple[str, float, float]], config: Config, tmp_path: Path
+) -> None:
+    group, issues = _load_text(ALERTING.format(alerting=alerting), config, tmp_path)
+    assert [i for i in issues if i.is_error] == []
+    (slo,) = group.slos  # type: ignore[attr-defined]
+    got = [(t.name, t.for_, t.keep_firing_for) for t in slo.tiers]
+    assert got[: len(expected)] == expected
+
+
+def test_the_workbook_tiers_keep_firing_for_their_short_window() -> None:
+    assert [(t.name, t.keep_firing_for) for t in workbook_tiers()] == [
+        ("page-1h", 300.0),
+        ("page-6h", 1800.0),
+        ("ticket-1d", 7200.0),
+        ("ticket-3d", 21600.0),
+    ]

@@ -13,8 +13,9 @@ machine is Prometheus's rule state with hopwatch's bucket hysteresis on top, per
 - ``no_data``, ``incomplete`` and ``learning`` verdicts change nothing: silence is not recovery.
 
 Checks default to ``for_ = 0``, ``keep_firing_for = 0`` and 2 clean buckets; SLO burn tiers apply
-their own ``for`` / ``keep_firing_for`` upstream (``monitor/slo/evaluate.py``), so here they fire at
-once and resolve at the first clean verdict.
+their own ``for`` / ``keep_firing_for`` upstream (``monitor/slo/evaluate.py``; tiers keep firing
+for their short window by default), so here they fire at once and resolve at the first clean
+verdict, and the resolved alert says the burn rate of that verdict.
 
 State survives restarts two ways: ``load(alerts)`` takes the alerts as stored one by one (pending
 alerts resume their ``for`` from ``starts_at``; clean counts start over, which errs towards firing),
@@ -44,6 +45,9 @@ ALERT_NAMES = {
 }
 RESOLVE_AFTER = {"slo": 1, "source_down": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
+RESOLVED_WITH_VERDICT = frozenset({"slo"})
+"""Checks whose resolved alert carries the resolving verdict's summary and evidence (the burn
+rate now, below the threshold) rather than the last firing one's."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ class AlertBook:
             cleared = self._cleared_at.setdefault(key, now)
             if self._clean[key] >= policy.resolve_after and now - cleared >= policy.keep_firing_for:
                 alert = replace(current, state=AlertState.RESOLVED, ends_at=now, updated_at=now)
+                if v.check in RESOLVED_WITH_VERDICT:
+                    summary = labels_of({"summary": v.summary})
+                    alert = replace(alert, annotations=summary, evidence=v.evidence)
                 self._alerts[key] = alert
                 self._clean.pop(key, None)
                 self._cleared_at.pop(key, None)

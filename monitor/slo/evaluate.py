@@ -3,8 +3,12 @@
 ``SLOEvaluator`` owns the ``OutcomeLedger`` the indicators record into and the state of each
 (SLO, tier) for ``for`` / ``keep_firing_for`` (Prometheus semantics: a true condition is pending
 until it has held for ``for``; a firing tier keeps firing until ``keep_firing_for`` has passed
-since the first evaluation that found its condition false). ``evaluate(now)`` returns one frozen ``SLOStatus`` per SLO, and
-``verdicts`` turns statuses into the ``Verdict`` the alert book consumes, one per enabled tier.
+since the first evaluation that found its condition false). That is the only hysteresis of a
+burn-rate alert: the alert book resolves an SLO verdict at the first clean one, so a tier with
+``keep_firing_for: 0s`` whose burn rate hovers at its threshold flaps with every evaluation;
+tiers from files keep firing for their short window unless told otherwise
+(``model.default_keep_firing_for``). ``evaluate(now)`` returns one frozen ``SLOStatus`` per SLO,
+and ``verdicts`` turns statuses into the ``Verdict`` the alert book consumes, one per enabled tier.
 
 A tier's condition: the error ratio over its long window and over its short window both exceed
 ``burn_rate × (1 − target)``. For ``sampled`` indicators the Wilson lower bound of the bad ratio
@@ -87,6 +91,7 @@ class TierState:
     long_ratio: float | None  # the ratio compared (the Wilson lower bound for sampled SLIs)
     short_ratio: float | None
     gate: Gate = Gate.NONE
+    keep_until: float | None = None  # firing only by keep_firing_for: resolves then unless true
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +310,7 @@ class SLOEvaluator:
     ) -> list[SLOStatus]:
         states = self._state.tolist()
         since = self._since.tolist()
+        keep_until = (self._keep_since + self._keep).tolist()
         pairs_of: list[list[int]] = [[] for _ in self.slos]
         for p, i in enumerate(self._pair_slo.tolist()):
             pairs_of[i].append(p)
@@ -352,6 +358,7 @@ class SLOEvaluator:
                         long_ratio=None if math.isnan(long_gauge[p]) else long_gauge[p],
                         short_ratio=None if math.isnan(short_gauge[p]) else short_gauge[p],
                         gate=gate[p],
+                        keep_until=None if math.isnan(keep_until[p]) else keep_until[p],
                     )
                 )
             out.append(
@@ -429,6 +436,7 @@ def _verdict(slo: SLO, status: SLOStatus, tier: TierState, now: float) -> Verdic
         "since": tier.since,
         "condition": tier.condition,
         "gate": str(tier.gate),
+        "keep_firing_until": tier.keep_until,
         "burn_threshold": tier.burn_threshold,
         "error_ratio_threshold": tier.burn_threshold * slo.error_budget,
         "burn_rate_long": long.burn_rate,
@@ -479,6 +487,11 @@ def summary(slo: SLO, status: SLOStatus, tier: TierState) -> str:
             if tier.gate is Gate.MIN_EVENTS
             else f"; held back: {long.bad} bad of {long.total} is not a significant excess "
             f"at alpha {slo.low_traffic.binomial_alpha:g}"
+        )
+    if tier.keep_until is not None:
+        head += (
+            f"; condition clear, keeps firing {format_duration(tier.keep_until - status.at)} "
+            "more unless it returns (keep_firing_for)"
         )
     return f"{head}; {_budget(slo, status)}"
 

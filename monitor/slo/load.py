@@ -44,6 +44,7 @@ from monitor.slo.model import (
     Tier,
     TimeWindow,
     WindowKind,
+    default_keep_firing_for,
     workbook_tiers,
 )
 from monitor.slo.model import (
@@ -135,11 +136,10 @@ def _tiers(
                 out.add((*here, "name"), f"duplicate tier name {t.name!r}", "tier names are unique")
             seen.add(t.name)
             sev = TierSeverity(t.severity)
-            tiers.append(
-                Tier(
-                    t.name, sev, t.burn_rate, t.long, t.short, t.enabled, t.for_, t.keep_firing_for
-                )
+            keep = (
+                default_keep_firing_for(t.short) if t.keep_firing_for is None else t.keep_firing_for
             )
+            tiers.append(Tier(t.name, sev, t.burn_rate, t.long, t.short, t.enabled, t.for_, keep))
             paths.append(here)
         return tuple(tiers), tuple(paths)
     preset = alerting.preset or "28d"
@@ -157,7 +157,12 @@ def _tiers(
                 where, f"unknown tier {name!r} in preset {preset}", f"known: {', '.join(names)}"
             )
     tiers = tuple(
-        replace(t, enabled=o.enabled, for_=o.for_, keep_firing_for=o.keep_firing_for)
+        replace(
+            t,
+            enabled=o.enabled,
+            for_=t.for_ if o.for_ is None else o.for_,
+            keep_firing_for=t.keep_firing_for if o.keep_firing_for is None else o.keep_firing_for,
+        )
         if (o := overrides.get(t.name)) is not None
         else t
         for t in base

@@ -102,7 +102,11 @@ class Severity(enum.StrEnum):
 @dataclass(frozen=True)
 class Tier:
     """One multi-window burn-rate condition: the error ratio over both ``long`` and ``short``
-    windows exceeds ``burn_rate × (1 − target)``."""
+    windows exceeds ``burn_rate × (1 − target)``.
+
+    ``for_`` and ``keep_firing_for`` are Prometheus's: the dataclass defaults are Prometheus's
+    (0), but tiers from files and ``workbook_tiers()`` keep firing for their short window
+    (``default_keep_firing_for``) unless the file says otherwise."""
 
     name: str
     severity: Severity
@@ -174,17 +178,37 @@ class SLOGroup:
     source: str = ""
 
 
+def default_keep_firing_for(short_window: float) -> float:
+    """How long a tier keeps firing after its condition clears when its file does not say: its
+    short window.
+
+    A burn rate hovering at a tier's threshold makes the condition true at one evaluation and
+    false at the next; with Prometheus's default (0) every dip resolves the page and the next
+    evaluation pages again. The short window is the time scale on which the condition can
+    change, so holding the alert that long makes one firing episode of a hovering burn, and a
+    burn that really stopped resolves at most one short window later than it would otherwise
+    (the workbook's short windows exist to bound that reset time). ``keep_firing_for: 0s``
+    restores Prometheus's default.
+    """
+    return short_window
+
+
 def workbook_tiers() -> tuple[Tier, ...]:
     """The SRE workbook's multi-window, multi-burn-rate tiers (the 28d and 30d presets share them).
 
     Page at 14.4× over 1h with 5m and at 6× over 6h with 30m; ticket at 3× over 1d with 2h and at
     1× over 3d with 6h. Over 30 days these spend 2%, 5%, 10% and 10% of the budget; over 28 days
-    2.1%, 5.4%, 10.7% and 10.7% (``Tier.budget_share``).
+    2.1%, 5.4%, 10.7% and 10.7% (``Tier.budget_share``). Each keeps firing for its short window
+    (``default_keep_firing_for``).
     """
     h, m = 3600.0, 60.0
-    return (
-        Tier("page-1h", Severity.PAGE, 14.4, 1 * h, 5 * m),
-        Tier("page-6h", Severity.PAGE, 6.0, 6 * h, 30 * m),
-        Tier("ticket-1d", Severity.TICKET, 3.0, 24 * h, 2 * h),
-        Tier("ticket-3d", Severity.TICKET, 1.0, 72 * h, 6 * h),
+    windows = (
+        ("page-1h", Severity.PAGE, 14.4, 1 * h, 5 * m),
+        ("page-6h", Severity.PAGE, 6.0, 6 * h, 30 * m),
+        ("ticket-1d", Severity.TICKET, 3.0, 24 * h, 2 * h),
+        ("ticket-3d", Severity.TICKET, 1.0, 72 * h, 6 * h),
+    )
+    return tuple(
+        Tier(name, severity, burn, long, short, keep_firing_for=default_keep_firing_for(short))
+        for name, severity, burn, long, short in windows
     )

@@ -279,11 +279,12 @@ class IndicatorSpec(Spec):
 
 
 class TierOverrideSpec(Spec):
-    """A preset tier switched or delayed: ``page-1h: {enabled: false}``."""
+    """A preset tier switched or delayed: ``page-1h: {enabled: false}``. A key left out keeps
+    the preset's value."""
 
     enabled: bool = True
-    for_: DurationOrZero = Field(default=0.0, alias="for")
-    keep_firing_for: DurationOrZero = 0.0
+    for_: DurationOrZero | None = Field(default=None, alias="for")
+    keep_firing_for: DurationOrZero | None = None
 
 
 class TierSpec(Spec):
@@ -296,7 +297,7 @@ class TierSpec(Spec):
     short: Duration
     enabled: bool = True
     for_: DurationOrZero = Field(default=0.0, alias="for")
-    keep_firing_for: DurationOrZero = 0.0
+    keep_firing_for: DurationOrZero | None = None  # None: the short window
 
     @field_validator("short")
     @classmethod
