@@ -277,6 +277,7 @@ class Engine:
                 ],
                 "emitted": [[*k, *v] for k, v in self._emitted.items()],
                 "slo_outcomes": self.slos.ledger.to_bytes(),
+                "slo_phases": self.slos.phases_to_bytes(),
                 "checks": self.checks.to_bytes(),
                 "alert_book": self.book.to_bytes(),
                 "agents": self.applied.to_bytes(),
@@ -296,6 +297,8 @@ class Engine:
             self._emitted[(p, e, b)] = tuple(numbers)  # type: ignore[assignment]
         if "slo_outcomes" in state:
             self.slos.ledger.restore(state["slo_outcomes"])
+        if "slo_phases" in state:
+            self.slos.restore_phases(state["slo_phases"])
         if "checks" in state:
             self.checks.restore(state["checks"])
         if "alert_book" in state:

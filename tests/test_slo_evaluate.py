@@ -286,6 +286,28 @@ def test_for_and_keep_firing_for(conditions: str, expected: str) -> None:
         assert sinces[:3] == [T0 + 30, T0 + 30, T0 + 150]
 
 
+def test_a_restart_keeps_each_tiers_phase_pending_for_and_keep_firing_for() -> None:
+    """The phases go into the checkpoint: "TTTFF" then a restart then "FFFF" resolves exactly
+    where the uninterrupted run does (5m after the first false evaluation), not at once."""
+    tiers = one_tier(1.0, MINUTE, MINUTE, for_=120.0, keep_firing_for=300.0)
+
+    def run(conditions: str, ev: SLOEvaluator, first: int) -> str:
+        phases = ""
+        for k, c in enumerate(conditions, start=first):
+            now = T0 + k * MINUTE + 30
+            ev.ledger.record(0, now - 1, 10 if c == "F" else 0, 10 if c == "T" else 0)
+            phases += ev.evaluate(now)[0].tier("page-1h").state.value[0].upper()
+        return phases
+
+    straight = run("TTTFFFFFF", SLOEvaluator([slo(tiers=tiers)]), 0)
+    before = SLOEvaluator([slo(tiers=tiers)])
+    head = run("TTTFF", before, 0)
+    after = SLOEvaluator([slo(tiers=tiers)])
+    after.ledger.restore(before.ledger.to_bytes())
+    after.restore_phases(before.phases_to_bytes())
+    assert head + run("FFFF", after, 5) == straight == "PPFFFFFFI"
+
+
 def test_without_for_a_tier_fires_at_once_and_resolves_at_once() -> None:
     ev = SLOEvaluator([slo(tiers=one_tier(1.0, MINUTE, MINUTE))])
     ev.ledger.record(0, T0 + 1, 0, 5)

@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from monitor.alerting.alert import labels_of
@@ -186,10 +187,38 @@ class SLOEvaluator:
             dtype=np.float64,
         )
         n_pairs = len(rows)
+        self._pair_keys = [f"{self.slos[i].name}/{self.slos[i].tiers[j].name}" for i, j in rows]
         self._state = np.zeros(n_pairs, dtype=np.int8)
         self._since = np.full(n_pairs, math.nan)
         self._active_at = np.full(n_pairs, math.nan)
         self._keep_since = np.full(n_pairs, math.nan)  # first false evaluation while firing
+
+    def phases_to_bytes(self) -> bytes:
+        """Each tier's alert phase (pending / firing, since when, its ``keep_firing_for`` clock),
+        for the engine's checkpoint: without it a restart would resolve a tier that is only
+        firing by ``keep_firing_for`` and restart a pending tier's ``for``."""
+        return msgspec.msgpack.encode(
+            {
+                key: [
+                    int(self._state[k]),
+                    _or_none(self._since[k]),
+                    _or_none(self._active_at[k]),
+                    _or_none(self._keep_since[k]),
+                ]
+                for k, key in enumerate(self._pair_keys)
+            }
+        )
+
+    def restore_phases(self, data: bytes) -> None:
+        """Resume from ``phases_to_bytes``; tiers that are gone or new start inactive."""
+        saved = msgspec.msgpack.decode(data)
+        for k, key in enumerate(self._pair_keys):
+            if key in saved:
+                state, since, active_at, keep_since = saved[key]
+                self._state[k] = state
+                self._since[k] = math.nan if since is None else since
+                self._active_at[k] = math.nan if active_at is None else active_at
+                self._keep_since[k] = math.nan if keep_since is None else keep_since
 
     def evaluate(self, now: float) -> list[SLOStatus]:
         """Judge every enabled tier of every SLO at ``now`` and advance their alert phases."""
@@ -519,3 +548,7 @@ def _percent(value: float | None) -> str:
 
 def _times(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}×"
+
+
+def _or_none(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
