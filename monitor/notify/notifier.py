@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.alerting.dispatch import Dispatcher
@@ -30,6 +31,7 @@ from monitor.notify.model import Delivery, Notification, Outcome
 from monitor.routing.model import DeliveryMode, RoutingConfig
 from monitor.stats import DaemonStats
 from monitor.store.nflog_sqlite import NflogStore
+from monitor.timeutil import Clock
 
 log = logging.getLogger("hopwatch.notify")
 
@@ -119,12 +121,12 @@ class Notifier:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
-    async def run(self, clock: object, clients: Clients, interval: float = 1.0) -> None:
+    async def run(self, clock: Clock, clients: Clients, interval: float = 1.0) -> None:
         """``step`` every ``interval`` seconds until cancelled; in-flight deliveries are
         cancelled with it (their notifications were not logged, so a restart sends them)."""
         try:
             while True:
-                await self.step(clock.now(), clients)  # type: ignore[attr-defined]
+                await self.step(clock.now(), clients)
                 await asyncio.sleep(interval)
         finally:
             for task in list(self._tasks):
@@ -133,8 +135,8 @@ class Notifier:
 
     # --- builtin delivery ---------------------------------------------------------------------
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
