@@ -23,5 +23,13 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+# pip's build chatter (setuptools notices about editable installs) is kept out of the demo's
+# output; on failure the whole log is shown.
+log=$(mktemp)
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -f "$log"
+  echo "install.sh: pip install failed (log above)" >&2
+  exit 1
+fi
+rm -f "$log"
