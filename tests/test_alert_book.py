@@ -152,3 +152,15 @@ def test_a_checks_own_for_wins_over_its_kinds_policy() -> None:
         book.apply([Verdict("volume", other, F, at, 0.0, "drop", at)], at)
     by_name = {dict(a.labels)["check_name"]: a.state for a in book.alerts()}
     assert by_name == {"eu-volume": AlertState.PENDING, "us-volume": AlertState.FIRING}
+
+
+def test_a_checks_links_become_annotations_beside_the_summary() -> None:
+    book = AlertBook()
+    links = (("runbook_url", "https://runbooks.example.com/x"),)
+    [alert] = book.apply(
+        [Verdict("volume", labels_of({"hop": "b"}), F, 0, 1.0, "drop", 0, links=links)], 0
+    )
+    assert dict(alert.annotations) == {
+        "summary": "drop",
+        "runbook_url": "https://runbooks.example.com/x",
+    }

@@ -77,6 +77,8 @@ def test_example_maps_to_the_exact_model(config: Config) -> None:
         owner="growth-platform",
         labels=team,
         params={"min_missing": 5, "min_loss_ratio": 0.01},
+        runbook_url="https://runbooks.example.com/signup/activation-delivery",
+        dashboard_url="https://grafana.example.com/d/hopwatch-signup",
     )
     assert by_name["sdk-volume-by-region"] == CheckDef(
         name="sdk-volume-by-region",

@@ -120,7 +120,7 @@ class AlertBook:
         if v.judgement is Judgement.FIRING:
             self._clean[key] = 0
             self._cleared_at.pop(key, None)
-            annotations = labels_of({"summary": v.summary})
+            annotations = labels_of({"summary": v.summary, **dict(v.links)})
             if current is not None and state is AlertState.FIRING:
                 alert = replace(
                     current, annotations=annotations, updated_at=now, evidence=v.evidence
@@ -153,7 +153,7 @@ class AlertBook:
             if self._clean[key] >= policy.resolve_after and now - cleared >= policy.keep_firing_for:
                 alert = replace(current, state=AlertState.RESOLVED, ends_at=now, updated_at=now)
                 if v.check in RESOLVED_WITH_VERDICT:
-                    summary = labels_of({"summary": v.summary})
+                    summary = labels_of({"summary": v.summary, **dict(v.links)})
                     alert = replace(alert, annotations=summary, evidence=v.evidence)
                 self._alerts[key] = alert
                 self._clean.pop(key, None)

@@ -34,3 +34,6 @@ class Verdict:
     summary: str = ""
     bucket_start: float | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    links: Labels = ()
+    """Annotations beside the summary (``runbook_url``, ``dashboard_url``), from the check's or the
+    SLO's definition: notifications show them as buttons."""

@@ -206,6 +206,8 @@ def _check_def(check: CheckSpec, spec: ChecksSpec) -> CheckDef:
         params=check.params(),
         for_=_first(check.for_, defaults.for_, 0.0),
         keep_firing_for=_first(check.keep_firing_for, defaults.keep_firing_for, 0.0),
+        runbook_url=check.runbook_url or defaults.runbook_url or "",
+        dashboard_url=check.dashboard_url or defaults.dashboard_url or "",
     )
 
 

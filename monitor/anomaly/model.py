@@ -62,6 +62,8 @@ class CheckDef:
     """Seconds the condition must hold before the alert fires (pending until then)."""
     keep_firing_for: float = 0.0
     """Seconds the alert keeps firing after its condition clears (against flapping)."""
+    runbook_url: str = ""
+    dashboard_url: str = ""
 
     def arl0_buckets(self, bucket_seconds: float) -> float:
         """The tolerated mean run length to a false alarm, in buckets of one series."""

@@ -259,6 +259,7 @@ class CheckRunner:
             summary=summary if score.alert else "",
             bucket_start=bucket.bucket_start,
             evidence=evidence,
+            links=_links(check.runbook_url, check.dashboard_url),
         )
 
     def to_bytes(self) -> bytes:
@@ -324,3 +325,9 @@ def _subject(check: CheckDef) -> str:
     )
     default = check.name == f"{check.kind}:{t.edge}"
     return what if default else f"{check.name}: {what}"
+
+
+def _links(runbook_url: str, dashboard_url: str) -> tuple[tuple[str, str], ...]:
+    """The link annotations Slack, PagerDuty and Alertmanager users expect, when configured."""
+    given = (("dashboard_url", dashboard_url), ("runbook_url", runbook_url))
+    return tuple((k, v) for k, v in given if v)

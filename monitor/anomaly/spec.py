@@ -34,6 +34,7 @@ from monitor.config.spec import (
     DocumentSpec,
     Duration,
     DurationOrZero,
+    HttpUrl,
     Spec,
     attribute_key,
     edge_name,
@@ -210,6 +211,8 @@ class CheckSpec(Spec):
     warmup: Duration | None = None
     for_: DurationOrZero | None = Field(default=None, alias="for")
     keep_firing_for: DurationOrZero | None = None
+    runbook_url: HttpUrl | None = None
+    dashboard_url: HttpUrl | None = None
 
     def params(self) -> dict[str, Any]:
         """The kind-specific settings, as ``CheckDef.params`` holds them."""
@@ -348,6 +351,8 @@ class DefaultsSpec(Spec):
     warmup: Duration | None = None
     for_: DurationOrZero | None = Field(default=None, alias="for")
     keep_firing_for: DurationOrZero | None = None
+    runbook_url: HttpUrl | None = None
+    dashboard_url: HttpUrl | None = None
     labels: Labels = Field(default_factory=dict)
 
 

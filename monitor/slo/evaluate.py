@@ -491,6 +491,7 @@ def _verdict(slo: SLO, status: SLOStatus, tier: TierState, now: float) -> Verdic
         score=long.burn_rate or 0.0,
         summary=summary(slo, status, tier),
         evidence=evidence,
+        links=(("runbook_url", slo.runbook),) if slo.runbook else (),
     )
 
 
