@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from monitor.agent.applied import AppliedSequences
+from monitor.agent.liveness import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
 from monitor.anomaly.check import Verdict
@@ -101,10 +102,13 @@ class Engine:
         checks = [*checks, *default_divergence_checks(config, checks)]
         self.checks = CheckRunner(checks, config, detector_for)
         self.verdict_sources: list[Callable[[float], Iterable[Verdict]]] = []
+        """Judges outside the ledger (pulled sources' health, agents' liveness) asked for verdicts
+        on each tick, so their alerts go through the same book, store and notifiers as every
+        other alert."""
         self.applied = AppliedSequences()
         """Agent batches already in the ledgers, checkpointed with them (``absorb``)."""
-        """Judges outside the ledger (pulled sources' health) asked for verdicts on each tick, so
-        their alerts go through the same book, store and notifiers as every other alert."""
+        self.agents = AgentLiveness(SILENT_AFTER_FLUSHES * config.agent.flush_interval)
+        """Agents' last contact and hops: a silent agent's hops get a gap, not loss (``tick``)."""
 
     @property
     def hop_totals(self) -> Counter[tuple[str, str, str]]:
@@ -138,13 +142,19 @@ class Engine:
         for name, batch in by_pipeline.items():
             self.ledgers[name].observe_counts(batch)
 
-    def absorb(self, batch: AggregateBatch) -> bool:
-        """An agent's batch of aggregates, at most once per (agent, instance, seq).
+    def absorb(self, batch: AggregateBatch, now: float) -> bool:
+        """An agent's batch of aggregates (or heartbeat), at most once per (agent, instance, seq).
 
-        False when it was applied before (a retry after a lost answer): nothing changes then.
-        The caller has checked that every pipeline and hop in it is configured. Latency SLO
-        indicators need single observations and are not fed from aggregates.
+        False when it was applied before (a retry after a lost answer): nothing changes then but
+        the agent's last contact — any request proves it reaches the server, and ends the gap of
+        an outage at ``now``. The caller has checked that every pipeline and hop in it is
+        configured. Latency SLO indicators need single observations and are not fed from
+        aggregates.
         """
+        self._watch_agents()
+        ended = self.agents.heard(batch.agent_id, batch.served_hops(), now)
+        if ended is not None:
+            self._set_agent_gaps(ended, now)
         if self.applied.seen(batch):
             self.applied.record(batch, applied=False)
             return False
@@ -182,6 +192,9 @@ class Engine:
 
     def tick(self, now: float) -> TickOutput:
         """Close what the watermark allows, judge every edge result, update alerts."""
+        for outage in self.agents.silent(now):
+            # Until the next tick can tell otherwise, the silent agent's hops stay unseen.
+            self._set_agent_gaps(outage, now + self.agents.silent_after)
         closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
         verdicts = []
         new_hops: list[HopBucket] = []
@@ -267,6 +280,30 @@ class Engine:
         """hopwatch itself was not observing during ``gap``: no bucket overlapping it is loss."""
         for ledger in self.ledgers.values():
             ledger.add_gap(gap)
+        if gap.hops is None:
+            self.agents.resumed(gap.end)
+
+    def _watch_agents(self) -> None:
+        """Ask the agents' tracker for ``HopwatchAgentDown`` verdicts on every tick, from the
+        first agent contact on (a server no agent talks to judges nothing more)."""
+        if self.agents.verdicts not in self.verdict_sources:
+            self.verdict_sources.append(self.agents.verdicts)
+
+    def _set_agent_gaps(self, outage: Outage, end: float) -> None:
+        """Open, extend or (at the agent's return) end the outage's gap in each pipeline it
+        touches: one gap per outage however many ticks it spans, found again by its start,
+        reason and hops (so a restarted server extends the gap it restored)."""
+        for pipeline, hops in outage.by_pipeline().items():
+            ledger = self.ledgers.get(pipeline)
+            if ledger is None:
+                continue  # a pipeline no longer configured
+            gap = Gap(outage.since, end, outage.reason, hops)
+            for i, old in enumerate(ledger.gaps):
+                if (old.start, old.reason, old.hops) == (gap.start, gap.reason, gap.hops):
+                    ledger.gaps[i] = gap
+                    break
+            else:
+                ledger.add_gap(gap)
 
     def checkpoint(self) -> bytes:
         return msgspec.msgpack.encode(
@@ -281,6 +318,7 @@ class Engine:
                 "checks": self.checks.to_bytes(),
                 "alert_book": self.book.to_bytes(),
                 "agents": self.applied.to_bytes(),
+                "agent_contacts": self.agents.to_bytes(),
             }
         )
 
@@ -305,3 +343,7 @@ class Engine:
             self.book.restore(state["alert_book"])
         if "agents" in state:
             self.applied.restore(state["agents"])
+        if "agent_contacts" in state:
+            self.agents.restore(state["agent_contacts"])
+            if self.agents.contacts:
+                self._watch_agents()

@@ -129,15 +129,20 @@ class Bucketer:
         self._closed_through: dict[str, int | None] = {p.name: None for p in config.pipelines}
         self._samples: list[CountSample] = []
         self.observed = 0
+        self.served: set[tuple[str, str]] = set()
+        """Every (pipeline, hop) fed here: the hops the agent declares to the server."""
 
     def observe(self, observations: Iterable[Observation]) -> None:
         for obs in observations:
             self._pipelines[obs.pipeline].observe(obs, self._closed_through[obs.pipeline])
+            self.served.add((obs.pipeline, obs.hop))
             self.observed += 1
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
         """Count samples are aggregates already: kept as they came, forwarded with the rest."""
-        self._samples.extend(samples)
+        for s in samples:
+            self._samples.append(s)
+            self.served.add((s.pipeline, s.hop))
 
     def advance(self, now: float) -> None:
         for name, p in self._pipelines.items():

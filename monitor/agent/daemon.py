@@ -7,6 +7,12 @@ accumulated into one ``AggregateBatch`` with the next seq, writes it to the spoo
 forwarder drains the spool to the server. The spool is written before anything is sent, and a
 batch leaves it only on an acknowledgement, so a server outage or an agent restart loses
 nothing that was flushed; the server's ``(agent, instance, seq)`` record makes resends harmless.
+
+Liveness: a flush with nothing to send spools an empty batch (a heartbeat) when the spool is
+empty, so the server hears from every agent at least once per ``flush_interval`` even when its
+hops are idle; while batches wait in the spool, the oldest of them is the heartbeat. Every batch
+declares the hops the agent serves, so a server that stops hearing from it marks those hops
+unobserved (``monitor.agent.liveness``) instead of judging their buckets as loss.
 """
 
 from __future__ import annotations
@@ -111,17 +117,25 @@ class Agent:
         self.store = None
         self._last_flush = clock.now()
         self.engine.bucketer.advance(self._last_flush)
+        known = frozenset(h for h in self.spool.served_hops() if _configured(config, h))
+        self._served = known
+        self.engine.bucketer.served.update(known)
 
     def ready(self) -> bool:
         return True
 
     def flush(self) -> int | None:
-        """Freeze what accumulated into the next spooled batch; its seq, or None when empty."""
+        """Freeze what accumulated into the next spooled batch; its seq, or None when nothing
+        was spooled (nothing accumulated, and a batch already waits to be the heartbeat)."""
         now = self.clock.now()
         with self.engine.lock:
             aggregates, samples = self.engine.bucketer.take(now)
+            served = frozenset(self.engine.bucketer.served)
         self._last_flush = now
-        if not aggregates and not samples:
+        if served != self._served:
+            self.spool.set_served_hops(served)
+            self._served = served
+        if not aggregates and not samples and self.spool.depth:
             return None
         seq = self.spool.next_seq()
         batch = AggregateBatch(
@@ -131,6 +145,7 @@ class Agent:
             low_water=self.spool.low_water(),
             aggregates=tuple(aggregates),
             samples=tuple(samples),
+            hops=tuple(sorted(served)),
         )
         self.spool.put(seq, msgspec.msgpack.encode(batch))
         return seq
@@ -214,6 +229,12 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await asyncio.to_thread(self.stop)
+
+
+def _configured(config: Config, hop: tuple[str, str]) -> bool:
+    """Whether a hop remembered in the spool is still in the config (a reload may drop it)."""
+    pipeline = config.pipeline(hop[0])
+    return pipeline is not None and hop[1] in pipeline.hop_names
 
 
 class AgentCollector(Collector):

@@ -10,6 +10,7 @@ for them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -89,6 +90,15 @@ class Spool:
         row = self._db.execute("SELECT LENGTH(body) FROM batches WHERE seq = ?", (seq,)).fetchone()
         if row is not None:
             self._delete(seq, int(row[0]))
+
+    def served_hops(self) -> frozenset[tuple[str, str]]:
+        """The (pipeline, hop) pairs this agent has ever served, declared in every batch: kept
+        here so a restarted agent still declares hops whose traffic has not come back yet."""
+        saved = self._meta("hops")
+        return frozenset() if saved is None else frozenset((p, h) for p, h in json.loads(saved))
+
+    def set_served_hops(self, hops: frozenset[tuple[str, str]]) -> None:
+        self._set_meta("hops", json.dumps(sorted(hops)))
 
     def low_water(self) -> int:
         """The lowest seq still held (or the next one): everything below is acked or dropped."""

@@ -42,8 +42,9 @@ ALERT_NAMES = {
     "mix": "HopwatchMixShift",
     "identity": "HopwatchIdentityAnomaly",
     "source_down": "HopwatchSourceDown",
+    "agent_down": "HopwatchAgentDown",
 }
-RESOLVE_AFTER = {"slo": 1, "source_down": 1}
+RESOLVE_AFTER = {"slo": 1, "source_down": 1, "agent_down": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
 RESOLVED_WITH_VERDICT = frozenset({"slo"})
 """Checks whose resolved alert carries the resolving verdict's summary and evidence (the burn

@@ -343,3 +343,32 @@ SOURCE_CONSECUTIVE_FAILURES = Metric(
 
 SOURCE_ALL: Final = (SOURCE_UP, SOURCE_LAST_SUCCESS, SOURCE_ERRORS, SOURCE_CONSECUTIVE_FAILURES)
 """Not in ``ALL``: ``SourceCollector`` describes them, so the registry sees each name once."""
+
+# --- agents, on the server (``monitor.server.aggregates.AgentCollector``) ------------------------
+
+AGENT: Final = "agent"
+
+AGENT_BATCHES = Metric(
+    "hopwatch_agent_batches_total",
+    "counter",
+    "Aggregate batches from agents, by agent id and outcome (applied, duplicate: a resend of a "
+    "batch already applied, ignored). Idle agents send empty batches as heartbeats.",
+    (AGENT, OUTCOME),
+)
+AGENT_UP = Metric(
+    "hopwatch_agent_up",
+    "gauge",
+    "1 when the agent was heard from within 3 flush intervals, else 0 (its hops' buckets are "
+    "then marked incomplete, not lost).",
+    (AGENT,),
+)
+AGENT_LAST_CONTACT = Metric(
+    "hopwatch_agent_last_contact_timestamp_seconds",
+    "gauge",
+    "Unix time (server clock) of the last request from the agent: batch, resend or heartbeat.",
+    (AGENT,),
+)
+
+AGENT_ALL: Final = (AGENT_BATCHES, AGENT_UP, AGENT_LAST_CONTACT)
+"""Not in ``ALL``: exported only once an agent has talked to the server, so a server without
+agents exposes nothing new."""

@@ -108,6 +108,10 @@ class AggregateBatch(msgspec.Struct, frozen=True):
     ``low_water``: every seq below it was acknowledged or dropped by the agent, so the server may
     forget them (keeps its record of applied seqs small after the agent drops batches).
     ``samples`` are count samples the agent received on ``/v1/counts``, passed through unchanged.
+    ``hops``: every (pipeline, hop) the agent serves, so the server knows which hops go unseen
+    while the agent is silent (``monitor.agent.liveness``). A batch with no aggregates and no
+    samples is a heartbeat: applied once like any batch (it changes nothing but the agent's last
+    contact), sent when an agent has nothing else to say.
     """
 
     agent_id: str
@@ -116,6 +120,17 @@ class AggregateBatch(msgspec.Struct, frozen=True):
     low_water: int
     aggregates: tuple[HopAggregate, ...] = ()
     samples: tuple[CountSample, ...] = ()
+    hops: tuple[tuple[str, str], ...] = ()
+
+    def served_hops(self) -> frozenset[tuple[str, str]]:
+        """The hops declared, plus any the batch carries data for (an agent that declares none)."""
+        return frozenset(
+            {
+                *self.hops,
+                *((a.pipeline, a.hop) for a in self.aggregates),
+                *((s.pipeline, s.hop) for s in self.samples),
+            }
+        )
 
 
 def merge(a: HopAggregate, b: HopAggregate) -> HopAggregate:

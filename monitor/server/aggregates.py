@@ -4,7 +4,9 @@ The body is one msgpack ``AggregateBatch``. The whole batch is checked before an
 (every pipeline and hop must be configured), so a batch is either applied entirely or refused
 with a 400 naming what is unknown — never half-applied, which exactly-once could not repair.
 The answer to a batch applied now or before is 200 with ``outcome`` ``applied`` or
-``duplicate``: both are acknowledgements, and the agent deletes the batch on either.
+``duplicate``: both are acknowledgements, and the agent deletes the batch on either. Every
+request, a duplicate or an empty heartbeat included, is the agent's last contact
+(``Engine.absorb``): the server's measure of which agents are cut off.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from collections.abc import Iterator
 
 import msgspec
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor.config.model import Config
+from monitor.export import names
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
 from monitor.server.problems import Problem, json_response, problem_response
@@ -29,7 +32,6 @@ from monitor.server.runtime import Runtime
 log = logging.getLogger("hopwatch.server")
 
 MEDIA_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
-AGENT_BATCHES = "hopwatch_agent_batches"
 
 
 def unknown_names(batch: AggregateBatch, config: Config) -> list[str]:
@@ -41,10 +43,10 @@ def unknown_names(batch: AggregateBatch, config: Config) -> list[str]:
             out.append(f"pipeline {agg.pipeline!r}")
         elif agg.hop not in pipeline.hop_names:
             out.append(f"hop {agg.pipeline}/{agg.hop}")
-    for sample in batch.samples:
-        pipeline = config.pipeline(sample.pipeline)
-        if pipeline is None or sample.hop not in pipeline.hop_names:
-            out.append(f"hop {sample.pipeline}/{sample.hop}")
+    for name, hop in (*((s.pipeline, s.hop) for s in batch.samples), *batch.hops):
+        pipeline = config.pipeline(name)
+        if pipeline is None or hop not in pipeline.hop_names:
+            out.append(f"hop {name}/{hop}")
     return sorted(set(out))
 
 
@@ -86,33 +88,46 @@ class AggregateIngest:
                 f"batch {batch.seq} of agent {batch.agent_id!r} names unknown {', '.join(unknown)}",
                 "the agent and the server must run the same pipelines config",
             )
-        applied = self.runtime.engine.absorb(batch)
+        applied = self.runtime.engine.absorb(batch, self.runtime.clock.now())
         outcome = "applied" if applied else "duplicate"
         return json_response({"outcome": outcome, "seq": batch.seq}, 200)
 
 
-class AgentBatchCollector(Collector):
-    """``hopwatch_agent_batches_total{agent, outcome}``: agents are a configured, bounded set."""
+class AgentCollector(Collector):
+    """``hopwatch_agent_*`` on the server: batches by outcome, liveness and last contact per agent.
+
+    Agents are a configured, bounded set of label values. Nothing is exported before an agent
+    first talks to the server (a server no agent talks to exposes nothing new, and its golden
+    file holds).
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        outcomes = self.runtime.engine.applied.outcomes
-        if not outcomes:
-            return  # a server no agent talks to exposes nothing new (and its golden file holds)
-        family = CounterMetricFamily(
-            AGENT_BATCHES,
-            "Aggregate batches from agents, by agent id and outcome (applied, duplicate: a "
-            "resend of a batch already applied, ignored).",
-            labels=["agent", "outcome"],
-        )
-        for (agent, outcome), n in sorted(outcomes.items()):
-            family.add_metric([agent, outcome], n)
-        yield family
+    def collect(self) -> Iterator[Metric]:
+        engine = self.runtime.engine
+        outcomes, contacts = engine.applied.outcomes, engine.agents.contacts
+        if outcomes:
+            batches = _family(names.AGENT_BATCHES)
+            for (agent, outcome), n in sorted(outcomes.items()):
+                batches.add_metric([agent, outcome], n)
+            yield batches
+        if contacts:
+            now = self.runtime.clock.now()
+            up, last = _family(names.AGENT_UP), _family(names.AGENT_LAST_CONTACT)
+            for agent, contact in sorted(contacts.items()):
+                up.add_metric([agent], 1.0 if engine.agents.is_up(agent, now) else 0.0)
+                last.add_metric([agent], contact.last_contact)
+            yield from (up, last)
+
+
+def _family(metric: names.Metric) -> Metric:
+    if metric.kind == "counter":
+        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
+    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
 
 
 def aggregate_route(runtime: Runtime, registry: CollectorRegistry) -> Route:
     """The route for ``create_app``, with its counters registered in the app's registry."""
-    registry.register(AgentBatchCollector(runtime))
+    registry.register(AgentCollector(runtime))
     return Route("/v1/aggregates", AggregateIngest(runtime).aggregates, methods=["POST"])
