@@ -63,3 +63,29 @@ def test_a_constant_series_that_moves_at_all_is_new():
     for _ in range(50):
         assert t.observe(7.0)[0] == 0.0
     assert t.observe(7.5)[0] > 1e6
+
+
+def test_the_daily_reference_is_the_median_of_the_last_three_days():
+    t = PrecedentTest(per_day=4, alpha=1e-3, scales=(1,), day_scales=(1,), min_history=1000)
+    day = [10.0, 20.0, 30.0, 40.0]
+    for d in range(3):
+        for v in day:
+            t.observe(v + 100.0 if d == 1 else v)  # day 1 is odd (and was not flagged)
+    # With yesterday alone the reference would be day 2; with day 1 it would be 100 off. The
+    # median of days 0, 1, 2 is the normal day.
+    assert t._reference(t._day_ago) == 10.0
+    t.observe(10.0)
+    assert t._ref == 10.0
+
+
+def test_before_three_days_the_reference_is_what_there_is():
+    t = PrecedentTest(per_day=2, alpha=1e-3, scales=(1,), day_scales=(1,), min_history=1000)
+    for v in (1.0, 2.0, 3.0, 4.0):
+        t.observe(v)
+    assert t._reference(t._day_ago) == pytest.approx((1.0 + 3.0) / 2)  # two days: their mean
+    t = PrecedentTest(
+        per_day=2, alpha=1e-3, scales=(1,), day_scales=(1,), min_history=1000, day_refs=1
+    )
+    for v in (1.0, 2.0, 3.0, 4.0):
+        t.observe(v)
+    assert t._reference(t._day_ago) == 3.0  # yesterday only

@@ -15,8 +15,9 @@ The baseline with the smaller mean square one-step residual is used (the level o
 better, ``level_preference``). Counts are judged against a negative binomial whose dispersion is
 fitted from the residuals (``Var = μ + φμ²``, over-dispersion and baseline error estimated, not
 assumed Poisson); real values are judged by the distribution-free precedent test of
-``volume_precedent`` (is the mean of the last 5 min … 12 h, or of the day-over-day change, outside
-everything the series showed in 14 days, by a margin set by the budget and the history length?),
+``volume_precedent`` (is the mean of the last 5 min … 12 h, of the day-over-day change or of the
+absolute step, ``volume_variability``, outside everything the series showed in 14 days, by a
+margin set by the budget and the history length?),
 or with ``real_test: model`` by a z-score with Student-t tails and the tests below. Two tests spend the false-alarm
 budget (``check.false_alarms_per_30d``) half each: a one-bucket tail test and a bank of CUSUMs on
 the standardised residual tuned to shifts of ``cusum_shifts`` standard deviations (a sustained
@@ -59,6 +60,7 @@ from monitor.anomaly.volume_model import (
     cusum_h,
 )
 from monitor.anomaly.volume_precedent import PrecedentTest
+from monitor.anomaly.volume_variability import Variability
 
 __all__ = ["ALERT_SCORE", "VolumeDetector", "cusum_h"]
 
@@ -214,16 +216,22 @@ class VolumeDetector:
         if self.real_test not in REAL_TESTS:
             raise ValueError(f"real_test: {self.real_test!r} is not one of {', '.join(REAL_TESTS)}")
         # The whole budget per bucket: the precedent test replaces both model tests.
+        memory = max(2, round(float(p.get("precedent_days", 14)) * 86400.0 / self.bucket_seconds))
         self.precedent = PrecedentTest(
             per_day=per_day,
             alpha=self.check.false_alarms_per_30d * self.bucket_seconds / (30 * 86400.0),
             scales=self._buckets(p.get("precedent_scales_seconds", (300, 1800, 10800, 43200))),
             day_scales=self._buckets(p.get("precedent_day_scales_seconds", (300, 1800, 10800))),
-            memory=max(
-                2, round(float(p.get("precedent_days", 14)) * 86400.0 / self.bucket_seconds)
-            ),
+            memory=memory,
             min_history=2 * self.min_history,
             min_margin=float(p.get("precedent_min_margin", 0.05)),
+            variability=Variability(
+                scales=self._buckets(
+                    p.get("precedent_variability_scales_seconds", (1800, 10800, 43200))
+                ),
+                memory=memory,
+            ),
+            day_refs=int(p.get("precedent_reference_days", 3)),
         )
 
     def _buckets(self, seconds: object) -> tuple[int, ...]:

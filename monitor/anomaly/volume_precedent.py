@@ -12,9 +12,16 @@ Features (all O(1) per bucket):
 
 * the mean of the last ``w`` values for each window ``w`` in ``scales`` (a spike at ``w = 1``, a
   level shift or a change in spike density at larger ``w``);
-* the mean of the last ``w`` day-over-day differences ``x_t − x_{t−1 day}`` for ``w`` in
-  ``day_scales`` (contextual anomalies of a daily cycle: a missing daily jump, a flattened
-  afternoon, a drop to a level that is normal at night but not at noon).
+* the mean of the last ``w`` day-over-day differences ``x_t − ref_t`` for ``w`` in ``day_scales``
+  (contextual anomalies of a daily cycle: a missing daily jump, a flattened afternoon, a drop to
+  a level that is normal at night but not at noon). ``ref_t`` is the median of the values at the
+  same time of day on the last ``day_refs`` (3) days, not yesterday's value alone: with one
+  reference day, an anomalous day that was not flagged bucket by bucket (the rest of a day-long
+  incident after its alert) came back the next day as a "change" of the normal day against it,
+  a second false alarm for one incident. The median of three ignores any one odd day; a lasting
+  change of the daily shape becomes the reference after two days;
+* the mean of the last ``w`` absolute steps ``|x_t − x_{t−1}|`` (a change of spread around an
+  unchanged level: ``volume_variability``), when a ``Variability`` is given.
 
 For each feature, the history is its values up to ``w`` buckets ago (no overlap with the current
 window), kept as sliding-window minimum and maximum (monotone deques). The excess is
@@ -46,6 +53,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.anomaly.volume_variability import Variability
 
 __all__ = ["PrecedentFeature", "PrecedentTest", "SlidingExtremes"]
 
@@ -101,6 +112,12 @@ class PrecedentFeature:
     def __post_init__(self) -> None:
         self.extremes = SlidingExtremes(self.memory)
 
+    def amend_last(self, v: float) -> None:
+        """Replace the newest input by ``v`` (a flagged bucket's input, taken back)."""
+        if self._window:
+            self._sum += v - self._window[-1]
+            self._window[-1] = v
+
     def add(self, i: int, v: float) -> float | None:
         """Take input ``v`` at bucket ``i``; the feature's current value, once ``w`` inputs are in."""
         self._window.append(v)
@@ -122,8 +139,9 @@ class PrecedentFeature:
 
 @dataclass
 class PrecedentTest:
-    """The precedent test over value and day-over-day-difference features; ``observe`` gives the
-    largest excess ratio (and the feature that has it) before learning the bucket."""
+    """The precedent test over value, day-over-day-difference and (with ``variability``) spread
+    features; ``observe`` gives the largest excess ratio (and the feature that has it) before
+    learning the bucket."""
 
     per_day: int
     alpha: float
@@ -132,8 +150,10 @@ class PrecedentTest:
     memory: int = 4032
     min_history: int = 48
     min_margin: float = 0.05
-    features: list[PrecedentFeature] = field(init=False)
+    variability: Variability | None = None
+    day_refs: int = 3
     _day_ago: deque[float] = field(default_factory=deque)
+    """The last ``day_refs`` days of values (flagged ones replaced by their reference)."""
     _ref: float | None = None
     _i: int = 0
 
@@ -146,11 +166,13 @@ class PrecedentTest:
         self._log_alpha = math.log(max(self.alpha, 1e-300))
 
     def exclude_last(self) -> None:
-        """The bucket just observed was anomalous: tomorrow's day-over-day change at this slot is
-        taken against the reference it had today, not against the anomaly (a spike today must not
-        come back as a drop tomorrow)."""
+        """The bucket just observed was anomalous: the next days' day-over-day changes at this slot
+        are taken against the reference it had today, not against the anomaly (a spike today must
+        not come back as a drop tomorrow); its step leaves the variability windows."""
         if self.diffs and self._day_ago:
             self._day_ago[-1] = self._ref if self._ref is not None else self._day_ago[-1]
+        if self.variability is not None:
+            self.variability.exclude_last()
 
     def margin(self, n: int, w: int = 1) -> float:
         """Margin as a share of the history's range for ``n`` past values of a mean over ``w``
@@ -170,6 +192,13 @@ class PrecedentTest:
         span = max(hi - lo, 1e-9 * max(abs(hi), abs(lo)), 1e-12)
         return over / (margin * span)
 
+    def _reference(self, day: deque[float]) -> float:
+        """Median of the values one, two, … ``day_refs`` days ago (those there are)."""
+        d = self.per_day
+        refs = sorted(day[-j * d] for j in range(1, min(self.day_refs, len(day) // d) + 1))
+        m = len(refs)
+        return refs[m // 2] if m % 2 else 0.5 * (refs[m // 2 - 1] + refs[m // 2])
+
     def observe(self, x: float) -> tuple[float, str]:
         """(largest excess ratio over the features with enough history, that feature's name)."""
         i = self._i
@@ -180,12 +209,17 @@ class PrecedentTest:
         if self.diffs:
             day = self._day_ago
             if len(day) >= self.per_day:
-                ref = day.popleft()
-                self._ref = ref
-                groups.append((self.diffs, x - ref))
+                self._ref = self._reference(day)
+                groups.append((self.diffs, x - self._ref))
             else:
                 self._ref = None
             day.append(x)
+            if len(day) > self.day_refs * self.per_day:
+                day.popleft()
+        if self.variability is not None:
+            step = self.variability.step(x)
+            if step is not None:
+                groups.append((self.variability.features, step))
         for feats, v in groups:
             for feat in feats:
                 f = feat.add(i, v)
