@@ -165,6 +165,10 @@ CASES = [
     ("a quoted value may hold spaces and =", ['alertname="a = b"', "severity=ticket", "region=eu-1"], "slack"),
     ("a later label of the same name wins", ["severity=page", "severity=ticket"], "slack-global,slack-noregion"),
     ("spaces around the = are trimmed", [" severity = page ", "team=growth"], "growth-pager,slack-global,slack-noregion"),
+    ("RE2: (?i) makes the match case-insensitive", ["dept=ABC"], "re2-case"),
+    ("RE2: [[:alpha:]] is a POSIX class", ["code=abc"], "re2-posix"),
+    ("RE2: [[:alpha:]] is not the set of its characters", ["code=:]"], "default"),
+    ("RE2: \\pL is any letter, accents included", ["word=éé1"], "re2-unicode"),
 ]
 # fmt: on
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+import re2
+
 from monitor.routing.model import Matcher, MatchOp
+from monitor.routing.regex import compile_anchored
 
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 """Prometheus label names (``model.LabelNameRE``): legacy ``match`` keys, ``group_by``, ``equal``."""
@@ -102,10 +105,14 @@ def check_regex(value: str) -> None:
             "backreferences and possessive quantifiers are not RE2; Alertmanager's regular expressions are Go RE2"
         )
     try:
-        re.compile(f"^(?:{value})$")
-    except re.error as err:
+        compile_anchored(value)
+    except re2.error as err:
+        raw = err.args[0] if err.args else b""
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        reason = text.split(": ", 1)[0]  # RE2 appends the anchored pattern: noise here
         raise MatcherError(
-            f"invalid regular expression {value!r}: {err}; check the brackets"
+            f"invalid regular expression {value!r}: {reason} (Alertmanager's regular expressions "
+            "are Go RE2)"
         ) from None
 
 

@@ -11,13 +11,14 @@ threading, topology-aware inhibition, secrets from environment variables) it liv
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from monitor.anomaly.quiet import TimeInterval
+from monitor.routing.regex import compile_anchored
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0
@@ -41,8 +42,8 @@ class Matcher:
     value: str
 
     @cached_property
-    def _regex(self) -> re.Pattern[str]:
-        return re.compile(f"^(?:{self.value})$", re.DOTALL)
+    def _regex(self) -> Any:
+        return compile_anchored(self.value)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         got = labels.get(self.name, "")
