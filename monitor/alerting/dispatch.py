@@ -295,6 +295,12 @@ class Dispatcher:
             )
             self.record(notification, delivery.outcome is Outcome.SENT, prior, name)
 
+    def group_interval(self, notification: Notification) -> float:
+        """The ``group_interval`` of the notification's group (the root's if it is gone)."""
+        group = self._group_of(notification)
+        opts = group.opts if group is not None else self.routing.route.opts
+        return opts.group_interval
+
     def targets(self, notification: Notification) -> tuple[str, ...]:
         """The integrations whose dedup asked for ``notification`` (the others were sent the same
         sets already and may skip it); every integration once it is no longer in flight."""

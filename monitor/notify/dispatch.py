@@ -119,11 +119,13 @@ async def deliver(
     environ: Mapping[str, str],
     clients: Clients,
     only: Collection[str] | None = None,
+    budget: float | None = None,
 ) -> list[tuple[str, Delivery]]:
     """Send ``notification`` through every integration of ``receiver`` at once (or those named in
     ``only``: the ones the notification log says need it), each retried until
-    ``clients.deadline``; returns ``(integration, delivery)`` in the receiver's order."""
-    deadline = clients.clock() + clients.deadline
+    ``clients.deadline`` (or ``budget`` seconds, if shorter); returns ``(integration, delivery)``
+    in the receiver's order."""
+    deadline = clients.clock() + min(clients.deadline, budget or clients.deadline)
     named = [(n, s) for n, s in integrations(receiver, clients) if only is None or n in only]
 
     async def one(name: str, send: Callable[..., Awaitable[Delivery]]) -> Delivery:

@@ -146,8 +146,13 @@ class Notifier:
             self._count(notification.receiver, "-", Delivery(Outcome.FAILED, "no_receiver"))
             return
         only = self.dispatcher.targets(notification)
+        # The group's next flush waits for this one: a receiver that keeps failing must give up
+        # before then, or it would hold back the others' next change (a resolve) by its deadline.
+        budget = max(clients.timeout, 0.9 * self.dispatcher.group_interval(notification))
         try:
-            results = await deliver(notification, receiver, self.environ, clients, only=only)
+            results = await deliver(
+                notification, receiver, self.environ, clients, only=only, budget=budget
+            )
         except Exception:
             log.exception("delivery failed", extra={"receiver": notification.receiver})
             results = [(name, Delivery(Outcome.FAILED, "error")) for name in only]
