@@ -241,3 +241,15 @@ def test_a_lasting_incident_alerts_once_even_after_the_holdoff():
     # It alerts at once; the hold-off (1 h) ends 47 times, yet no new alert starts while the
     # run of flagged buckets goes on (at most one more, if the statistic dips and rises again).
     assert alerts[0] and sum(alerts) <= 2
+
+
+def test_a_clean_real_valued_series_stays_within_its_budget():
+    """The precedent test's ten features (two sides each) share one budget: 60 days of clean
+    Gaussian 5-minute values may raise at most 2 alarms at one per 30 days (each feature with the
+    whole budget raised about 13; bench/volume_budget.py measures five families over 90 days)."""
+    rng = np.random.default_rng(0)
+    values = (50.0 + 5.0 * rng.standard_normal(60 * 288)).tolist()
+    det = VolumeDetector(check(), 300.0)
+    fired = [i for i, s in enumerate(run(det, values, 300.0)) if s.alert]
+    assert len(fired) <= 2, fired
+    assert det.precedent.records.rate() > 10  # the features' records are nearly independent

@@ -29,33 +29,37 @@ def test_a_feature_is_judged_only_against_windows_that_do_not_overlap_it():
     assert (feat.extremes.low, feat.extremes.high, feat.extremes.count) == (2.0, 2.0, 1)
 
 
-def test_the_margin_shrinks_with_the_history_and_stops_at_its_floor():
+def test_before_any_record_the_margin_spends_the_budget_on_every_one_sided_test():
     alpha = 300.0 / (30 * 86400.0)  # one alarm per 30 days at 5-minute buckets
     t = PrecedentTest(per_day=288, alpha=alpha)
-    assert t.margin(300) == pytest.approx(0.5 * (-math.log(alpha) - math.log(301)) / math.log(301))
-    assert 0.25 < t.margin(300) < 0.3
-    assert t.margin(300) > t.margin(1000) > t.margin(4000) == 0.05
+    tests = 2 * (4 + 3)  # four means and three day-over-day changes, two sides each
+    assert t.records.rate() == tests  # the prior: no correlation assumed
+    expected = math.log(tests / (alpha * 301)) / (2 * math.log(301))  # exponential tail, β = 1
+    assert t.margin(300) == pytest.approx(expected)
+    assert t.margin(300) > t.margin(1000) > t.margin(4000) > t.min_margin
 
 
 def test_a_mean_over_w_buckets_gets_the_margin_of_n_over_w_independent_values():
     alpha = 300.0 / (30 * 86400.0)
     t = PrecedentTest(per_day=288, alpha=alpha)
-    expected = 0.5 * (-math.log(alpha) - math.log(4032 + 144)) / math.log(4032 / 144 + 1)
+    expected = math.log(14 / (alpha * (4032 + 144))) / (2 * math.log(4032 / 144 + 1))
     assert t.margin(4032, 144) == pytest.approx(expected)
-    assert t.margin(4032, 144) > t.margin(4032, 6) > t.margin(4032, 1) == 0.05
+    assert t.margin(4032, 144) > t.margin(4032, 6) > t.margin(4032, 1)
 
 
 def test_a_new_value_beyond_the_range_by_the_margin_is_an_excess_of_one():
     t = PrecedentTest(per_day=1, alpha=1e-3, scales=(1,), min_history=4, min_margin=0.0)
     for v in [0.0, 10.0] * 50:
         assert t.observe(v)[0] == 0.0  # nothing is new after the first two
+    feat = t.values[0]
     n = 100
-    m = t.margin(n)
+    m = t.margin(n, 1, feat.tail)
     r, name = t.observe(10.0 + m * 10.0)
     assert r == pytest.approx(1.0) and name == "mean of 1"
     # The new value is history now: the range is 10·(1 + m) over n + 1 values.
+    m2 = t.margin(n + 1, 1, feat.tail)
     r = t.observe(-2 * m * 10.0)[0]
-    assert r == pytest.approx(2 * m * 10.0 / (t.margin(n + 1) * 10.0 * (1 + m)))
+    assert r == pytest.approx(2 * m * 10.0 / (m2 * 10.0 * (1 + m)))
 
 
 def test_a_constant_series_that_moves_at_all_is_new():

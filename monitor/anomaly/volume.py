@@ -17,7 +17,7 @@ fitted from the residuals (``Var = μ + φμ²``, over-dispersion and baseline e
 assumed Poisson); real values are judged by the distribution-free precedent test of
 ``volume_precedent`` (is the mean of the last 5 min … 12 h, of the day-over-day change or of the
 absolute step, ``volume_variability``, outside everything the series showed in 14 days, by a
-margin set by the budget and the history length?),
+margin set so that all features together spend the budget: ``volume_calibration``?),
 or with ``real_test: model`` by a z-score with Student-t tails and the tests below. Two tests spend the false-alarm
 budget (``check.false_alarms_per_30d``) half each: a one-bucket tail test and a bank of CUSUMs on
 the standardised residual tuned to shifts of ``cusum_shifts`` standard deviations (a sustained

@@ -32,20 +32,21 @@ and the test's ratio is the largest excess over all features (``r ≥ 1`` is an 
 
 **Margin from the false-alarm budget.** For ``n`` exchangeable values, the chance that the next
 one is a new record is ``1/(n+1)``; with an exponential tail of scale β, the chance that it
-exceeds the record by ``m·β`` is ``e^{−m}/(n+1)``. Setting that to the per-bucket budget ``α``
-gives ``m = ln(1/(α·n))`` tail scales, and since half of a range of ``n`` such values spans about
-``β·ln n``, the margin as a share of the range is ``½·ln(1/(α·n)) / ln n``. A short history thus
-needs a wide margin (about 0.3 at ``n`` = 300 buckets for one alarm per 30 days at 5-minute
-buckets), a long one a narrow margin; ``min_margin`` is the floor once ``α·n ≥ 1``.
+exceeds the record by ``s·β`` is ``e^{−s}/(n+1)``, and half of a range of ``n`` such values spans
+about ``β·ln n``. Consecutive means of a window ``w`` share ``w − 1`` inputs, so ``n`` of them hold
+only about ``n/w`` independent ones: their range spans ``2·ln(n/w + 1)`` tail scales, and an
+excess ``e`` (as a share of the range) is ``s = 2·ln(n/w + 1)·e`` tail scales (without this, a
+12-hour mean over two weeks, 28 independent values, was judged as if it had 4,000).
 
-**Means over ``w`` buckets are not ``n`` independent values.** Consecutive means of a window
-``w`` share ``w − 1`` inputs, so ``n`` of them hold only about ``n/w`` independent ones (one per
-window), each with ``w`` buckets' worth of budget ``α·w``. The record chance per window is then
-``e^{−m}/(n/w + 1) = α·w``, so ``m = ln(1/(α·(n + w)))`` as before, but the range now spans only
-``β·ln(n/w)``: the margin is ``½·ln(1/(α·(n + w))) / ln(n/w + 1)``, wider for longer windows.
-Without this, a 12-hour mean over two weeks of history (28 independent values) was judged as if
-it had 4,000, and every slow drift past a short history's range alarmed. Nothing here is fitted
-to data: the margin follows from ``α``, ``n`` and ``w`` only.
+**One budget for the family (``volume_calibration``).** A margin that gives each feature the
+whole per-bucket budget ``α`` spends it some twenty times (ten features, two sides): clean
+simulated series raised 5 to 7 false alarms per 30 days instead of 1. The threshold ``s*`` is
+therefore set per feature by the series' own records: the family breaks some range with chance
+``c/(n+1)`` per bucket (``c``, the independent one-sided tests the correlated features are worth,
+measured online), each feature's excess beyond its range is exponential with a mean measured per
+feature, and each feature may alarm with chance ``α/c``: ``s*`` is the exponential quantile at
+``α·(n + w)/c``. The margin is
+``max(min_margin, s*/(2·ln(n/w + 1)))`` of the range.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from monitor.anomaly.volume_calibration import ExcessTail, RecordRate
 
 if TYPE_CHECKING:
     from monitor.anomaly.volume_variability import Variability
@@ -107,10 +110,12 @@ class PrecedentFeature:
     _sum: float = 0.0
     _pending: deque[tuple[int, float]] = field(default_factory=deque)
     extremes: SlidingExtremes = field(init=False)
+    tail: ExcessTail = field(init=False)
     _adds: int = 0
 
     def __post_init__(self) -> None:
         self.extremes = SlidingExtremes(self.memory)
+        self.tail = ExcessTail()
 
     def amend_last(self, v: float) -> None:
         """Replace the newest input by ``v`` (a flagged bucket's input, taken back)."""
@@ -154,6 +159,8 @@ class PrecedentTest:
     day_refs: int = 3
     _day_ago: deque[float] = field(default_factory=deque)
     """The last ``day_refs`` days of values (flagged ones replaced by their reference)."""
+    calibration_memory: float = 16128.0
+    """Buckets over which the record rate and the excess tails are remembered (``RecordRate``)."""
     _ref: float | None = None
     _i: int = 0
 
@@ -163,7 +170,11 @@ class PrecedentTest:
             PrecedentFeature(f"day-over-day change, mean of {w}", w, self.memory)
             for w in (self.day_scales if self.per_day > 1 else ())
         ]
-        self._log_alpha = math.log(max(self.alpha, 1e-300))
+        spread = self.variability.features if self.variability is not None else []
+        self.records = RecordRate(
+            tests=2 * (len(self.values) + len(self.diffs) + len(spread)),
+            memory=self.calibration_memory,
+        )
 
     def exclude_last(self) -> None:
         """The bucket just observed was anomalous: the next days' day-over-day changes at this slot
@@ -174,23 +185,32 @@ class PrecedentTest:
         if self.variability is not None:
             self.variability.exclude_last()
 
-    def margin(self, n: int, w: int = 1) -> float:
+    def margin(self, n: int, w: int = 1, tail: ExcessTail | None = None) -> float:
         """Margin as a share of the history's range for ``n`` past values of a mean over ``w``
-        buckets, which hold about ``n / w`` independent ones (module docstring)."""
-        return max(
-            self.min_margin,
-            0.5 * (-self._log_alpha - math.log(n + w)) / math.log(n / w + 1),
-        )
+        buckets (about ``n / w`` independent ones) whose record excesses follow ``tail`` (the
+        exponential of the range model when not given): the family's threshold, module
+        docstring."""
+        return self._margin(n, w, tail or ExcessTail(), self.alpha / self.records.rate())
+
+    def _margin(self, n: int, w: int, tail: ExcessTail, alpha: float) -> float:
+        s = tail.quantile(alpha * (n + w))
+        return max(self.min_margin, s / self._scales(n, w))
 
     @staticmethod
-    def _excess(ext: SlidingExtremes, f: float, margin: float) -> float:
+    def _scales(n: int, w: int) -> float:
+        """Tail scales spanned by the range of ``n`` past means over ``w`` buckets."""
+        return 2.0 * math.log(n / w + 1)
+
+    @staticmethod
+    def _excess(ext: SlidingExtremes, f: float) -> float:
+        """How far ``f`` is outside the history's range, as a share of that range (0 inside)."""
         hi, lo = ext.high, ext.low
         over = f - hi if f > hi else lo - f if f < lo else 0.0
         if over <= 0.0:
             return 0.0
         # A flat history (a constant series) still has a scale: a relative one.
         span = max(hi - lo, 1e-9 * max(abs(hi), abs(lo)), 1e-12)
-        return over / (margin * span)
+        return over / span
 
     def _reference(self, day: deque[float]) -> float:
         """Median of the values one, two, … ``day_refs`` days ago (those there are)."""
@@ -204,7 +224,6 @@ class PrecedentTest:
         i = self._i
         self._i += 1
         best, name = 0.0, ""
-        margins: dict[tuple[int, int], float] = {}
         groups: list[tuple[list[PrecedentFeature], float]] = [(self.values, x)]
         if self.diffs:
             day = self._day_ago
@@ -220,6 +239,8 @@ class PrecedentTest:
             step = self.variability.step(x)
             if step is not None:
                 groups.append((self.variability.features, step))
+        record, count = False, 0
+        alpha = self.alpha / self.records.rate()
         for feats, v in groups:
             for feat in feats:
                 f = feat.add(i, v)
@@ -228,10 +249,18 @@ class PrecedentTest:
                 n = feat.extremes.count
                 if n < self.min_history:
                     continue
-                m = margins.get((n, feat.w))
-                if m is None:
-                    m = margins[(n, feat.w)] = self.margin(n, feat.w)
-                r = self._excess(feat.extremes, f, m)
+                m = self._margin(n, feat.w, feat.tail, alpha)
+                if not count:
+                    count = n + feat.w
+                e = self._excess(feat.extremes, f)
+                scales = self._scales(n, feat.w)
+                feat.tail.add(e * scales, m * scales)
+                if e <= 0.0:
+                    continue
+                record = True
+                r = e / m
                 if r > best:
                     best, name = r, feat.name
+        if count:
+            self.records.add(record, count)
         return best, name
