@@ -125,6 +125,8 @@ class FakeHopwatch:
         self.reject_ids: frozenset[str] = frozenset()
         self.arrivals = Arrivals()
         self.release = threading.Event()
+        self.keys: list[str | None] = []
+        """The ``Idempotency-Key`` of every request, in order."""
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> FakeHopwatch:
@@ -153,6 +155,7 @@ class FakeHopwatch:
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length", "0")))
         mode = self.mode
+        self.keys.append(request.headers.get("Idempotency-Key"))
         self.arrivals.request(mode)
         if mode == "hang":
             self.release.wait(GENEROUS)

@@ -478,3 +478,20 @@ def test_the_client_imports_only_the_standard_library_httpx_and_opentelemetry(pa
 
 def test_the_public_surface_is_small() -> None:
     assert monitor.client.__all__ == ["Backoff", "HopReporter", "ReporterStats"]
+
+
+def test_every_retry_of_a_batch_carries_the_same_idempotency_key(fake: FakeHopwatch) -> None:
+    """So a batch hopwatch took but whose answer was lost is not counted twice (see
+    tests/test_server.py for the server's side)."""
+    fake.mode = "fail"
+    r = reporter(fake.url, batch_size=5)
+    observe_many(r, ids(5))
+    assert fake.arrivals.wait_for(lambda a: a.requests["fail"] >= 2), "retried"
+    fake.mode = "ok"
+    assert r.flush(GENEROUS)
+    observe_many(r, ids(5, "next"))
+    assert r.flush(GENEROUS)
+    r.close()
+    first, *retries, second = fake.keys
+    assert first is not None and set(retries) == {first}
+    assert second is not None and second != first

@@ -414,3 +414,24 @@ def test_checks_list_every_check_with_its_series_last_judgement(served: Served) 
     # warm-up 0 still takes one bucket to learn the volume: the first one says so
     assert series["state"] == "learning"
     assert series["evidence"] == {"buckets_seen": 1, "buckets_needed": 1}
+
+
+def test_a_batch_sent_again_with_its_idempotency_key_is_answered_not_counted_again(
+    served: Served,
+) -> None:
+    body = msgspec.json.encode([obs("e1"), obs("e2")])
+    keyed = {**JSON, "Idempotency-Key": "reporter-7f3a-42"}
+    first = served.client.post("/v1/observations", content=body, headers=keyed)
+    again = served.client.post("/v1/observations", content=body, headers=keyed)
+    other = served.client.post(
+        "/v1/observations", content=body, headers={**JSON, "Idempotency-Key": "reporter-7f3a-43"}
+    )
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == first.json() == {"accepted": 2, "rejected": 0, "errors": []}
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers and other.status_code == 202
+    assert served.runtime.engine.hop_totals[("shop", "web", "ok")] == 4  # not 6
+    too_long = served.client.post(
+        "/v1/observations", content=body, headers={**JSON, "Idempotency-Key": "k" * 201}
+    )
+    assert_problem(too_long, 400, "Idempotency-Key")

@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,6 +61,8 @@ class BatchSender:
         """Monotonic time after which ``close`` gives up what is still unsent."""
         self._unsettled = 0
         self._failing = False
+        self._instance = uuid.uuid4().hex  # one reporter's keys never collide with another's
+        self._sequence = 0
         self.thread = threading.Thread(target=self._run, name="hopwatch-reporter", daemon=True)
 
     def start(self) -> None:
@@ -119,11 +122,12 @@ class BatchSender:
         """Post ``lines`` until hopwatch takes or refuses them, or ``close`` gives them up."""
         n = len(lines)
         body = gzip_body(lines)
+        key = self._next_key()
         attempt = 0
         while not self._expired():
             if attempt:
                 self._count("retries")
-            answer = self.poster.post(body, n)
+            answer = self.poster.post(body, n, key)
             if answer.verdict is Verdict.DELIVERED:
                 self._delivered(n, answer)
                 return
@@ -141,6 +145,11 @@ class BatchSender:
         self.settle(n, "dropped_unsent", "closed before hopwatch took these observations")
 
     # --- small decisions ----------------------------------------------------------------------
+
+    def _next_key(self) -> str:
+        """The batch's ``Idempotency-Key``: this reporter's id and the batch's number."""
+        self._sequence += 1
+        return f"{self._instance}-{self._sequence}"
 
     def _delivered(self, n: int, answer: Answer) -> None:
         if self._failing:

@@ -75,11 +75,14 @@ class Poster:
         self._client = client if client is not None else httpx.Client(timeout=timeout)
         self._timeout = timeout
 
-    def post(self, body: bytes, items: int) -> Answer:
-        """Send one body of ``items`` observations; never raises."""
+    def post(self, body: bytes, items: int, key: str | None = None) -> Answer:
+        """Send one body of ``items`` observations; never raises. ``key`` (the same on every
+        retry of one batch) lets hopwatch answer a retry of a batch it already took without
+        counting it twice."""
+        headers = self.headers if key is None else {**self.headers, "Idempotency-Key": key}
         try:
             response = self._client.post(
-                self.endpoint, content=body, headers=self.headers, timeout=self._timeout
+                self.endpoint, content=body, headers=headers, timeout=self._timeout
             )
         except httpx.TimeoutException as exc:
             return Answer(Verdict.RETRY, detail=f"no answer within {self._timeout} s ({exc!r})")

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from monitor.config.model import Config
 from monitor.export import names
+from monitor.server import idempotency
 from monitor.server.body import (
     check_bearer,
     check_content_type,
@@ -24,6 +25,7 @@ from monitor.server.body import (
     gunzip,
     read_body,
 )
+from monitor.server.idempotency import RecentAnswers
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
 from monitor.sources.push import BodyError, PushBatch, PushDecoder
@@ -40,6 +42,7 @@ class Ingest:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.requests: Counter[tuple[str, str]] = Counter()
+        self.recent = RecentAnswers()
         self._decoder = PushDecoder(runtime.config)
 
     def _decoder_for(self, config: Config) -> PushDecoder:
@@ -78,6 +81,22 @@ class Ingest:
         config = runtime.config
         server = config.server
         check_bearer(request, server.bearer_token)
+        key = request.headers.get(idempotency.HEADER)
+        if key is not None:
+            if not 0 < len(key) <= idempotency.MAX_KEY_LENGTH:
+                raise Problem(
+                    400,
+                    f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_LENGTH} characters",
+                    "send one key per batch, e.g. the reporter's id and the batch's number",
+                )
+            seen = self.recent.get(kind, key, runtime.clock.now())
+            if seen is not None:
+                return Response(
+                    seen.body,
+                    seen.status,
+                    media_type="application/json",
+                    headers={idempotency.REPLAYED: "true"},
+                )
         content_type = check_content_type(request)
         gzipped = check_encoding(request)
         body = await read_body(request, server.max_body_bytes)
@@ -97,7 +116,7 @@ class Ingest:
         except BodyError as exc:
             raise Problem(400, exc.message, exc.hint) from None
         engine.record_ingest(kind, len(batch.accepted), batch.rejected, batch.dropped_attributes)
-        return json_response(
+        response = json_response(
             {
                 "accepted": len(batch.accepted),
                 "rejected": batch.rejected_total,
@@ -105,3 +124,6 @@ class Ingest:
             },
             202,
         )
+        if key is not None:
+            self.recent.put(kind, key, response.status_code, bytes(response.body), now)
+        return response
