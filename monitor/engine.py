@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from monitor.agent.applied import AppliedSequences
+from monitor.agent.applied import UNKNOWN_AGENT, AppliedSequences
 from monitor.agent.liveness import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
@@ -142,14 +142,21 @@ class Engine:
         for name, batch in by_pipeline.items():
             self.ledgers[name].observe_counts(batch)
 
-    def absorb(self, batch: AggregateBatch, now: float) -> bool:
+    def absorb(
+        self,
+        batch: AggregateBatch,
+        now: float,
+        dropped_attributes: Mapping[str, int] | None = None,
+    ) -> bool:
         """An agent's batch of aggregates (or heartbeat), at most once per (agent, instance, seq).
 
         False when it was applied before (a retry after a lost answer): nothing changes then but
         the agent's last contact — any request proves it reaches the server, and ends the gap of
-        an outage at ``now``. The caller has checked that every pipeline and hop in it is
-        configured. Latency SLO indicators need single observations and are not fed from
-        aggregates.
+        an outage at ``now``. Only for a batch ``monitor.agent.validate.BatchGate`` admitted:
+        the ledgers trust every value in it, and its agent is tracked from here on (a refused
+        batch goes to ``refuse``). ``dropped_attributes`` (keys off the allow-list the gate
+        removed, by pipeline) are counted with the push path's, once: not again for a resend.
+        Latency SLO indicators need single observations and are not fed from aggregates.
         """
         self._watch_agents()
         ended = self.agents.heard(batch.agent_id, batch.served_hops(), now)
@@ -165,7 +172,17 @@ class Engine:
             self.ledgers[name].absorb(aggregates)
         self.observe_counts(batch.samples)
         self.applied.record(batch, applied=True)
+        for pipeline, n in (dropped_attributes or {}).items():
+            self.ingest_stats.dropped_attributes[pipeline] += n
         return True
+
+    def refuse(self, agent: str | None) -> None:
+        """Count a batch refused whole (undecodable: ``agent`` None). Nothing else changes: the
+        agent is not heard from. Agents not heard from before are counted as ``"unknown"``, so a
+        stream of made-up ids cannot grow the label set."""
+        self.applied.refused(
+            agent if agent is not None and agent in self.agents.contacts else UNKNOWN_AGENT
+        )
 
     def record_ingest(
         self,

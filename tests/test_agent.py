@@ -455,4 +455,4 @@ def test_an_aggregate_naming_an_unknown_hop_is_refused_whole(tmp_path: Path) -> 
         )
     assert response.status_code == 400
     assert response.json()["error"] == "batch 1 of agent 'a1' names unknown hop signup/nope"
-    assert runtime.engine.applied.outcomes == {}
+    assert runtime.engine.applied.outcomes == {("unknown", "refused"): 1}, "counted, not applied"

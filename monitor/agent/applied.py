@@ -18,6 +18,9 @@ import msgspec
 
 from monitor.ledger.aggregate import AggregateBatch
 
+UNKNOWN_AGENT = "unknown"
+"""The ``agent`` label of batches refused from agents the server has not admitted a batch of."""
+
 MAX_EXTRA = 4096
 """Applied seqs kept above ``contiguous`` per instance; past this the oldest are folded in
 (an agent that far out of order is resending batches older than anything it still holds)."""
@@ -48,7 +51,7 @@ class AppliedSequences:
     def __init__(self) -> None:
         self._instances: dict[tuple[str, str], _Instance] = {}
         self.outcomes: Counter[tuple[str, str]] = Counter()
-        """(agent id, ``applied`` | ``duplicate``) → batches."""
+        """(agent id, ``applied`` | ``duplicate`` | ``refused``) → batches."""
 
     def seen(self, batch: AggregateBatch) -> bool:
         """Whether this batch was applied before (then it must be acknowledged, not applied)."""
@@ -61,6 +64,10 @@ class AppliedSequences:
         if applied:
             key = (batch.agent_id, batch.instance)
             self._instances.setdefault(key, _Instance()).add(batch.seq, batch.low_water)
+
+    def refused(self, agent: str) -> None:
+        """Count a batch refused whole; ``agent`` is a known agent's id or ``UNKNOWN_AGENT``."""
+        self.outcomes[(agent, "refused")] += 1
 
     def to_bytes(self) -> bytes:
         return msgspec.msgpack.encode(

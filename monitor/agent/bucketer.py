@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from monitor.config.model import Config, Pipeline
-from monitor.ledger.aggregate import EdgeIds, HopAggregate, SeriesCount, Sighting
+from monitor.ledger.aggregate import MAX_ID_LENGTH, EdgeIds, HopAggregate, SeriesCount, Sighting
 from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
 from monitor.ledger.sketch import LatencySketch
 from monitor.ledger.watermark import Watermark
@@ -42,11 +42,12 @@ class _HopDelta:
         self.edges: dict[str, _EdgeDelta] = {}
         self.sightings: dict[int, list[int]] = {}
 
-    def freeze(self, pipeline: str, hop: str, bucket: int) -> HopAggregate:
+    def freeze(self, pipeline: str, hop: str, bucket: int, size: float) -> HopAggregate:
         return HopAggregate(
             pipeline=pipeline,
             hop=hop,
             bucket=bucket,
+            bucket_seconds=size,
             counts=tuple(SeriesCount(s, a, n) for (s, a), n in self.counts.items()),
             latency=self.latency.to_bytes() if self.latency.count else b"",
             exemplar=self.exemplar,
@@ -88,7 +89,9 @@ class _PipelineBucketer:
         if obs.trace_id is not None and (delta.exemplar is None or latency > delta.exemplar[1]):
             delta.exemplar = (obs.trace_id, latency, obs.observed_time)
         h = -1
-        if obs.event_id is not None:
+        # An id too long for the server to take (``MAX_ID_LENGTH``) stays out of the
+        # join sample, at the ``from`` and the ``to`` hop alike: counted, never joined.
+        if obs.event_id is not None and len(obs.event_id) <= MAX_ID_LENGTH:
             h = xxh3_64(obs.event_id.encode()) & HASH_MASK
             if h >= self.threshold:
                 h = -1
@@ -112,7 +115,8 @@ class _PipelineBucketer:
                 seen[1] += 1
 
     def take(self) -> list[HopAggregate]:
-        out = [d.freeze(self.name, hop, b) for (hop, b), d in sorted(self.deltas.items())]
+        size = self.watermark.bucket_seconds
+        out = [d.freeze(self.name, hop, b, size) for (hop, b), d in sorted(self.deltas.items())]
         self.deltas = {}
         return out
 

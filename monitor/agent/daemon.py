@@ -40,6 +40,7 @@ from monitor.agent.bucketer import Bucketer
 from monitor.agent.forwarder import Forwarder
 from monitor.agent.spool import Spool
 from monitor.config.model import Config
+from monitor.config.spec import AGENT_ID_PATTERN
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.records import CountSample, Observation
 from monitor.routing.silence import SilenceBook
@@ -98,6 +99,12 @@ class Agent:
         client: httpx.Client | None = None,
         tick_interval: float = 1.0,
     ) -> None:
+        if not AGENT_ID_PATTERN.fullmatch(agent_id):
+            # The server refuses every batch of such an agent: better not to start at all.
+            raise ValueError(
+                f"agent id {agent_id!r} is not a valid agent id (up to 63 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit); set agent.id or --agent-id"
+            )
         self.config = config
         self.clock = clock
         self.agent_id = agent_id

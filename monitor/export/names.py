@@ -351,8 +351,9 @@ AGENT: Final = "agent"
 AGENT_BATCHES = Metric(
     "hopwatch_agent_batches_total",
     "counter",
-    "Aggregate batches from agents, by agent id and outcome (applied, duplicate: a resend of a "
-    "batch already applied, ignored). Idle agents send empty batches as heartbeats.",
+    "Aggregate batches from agents, by agent id and outcome (applied; duplicate: a resend of a "
+    "batch already applied, ignored; refused: invalid, nothing applied, agent 'unknown' until "
+    "one of its batches was accepted). Idle agents send empty batches as heartbeats.",
     (AGENT, OUTCOME),
 )
 AGENT_UP = Metric(

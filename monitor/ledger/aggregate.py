@@ -23,6 +23,8 @@ aggregates of the same (pipeline, hop, bucket) as if their observations had come
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
 from monitor.ledger.records import Exemplar, slower
@@ -30,6 +32,7 @@ from monitor.ledger.sketch import LatencySketch
 from monitor.records import CountSample
 
 __all__ = [
+    "MAX_ID_LENGTH",
     "AggregateBatch",
     "EdgeIds",
     "HopAggregate",
@@ -37,6 +40,11 @@ __all__ = [
     "Sighting",
     "merge",
 ]
+
+MAX_ID_LENGTH: Final = 1024
+"""Characters of an event id an aggregate may carry as text (``EdgeIds.ids``), or of a trace id.
+The server refuses longer ones (``monitor.agent.validate``), so the agent's bucketer leaves longer
+ids out of the join sample: counted in ``ids_seen``, never sent, never joined."""
 
 
 class SeriesCount(msgspec.Struct, frozen=True, array_like=True):
@@ -84,6 +92,10 @@ class HopAggregate(msgspec.Struct, frozen=True):
     the server counts lateness against its own watermark, as it would for raw observations)."""
     edges: tuple[EdgeIds, ...] = ()
     sightings: tuple[Sighting, ...] = ()
+    bucket_seconds: float | None = None
+    """The agent's bucket size: ``bucket`` is an index in buckets of this size, which means other
+    times on a server configured with another (the server refuses those). ``None`` from agents
+    that predate the field."""
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -138,6 +150,9 @@ def merge(a: HopAggregate, b: HopAggregate) -> HopAggregate:
     applying them, with ``a``'s first sightings winning."""
     if a.key != b.key:
         raise ValueError(f"cannot merge aggregates of {a.key} and {b.key}")
+    sizes = {a.bucket_seconds, b.bucket_seconds} - {None}
+    if len(sizes) > 1:
+        raise ValueError(f"cannot merge aggregates of {a.key} in buckets of {sorted(sizes)} s")
     counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
     for c in (*a.counts, *b.counts):
         counts[(c.status, c.attributes)] = counts.get((c.status, c.attributes), 0) + c.n
@@ -156,6 +171,7 @@ def merge(a: HopAggregate, b: HopAggregate) -> HopAggregate:
         late=a.late + b.late,
         edges=_merge_edges(a.edges, b.edges),
         sightings=_merge_sightings(a.sightings, b.sightings),
+        bucket_seconds=a.bucket_seconds if a.bucket_seconds is not None else b.bucket_seconds,
     )
 
 

@@ -1,11 +1,14 @@
 """``POST /v1/aggregates``: agents' bucket aggregates into the engine, each batch at most once.
 
-The body is one msgpack ``AggregateBatch``. The whole batch is checked before anything is applied
-(every pipeline and hop must be configured), so a batch is either applied entirely or refused
-with a 400 naming what is unknown — never half-applied, which exactly-once could not repair.
+The body is one msgpack ``AggregateBatch``. The whole batch is checked against this server's
+config before anything is applied (``monitor.agent.validate``: known pipelines, hops and edges,
+statuses, counts, times, sketches, the attribute allow-list), so a batch is either applied
+entirely or refused with a 400 naming the batch, the field and the fix — never half-applied,
+which exactly-once could not repair. A refused batch changes nothing but
+``hopwatch_agent_batches_total{outcome="refused"}``: its agent is not heard from.
 The answer to a batch applied now or before is 200 with ``outcome`` ``applied`` or
 ``duplicate``: both are acknowledgements, and the agent deletes the batch on either. Every
-request, a duplicate or an empty heartbeat included, is the agent's last contact
+admitted request, a duplicate or an empty heartbeat included, is the agent's last contact
 (``Engine.absorb``): the server's measure of which agents are cut off.
 """
 
@@ -22,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from monitor.config.model import Config
+from monitor.agent.validate import Admitted, BatchGate
 from monitor.export import names
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
@@ -34,27 +37,18 @@ log = logging.getLogger("hopwatch.server")
 MEDIA_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
 
 
-def unknown_names(batch: AggregateBatch, config: Config) -> list[str]:
-    """What the batch names that this server is not configured for (empty: all known)."""
-    out: list[str] = []
-    for agg in batch.aggregates:
-        pipeline = config.pipeline(agg.pipeline)
-        if pipeline is None:
-            out.append(f"pipeline {agg.pipeline!r}")
-        elif agg.hop not in pipeline.hop_names:
-            out.append(f"hop {agg.pipeline}/{agg.hop}")
-    for name, hop in (*((s.pipeline, s.hop) for s in batch.samples), *batch.hops):
-        pipeline = config.pipeline(name)
-        if pipeline is None or hop not in pipeline.hop_names:
-            out.append(f"hop {name}/{hop}")
-    return sorted(set(out))
-
-
 class AggregateIngest:
     """The handler, bound to one runtime."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._gate = BatchGate(runtime.config)
+
+    def _gate_for(self, runtime: Runtime) -> BatchGate:
+        """Rebuilt when the runtime's config object is replaced (a reload)."""
+        if self._gate.config is not runtime.config:
+            self._gate = BatchGate(runtime.config)
+        return self._gate
 
     async def aggregates(self, request: Request) -> Response:
         try:
@@ -78,17 +72,20 @@ class AggregateIngest:
         try:
             batch = msgspec.msgpack.decode(body, type=AggregateBatch)
         except msgspec.DecodeError as exc:
+            self.runtime.engine.refuse(None)
             raise Problem(
                 400, f"not an aggregate batch: {exc}", "send what hopwatch agents send"
             ) from None
-        unknown = unknown_names(batch, config)
-        if unknown:
-            raise Problem(
-                400,
-                f"batch {batch.seq} of agent {batch.agent_id!r} names unknown {', '.join(unknown)}",
-                "the agent and the server must run the same pipelines config",
+        now = self.runtime.clock.now()
+        verdict = self._gate_for(self.runtime).admit(batch, now)
+        if not isinstance(verdict, Admitted):
+            self.runtime.engine.refuse(batch.agent_id)
+            log.warning(
+                "refused an agent batch",
+                extra={"agent": verdict.agent[:64], "seq": verdict.seq, "field": verdict.field},
             )
-        applied = self.runtime.engine.absorb(batch, self.runtime.clock.now())
+            raise Problem(400, verdict.error, verdict.hint)
+        applied = self.runtime.engine.absorb(verdict.batch, now, verdict.dropped_attributes)
         outcome = "applied" if applied else "duplicate"
         return json_response({"outcome": outcome, "seq": batch.seq}, 200)
 
