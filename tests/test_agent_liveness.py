@@ -118,6 +118,16 @@ def test_the_down_verdict_fires_after_the_alert_grace(now: float, judgement: Jud
     assert dict(verdict.labels) == {"agent": "a1", "severity": "ticket"}
 
 
+def test_an_agent_silent_for_a_week_is_retired_its_ticket_resolved() -> None:
+    live = AgentLiveness(silent_after=15.0, alert_after=120.0, forget_after=7 * 86400.0)
+    live.heard("a1", [SDK], 100.0)
+    assert live.verdicts(100.0 + 7 * 86400.0 - 1)[0].judgement is Judgement.FIRING
+    (last,) = live.verdicts(100.0 + 7 * 86400.0)
+    assert last.judgement is Judgement.OK and dict(last.labels)["agent"] == "a1"
+    assert live.contacts == {} and live.silent(100.0 + 8 * 86400.0) == []
+    assert live.verdicts(100.0 + 8 * 86400.0) == []
+
+
 def test_time_the_server_was_not_running_does_not_count_as_silence() -> None:
     live = AgentLiveness(silent_after=15.0, alert_after=120.0)
     live.heard("a1", [SDK], 100.0)

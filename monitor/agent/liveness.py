@@ -46,6 +46,11 @@ DOWN_ALERT_AFTER = 120.0
 longest retry backoff (30 s), so a short network blip or a server restart opens a gap but never
 a ticket."""
 
+FORGET_AFTER = 7 * 86400.0
+"""Seconds of silence after which an agent is taken as retired: its ticket resolves, its hops stop
+being marked incomplete and the server forgets it (a decommissioned sidecar must not keep a hop
+incomplete forever). An agent that comes back later is simply new again."""
+
 HopKey = tuple[str, str]
 """(pipeline, hop)."""
 
@@ -91,9 +96,15 @@ class AgentLiveness:
     flush intervals); ``alert_after``: seconds before ``HopwatchAgentDown`` fires.
     """
 
-    def __init__(self, silent_after: float, alert_after: float = DOWN_ALERT_AFTER) -> None:
+    def __init__(
+        self,
+        silent_after: float,
+        alert_after: float = DOWN_ALERT_AFTER,
+        forget_after: float = FORGET_AFTER,
+    ) -> None:
         self.silent_after = silent_after
         self.alert_after = max(alert_after, silent_after)
+        self.forget_after = max(forget_after, self.alert_after)
         self.contacts: dict[str, AgentContact] = {}
         self.resumed_at: float | None = None
         """When the server last resumed after not running: no agent could reach it before, so
@@ -142,8 +153,17 @@ class AgentLiveness:
         return out
 
     def verdicts(self, now: float) -> list[Verdict]:
-        """One verdict per known agent, for the engine's ``verdict_sources``."""
-        return [self.down_verdict(c, now) for _, c in sorted(self.contacts.items())]
+        """One verdict per known agent, for the engine's ``verdict_sources``. An agent silent
+        for ``forget_after`` gets a last OK verdict (its ticket resolves) and is forgotten."""
+        out = []
+        for agent, contact in sorted(self.contacts.items()):
+            if self.silent_for(contact, now) >= self.forget_after:
+                labels = labels_of({"agent": agent, "severity": "ticket"})
+                out.append(Verdict(AGENT_DOWN_CHECK, labels, Judgement.OK, now))
+                del self.contacts[agent]
+                continue
+            out.append(self.down_verdict(contact, now))
+        return out
 
     def down_verdict(self, contact: AgentContact, now: float) -> Verdict:
         """FIRING once the agent has been unheard for ``alert_after``; OK otherwise (resolves)."""
