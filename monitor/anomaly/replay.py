@@ -41,8 +41,8 @@ NAB_CHECK = CheckDef(
     warmup=86400.0,
     # The volume detector's defaults, one setting for every file: integer series on a unit
     # lattice take the count path, the others the precedent test with one false-alarm budget for
-    # all its features (bench/nab.py: standard 77.2, reward-low-FP 74.6, reward-low-FN 80.1 at the
-    # detector's own θ = 0.5; 77.3 / 74.9 / 80.2 with the oracle threshold; clean real series raise
+    # all its features (bench/nab.py: standard 77.0, reward-low-FP 74.2, reward-low-FN 80.0 at the
+    # detector's own θ = 0.5; 77.1 / 74.4 / 80.1 with the oracle threshold; clean real series raise
     # 0.8 to 2.8 false alarms per 30 days, bench/volume_budget.py).
     params={"direction": "both", "value_type": "auto"},
 )
