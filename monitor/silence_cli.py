@@ -178,12 +178,17 @@ def _expire(client: httpx.Client, base: str, ids: Sequence[str], err: TextIO) ->
 
 
 def _matchers(matchers: list[dict[str, Any]]) -> str:
-    ops = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
-    parts = []
-    for m in matchers:
-        value = m["value"].replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        parts.append(f'{m["name"]}{ops[(m["isRegex"], m["isEqual"])]}"{value}"')
-    return " ".join(parts)
+    from monitor.routing.model import Matcher, MatchOp
+
+    ops = {
+        (False, True): MatchOp.EQ,
+        (False, False): MatchOp.NE,
+        (True, True): MatchOp.RE,
+        (True, False): MatchOp.NRE,
+    }
+    return " ".join(
+        str(Matcher(m["name"], ops[(m["isRegex"], m["isEqual"])], m["value"])) for m in matchers
+    )
 
 
 def _when(rfc3339: str) -> str:

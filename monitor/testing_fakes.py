@@ -196,6 +196,12 @@ def channel_id(name: str) -> str:
     return "C" + hashlib.sha1(name.lstrip("#").encode()).hexdigest()[:8].upper()
 
 
+def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A request's ``blocks``: a list as JSON sends it, or a string as a form post does."""
+    blocks = body.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+
 def _valid_blocks(blocks: list[dict[str, Any]]) -> bool:
     """Slack's limits: 50 blocks, 3,000 characters of section text, 150 of header text."""
     if len(blocks) > 50:
@@ -285,9 +291,7 @@ class FakeSlack(_FakeServer):
         if not body.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
         cid = channel_id(str(body["channel"]))
-        blocks = body.get("blocks") or []
-        if isinstance(blocks, str):
-            blocks = json.loads(blocks)
+        blocks = _blocks(body)
         if not _valid_blocks(blocks):
             return {"ok": False, "error": "invalid_blocks"}
         with self._lock:
@@ -305,9 +309,7 @@ class FakeSlack(_FakeServer):
     def _update(self, body: dict[str, Any]) -> dict[str, Any]:
         cid = channel_id(str(body.get("channel", "")))
         ts = str(body.get("ts", ""))
-        blocks = body.get("blocks") or []
-        if isinstance(blocks, str):
-            blocks = json.loads(blocks)
+        blocks = _blocks(body)
         if not _valid_blocks(blocks):
             return {"ok": False, "error": "invalid_blocks"}
         with self._lock:

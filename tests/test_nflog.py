@@ -118,8 +118,6 @@ def test_the_store_round_trips_and_never_moves_an_entry_backwards(tmp_path: Path
         store.save([older])
         assert store.load() == [newer]
         assert store.prune(1000) == 1 and store.load() == []
-        store.save_alert_state(5.0, b"blob")
-        assert store.load_alert_state() == (5.0, b"blob")
 
 
 def test_the_tables_live_beside_the_main_store(tmp_path: Path):
@@ -156,13 +154,14 @@ def verdict(judgement: Judgement, at: float) -> Verdict:
 
 
 class Daemon:
-    """What the daemon will wire: book → dispatcher → (fake) delivery → nflog → store."""
+    """The daemon's wiring in small: book → dispatcher → (fake) delivery → nflog → store; the
+    book's whole state goes into a checkpoint, as the engine's checkpoint carries it."""
 
     def __init__(self, data: Path, now: float) -> None:
         self.store = open_store(data)
         self.nflog_store = open_nflog(data)
         self.book = AlertBook()
-        saved = self.nflog_store.load_alert_state()
+        saved = self.store.load_checkpoint("alert_book")
         if saved is not None:
             self.book.restore(saved[1])
         else:
@@ -174,7 +173,7 @@ class Daemon:
     def tick(self, now: float, verdicts: list[Verdict] = ()) -> None:  # type: ignore[assignment]
         changed = self.book.apply(verdicts, now)
         self.store.save_alerts(a.to_json() for a in changed)
-        self.nflog_store.save_alert_state(now, self.book.to_bytes())
+        self.store.save_checkpoint("alert_book", now, self.book.to_bytes())
         self.dispatcher.put(changed, now)
         for n in self.dispatcher.due(now):
             self.sent.append(n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from monitor.anomaly.volume_model import (
@@ -73,8 +74,6 @@ def test_cusum_threshold_matches_siegmund_at_k_half():
 
 
 def test_serial_correlation_widens_the_cusum_only_for_correlated_residuals():
-    import numpy as np
-
     rng = np.random.default_rng(1)
     white = SerialCorrelation()
     for z in rng.standard_normal(5000):

@@ -132,15 +132,14 @@ class Bucketer:
         self._pipelines = {p.name: _PipelineBucketer(p) for p in config.pipelines}
         self._closed_through: dict[str, int | None] = {p.name: None for p in config.pipelines}
         self._samples: list[CountSample] = []
-        self.observed = 0
         self.served: set[tuple[str, str]] = set()
-        """Every (pipeline, hop) fed here: the hops the agent declares to the server."""
+        """Every (pipeline, hop) fed here: the hops the agent declares to the server (those of
+        observations are added at ``take``, from the deltas, off the per-observation path)."""
 
     def observe(self, observations: Iterable[Observation]) -> None:
+        pipelines, closed_through = self._pipelines, self._closed_through
         for obs in observations:
-            self._pipelines[obs.pipeline].observe(obs, self._closed_through[obs.pipeline])
-            self.served.add((obs.pipeline, obs.hop))
-            self.observed += 1
+            pipelines[obs.pipeline].observe(obs, closed_through[obs.pipeline])
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
         """Count samples are aggregates already: kept as they came, forwarded with the rest."""
@@ -155,6 +154,7 @@ class Bucketer:
     def take(self, now: float) -> tuple[list[HopAggregate], list[CountSample]]:
         """Everything since the last ``take``, and reset; ``now`` moves the local watermark."""
         aggregates = [a for p in self._pipelines.values() for a in p.take()]
+        self.served.update((a.pipeline, a.hop) for a in aggregates)
         samples, self._samples = self._samples, []
         self.advance(now)
         return aggregates, samples

@@ -118,7 +118,6 @@ class Agent:
             bearer_token=config.agent.bearer_token,
         )
         self.tick_interval = tick_interval
-        self.dropped_batches = 0
         self.silences = SilenceBook()
         self.stats = DaemonStats()
         self.store = None

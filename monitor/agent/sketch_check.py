@@ -5,7 +5,7 @@ server), and a bin key far out of range makes the sketch allocate dense bins all
 ``monitor.agent.validate`` asks ``sketch_problem`` first, which decodes the same layout and checks
 that every number in it can stand for latencies: keys a latency of at most ``MAX_LATENCY_SECONDS``
 maps to, weights and counts that are counts, a count that is the sum of the bins, a finite sum.
-Pure; the layout is kept in step with ``monitor.ledger.sketch`` by a round-trip test.
+Pure; it decodes ``monitor.ledger.sketch.SketchBins``, the layout ``to_bytes`` writes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Final
 import msgspec
 from ddsketch.mapping import LogarithmicMapping
 
-from monitor.ledger.sketch import RELATIVE_ACCURACY
+from monitor.ledger.sketch import RELATIVE_ACCURACY, SketchBins
 from monitor.sources.bounds import MAX_COUNT
 
 __all__ = ["KEY_RANGE", "MAX_LATENCY_SECONDS", "sketch_problem"]
@@ -28,18 +28,6 @@ MAX_LATENCY_SECONDS: Final = 2.0**31
 _MAPPING: Final = LogarithmicMapping(RELATIVE_ACCURACY)
 KEY_RANGE: Final = (_MAPPING.key(_MAPPING.min_possible), _MAPPING.key(MAX_LATENCY_SECONDS))
 """The bin keys of latencies from the smallest positive float to ``MAX_LATENCY_SECONDS``."""
-
-
-class SketchBins(msgspec.Struct, array_like=True):
-    """The layout of ``LatencySketch.to_bytes``: bins, zero count, count, sum, min, max."""
-
-    keys: list[int]
-    weights: list[float]
-    zero: float
-    count: float
-    total: float
-    low: float
-    high: float
 
 
 def sketch_problem(data: bytes) -> str | None:

@@ -76,6 +76,11 @@ Z_CLIP = 4.0
 _SQRT2 = math.sqrt(2.0)
 
 
+def _items(value: object) -> list[object] | tuple[object, ...]:
+    """A parameter given as one value or as a list of them, as a sequence."""
+    return value if isinstance(value, (list, tuple)) else [value]
+
+
 def _normal_tails(z: float) -> tuple[float, float]:
     return 0.5 * math.erfc(-z / _SQRT2), 0.5 * math.erfc(z / _SQRT2)
 
@@ -192,14 +197,9 @@ class VolumeDetector:
         self._slot_fit = _Fit(n_resid)
         self._level_fit = _Fit(n_resid)
         self._history = SortedWindow(int(p.get("spread_buckets", 2000)))
-        shifts = p.get("cusum_shifts", (0.5, 1.0, 2.0))
-        self.shifts = tuple(
-            float(s) for s in (shifts if isinstance(shifts, (list, tuple)) else [shifts])
-        )
-        count_shifts = p.get("count_cusum_shifts", (0.35, 0.7, 1.4, 2.8))
+        self.shifts = tuple(float(s) for s in _items(p.get("cusum_shifts", (0.5, 1.0, 2.0))))
         count_shifts = tuple(
-            float(s)
-            for s in (count_shifts if isinstance(count_shifts, (list, tuple)) else [count_shifts])
+            float(s) for s in _items(p.get("count_cusum_shifts", (0.35, 0.7, 1.4, 2.8)))
         )
         # Half the budget to each test; two-sided tests split their half again over the sides,
         # and the CUSUM bank over its members.
@@ -245,8 +245,9 @@ class VolumeDetector:
         )
 
     def _buckets(self, seconds: object) -> tuple[int, ...]:
-        items = seconds if isinstance(seconds, (list, tuple)) else [seconds]
-        return tuple(sorted({max(1, round(float(s) / self.bucket_seconds)) for s in items}))
+        return tuple(
+            sorted({max(1, round(float(s) / self.bucket_seconds)) for s in _items(seconds)})
+        )
 
     # -- the judgement --------------------------------------------------------------------
 
@@ -286,7 +287,8 @@ class VolumeDetector:
                 self._lattice = math.gcd(self._lattice, int(x))
             self._is_count = not self._fractional and self._lattice <= 1
         self._use_bank(self._is_count)
-        precedent = self.precedent.observe(x) if not self._is_count else (0.0, "")
+        use_precedent = not self._is_count and self.real_test == "precedent"
+        precedent = self.precedent.observe(x) if use_precedent else (0.0, "")
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level
@@ -356,7 +358,6 @@ class VolumeDetector:
             usual = self._abs_z.quantile(self.empirical_q) * self.empirical_factor
             r_tail = min(r_tail, abs(z) / max(usual, 1e-9))
         r = max(r_tail, r_cusum)
-        use_precedent = not self._is_count and self.real_test == "precedent"
         if use_precedent:
             r = precedent[0]
         score = clamp01(r / (1.0 + r))

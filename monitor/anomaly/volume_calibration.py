@@ -74,7 +74,8 @@ class RecordRate:
     """Weight of the prior of ``c``, in records expected of one test."""
     _exposure: float = 0.0
     _runs: float = 0.0
-    _state: _Runs = field(default_factory=_Runs)
+    _open: bool = False
+    """A run of record buckets is under way (it counts once, when it ends)."""
 
     def rate(self) -> float:
         w = self.prior_weight
@@ -85,8 +86,9 @@ class RecordRate:
         keep = 1.0 - 1.0 / self.memory
         self._exposure = self._exposure * keep + 1.0 / count
         self._runs *= keep
-        if self._state.step(1.0 if record else 0.0, 2.0) is not None:
+        if not record and self._open:
             self._runs += 1.0
+        self._open = record
 
 
 @dataclass

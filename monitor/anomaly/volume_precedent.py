@@ -190,11 +190,13 @@ class PrecedentTest:
         buckets (about ``n / w`` independent ones) whose record excesses follow ``tail`` (the
         exponential of the range model when not given): the family's threshold, module
         docstring."""
-        return self._margin(n, w, tail or ExcessTail(), self.alpha / self.records.rate())
+        alpha = self.alpha / self.records.rate()
+        return self._margin(n, w, tail or ExcessTail(), alpha, self._scales(n, w))
 
-    def _margin(self, n: int, w: int, tail: ExcessTail, alpha: float) -> float:
+    def _margin(self, n: int, w: int, tail: ExcessTail, alpha: float, scales: float) -> float:
+        """``margin`` with the family's per-feature ``alpha`` and ``_scales(n, w)`` given."""
         s = tail.quantile(alpha * (n + w))
-        return max(self.min_margin, s / self._scales(n, w))
+        return max(self.min_margin, s / scales)
 
     @staticmethod
     def _scales(n: int, w: int) -> float:
@@ -249,11 +251,11 @@ class PrecedentTest:
                 n = feat.extremes.count
                 if n < self.min_history:
                     continue
-                m = self._margin(n, feat.w, feat.tail, alpha)
+                scales = self._scales(n, feat.w)
+                m = self._margin(n, feat.w, feat.tail, alpha, scales)
                 if not count:
                     count = n + feat.w
                 e = self._excess(feat.extremes, f)
-                scales = self._scales(n, feat.w)
                 feat.tail.add(e * scales, m * scales)
                 if e <= 0.0:
                     continue

@@ -19,7 +19,9 @@ from ddsketch import DDSketch
 RELATIVE_ACCURACY = 0.01
 
 
-class _Wire(msgspec.Struct, array_like=True):
+class SketchBins(msgspec.Struct, array_like=True):
+    """The layout of ``to_bytes``: bins, zero count, count, sum, min, max."""
+
     keys: list[int]
     weights: list[float]
     zero: float
@@ -129,12 +131,12 @@ class LatencySketch:
                 keys.append(i + store.offset)
                 weights.append(w)
         return msgspec.msgpack.encode(
-            _Wire(keys, weights, s._zero_count, s._count, s._sum, s._min, s._max)
+            SketchBins(keys, weights, s._zero_count, s._count, s._sum, s._min, s._max)
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LatencySketch:
-        wire = msgspec.msgpack.decode(data, type=_Wire)
+        wire = msgspec.msgpack.decode(data, type=SketchBins)
         out = cls()
         s = out._sketch
         for key, weight in zip(wire.keys, wire.weights, strict=True):

@@ -18,7 +18,7 @@ but without its extrapolation (hopwatch wants whole events, not a rate times a w
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Point", "bucket_increments", "increase"]
@@ -80,9 +80,3 @@ def last_value_before(points: Iterable[Point], t: float) -> float | None:
             break
         last = point.value
     return last
-
-
-def add_counts(into: dict[float, int], more: Mapping[float, int]) -> None:
-    """Sum per-bucket counts of several series that map to one attribute set."""
-    for start, n in more.items():
-        into[start] = into.get(start, 0) + n

@@ -18,8 +18,7 @@ from monitor.records import Status
 from monitor.sources.health import FailureReason, SourceError, SourceKey
 from monitor.sources.http_client import get_json, make_client
 from monitor.sources.pull import Window
-from monitor.sources.reported import BucketCount
-from monitor.sources.sql import to_epoch_seconds
+from monitor.sources.reported import BucketCount, to_epoch_seconds
 
 __all__ = ["HttpJsonPull", "items_to_counts", "lookup"]
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 from monitor.records import Attributes, CountSample
 
-__all__ = ["BucketCount", "ReportedCounts"]
+__all__ = ["BucketCount", "ReportedCounts", "to_epoch_seconds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +97,22 @@ class ReportedCounts:
     def total(self, bucket_start: float) -> int:
         """What the ledger holds from this source for one bucket (for tests and status)."""
         return sum(n for (b, _, _), n in self._sent.items() if b == bucket_start)
+
+
+def to_epoch_seconds(value: Any) -> float | None:
+    """A bucket start as a source returns it (a SQL row, a JSON field): a timestamp (naive means
+    UTC), epoch seconds as a number, or text of either (SQLite's ``strftime`` returns text)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return to_epoch_seconds(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None

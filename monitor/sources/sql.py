@@ -31,7 +31,7 @@ from monitor.config.model import SqlSource
 from monitor.ledger.watermark import Watermark
 from monitor.sources.health import FailureReason, SourceError, SourceKey
 from monitor.sources.pull import Window
-from monitor.sources.reported import BucketCount
+from monitor.sources.reported import BucketCount, to_epoch_seconds
 
 __all__ = ["SqlPull", "bucket_rows", "to_epoch_seconds"]
 
@@ -143,22 +143,3 @@ def bucket_rows(
         )
         totals[(b, attributes)] = totals.get((b, attributes), 0) + int(count)
     return [BucketCount(b, n, spec.status, a) for (b, a), n in sorted(totals.items())]
-
-
-def to_epoch_seconds(value: Any) -> float | None:
-    """A bucket start as the database returns it: a timestamp (naive means UTC), epoch seconds
-    as a number, or text of either (SQLite's ``strftime`` returns text)."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            return to_epoch_seconds(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None

@@ -1,4 +1,4 @@
-"""The notification log and the alert book's state, in the daemon's SQLite file.
+"""The notification log, in the daemon's SQLite file.
 
 Beside ``sqlite.py`` in the same ``hopwatch.db`` (its own connection; WAL lets both write), with
 tables created by ``CREATE TABLE IF NOT EXISTS`` so an older data dir simply gains them:
@@ -7,8 +7,6 @@ tables created by ``CREATE TABLE IF NOT EXISTS`` so an older data dir simply gai
   firing and resolved fingerprints, time, Slack channel and ``ts``, PagerDuty ``dedup_key``, and
   when the row expires. An upsert never replaces a row with an older delivery (the log's merge
   rule, ``nflog.newer``), so two writers cannot move it backwards.
-- ``alert_book``: the book's whole state (``AlertBook.to_bytes``) as one blob, for clean counts and
-  ``keep_firing_for`` timers that the per-alert ``alerts`` table does not carry.
 
 Like the main store it decides nothing and reads no clock: times are passed in.
 """
@@ -25,7 +23,7 @@ from pathlib import Path
 from monitor.alerting.nflog import Entry, LogKey
 from monitor.notify.model import Prior
 from monitor.store.base import StoreError
-from monitor.store.connection import BUSY_TIMEOUT_SECONDS, SharedConnection, transaction
+from monitor.store.connection import SharedConnection, connect, transaction
 from monitor.store.sqlite import DB_FILENAME
 
 TABLES = (
@@ -43,11 +41,6 @@ TABLES = (
         PRIMARY KEY (receiver, group_key, integration)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS notification_log_by_expiry ON notification_log (expires_at)",
-    """CREATE TABLE IF NOT EXISTS alert_book (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        at REAL NOT NULL,
-        blob BLOB NOT NULL
-    )""",
 )
 
 _COLUMNS = (
@@ -102,26 +95,15 @@ def _entry(row: tuple) -> Entry:  # type: ignore[type-arg]
 
 
 class NflogStore(SharedConnection):
-    """The notification log's rows and the alert book's blob; open with ``open_nflog(data_dir)``
+    """The notification log's rows; open with ``open_nflog(data_dir)``
     or on the main store's file with ``NflogStore(store.path)``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                str(path),
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"{path}: cannot open the notification log ({exc}); check that the data dir "
-                "exists and that the hopwatch user can write to it"
-            ) from exc
-        self._conn: sqlite3.Connection | None = conn
+        self._conn: sqlite3.Connection | None = connect(
+            path, "open the notification log", shared=True
+        )
         with self._writing("create the notification log tables") as c:
             for statement in TABLES:
                 c.execute(statement)
@@ -178,21 +160,6 @@ class NflogStore(SharedConnection):
         with self._writing("prune the notification log") as conn:
             cursor = conn.execute("DELETE FROM notification_log WHERE expires_at <= ?", (now,))
             return cursor.rowcount
-
-    # alert book
-
-    def save_alert_state(self, at: float, blob: bytes) -> None:
-        with self._writing("save the alert state") as conn:
-            conn.execute(
-                "INSERT INTO alert_book (id, at, blob) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET at = excluded.at, blob = excluded.blob",
-                (float(at), bytes(blob)),
-            )
-
-    def load_alert_state(self) -> tuple[float, bytes] | None:
-        with self._writing("load the alert state") as conn:
-            row = conn.execute("SELECT at, blob FROM alert_book WHERE id = 1").fetchone()
-        return None if row is None else (float(row[0]), bytes(row[1]))
 
     # lifecycle: close, __enter__ and __exit__ come from SharedConnection
 
