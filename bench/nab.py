@@ -1,6 +1,6 @@
 """NAB score of the ``volume`` detector on ``../shared/nab`` with one configuration for every file.
 
-Runs ``monitor.anomaly.replay.NAB_CHECK`` causally over each CSV, then prints, for the three NAB
+Runs ``monitor.replay.series.NAB_CHECK`` causally over each CSV, then prints, for the three NAB
 profiles, the score at the oracle threshold (NAB's exact sweep with the labels) and at the detector's
 own fixed alert threshold (``ALERT_SCORE``), plus per-file alert counts.
 
@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 
 from monitor.anomaly.model import CheckDef
-from monitor.anomaly.nab import PROFILES, FileRows, corpus_score, corpus_score_at, window_rows
-from monitor.anomaly.replay import NAB_CHECK, nab_detector, read_series, replay_series
 from monitor.anomaly.volume import ALERT_SCORE
+from monitor.replay.nab import PROFILES, FileRows, corpus_score, corpus_score_at, window_rows
+from monitor.replay.series import NAB_CHECK, nab_detector, read_series, replay_series
 
 DEFAULT_NAB = Path(__file__).resolve().parents[2] / "shared" / "nab"
 

@@ -1,7 +1,7 @@
 """False alarms per 30 days of the ``volume`` check's real-valued path on clean simulated series.
 
 The check promises ``false_alarms_per_30d`` (1) alarms per 30 days per series on healthy data.
-This replays ``monitor.anomaly.replay.NAB_CHECK`` (the defaults) over clean 5-minute series of
+This replays ``monitor.replay.series.NAB_CHECK`` (the defaults) over clean 5-minute series of
 five families and counts alerts (onsets: the detector raises one alert per incident):
 
 * ``gauss``: i.i.d. Gaussian noise around a level;
@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from nab import with_params  # bench/ is the script's directory, first on sys.path
 
-from monitor.anomaly.replay import NAB_CHECK, nab_detector
+from monitor.replay.series import NAB_CHECK, nab_detector
 
 BUCKET = 300.0
 PER_DAY = 288

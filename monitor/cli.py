@@ -178,7 +178,7 @@ def _log_args(
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "validate":
-        from monitor.config.validate import validate_command
+        from monitor.validate import validate_command
 
         return validate_command(args.paths or ["hopwatch.yaml"])
     if args.command == "run":
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 def _replay(args: argparse.Namespace) -> int:
     """``hopwatch replay``: a NAB series, or checks over the store or counts files."""
     if args.series is not None:
-        from monitor.anomaly.replay import replay_command
+        from monitor.replay.series import replay_command
 
         flags = {"config": "--config", "data_dir": "--data-dir", "checks": "--check"}
         flags |= {"since": "--since", "until": "--until"}
@@ -230,7 +230,7 @@ def _replay(args: argparse.Namespace) -> int:
         return replay_command(args.series, args.out, args.labels, sys.stdout)
     import time
 
-    from monitor.anomaly.history_cli import HistoryRequest, history_command
+    from monitor.replay.history_cli import HistoryRequest, history_command
     from monitor.store import DB_FILENAME, StoreError, open_store
 
     def open_existing(data_dir: Path) -> object:
@@ -258,11 +258,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from monitor.config import ConfigError, load_config
+    from monitor.config import ConfigError
     from monitor.daemon import Daemon
     from monitor.logs import setup_logging
     from monitor.store import StoreError, open_store
     from monitor.timeutil import SystemClock
+    from monitor.validate import load_config
 
     setup_logging(args.log_format, args.log_level)
     from monitor.anomaly.load import load_checks

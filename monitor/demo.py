@@ -23,7 +23,7 @@ import msgspec
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.load import load_checks
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError
 from monitor.daemon import Daemon
 from monitor.logs import setup_logging
 from monitor.records import Observation
@@ -35,6 +35,7 @@ from monitor.slo.load import load_slos
 from monitor.store import open_store
 from monitor.store.nflog_sqlite import open_nflog
 from monitor.timeutil import AcceleratedClock
+from monitor.validate import load_config
 
 HERE = Path(__file__).resolve().parent
 PACKAGED_CONFIG = HERE / "examples" / "hopwatch.yaml"

@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from monitor.agent.applied import UNKNOWN_AGENT, AppliedSequences
-from monitor.agent.liveness import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
-from monitor.anomaly.check import Verdict
 from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
+from monitor.ledger.agents import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
 from monitor.ledger.aggregate import AggregateBatch
+from monitor.ledger.applied import UNKNOWN_AGENT, AppliedSequences
 from monitor.ledger.latency_totals import HopLatencyTotals
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
@@ -32,6 +31,7 @@ from monitor.records import CountSample, Observation
 from monitor.slo.evaluate import SLOEvaluator, SLOStatus
 from monitor.slo.indicators import SLIRecorder
 from monitor.slo.model import SLO
+from monitor.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class Engine:
 
         False when it was applied before (a retry after a lost answer): nothing changes then but
         the agent's last contact — any request proves it reaches the server, and ends the gap of
-        an outage at ``now``. Only for a batch ``monitor.agent.validate.BatchGate`` admitted:
+        an outage at ``now``. Only for a batch ``monitor.sources.agent_batch.BatchGate`` admitted:
         the ledgers trust every value in it, and its agent is tracked from here on (a refused
         batch goes to ``refuse``). ``dropped_attributes`` (keys off the allow-list the gate
         removed, by pipeline) are counted with the push path's, once: not again for a resend.

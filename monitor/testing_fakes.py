@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from monitor.alerting.alert import Alert, AlertState, labels_of
-from monitor.notify.model import Notification, Prior
+from monitor.alerting.notification import Notification, Prior
 from monitor.testing import serve_in_thread
 
 __all__ = [

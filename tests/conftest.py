@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from monitor.config.errors import ConfigIssue
-from monitor.config.loader import check_config
 from monitor.config.model import Config
+from monitor.validate import check_config
 
 ROOT = Path(__file__).parent.parent
 

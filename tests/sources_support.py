@@ -11,8 +11,8 @@ from pathlib import Path
 from monitor.config import load_config
 from monitor.config.model import Config, Schedule
 from monitor.sources.health import FailureReason, SourceError, SourceKey
-from monitor.sources.pull import Window
 from monitor.sources.reported import BucketCount
+from monitor.sources.window import Window
 
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % 60  # a minute boundary
 

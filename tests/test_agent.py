@@ -19,7 +19,6 @@ import httpx
 import msgspec
 import pytest
 
-from monitor.agent.applied import AppliedSequences
 from monitor.agent.bucketer import Bucketer
 from monitor.agent.daemon import Agent
 from monitor.config import load_config
@@ -34,6 +33,7 @@ from monitor.ledger.aggregate import (
     Sighting,
     merge,
 )
+from monitor.ledger.applied import AppliedSequences
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Observation

@@ -24,18 +24,18 @@ from prometheus_client import generate_latest
 from prometheus_client.utils import floatToGoString
 
 from monitor.agent.daemon import Agent
-from monitor.agent.liveness import AgentContact, AgentLiveness, Outage
 from monitor.alerting.alert import Alert, AlertState
-from monitor.anomaly.check import Judgement
 from monitor.config import load_config
 from monitor.config.model import Config
 from monitor.engine import Engine, TickOutput
+from monitor.ledger.agents import AgentContact, AgentLiveness, Outage
 from monitor.ledger.aggregate import AggregateBatch, HopAggregate
 from monitor.ledger.records import Completeness
 from monitor.ledger.watermark import Gap
 from monitor.records import Observation
 from monitor.server.app import create_app
 from monitor.testing import FakeClock, StaticRuntime, serve_in_thread
+from monitor.verdict import Judgement
 
 B0 = 1_700_000_040.0  # a bucket start (divisible by 60)
 

@@ -19,8 +19,6 @@ import pytest
 
 from monitor.agent.bucketer import Bucketer
 from monitor.agent.daemon import Agent
-from monitor.agent.sketch_check import KEY_RANGE, SketchBins, sketch_problem
-from monitor.agent.validate import MAX_SIGHTINGS, Admitted, BatchGate, Refusal
 from monitor.config import load_config
 from monitor.config.model import Config
 from monitor.engine import Engine
@@ -35,6 +33,8 @@ from monitor.ledger.aggregate import (
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import CountSample, Observation
 from monitor.server.app import create_app
+from monitor.sources.agent_batch import MAX_SIGHTINGS, Admitted, BatchGate, Refusal
+from monitor.sources.sketch_check import KEY_RANGE, SketchBins, sketch_problem
 from monitor.testing import FakeClock, StaticRuntime, serve_in_thread
 
 B0 = 1_700_000_040.0  # a bucket start (divisible by 60)

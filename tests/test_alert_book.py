@@ -6,7 +6,7 @@ import pytest
 
 from monitor.alerting.alert import AlertState, labels_of
 from monitor.alerting.book import AlertBook, AlertPolicy
-from monitor.anomaly.check import Judgement, Verdict
+from monitor.verdict import Judgement, Verdict
 
 F, OK, NO = Judgement.FIRING, Judgement.OK, Judgement.NO_DATA
 

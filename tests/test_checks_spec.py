@@ -14,10 +14,10 @@ from conftest import ROOT, fixture_id, issue_lines
 
 from monitor.anomaly.load import load_checks, load_checks_file, validate_checks_file
 from monitor.anomaly.model import CheckDef, CheckKind, Target
-from monitor.anomaly.quiet import TimeInterval, TimeRange
 from monitor.config.errors import ConfigError
 from monitor.config.model import Config
 from monitor.config.yamlpos import load_yaml_text
+from monitor.time_intervals import TimeInterval, TimeRange
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 CASES = sorted(p.name for p in FIXTURES.glob("*.yaml"))

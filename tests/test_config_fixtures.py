@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.validate import validate_command
+from monitor.validate import validate_command
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 CASES = sorted(p.name for p in FIXTURES.glob("*.yaml"))

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from monitor.config import (
-    KIND_VALIDATORS,
     ConfigError,
     ConfigIssue,
     load_config,
@@ -18,9 +17,9 @@ from monitor.config import (
 )
 from monitor.config.model import ExpectKind
 from monitor.config.spec import DocumentSpec
-from monitor.config.validate import validate_command
 from monitor.config.yamlpos import Positions, load_yaml_text
 from monitor.records import Observation
+from monitor.validate import validate_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -207,11 +206,12 @@ def test_included_files_run_their_kinds_validator(
         _spec, issues = validate_data(path, data, positions, _GreetingSpec)
         return issues
 
-    monkeypatch.setitem(KIND_VALIDATORS, "Checks", checks_validator)
     _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\ngreeting: hi\n", "checks/b.yml")
     _write(tmp_path, "apiVersion: hopwatch/v1\nkind: Checks\ngreeting: yo\n", "checks/a.yaml")
     _write(tmp_path, "ignored", "checks/notes.txt")
-    config = load_config(_write(tmp_path, MINIMAL + "include: [checks/]\n"))
+    config = load_config(
+        _write(tmp_path, MINIMAL + "include: [checks/]\n"), kinds={"Checks": checks_validator}
+    )
     assert config.includes == (tmp_path / "checks/a.yaml", tmp_path / "checks/b.yml")
     assert seen == list(config.includes)
 
@@ -275,3 +275,10 @@ def test_yaml_aliases_within_the_limits_still_work() -> None:
     doc = load_yaml_text("a: &x [1, {b: 2}]\nc: *x\nd: [*x, *x]\n", "f.yaml")
     assert doc.issues == () and doc.readable
     assert doc.data == {"a": [1, {"b": 2}], "c": [1, {"b": 2}], "d": [[1, {"b": 2}]] * 2}
+
+
+def test_every_known_kind_has_its_validator_wired() -> None:
+    from monitor.config import KNOWN_KINDS
+    from monitor.validate import KINDS
+
+    assert sorted(KINDS) == sorted(KNOWN_KINDS)

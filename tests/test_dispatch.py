@@ -9,8 +9,7 @@ import pytest
 
 from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.alerting.dispatch import Dispatcher, go_quote, group_key, group_labels
-from monitor.anomaly.quiet import Span, TimeInterval, TimeRange
-from monitor.notify.model import Delivery, Notification, Outcome, Prior
+from monitor.alerting.notification import Delivery, Notification, Outcome, Prior
 from monitor.routing.model import (
     Extensions,
     InhibitRule,
@@ -25,6 +24,7 @@ from monitor.routing.model import (
     SlackConfig,
     SlackMode,
 )
+from monitor.time_intervals import Span, TimeInterval, TimeRange
 
 WAIT, INTERVAL, REPEAT = 30.0, 300.0, 3600.0
 

@@ -6,8 +6,8 @@ import pytest
 
 from monitor.alerting.alert import AlertState, labels_of
 from monitor.alerting.book import AlertBook
-from monitor.anomaly.check import Judgement, Verdict
 from monitor.anomaly.divergence import shortfall_pvalue
+from monitor.verdict import Judgement, Verdict
 
 
 def verdict(judgement: Judgement, summary: str = "") -> Verdict:

@@ -18,9 +18,9 @@ import msgspec
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitor import names
 from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.config.model import Config, Edge, Hop, Pipeline
-from monitor.export import names
 from monitor.export.metrics import HopwatchCollector, hopwatch_version
 from monitor.server.app import create_app
 from monitor.sources.push import decode_observations

@@ -30,7 +30,7 @@ import math
 
 import pytest
 
-from monitor.anomaly.nab import (
+from monitor.replay.nab import (
     PROFILES,
     FileRows,
     corpus_score,

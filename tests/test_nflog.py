@@ -18,8 +18,7 @@ from monitor.alerting.nflog import (
     needs_update,
     sends_resolved,
 )
-from monitor.anomaly.check import Judgement, Verdict
-from monitor.notify.model import Delivery, Outcome, Prior
+from monitor.alerting.notification import Delivery, Outcome, Prior
 from monitor.routing.model import (
     PagerDutyConfig,
     Receiver,
@@ -32,6 +31,7 @@ from monitor.routing.model import (
 )
 from monitor.store import DB_FILENAME, SQLiteStore, open_store
 from monitor.store.nflog_sqlite import NflogStore, open_nflog
+from monitor.verdict import Judgement, Verdict
 
 NOW = 10_000.0
 REPEAT = 3600.0

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from monitor.alerting.notification import Delivery, Outcome, Prior
 from monitor.notify.console import ConsoleNotifier
 from monitor.notify.dispatch import Clients, deliver
-from monitor.notify.model import Delivery, Outcome, Prior
 from monitor.notify.retry import Backoff, with_retries
 from monitor.notify.webhook import WebhookNotifier
 from monitor.routing.model import (

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from monitor.alerting.alert import AlertState
-from monitor.notify.model import Notification, Prior
+from monitor.alerting.notification import Notification, Prior
 from monitor.notify.pagerduty import resolve_event, trigger_event
 from monitor.notify.slack_blocks import render_message
 from monitor.notify.webhook import payload

@@ -10,8 +10,8 @@ import pytest
 from notify_support import run
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.alerting.notification import Delivery, Notification, Outcome, Prior
 from monitor.notify.dispatch import Clients, deliver
-from monitor.notify.model import Delivery, Notification, Outcome, Prior
 from monitor.notify.pagerduty import (
     MAX_DEDUP_KEY,
     MAX_DETAILS_BYTES,

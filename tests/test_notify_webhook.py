@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.alerting.notification import Delivery, Outcome
 from monitor.notify.dispatch import open_clients
 from monitor.notify.forward import forward_alerts, postable_alerts
-from monitor.notify.model import Delivery, Outcome
 from monitor.notify.notifier import Notifier
 from monitor.notify.webhook import WebhookNotifier, payload
 from monitor.routing.model import (

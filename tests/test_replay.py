@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.anomaly.model import CheckState, Score
-from monitor.anomaly.replay import (
+from monitor.replay.series import (
     parse_time,
     replay_command,
     replay_nab_csv,

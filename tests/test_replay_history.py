@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from monitor.anomaly.history import (
+from monitor.anomaly.load import load_checks
+from monitor.config import load_config
+from monitor.ledger.records import Completeness, EdgeResult, HopBucket, JoinMode, SeriesKey
+from monitor.records import Status
+from monitor.replay.history import (
     HistoryReplay,
     ReplayedAlert,
     incident_metrics,
     replay_buckets,
     select,
 )
-from monitor.anomaly.history_cli import HistoryRequest, history_command
-from monitor.anomaly.history_inputs import parse_counts, parse_incidents, parse_instant
-from monitor.anomaly.load import load_checks
-from monitor.config import load_config
-from monitor.ledger.records import Completeness, EdgeResult, HopBucket, JoinMode, SeriesKey
-from monitor.records import Status
+from monitor.replay.history_cli import HistoryRequest, history_command
+from monitor.replay.history_inputs import parse_counts, parse_incidents, parse_instant
 from monitor.slo.load import load_slos
 from monitor.store import StoreError, open_store
 

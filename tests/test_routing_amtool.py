@@ -23,6 +23,7 @@ from conftest import ROOT
 from monitor.config.includes import check_included_file
 from monitor.routing.cli import parse_labels, read_routing, receivers_for
 from monitor.routing.spec import ROUTING_KIND
+from monitor.validate import KINDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routing"
 TREE = FIXTURES / "valid" / "amtool_tree.yaml"
@@ -252,6 +253,6 @@ def test_the_example_in_the_docs_is_valid_for_both(amtool: str, tmp_path: Path) 
     text = (ROOT / "docs" / "routing.md").read_text(encoding="utf-8")
     example = tmp_path / "routing.yaml"
     example.write_text(text.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
-    assert check_included_file(example) == []
+    assert check_included_file(example, KINDS) == []
     result = run(amtool, "check-config", str(alertmanager_file(example, tmp_path / "am.yml")))
     assert result.returncode == 0, result.stdout

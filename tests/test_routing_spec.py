@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, fixture_id, issue_lines
 
-from monitor.anomaly.quiet import Span, TimeInterval, TimeRange
 from monitor.config.errors import ConfigError
 from monitor.config.includes import check_included_file
 from monitor.config.model import Config
@@ -35,6 +34,8 @@ from monitor.routing.model import (
     WebhookConfig,
     default_routing,
 )
+from monitor.time_intervals import Span, TimeInterval, TimeRange
+from monitor.validate import KINDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routing"
 CASES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
@@ -71,7 +72,7 @@ def test_fixture_output_is_exact(name: str, monkeypatch: pytest.MonkeyPatch) -> 
 def test_validate_reports_what_loading_reports(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``hopwatch validate`` (the include check) and the daemon's loader agree on every file."""
     monkeypatch.chdir(FIXTURES)
-    assert set(check_included_file(Path(name))) == set(load_routing_file(name)[1])
+    assert set(check_included_file(Path(name), KINDS)) == set(load_routing_file(name)[1])
 
 
 def test_every_fixture_has_an_expected_file() -> None:
@@ -89,7 +90,7 @@ def test_a_secret_never_appears_in_an_error() -> None:
 
 
 def test_example_validates_without_issues() -> None:
-    assert check_included_file(SIGNUP) == []
+    assert check_included_file(SIGNUP, KINDS) == []
 
 
 def test_example_maps_to_the_exact_model() -> None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from monitor.anomaly.simreplay import replay_simulated_day
+from monitor.replay.simreplay import replay_simulated_day
 
 
 @pytest.mark.slow

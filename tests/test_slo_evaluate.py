@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.alerting.book import AlertBook
-from monitor.anomaly.check import Judgement
 from monitor.config.model import MATCH_ALL
 from monitor.slo.evaluate import Gate, SLOEvaluator, SLOStatus, TierPhase
 from monitor.slo.model import (
@@ -26,6 +25,7 @@ from monitor.slo.model import (
     workbook_tiers,
 )
 from monitor.slo.outcomes import period_start
+from monitor.verdict import Judgement
 
 T0 = 1_699_999_200.0  # an hour boundary
 DAY, HOUR, MINUTE = 86400.0, 3600.0, 60.0

@@ -15,7 +15,7 @@ from monitor.anomaly.freshness import FreshnessDetector
 from monitor.anomaly.mix import MixDetector, pool
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Target
 from monitor.anomaly.proportion import ProportionDetector, surprise
-from monitor.anomaly.quiet import (
+from monitor.time_intervals import (
     TimeInterval,
     day_of_month_span,
     month_span,

@@ -12,7 +12,7 @@ Liveness: a flush with nothing to send spools an empty batch (a heartbeat) when 
 empty, so the server hears from every agent at least once per ``flush_interval`` even when its
 hops are idle; while batches wait in the spool, the oldest of them is the heartbeat. Every batch
 declares the hops the agent serves, so a server that stops hearing from it marks those hops
-unobserved (``monitor.agent.liveness``) instead of judging their buckets as loss.
+unobserved (``monitor.ledger.agents``) instead of judging their buckets as loss.
 """
 
 from __future__ import annotations

@@ -8,29 +8,17 @@ labels identify it (the fingerprint is a hash of the sorted label set), annotati
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-Labels = tuple[tuple[str, str], ...]
+from monitor.labels import Labels, fingerprint, labels_of
 
 
 class AlertState(enum.StrEnum):
     PENDING = "pending"
     FIRING = "firing"
     RESOLVED = "resolved"
-
-
-def labels_of(mapping: Mapping[str, str]) -> Labels:
-    """Sorted, hashable labels; empty values are dropped as in Prometheus."""
-    return tuple(sorted((k, str(v)) for k, v in mapping.items() if v != ""))
-
-
-def fingerprint(labels: Labels) -> str:
-    """Stable 16-hex-digit identity of an alert: the same labels give the same fingerprint."""
-    text = "\xff".join(f"{k}\xfe{v}" for k, v in labels)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import msgspec
 
 from monitor.alerting.alert import Alert, AlertState, labels_of
-from monitor.anomaly.check import Judgement, Verdict
+from monitor.verdict import Judgement, Verdict
 
 ALERT_NAMES = {
     "divergence": "HopwatchEdgeDataLoss",

@@ -36,7 +36,7 @@ from monitor.alerting.nflog import (
     needs_update,
     sends_resolved,
 )
-from monitor.notify.model import Delivery, Notification, Outcome, Prior
+from monitor.alerting.notification import Delivery, Notification, Outcome, Prior
 from monitor.routing.model import Receiver, Route, RouteOpts, RoutingConfig
 
 IN_FLIGHT_TIMEOUT = 600.0

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.anomaly.quiet import TimeInterval, is_quiet
 from monitor.routing.model import RouteOpts
+from monitor.time_intervals import TimeInterval, is_quiet
 
 
 class Silences(Protocol):

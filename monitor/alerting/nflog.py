@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
-from monitor.notify.model import Prior
+from monitor.alerting.notification import Prior
 from monitor.routing.model import Receiver
 
 FIRING_RETENTION = 7 * 86400.0
@@ -204,3 +205,12 @@ __all__ = [
     "newer",
     "sends_resolved",
 ]
+
+
+class NflogPersistence(Protocol):
+    """Where the notification log survives a restart (``monitor.store.nflog_sqlite.NflogStore``,
+    or PostgreSQL for a shared judge): the notifier saves what a flush changed, loads it at start."""
+
+    def save(self, entries: Iterable[Entry]) -> None: ...
+
+    def load(self) -> list[Entry]: ...

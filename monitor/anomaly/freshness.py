@@ -18,7 +18,7 @@ import math
 
 from monitor.anomaly.model import CheckDef, CheckState, Score
 from monitor.anomaly.proportion import BASELINE_HALF_LIFE, state_for, surprise
-from monitor.anomaly.quiet import TimeInterval, is_quiet
+from monitor.time_intervals import TimeInterval, is_quiet
 
 HOURS = 24
 MIN_HOUR_EXPOSURE = 1800.0

@@ -235,7 +235,7 @@ def _read(path: Path, data: Any, positions: Positions) -> _Read:
 
 
 def validate_checks_file(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """Every problem one Checks file shows without the main config: the ``KIND_VALIDATORS``
+    """Every problem one Checks file shows without the main config: the ``monitor.validate.KINDS``
     entry for ``Checks``; ``load_checks`` adds the checks that need the pipelines."""
     return _read(path, data, positions).out.items
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.alerting.alert import labels_of
-from monitor.anomaly.check import Judgement, Verdict
 from monitor.anomaly.latency_path import PathLatency
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
 from monitor.anomaly.segments import Segments, unsegmented
 from monitor.config.model import Config
+from monitor.labels import labels_of
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.records import Status
 from monitor.timeutil import format_duration
+from monitor.verdict import Judgement, Verdict
 
 DEFAULT_ROLLUP_BELOW = 5.0
 """Segments with fewer events per bucket than this (typically) are judged together, not alone."""

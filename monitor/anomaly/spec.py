@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.anomaly import quiet
+from monitor import time_intervals as quiet
 from monitor.anomaly.model import CheckKind
 from monitor.config.document import kind_is, type_name
 from monitor.config.spec import (

@@ -237,7 +237,7 @@ def pydantic_issues(
 def validate_data(
     path: Path, data: Any, positions: Positions, spec_cls: type[SpecT]
 ) -> tuple[SpecT | None, list[ConfigIssue]]:
-    """Check already-parsed YAML against ``spec_cls``; for ``KIND_VALIDATORS`` functions."""
+    """Check already-parsed YAML against ``spec_cls``; for ``monitor.validate.KINDS`` functions."""
     try:
         return spec_cls.model_validate(data), []
     except ValidationError as exc:

@@ -1,13 +1,14 @@
 """Files pulled in by ``include:``: each must be a hopwatch document with a known ``kind``.
 
 The kinds belong to other packages (SLO groups to ``slo``, checks to ``anomaly``, routing to
-``routing``); they plug their semantic validation into ``KIND_VALIDATORS`` so the config package
-never imports them, and ``hopwatch validate`` checks every file the daemon would read.
+``routing``, scenarios to ``sim``); ``monitor/validate.py`` passes their semantic validators in
+(``KINDS``) so the config package never imports them, and ``hopwatch validate`` checks every file
+the daemon would read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,52 +21,11 @@ KindValidator = Callable[[Path, Any, Positions], list[ConfigIssue]]
 """(file, parsed data, positions) → issues; usually ``validate_data`` with the kind's spec."""
 
 
-def _simulation(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """``kind: Simulation`` (the demo's scenarios): schema, then whether the values fit together."""
-    from monitor.config.document import validate_data
-    from monitor.sim.spec import SimulationSpec  # the simulator depends on config, not back
-
-    spec, issues = validate_data(path, data, positions, SimulationSpec)
-    if spec is not None:
-        try:
-            spec.to_scenario()
-        except ValueError as err:
-            line, col = positions.of(())
-            issues.append(ConfigIssue(str(path), line, col, "", str(err)))
-    return issues
-
-
-def _slo(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """``kind: SLOGroup`` and OpenSLO ``kind: SLO``: the schema and what needs no main config."""
-    from monitor.slo.load import validate_slo_file  # slo depends on config, not back
-
-    return validate_slo_file(path, data, positions)
-
-
-def _checks(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """``kind: Checks``: the schema and what needs no main config."""
-    from monitor.anomaly.load import validate_checks_file  # anomaly depends on config, not back
-
-    return validate_checks_file(path, data, positions)
-
-
-def _routing(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """``kind: Routing``: the schema, Alertmanager's rules and hopwatch's extensions."""
-    from monitor.routing.load import validate_routing_file  # routing depends on config, not back
-
-    return validate_routing_file(path, data, positions)
-
-
-KIND_VALIDATORS: dict[str, KindValidator] = {
-    "SLOGroup": _slo,
-    "SLO": _slo,
-    "Checks": _checks,
-    "Routing": _routing,
-    "Simulation": _simulation,
-}
+KNOWN_KINDS = ("Checks", "Routing", "SLO", "SLOGroup", "Simulation")
+"""The ``kind`` values an included file may have. Each kind's own validation lives with the package
+that owns it; ``monitor/validate.py`` wires them (``KINDS``) so this package imports none of them."""
 OTHER_API_VERSIONS = {"SLO": "openslo/v1"}
 """Kinds that also come in another project's format (plain OpenSLO documents)."""
-"""Semantic validators of included files by ``kind``; the owning packages replace their entry."""
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -77,9 +37,12 @@ def include_files(entry: Path) -> list[Path]:
     return [entry]
 
 
-def check_included_file(path: Path) -> list[ConfigIssue]:
+def check_included_file(
+    path: Path, kinds: Mapping[str, KindValidator] | None = None
+) -> list[ConfigIssue]:
     """Validate one file of ``include:``: YAML, ``apiVersion``, a known ``kind``, then its kind's
-    own validator. Also what ``hopwatch validate`` runs on a standalone included file."""
+    own validator from ``kinds`` (``monitor.validate.KINDS``; without it, only the structure is
+    checked). Also what ``hopwatch validate`` runs on a standalone included file."""
     doc = load_yaml(path)
     issues = list(doc.issues)
     if not doc.readable:
@@ -98,7 +61,7 @@ def check_included_file(path: Path) -> list[ConfigIssue]:
             )
         )
         return issues
-    known_kinds = ", ".join(sorted(KIND_VALIDATORS))
+    known_kinds = ", ".join(sorted(KNOWN_KINDS))
     ok = True
     for key, hint in (("apiVersion", MISSING_HINTS["apiVersion"]), ("kind", None)):
         if key not in data:
@@ -121,7 +84,7 @@ def check_included_file(path: Path) -> list[ConfigIssue]:
         )
         ok = False
     kind = data.get("kind")
-    if "kind" in data and kind not in KIND_VALIDATORS:
+    if "kind" in data and kind not in KNOWN_KINDS:
         line, col = pos.of(("kind",))
         issues.append(
             ConfigIssue(
@@ -129,6 +92,7 @@ def check_included_file(path: Path) -> list[ConfigIssue]:
             )
         )
         ok = False
-    if ok:
-        issues.extend(KIND_VALIDATORS[str(kind)](path, data, pos))
+    validator = (kinds or {}).get(str(kind))
+    if ok and validator is not None:
+        issues.extend(validator(path, data, pos))
     return issues

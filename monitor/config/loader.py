@@ -16,6 +16,7 @@ from pathlib import Path
 
 from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
+from monitor.config.includes import KindValidator
 from monitor.config.model import (
     AgentConfig,
     Config,
@@ -173,10 +174,14 @@ def _build(
 
 
 def check_config(
-    path: Path | str, environ: Mapping[str, str] | None = None
+    path: Path | str,
+    environ: Mapping[str, str] | None = None,
+    kinds: Mapping[str, KindValidator] | None = None,
 ) -> tuple[Config | None, list[ConfigIssue]]:
     """Every issue of a main config file and its includes, and the ``Config`` when there is no
-    error (warnings do not block). ``environ`` defaults to ``os.environ``; tests pass their own."""
+    error (warnings do not block). ``environ`` defaults to ``os.environ``; tests pass their own.
+    ``kinds`` validates included files by kind (``monitor.validate.KINDS``, which the daemon and
+    ``hopwatch validate`` use); without it only their structure is checked here."""
     path = Path(path)
     env = os.environ if environ is None else environ
     doc = load_yaml(path)
@@ -185,7 +190,8 @@ def check_config(
         return None, issues
     spec, schema_issues = validate_data(path, doc.data, doc.positions, ConfigSpec)
     issues.extend(schema_issues)
-    checker = ConfigChecker(path, doc.data if isinstance(doc.data, dict) else {}, doc.positions)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    checker = ConfigChecker(path, data, doc.positions, kinds)
     if isinstance(doc.data, dict):
         checker.run(env)
     issues.extend(checker.issues)
@@ -194,9 +200,13 @@ def check_config(
     return _build(spec, path, checker.included, env), issues
 
 
-def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path | str,
+    environ: Mapping[str, str] | None = None,
+    kinds: Mapping[str, KindValidator] | None = None,
+) -> Config:
     """The runtime config, or ``ConfigError`` carrying every error and warning found."""
-    config, issues = check_config(path, environ)
+    config, issues = check_config(path, environ, kinds)
     if config is None:
         raise ConfigError(sorted(issues, key=ConfigIssue.sort_key))
     return config

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
-from monitor.config.includes import check_included_file, include_files
+from monitor.config.includes import KindValidator, check_included_file, include_files
 from monitor.config.spec import AgentSpec, PipelineSpec, Spec, StorageSpec
 from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
 from monitor.config.yamlpos import Positions
@@ -22,7 +22,14 @@ from monitor.timeutil import format_duration, parse_duration
 class ConfigChecker(IssueCollector):
     """Semantic checks over the raw (possibly schema-invalid) data of the main file."""
 
-    def __init__(self, path: Path, data: dict[str, Any], positions: Positions) -> None:
+    def __init__(
+        self,
+        path: Path,
+        data: dict[str, Any],
+        positions: Positions,
+        kinds: Mapping[str, KindValidator] | None = None,
+    ) -> None:
+        self.kinds = kinds
         super().__init__(str(path), positions)
         self.path = path
         self.base = path.parent
@@ -108,7 +115,7 @@ class ConfigChecker(IssueCollector):
                 if file not in self.included:
                     self.included.append(file)
         for file in self.included:
-            self.issues.extend(check_included_file(file))
+            self.issues.extend(check_included_file(file, self.kinds))
 
     def check_retention(
         self, at: KeyPath, pipeline: dict[str, Any], retention: float | None

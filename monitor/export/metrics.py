@@ -3,7 +3,7 @@
 ``HopwatchCollector`` is registered on the HTTP app's own ``CollectorRegistry`` (never the global
 one, so several apps or tests in one process do not collide). Ingest only updates the engine's
 plain counters; every scrape turns them into metric families here, so pushing an event costs no
-metric call at all. Names, help texts and label names come from ``monitor.export.names``; the SLO
+metric call at all. Names, help texts and label names come from ``monitor.names``; the SLO
 families (``monitor.slo.names``, built in ``slo_metrics.py``) appear only when the engine has SLOs.
 
 Latency quantiles describe the **last closed bucket**: for an edge, ``Engine.last_edge``; for a hop,
@@ -27,11 +27,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as PromExemplar
 
+from monitor import names
 from monitor.alerting.alert import AlertState
 from monitor.anomaly.model import CheckState
 from monitor.config.model import Config
 from monitor.engine import Engine
-from monitor.export import names
 from monitor.export.slo_metrics import slo_families
 from monitor.ledger.latency_totals import LatencyHistogram
 from monitor.ledger.records import Completeness

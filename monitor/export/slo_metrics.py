@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from monitor.engine import Engine
-from monitor.export.names import Metric as MetricName
+from monitor.names import Metric as MetricName
 from monitor.slo import names
 from monitor.slo.evaluate import SLOStatus, TierPhase, WindowStats
 from monitor.slo.model import SLO

@@ -15,7 +15,7 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.export import names
+from monitor import names
 from monitor.sources.health import FailureReason, SourceHealth, SourceKey
 
 __all__ = ["SourceCollector"]

@@ -43,7 +43,7 @@ __all__ = [
 
 MAX_ID_LENGTH: Final = 1024
 """Characters of an event id an aggregate may carry as text (``EdgeIds.ids``), or of a trace id.
-The server refuses longer ones (``monitor.agent.validate``), so the agent's bucketer leaves longer
+The server refuses longer ones (``monitor.sources.agent_batch``), so the agent's bucketer leaves longer
 ids out of the join sample: counted in ``ids_seen``, never sent, never joined."""
 
 
@@ -121,7 +121,7 @@ class AggregateBatch(msgspec.Struct, frozen=True):
     forget them (keeps its record of applied seqs small after the agent drops batches).
     ``samples`` are count samples the agent received on ``/v1/counts``, passed through unchanged.
     ``hops``: every (pipeline, hop) the agent serves, so the server knows which hops go unseen
-    while the agent is silent (``monitor.agent.liveness``). A batch with no aggregates and no
+    while the agent is silent (``monitor.ledger.agents``). A batch with no aggregates and no
     samples is a heartbeat: applied once like any batch (it changes nothing but the agent's last
     contact), sent when an agent has nothing else to say.
     """

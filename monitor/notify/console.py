@@ -11,8 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import render
-from monitor.notify.model import Delivery, Notification, Outcome
 
 MAX_NAMES = 200
 log = logging.getLogger("hopwatch.notify.console")

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify.console import ConsoleNotifier
-from monitor.notify.model import Delivery, Notification, Outcome
 from monitor.notify.pagerduty import PagerDutyNotifier
 from monitor.notify.ratelimit import ChannelLimiter, Clock, Sleep
 from monitor.notify.retry import Backoff, with_retries

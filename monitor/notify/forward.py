@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.alerting.notification import Delivery, Outcome
 from monitor.notify import http, render
-from monitor.notify.model import Delivery, Outcome
 
 API_PATH = "/api/v2/alerts"
 DEFAULT_RESEND_WINDOW = 4 * 60.0

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from monitor.notify.model import Delivery, Outcome
+from monitor.alerting.notification import Delivery, Outcome
 
 MAX_RETRY_AFTER = 3600.0
 

@@ -24,13 +24,12 @@ from monitor.alerting.alert import Alert, AlertState
 from monitor.alerting.dispatch import Dispatcher
 from monitor.alerting.inhibit import PipelineLike
 from monitor.alerting.mute import Silences
-from monitor.alerting.nflog import Entry, NotificationLog
+from monitor.alerting.nflog import Entry, NflogPersistence, NotificationLog
+from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify.dispatch import Clients, deliver
 from monitor.notify.forward import DEFAULT_RESEND_WINDOW, forward_alerts
-from monitor.notify.model import Delivery, Notification, Outcome
 from monitor.routing.model import DeliveryMode, RoutingConfig
 from monitor.stats import DaemonStats
-from monitor.store.nflog_sqlite import NflogStore
 from monitor.timeutil import Clock
 
 log = logging.getLogger("hopwatch.notify")
@@ -66,7 +65,7 @@ class Notifier:
         *,
         silences: Silences | None = None,
         topology: Iterable[PipelineLike] = (),
-        nflog_store: NflogStore | None = None,
+        nflog_store: NflogPersistence | None = None,
         environ: Mapping[str, str] | None = None,
         stats: DaemonStats | None = None,
         forward_interval: float = FORWARD_INTERVAL,

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
+from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import http, render
-from monitor.notify.model import Delivery, Notification, Outcome
 from monitor.routing.model import PagerDutyConfig
 
 MAX_DEDUP_KEY = 255

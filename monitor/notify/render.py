@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.alerting.alert import Alert
-from monitor.notify.model import Notification
+from monitor.alerting.notification import Notification
 
 ELLIPSIS = "…"
 ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from monitor.notify.model import Delivery, Outcome
+from monitor.alerting.notification import Delivery, Outcome
 from monitor.notify.ratelimit import Clock, Sleep
 
 

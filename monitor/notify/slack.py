@@ -32,8 +32,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import http
-from monitor.notify.model import Delivery, Notification, Outcome
 from monitor.notify.ratelimit import ChannelLimiter, Sleep
 from monitor.notify.slack_blocks import SlackMessage, render_message, thread_reply
 from monitor.routing.model import SlackConfig, SlackMode

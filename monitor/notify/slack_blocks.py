@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.alerting.notification import Notification
 from monitor.notify import render
-from monitor.notify.model import Notification
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import http, render
-from monitor.notify.model import Delivery, Notification, Outcome
 from monitor.routing.model import WebhookConfig
 
 VERSION = "4"

@@ -43,7 +43,7 @@ def _read(path: Path, data: Any, positions: Positions) -> _Read:
 
 
 def validate_routing_file(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
-    """Every problem of one Routing file: the ``KIND_VALIDATORS`` entry for ``Routing``."""
+    """Every problem of one Routing file: the ``monitor.validate.KINDS`` entry for ``Routing``."""
     return _read(path, data, positions).out.items
 
 

@@ -17,8 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from monitor.anomaly.quiet import TimeInterval
 from monitor.routing.regex import compile_anchored
+from monitor.time_intervals import TimeInterval
 
 DEFAULT_GROUP_WAIT = 30.0
 DEFAULT_GROUP_INTERVAL = 300.0

@@ -1,7 +1,7 @@
 """``POST /v1/aggregates``: agents' bucket aggregates into the engine, each batch at most once.
 
 The body is one msgpack ``AggregateBatch``. The whole batch is checked against this server's
-config before anything is applied (``monitor.agent.validate``: known pipelines, hops and edges,
+config before anything is applied (``monitor.sources.agent_batch``: known pipelines, hops and edges,
 statuses, counts, times, sketches, the attribute allow-list), so a batch is either applied
 entirely or refused with a 400 naming the batch, the field and the fix — never half-applied,
 which exactly-once could not repair. A refused batch changes nothing but
@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from monitor.agent.validate import Admitted, BatchGate
-from monitor.export import names
+from monitor import names
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
+from monitor.sources.agent_batch import Admitted, BatchGate
 
 log = logging.getLogger("hopwatch.server")
 

@@ -15,9 +15,9 @@ from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from monitor import names
 from monitor.config.model import Edge, Pipeline
 from monitor.engine import Engine
-from monitor.export import names
 from monitor.ledger.records import EdgeResult
 from monitor.ledger.sketch import LatencySketch
 from monitor.server.problems import json_response

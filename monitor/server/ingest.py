@@ -15,8 +15,8 @@ from collections import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from monitor import names
 from monitor.config.model import Config
-from monitor.export import names
 from monitor.server import idempotency
 from monitor.server.body import (
     check_bearer,

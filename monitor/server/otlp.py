@@ -17,8 +17,8 @@ from collections import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from monitor import names
 from monitor.config.model import Config
-from monitor.export import names
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
 from monitor.server.problems import Problem
 from monitor.server.runtime import Runtime

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from monitor.alerting.alert import labels_of
-from monitor.anomaly.check import Judgement, Verdict
+from monitor.labels import labels_of
 from monitor.slo import burn
 from monitor.slo.model import SLO, BudgetingMethod, IndicatorKind, Severity, WindowKind
 from monitor.slo.outcomes import EPS, OutcomeLedger, period_start
 from monitor.timeutil import format_duration
+from monitor.verdict import Judgement, Verdict
 
 CHECK = "slo"
 

@@ -503,7 +503,7 @@ def _unique(issues: Iterable[ConfigIssue]) -> list[ConfigIssue]:
 def validate_slo_file(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
     """Every problem one SLOGroup or OpenSLO SLO file shows without the main config.
 
-    The ``KIND_VALIDATORS`` entry for ``SLOGroup`` and ``SLO``; ``load_slo_group`` adds the checks
+    The ``monitor.validate.KINDS`` entry for ``SLOGroup`` and ``SLO``; ``load_slo_group`` adds the checks
     that need the pipelines."""
     _, _, out = _read(path, data, positions)
     return _unique(out.items)

@@ -1,6 +1,6 @@
 """Every SLO metric hopwatch exports and every name in the Prometheus rules it writes, in one place.
 
-The sibling of ``monitor/export/names.py`` (same ``Metric`` record, same conventions): the daemon's
+The sibling of ``monitor/names.py`` (same ``Metric`` record, same conventions): the daemon's
 SLO collector exports these families, and ``monitor/slo/rules.py`` builds its recording and
 alerting rules over ``EVENTS`` with the record names below, so a rename happens here once.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from monitor.export.names import OUTCOME, Metric
+from monitor.names import OUTCOME, Metric
 
 # --- label names --------------------------------------------------------------------------------
 

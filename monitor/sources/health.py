@@ -13,9 +13,9 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
-from monitor.alerting.alert import labels_of
-from monitor.anomaly.check import Judgement, Verdict
+from monitor.labels import labels_of
 from monitor.timeutil import format_duration
+from monitor.verdict import Judgement, Verdict
 
 __all__ = ["SOURCE_DOWN_CHECK", "FailureReason", "SourceError", "SourceHealth", "SourceKey"]
 

@@ -17,8 +17,8 @@ from monitor.ledger.watermark import Watermark
 from monitor.records import Status
 from monitor.sources.health import FailureReason, SourceError, SourceKey
 from monitor.sources.http_client import get_json, make_client
-from monitor.sources.pull import Window
 from monitor.sources.reported import BucketCount, to_epoch_seconds
+from monitor.sources.window import Window
 
 __all__ = ["HttpJsonPull", "items_to_counts", "lookup"]
 

@@ -19,8 +19,8 @@ from monitor.records import Attributes
 from monitor.sources.counter_math import Point, bucket_increments, last_value_before
 from monitor.sources.health import FailureReason, SourceError, SourceKey
 from monitor.sources.http_client import get_json, make_client
-from monitor.sources.pull import Window
 from monitor.sources.reported import BucketCount
+from monitor.sources.window import Window
 
 __all__ = ["LOOKBACK", "PrometheusPull", "parse_matrix"]
 

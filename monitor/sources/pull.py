@@ -16,33 +16,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 from typing import Protocol
 
 import msgspec
 
-from monitor.anomaly.check import Verdict
 from monitor.config.model import Config, Pipeline, PullSourceDef, Schedule
 from monitor.engine import Engine
 from monitor.ledger.watermark import Gap, Watermark
 from monitor.sources.health import FailureReason, SourceError, SourceHealth, SourceKey
 from monitor.sources.reported import BucketCount, ReportedCounts
+from monitor.sources.window import Window
 from monitor.timeutil import Clock
+from monitor.verdict import Verdict
 
 __all__ = ["PullSource", "SourceRunner", "Window", "build_sources", "pull_window"]
 
 log = logging.getLogger("hopwatch.sources")
-
-
-@dataclass(frozen=True)
-class Window:
-    """The event-time range one pull reads: ``[start, end)``; buckets from ``open_from`` on are
-    still open (a pull may lower their counts), earlier ones closed since the previous pull."""
-
-    start: float
-    end: float
-    open_from: float
-    bucket_seconds: float
 
 
 class PullSource(Protocol):

@@ -30,8 +30,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from monitor.config.model import SqlSource
 from monitor.ledger.watermark import Watermark
 from monitor.sources.health import FailureReason, SourceError, SourceKey
-from monitor.sources.pull import Window
 from monitor.sources.reported import BucketCount, to_epoch_seconds
+from monitor.sources.window import Window
 
 __all__ = ["SqlPull", "bucket_rows", "to_epoch_seconds"]
 

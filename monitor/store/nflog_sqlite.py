@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from monitor.alerting.nflog import Entry, LogKey
-from monitor.notify.model import Prior
+from monitor.alerting.notification import Prior
 from monitor.store.base import StoreError
 from monitor.store.connection import SharedConnection, connect, transaction
 from monitor.store.sqlite import DB_FILENAME

@@ -2,7 +2,7 @@
 
 ``LatencySketch.from_bytes`` trusts its input: garbage raises deep in the library (a 500 on the
 server), and a bin key far out of range makes the sketch allocate dense bins all the way to it. So
-``monitor.agent.validate`` asks ``sketch_problem`` first, which decodes the same layout and checks
+``monitor.sources.agent_batch`` asks ``sketch_problem`` first, which decodes the same layout and checks
 that every number in it can stand for latencies: keys a latency of at most ``MAX_LATENCY_SECONDS``
 maps to, weights and counts that are counts, a count that is the sum of the bins, a finite sum.
 Pure; it decodes ``monitor.ledger.sketch.SketchBins``, the layout ``to_bytes`` writes.

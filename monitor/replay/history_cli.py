@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from monitor.anomaly.history import (
+from monitor.anomaly.load import load_checks
+from monitor.config import ConfigError
+from monitor.ledger.records import EdgeResult, HopBucket
+from monitor.replay.history import (
     HistoryReplay,
     HistoryRow,
     Selection,
@@ -27,13 +30,11 @@ from monitor.anomaly.history import (
     replay_buckets,
     select,
 )
-from monitor.anomaly.history_inputs import parse_instant, read_counts, read_incidents
-from monitor.anomaly.load import load_checks
-from monitor.config import ConfigError, load_config
-from monitor.ledger.records import EdgeResult, HopBucket
+from monitor.replay.history_inputs import parse_instant, read_counts, read_incidents
 from monitor.slo.load import load_slos
 from monitor.slo.model import CompletenessIndicator
 from monitor.timeutil import parse_duration
+from monitor.validate import load_config
 
 __all__ = ["HistoryRequest", "HistoryStore", "history_command", "read_store", "write_rows"]
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.alerting.alert import Labels
+from monitor.labels import Labels
 
 
 class Judgement(enum.StrEnum):

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from monitor.alerting.alert import labels_of
-from monitor.anomaly.check import Judgement, Verdict
+from monitor.labels import labels_of
 from monitor.timeutil import format_duration
+from monitor.verdict import Judgement, Verdict
 
 __all__ = [
     "AGENT_DOWN_CHECK",

@@ -1,23 +1,75 @@
-"""``hopwatch validate``: check config files the way CI wants, every problem at once.
+"""Every kind of config file wired to its validator, and ``hopwatch validate`` over them.
 
-The CLI wiring (``monitor/cli.py``) calls ``validate_command``; it takes the output stream so
-tests and the CLI share one code path.
+``monitor.config`` knows the main file and the structure of included files; the kinds belong to
+the packages above it (SLO groups to ``slo``, checks to ``anomaly``, routing to ``routing``,
+scenarios to ``sim``). This module sits above them all and passes ``KINDS`` down, so the daemon
+and ``hopwatch validate`` see every problem at once while ``config`` imports none of them.
+``validate_command`` takes the output stream so tests and the CLI share one code path.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
-from monitor.config.errors import ConfigIssue
-from monitor.config.includes import YAML_SUFFIXES, check_included_file, include_files
-from monitor.config.loader import check_config
+from monitor.anomaly.load import load_checks_file, validate_checks_file
+from monitor.config import loader
+from monitor.config.document import validate_data
+from monitor.config.errors import ConfigError, ConfigIssue
+from monitor.config.includes import (
+    YAML_SUFFIXES,
+    KindValidator,
+    check_included_file,
+    include_files,
+)
 from monitor.config.model import Config
-from monitor.config.yamlpos import load_yaml
+from monitor.config.yamlpos import Positions, load_yaml
+from monitor.routing.load import (
+    load_routing,
+    load_routing_file,
+    routing_files,
+    validate_routing_file,
+)
+from monitor.routing.model import RoutingConfig
+from monitor.sim.spec import SimulationSpec
+from monitor.slo.load import SLO_KINDS, load_slo_group, validate_slo_file
 
-if TYPE_CHECKING:
-    from monitor.routing.model import RoutingConfig
+
+def _simulation(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
+    """``kind: Simulation`` (the demo's scenarios): schema, then whether the values fit together."""
+    spec, issues = validate_data(path, data, positions, SimulationSpec)
+    if spec is not None:
+        try:
+            spec.to_scenario()
+        except ValueError as err:
+            line, col = positions.of(())
+            issues.append(ConfigIssue(str(path), line, col, "", str(err)))
+    return issues
+
+
+KINDS: Mapping[str, KindValidator] = {
+    "SLOGroup": validate_slo_file,
+    "SLO": validate_slo_file,
+    "Checks": validate_checks_file,
+    "Routing": validate_routing_file,
+    "Simulation": _simulation,
+}
+"""Semantic validators of included files by ``kind`` (``config.includes.KNOWN_KINDS``)."""
+
+
+def check_config(
+    path: Path | str, environ: Mapping[str, str] | None = None
+) -> tuple[Config | None, list[ConfigIssue]]:
+    """``monitor.config.check_config`` with every kind's validator: what the daemon relies on."""
+    return loader.check_config(path, environ, KINDS)
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """The runtime config with every included file checked by its kind, or ``ConfigError``."""
+    return loader.load_config(path, environ, KINDS)
+
 
 DEFAULT_PATH = "hopwatch.yaml"
 
@@ -51,10 +103,8 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     """Issues of one file, and the summary to print when none of them is an error."""
     kind = _kind_of(path)
     if kind is not None:
-        issues = check_included_file(path)
+        issues = check_included_file(path, KINDS)
         if kind == "Routing" and not any(i.is_error for i in issues):
-            from monitor.routing.load import load_routing_file  # routing depends on config
-
             routing, _ = load_routing_file(path)
             kind += _routing_counts(routing) if routing is not None else ""
         return issues, kind
@@ -65,16 +115,12 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     routing = ""
     if not any(i.is_error for i in issues):
         # SLO files checked against this config: pipelines, hops and edges they name must exist.
-        from monitor.slo.load import SLO_KINDS, load_slo_group  # slo depends on config
-
         for included in config.includes:
             if _kind_of(included) in SLO_KINDS:
                 group, found = load_slo_group(included, config)
                 issues.extend(i for i in found if i not in issues)
                 slos += len(group.slos) if group is not None else 0
             elif _kind_of(included) == "Checks":
-                from monitor.anomaly.load import load_checks_file
-
                 defs, found = load_checks_file(included, config)
                 issues.extend(i for i in found if i not in issues)
                 checks += len(defs) if defs is not None else 0
@@ -88,9 +134,6 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
 def _routing_summary(config: Config, issues: list[ConfigIssue]) -> str:
     """``, 5 routes, 3 receivers`` for the config's Routing file (none: nothing to add); a
     second Routing file is an error, as the daemon would refuse it."""
-    from monitor.config.errors import ConfigError
-    from monitor.routing.load import load_routing, routing_files  # routing depends on config
-
     if not routing_files(config):
         return ""
     try:

@@ -20,17 +20,17 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from monitor.alerting.book import RESOLVE_AFTER, AlertBook
-from monitor.anomaly.check import Judgement, Verdict
 from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef, CheckKind, Detector, clamp01
-from monitor.anomaly.replay import WindowMetrics
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.records import Status
+from monitor.replay.series import WindowMetrics
 from monitor.slo.evaluate import SLOEvaluator
 from monitor.slo.indicators import SLIRecorder
 from monitor.slo.model import SLO, CompletenessIndicator
+from monitor.verdict import Judgement, Verdict
 
 __all__ = [
     "HistoryReplay",

@@ -25,7 +25,6 @@ from typing import Final
 
 import msgspec
 
-from monitor.agent.sketch_check import MAX_LATENCY_SECONDS, sketch_problem
 from monitor.config.model import Config
 from monitor.config.spec import AGENT_ID_PATTERN
 from monitor.ledger.aggregate import (
@@ -40,6 +39,7 @@ from monitor.records import Attributes, CountSample, Status
 from monitor.sources.attributes import AttributeFilter, NotText
 from monitor.sources.bounds import MAX_COUNT, TimeBounds, aligned
 from monitor.sources.rejection import format_time
+from monitor.sources.sketch_check import MAX_LATENCY_SECONDS, sketch_problem
 from monitor.timeutil import format_duration
 
 __all__ = [
