@@ -112,7 +112,7 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
     if config is None:
         return issues, ""
     slos = checks = 0
-    routing = ""
+    routing_text = ""
     if not any(i.is_error for i in issues):
         # SLO files checked against this config: pipelines, hops and edges they name must exist.
         for included in config.includes:
@@ -124,11 +124,11 @@ def check_path(path: Path) -> tuple[list[ConfigIssue], str]:
                 defs, found = load_checks_file(included, config)
                 issues.extend(i for i in found if i not in issues)
                 checks += len(defs) if defs is not None else 0
-        routing = _routing_summary(config, issues)
+        routing_text = _routing_summary(config, issues)
     summary = _config_summary(config)
     summary += f", {_plural(slos, 'SLO')}" if slos else ""
     summary += f", {_plural(checks, 'check')}" if checks else ""
-    return issues, summary + routing
+    return issues, summary + routing_text
 
 
 def _routing_summary(config: Config, issues: list[ConfigIssue]) -> str:

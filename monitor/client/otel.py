@@ -82,7 +82,9 @@ class HopSpanProcessor(SpanProcessor):
             attrs.get(n.hop, self.reporter.hop),
             attrs.get(n.event_id),
             attrs[n.event_type],
-            attrs.get(n.event_time),
+            # A span without one is refused when its batch is encoded (``wire._time``), counted
+            # as ``dropped_invalid`` like any other bad value.
+            attrs.get(n.event_time),  # type: ignore[arg-type]
             attrs.get(n.status) or _status_of(span),
             attrs.get(n.reason),
             _prefixed(attrs, n.attribute_prefix),

@@ -203,7 +203,7 @@ def document_path(data: Any, loc: tuple[int | str, ...], keep_last: bool = True)
         if (isinstance(node, dict) and part in node) or (
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):
-            node = node[part]
+            node = node[part]  # type: ignore[index]  # checked above: a key of a dict or an index of a list
         elif not last:
             continue
         out.append(part)

@@ -89,7 +89,7 @@ MAX_DEPTH = 100
 class _Refused(yaml.YAMLError):
     """A document that is valid YAML but would take forever (or crash) to turn into data."""
 
-    def __init__(self, mark: yaml.Mark, message: str, hint: str) -> None:
+    def __init__(self, mark: Any, message: str, hint: str) -> None:
         super().__init__(message)
         self.mark = mark
         self.message = message
@@ -135,6 +135,7 @@ class _GuardedLoader(yaml.SafeLoader):
         if anchor is not None:
             self._open.add(anchor)
         node = super().compose_node(parent, index)
+        assert node is not None  # a peeked event always composes a node
         if anchor is not None:
             self._open.discard(anchor)
         self._depth -= 1
@@ -157,6 +158,7 @@ class _GuardedLoader(yaml.SafeLoader):
                 "an alias can only repeat a value that ends before it",
             )
         node = super().compose_node(parent, index)  # an undefined alias is a syntax error there
+        assert node is not None
         self._aliases += 1
         if self._aliases > MAX_ALIASES:
             raise _Refused(
@@ -195,7 +197,10 @@ class _Walker:
             return out
         line, col = _mark(node)
         multiline = node.end_mark.line != node.start_mark.line
-        self.positions.values[path] = ScalarPosition(line, col, node.style, multiline)
+        style = getattr(
+            node, "style", None
+        )  # scalars have one; PyYAML's stubs put it on subclasses
+        self.positions.values[path] = ScalarPosition(line, col, style, multiline)
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def merge(a: HopAggregate, b: HopAggregate) -> HopAggregate:
     applying them, with ``a``'s first sightings winning."""
     if a.key != b.key:
         raise ValueError(f"cannot merge aggregates of {a.key} and {b.key}")
-    sizes = {a.bucket_seconds, b.bucket_seconds} - {None}
+    sizes = {s for s in (a.bucket_seconds, b.bucket_seconds) if s is not None}
     if len(sizes) > 1:
         raise ValueError(f"cannot merge aggregates of {a.key} in buckets of {sorted(sizes)} s")
     counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}

@@ -286,7 +286,7 @@ class PipelineLedger:
             join.close()
 
     def _hop_snapshots(self, b: int, newly: bool, partial_out: list[HopBucket]) -> list[HopBucket]:
-        out = []
+        out: list[HopBucket] = []
         start, size = self.watermark.start(b), self.watermark.bucket_seconds
         for hop, hop_buckets in self._hops.items():
             acc = hop_buckets.get(b)

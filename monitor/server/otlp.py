@@ -53,8 +53,8 @@ class OtlpIngest:
         answer_as = _answer_type(request)
         try:
             response = await self._ingest(request)
-        except Problem as problem:
-            response = _refusal(problem, answer_as)
+        except Problem as refused:
+            response = _refusal(refused, answer_as)
         except Exception:
             log.exception("OTLP export to /v1/traces failed", extra={"kind": names.KIND_TRACES})
             problem = Problem(

@@ -22,6 +22,7 @@ import bisect
 import math
 from collections.abc import Collection
 from operator import attrgetter
+from typing import TypeVar
 
 import msgspec
 import numpy as np
@@ -31,7 +32,6 @@ from monitor.records import Observation, Status
 from monitor.sim.attributes import AttributeTable
 from monitor.sim.faults import (
     Duplicates,
-    Fault,
     Latency,
     Loss,
     RejectionSpike,
@@ -42,6 +42,9 @@ from monitor.sim.scenario import HopModel, Scenario
 from monitor.sim.topology import Topology
 from monitor.sim.traffic import SECONDS_PER_MINUTE, Mix
 from monitor.sim.truth import GroundTruth
+
+F = TypeVar("F")
+"""One kind of fault (``Loss``, ``Latency`` ...): ``_faults`` returns that kind only."""
 
 REDELIVERY_SECONDS = (1.0, 60.0)
 """A duplicate is observed again this long (uniformly) after the first time: a broker redelivery."""
@@ -153,9 +156,11 @@ class Simulator:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def _faults(self, kind: type[Fault], target: str) -> list[Fault]:
+    def _faults(self, kind: type[F], target: str) -> list[F]:
         key = "edge" if kind is Loss else "hop"
-        return [f for f in self.scenario.faults if type(f) is kind and getattr(f, key) == target]
+        return [
+            f for f in self.scenario.faults if isinstance(f, kind) and getattr(f, key) == target
+        ]
 
     def _check_faults(self) -> None:
         edges = {e.name for e in self.pipeline.edges}

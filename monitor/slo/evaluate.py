@@ -32,7 +32,14 @@ import numpy as np
 
 from monitor.labels import labels_of
 from monitor.slo import burn
-from monitor.slo.model import SLO, BudgetingMethod, IndicatorKind, Severity, WindowKind
+from monitor.slo.model import (
+    SLO,
+    BudgetingMethod,
+    IndicatorKind,
+    SampledIndicator,
+    Severity,
+    WindowKind,
+)
 from monitor.slo.outcomes import EPS, OutcomeLedger, period_start
 from monitor.timeutil import format_duration
 from monitor.verdict import Judgement, Verdict
@@ -180,7 +187,7 @@ class SLOEvaluator:
         self._z = np.array(
             [
                 burn.z_score(s.indicator.confidence)
-                if s.indicator.kind is IndicatorKind.SAMPLED
+                if isinstance(s.indicator, SampledIndicator)
                 else 0.0
                 for s in (self.slos[i] for i, _ in rows)
             ],

@@ -199,6 +199,7 @@ class SLIRecorder:
         self._expiring: list[_Latency | _Sampled] = []
         self.evidence: dict[str, Evidence] = {}
         self._pending: dict[str, _Latency | _Sampled] = {}
+        handler: _Latency | _Ratio | _Sampled | None
         for slo in self.slos:
             ind = slo.indicator
             if isinstance(ind, LatencyIndicator):

@@ -129,7 +129,9 @@ def _tiers(
 ) -> tuple[tuple[Tier, ...], tuple[KeyPath | None, ...]]:
     """The tiers ``alerting`` stands for; with paths of custom tiers when ``at`` is this SLO's."""
     if isinstance(alerting.tiers, list):
-        tiers, paths, seen = [], [], set()
+        tiers: list[Tier] = []
+        paths: list[KeyPath | None] = []
+        seen: set[str] = set()
         for j, t in enumerate(alerting.tiers):
             here = None if at is None else (*at, "tiers", j)
             if t.name in seen and here is not None:
@@ -156,7 +158,7 @@ def _tiers(
             out.add(
                 where, f"unknown tier {name!r} in preset {preset}", f"known: {', '.join(names)}"
             )
-    tiers = tuple(
+    chosen = tuple(
         replace(
             t,
             enabled=o.enabled,
@@ -167,7 +169,7 @@ def _tiers(
         else t
         for t in base
     )
-    return tiers, (None,) * len(tiers)
+    return chosen, (None,) * len(chosen)
 
 
 _REF_KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -235,7 +237,8 @@ def _group_drafts(spec: SLOGroupSpec, out: _Issues) -> list[_Draft]:
             "timeslice only applies to budgeting_method: timeslices",
             "set defaults.budgeting_method: timeslices, or remove timeslice",
         )
-    drafts, seen = [], {}
+    drafts: list[_Draft] = []
+    seen: dict[str, int] = {}
     for i, slo in enumerate(spec.slos):
         at: KeyPath = ("slos", i)
         if slo.name in seen:
@@ -488,6 +491,7 @@ def _read(path: Path, data: Any, positions: Positions) -> tuple[Any, list[_Draft
     if isinstance(spec, SLOGroupSpec):
         drafts = _group_drafts(spec, out)
     else:
+        assert isinstance(spec, OpenSLOSpec)
         drafts = [_openslo_draft(spec, out)]
     for draft in drafts:
         _check_filters(draft, out)

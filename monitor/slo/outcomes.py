@@ -300,6 +300,8 @@ class OutcomeLedger:
         if not self._minutes.holds(minute):
             return
         mcol = minute % self.minute_span
+        # (slice kind, rows, a mask or slice over rows_a selecting them)
+        groups: list[tuple[int, np.ndarray, np.ndarray | slice]]
         if len(self._slice_groups) == 1:
             groups = [(self._slice[0], rows_a, slice(None))]
         else:

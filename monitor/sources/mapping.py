@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 
 from monitor.config.model import Config
 from monitor.records import (
@@ -69,7 +70,7 @@ class WireMapper:
                 rejections.add(self._place_error(i, indexes, lines, pipeline, o.hop))
                 continue
             t = o.event_time
-            if t.__class__ is not float:
+            if isinstance(t, datetime):
                 t = t.timestamp() if t.tzinfo is not None else to_epoch(t)
             if not earliest <= t <= latest:  # written so that NaN is out too
                 index, line = _where(i, indexes, lines)
@@ -79,7 +80,7 @@ class WireMapper:
             if observed is None:
                 observed = now
             else:
-                if observed.__class__ is not float:
+                if isinstance(observed, datetime):
                     observed = (
                         observed.timestamp() if observed.tzinfo is not None else to_epoch(observed)
                     )

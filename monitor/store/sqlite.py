@@ -66,7 +66,8 @@ def _range_query(
     since: float | None,
     until: float | None,
 ) -> tuple[str, list[Any]]:
-    where, params = ["pipeline = ?"], [pipeline]
+    where: list[str] = ["pipeline = ?"]
+    params: list[Any] = [pipeline]
     if name is not None:
         where.append(f"{name_column} = ?")
         params.append(name)
