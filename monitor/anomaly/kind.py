@@ -102,7 +102,7 @@ class KindRegistry:
     def __post_init__(self) -> None:
         for plugin in self.plugins:
             if plugin.name in self._by_name:
-                raise ValueError(f"check kind {plugin.name!r} is registered twice")
+                raise ValueError(f"check kind {str(plugin.name)!r} is registered twice")
             self._by_name[plugin.name] = plugin
 
     def __getitem__(self, name: str) -> CheckKindPlugin:
@@ -110,7 +110,7 @@ class KindRegistry:
             return self._by_name[name]
         except KeyError:
             raise KeyError(
-                f"no check kind {name!r}; known kinds: {', '.join(self.names)}"
+                f"no check kind {str(name)!r}; known kinds: {', '.join(self.names)}"
             ) from None
 
     def __contains__(self, name: object) -> bool:
