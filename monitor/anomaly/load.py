@@ -2,12 +2,16 @@
 config, mapping.
 
 Three passes, each reporting ``ConfigIssue`` values with file:line:col like the main config:
-1. The strict schema (``spec.py`` via ``monitor.config.document``).
+1. The strict schema (``spec.checks_spec`` of the registered kinds, via
+   ``monitor.config.document``).
 2. Checks one file can answer alone (``validate_checks_file``, what ``hopwatch validate`` runs):
-   unique names, a hop or an edge as the kind needs, a mix attribute that is not also the segment.
+   unique names, a hop or an edge as the kind's plug-in says (``targets``), and what each kind's
+   spec reports itself (``CheckSpec.issues``: a mix attribute that is not also the segment).
 3. Checks against the main ``Config`` (``load_checks``): pipelines, hops, edges, allow-listed
-   attributes, warm-up within storage retention.
-Nothing past this module sees YAML or the spec.
+   attributes (``segment_by`` and each kind's ``CheckSpec.attributes``), warm-up within storage
+   retention.
+Every entry point takes the ``KindRegistry`` whose kinds a file may use (the built-in ones unless
+given). Nothing past this module sees YAML or the spec.
 """
 
 from __future__ import annotations
