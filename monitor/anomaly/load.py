@@ -2,12 +2,16 @@
 config, mapping.
 
 Three passes, each reporting ``ConfigIssue`` values with file:line:col like the main config:
-1. The strict schema (``spec.py`` via ``monitor.config.document``).
+1. The strict schema (``spec.checks_spec`` of the registered kinds, via
+   ``monitor.config.document``).
 2. Checks one file can answer alone (``validate_checks_file``, what ``hopwatch validate`` runs):
-   unique names, a hop or an edge as the kind needs, a mix attribute that is not also the segment.
+   unique names, a hop or an edge as the kind's plug-in says (``targets``), and what each kind's
+   spec reports itself (``CheckSpec.issues``: a mix attribute that is not also the segment).
 3. Checks against the main ``Config`` (``load_checks``): pipelines, hops, edges, allow-listed
-   attributes, warm-up within storage retention.
-Nothing past this module sees YAML or the spec.
+   attributes (``segment_by`` and each kind's ``CheckSpec.attributes``), warm-up within storage
+   retention.
+Every entry point takes the ``KindRegistry`` whose kinds a file may use (the built-in ones unless
+given). Nothing past this module sees YAML or the spec.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from monitor.anomaly.model import CheckDef, CheckKind, Target
-from monitor.anomaly.spec import CHECKS_KIND, KIND_SPECS, CheckSpec, ChecksSpec, MixSpec
+from monitor.anomaly.kind import KindRegistry, Targets
+from monitor.anomaly.kinds import BUILTIN_KINDS
+from monitor.anomaly.model import CheckDef, Target
+from monitor.anomaly.spec import CHECKS_KIND, CheckSpec, ChecksSpec, checks_spec
 from monitor.config.document import inner_model, validate_data
 from monitor.config.errors import (
     ConfigError,
@@ -33,10 +39,6 @@ from monitor.config.model import Config
 from monitor.config.suggest import known_hint
 from monitor.config.yamlpos import Positions, YamlDocument, load_yaml
 from monitor.timeutil import format_duration
-
-EDGE_KINDS = frozenset({CheckKind.DIVERGENCE})
-EITHER_KINDS = frozenset({CheckKind.LATENCY})
-"""Kinds that watch an edge, or either a hop or an edge; every other kind watches a hop."""
 
 DEFAULT_WARMUP = 86400.0
 DEFAULT_MIN_EVENTS = 20
@@ -62,11 +64,11 @@ def _unknown_key_hint(model: type[BaseModel] | None, path: KeyPath) -> str | Non
     return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
 
 
-def _other_kinds(key: str) -> list[str]:
-    return [kind for kind, model in KIND_SPECS.items() if key in model.model_fields]
+def _other_kinds(key: str, kinds: KindRegistry) -> list[str]:
+    return [p.name for p in kinds if key in p.spec.model_fields]
 
 
-def _kind_hints(issues: list[ConfigIssue], data: Any) -> list[ConfigIssue]:
+def _kind_hints(issues: list[ConfigIssue], data: Any, kinds: KindRegistry) -> list[ConfigIssue]:
     """Hints that need the check's kind: the generic unknown-key hint looks at the first kind's
     model, and a missing kind deserves the list of kinds."""
     out = []
@@ -77,14 +79,14 @@ def _kind_hints(issues: list[ConfigIssue], data: Any) -> list[ConfigIssue]:
             and path[:1] == ("checks",)
             and path[2:] == ("kind",)
         ):
-            issue = replace(issue, hint=f"one of {', '.join(KIND_SPECS)}")
+            issue = replace(issue, hint=f"one of {', '.join(kinds.names)}")
         elif issue.message.startswith("unknown key") and path[:1] == ("checks",) and len(path) > 2:
             check = data["checks"][path[1]]
             kind = check.get("kind") if isinstance(check, dict) else None
-            model = KIND_SPECS.get(kind) if isinstance(kind, str) else None
+            model = kinds[kind].spec if isinstance(kind, str) and kind in kinds else None
             if model is not None:
                 hint = _unknown_key_hint(model, path[2:])
-                owners = _other_kinds(str(path[2])) if len(path) == 3 else []
+                owners = _other_kinds(str(path[2]), kinds) if len(path) == 3 else []
                 if owners:
                     hint = f"{path[2]} is a setting of {' and '.join(owners)} checks; {hint}"
                 issue = replace(issue, hint=hint)
@@ -95,7 +97,7 @@ def _kind_hints(issues: list[ConfigIssue], data: Any) -> list[ConfigIssue]:
 # --- whole-file checks -----------------------------------------------------------------------
 
 
-def _check_file(spec: ChecksSpec, out: _Issues) -> None:
+def _check_file(spec: ChecksSpec, out: _Issues, kinds: KindRegistry) -> None:
     seen: dict[str, int] = {}
     for i, check in enumerate(spec.checks):
         assert isinstance(check, CheckSpec)
@@ -107,28 +109,24 @@ def _check_file(spec: ChecksSpec, out: _Issues) -> None:
                 "check names must be unique",
             )
         seen.setdefault(check.name, i)
-        kind, target = CheckKind(check.kind), check.target
-        if kind in EDGE_KINDS and target.edge is None:
+        kind, target = check.kind, check.target
+        targets = kinds[kind].targets
+        if targets is Targets.EDGE and target.edge is None:
             hint = "e.g. edge: identity->activation"
             if target.hop is not None:
                 out.add((*at, "target", "hop"), f"a {kind} check watches an edge, not a hop", hint)
             else:
                 out.add((*at, "target"), f"a {kind} check needs target.edge", hint)
-        elif kind not in EDGE_KINDS | EITHER_KINDS and target.hop is None:
+        elif targets is Targets.HOP and target.hop is None:
             hint = "e.g. hop: identity"
             if target.edge is not None:
                 out.add((*at, "target", "edge"), f"a {kind} check watches a hop, not an edge", hint)
             else:
                 out.add((*at, "target"), f"a {kind} check needs target.hop", hint)
-        elif kind in EITHER_KINDS and target.hop is None and target.edge is None:
+        elif targets is Targets.EITHER and target.hop is None and target.edge is None:
             out.add((*at, "target"), f"a {kind} check needs target.hop or target.edge")
-        if isinstance(check, MixSpec) and check.attribute == target.segment_by:
-            out.add(
-                (*at, "attribute"),
-                f"the mix of {check.attribute!r} within segments of {check.attribute!r} is always "
-                "one category",
-                "segment by another attribute, or remove segment_by",
-            )
+        for setting, message, hint in check.issues():
+            out.add((*at, setting), message, hint)
 
 
 def _check_against(spec: ChecksSpec, config: Config, out: _Issues) -> None:
@@ -162,9 +160,8 @@ def _check_against(spec: ChecksSpec, config: Config, out: _Issues) -> None:
                 known_hint(target.edge, edges, "edges"),
             )
         attributes = sorted(pipeline.attributes)
-        named = [((*at, "segment_by"), target.segment_by)]
-        if isinstance(check, MixSpec):
-            named.append((("checks", i, "attribute"), check.attribute))
+        named: list[tuple[KeyPath, str | None]] = [((*at, "segment_by"), target.segment_by)]
+        named += [(("checks", i, k), a) for k, a in check.attributes().items()]
         for path, attribute in named:
             if attribute is not None and attribute not in pipeline.attributes:
                 out.add(
@@ -188,13 +185,13 @@ def _check_against(spec: ChecksSpec, config: Config, out: _Issues) -> None:
 # --- mapping ---------------------------------------------------------------------------------
 
 
-def _check_def(check: CheckSpec, spec: ChecksSpec) -> CheckDef:
+def _check_def(check: CheckSpec, spec: ChecksSpec, kinds: KindRegistry) -> CheckDef:
     defaults, meta = spec.defaults, spec.metadata
     sensitivity = check.sensitivity or defaults.sensitivity
     min_events = check.min_events if check.min_events is not None else defaults.min_events
     return CheckDef(
         name=check.name,
-        kind=CheckKind(check.kind),
+        kind=kinds[check.kind].name,  # ``CheckKind`` members for the original seven
         target=Target(
             check.target.pipeline, check.target.hop, check.target.edge, check.target.segment_by
         ),
@@ -225,47 +222,51 @@ class _Read:
     out: _Issues
 
 
-def _read(path: Path, data: Any, positions: Positions) -> _Read:
+def _read(path: Path, data: Any, positions: Positions, kinds: KindRegistry) -> _Read:
     out = _Issues(str(path), positions)
-    spec, issues = validate_data(path, data, positions, ChecksSpec)
-    out.items.extend(_kind_hints(issues, data))
+    spec, issues = validate_data(path, data, positions, checks_spec(kinds))
+    out.items.extend(_kind_hints(issues, data, kinds))
     if spec is not None:
-        _check_file(spec, out)
+        _check_file(spec, out, kinds)
     return _Read(spec, out)
 
 
-def validate_checks_file(path: Path, data: Any, positions: Positions) -> list[ConfigIssue]:
+def validate_checks_file(
+    path: Path, data: Any, positions: Positions, kinds: KindRegistry = BUILTIN_KINDS
+) -> list[ConfigIssue]:
     """Every problem one Checks file shows without the main config: the ``monitor.validate.KINDS``
     entry for ``Checks``; ``load_checks`` adds the checks that need the pipelines."""
-    return _read(path, data, positions).out.items
+    return _read(path, data, positions, kinds).out.items
 
 
 def _load(
-    path: Path, doc: YamlDocument, config: Config
+    path: Path, doc: YamlDocument, config: Config, kinds: KindRegistry
 ) -> tuple[tuple[CheckDef, ...] | None, list[ConfigIssue]]:
     issues = list(doc.issues)
     if not doc.readable:
         return None, issues
-    read = _read(path, doc.data, doc.positions)
+    read = _read(path, doc.data, doc.positions, kinds)
     if read.spec is not None and not read.out.items:
         _check_against(read.spec, config, read.out)
     issues.extend(read.out.items)
     if read.spec is None or any(i.is_error for i in issues):
         return None, issues
-    checks = tuple(_check_def(c, read.spec) for c in read.spec.checks if isinstance(c, CheckSpec))
+    checks = tuple(
+        _check_def(c, read.spec, kinds) for c in read.spec.checks if isinstance(c, CheckSpec)
+    )
     return checks, issues
 
 
 def load_checks_file(
-    path: Path | str, config: Config
+    path: Path | str, config: Config, kinds: KindRegistry = BUILTIN_KINDS
 ) -> tuple[tuple[CheckDef, ...] | None, list[ConfigIssue]]:
     """One Checks file checked against ``config``: its checks when nothing is an error, and
-    every issue."""
+    every issue. ``kinds`` are the check kinds the file may use."""
     path = Path(path)
-    return _load(path, load_yaml(path), config)
+    return _load(path, load_yaml(path), config, kinds)
 
 
-def load_checks(config: Config) -> tuple[CheckDef, ...]:
+def load_checks(config: Config, kinds: KindRegistry = BUILTIN_KINDS) -> tuple[CheckDef, ...]:
     """The checks of every included ``kind: Checks`` file, in include order.
 
     Raises ``ConfigError`` with every issue of every file when any is an error, including a
@@ -280,7 +281,7 @@ def load_checks(config: Config) -> tuple[CheckDef, ...]:
             continue
         if doc.data.get("kind") != CHECKS_KIND:
             continue
-        found, file_issues = _load(path, doc, config)
+        found, file_issues = _load(path, doc, config, kinds)
         issues.extend(file_issues)
         for i, check in enumerate(found or ()):
             if check.name in first:

@@ -18,6 +18,11 @@ THIRTY_DAYS = 30 * 86400.0
 
 
 class CheckKind(enum.StrEnum):
+    """The seven original kinds, kept for callers that name one and for saved checkpoints (which
+    hold these members). Which kinds exist is the registry's to say (``monitor.anomaly.kinds``,
+    one plug-in per kind; a test asserts it agrees with this enum): a newer kind has no member
+    here, and its ``CheckDef.kind`` is its plain name."""
+
     DIVERGENCE = "divergence"
     VOLUME = "volume"
     REJECTIONS = "rejections"
@@ -49,7 +54,8 @@ class Target:
 @dataclass(frozen=True)
 class CheckDef:
     name: str
-    kind: CheckKind
+    kind: str
+    """A registered kind's name: a ``CheckKind`` member for the original seven."""
     target: Target
     false_alarms_per_30d: float = 1.0
     min_events: int = 20

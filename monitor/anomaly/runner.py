@@ -2,7 +2,9 @@
 
 Pure: each tick hands in the newly closed hop buckets and edge results; the runner turns them into
 each check's series points (a count, expected/arrived, category counts, a latency sketch), feeds one
-detector per (check, series) and returns verdicts for the alert book. Amendments and incomplete
+detector per (check, series) and returns verdicts for the alert book. What is kind-specific (the
+points, the detector, the detail line, extra evidence) comes from the check's kind plug-in
+(``monitor/anomaly/kinds/``); the runner only dispatches. Amendments and incomplete
 buckets are not fed: a detector sees every bucket once, as it was when it closed, and never a
 bucket hopwatch could not fully observe.
 """
@@ -13,17 +15,16 @@ import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from monitor.anomaly.kind import CheckKindPlugin, KindRegistry
+from monitor.anomaly.kinds import BUILTIN_KINDS
 from monitor.anomaly.latency_path import PathLatency
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
 from monitor.anomaly.segments import Segments, unsegmented
 from monitor.config.model import Config
 from monitor.labels import labels_of
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
-from monitor.records import Status
-from monitor.timeutil import format_duration
 from monitor.verdict import Judgement, Verdict
 
 DEFAULT_ROLLUP_BELOW = 5.0
@@ -59,65 +60,6 @@ def default_divergence_checks(config: Config, configured: Sequence[CheckDef]) ->
     return out
 
 
-def _segment_counts(bucket: HopBucket, key: str | None) -> Counter[str]:
-    out: Counter[str] = Counter()
-    for series, n in bucket.counts:
-        value = dict(series.attributes).get(key, "") if key else ""
-        out[value] += n
-    return out
-
-
-def _points(check: CheckDef, bucket: HopBucket | EdgeResult) -> list[tuple[str, Any]]:
-    """The (series, point) pairs one closed bucket gives a check."""
-    kind, segment_by = check.kind, check.target.segment_by
-    if isinstance(bucket, EdgeResult):
-        if kind is CheckKind.DIVERGENCE:
-            return [("", (bucket.expected, bucket.arrived))]
-        if kind is CheckKind.LATENCY:
-            return [("", bucket.latency)]
-        return []
-    if kind in (CheckKind.VOLUME, CheckKind.FRESHNESS):
-        return [("", _segment_counts(bucket, segment_by))]  # split by ``Segments`` in the runner
-    if kind is CheckKind.LATENCY:
-        return [("", bucket.latency)]
-    if kind is CheckKind.REJECTIONS:
-        return [("", (bucket.count(Status.REJECTED), bucket.total))]
-    if kind is CheckKind.MIX:
-        attribute = check.params.get("attribute") or segment_by
-        return [("", dict(_segment_counts(bucket, attribute)))]
-    if kind is CheckKind.IDENTITY:
-        actions = _segment_counts(bucket, check.params.get("attribute", "identity_action"))
-        total = sum(actions.values())
-        return [(f"identity_action={a}", (actions.get(a, 0), total)) for a in ("merged", "split")]
-    return []
-
-
-def _detail(kind: CheckKind, bucket: HopBucket | EdgeResult, score: Score) -> str:
-    """The numbers an on-call engineer reads first, from the bucket and the detector's evidence."""
-    ev = score.evidence
-    if isinstance(bucket, EdgeResult) and kind is CheckKind.DIVERGENCE:
-        loss = bucket.missing / bucket.expected if bucket.expected else 0.0
-        when = datetime.fromtimestamp(bucket.bucket_start, UTC)
-        text = (
-            f"{bucket.missing} of {bucket.expected} expected events missing ({loss:.1%}) in the "
-            f"{format_duration(bucket.bucket_seconds)} bucket at {when:%Y-%m-%d %H:%M} UTC"
-        )
-        if "estimated_loss" in ev:
-            text += f", sustained loss ≈ {float(ev['estimated_loss']):.1%}"
-        return text
-    if kind is CheckKind.LATENCY and "observed_seconds" in ev:
-        q = float(ev.get("quantile", 0.95)) * 100
-        return (
-            f"p{q:g} {float(ev['observed_seconds']):.3g} s vs "
-            f"{float(ev['expected_seconds']):.3g} s expected"
-        )
-    observed = ev.get("observed", ev.get("observed_seconds"))
-    expected = ev.get("expected", ev.get("expected_seconds"))
-    if observed is not None and expected is not None:
-        return f"observed {observed} vs expected {expected}"
-    return ""
-
-
 def _edge_hops(bucket: HopBucket | EdgeResult) -> dict[str, str]:
     """An edge alert names both ends, so routes and inhibitions can match on either hop."""
     if isinstance(bucket, EdgeResult):
@@ -131,14 +73,6 @@ def _bucket_evidence(bucket: HopBucket | EdgeResult) -> dict[str, Any]:
         out["missing"] = bucket.missing
         out["missing_ids"] = list(bucket.missing_ids)
     return out
-
-
-def _trace_evidence(kind: CheckKind, bucket: HopBucket | EdgeResult) -> dict[str, Any]:
-    """``trace_ids`` of a latency verdict: the slowest traced event of the bucket (OTLP only),
-    so the alert links to a trace of the delay it reports."""
-    if kind is not CheckKind.LATENCY or bucket.exemplar is None:
-        return {}
-    return {"trace_ids": [bucket.exemplar.trace_id]}
 
 
 def _identity(check: CheckDef, config: Config) -> str:
@@ -160,10 +94,15 @@ class CheckRunner:
         checks: Iterable[CheckDef],
         config: Config,
         factory: Callable[[CheckDef, float, Config], Detector],
+        kinds: KindRegistry = BUILTIN_KINDS,
     ) -> None:
+        """``kinds`` are the check kinds ``checks`` use (the built-in ones unless a test or an
+        embedding program registers more); ``factory`` builds a series' detector (usually
+        ``kinds.detector_for``; tests wrap it)."""
         self.checks = tuple(checks)
         self.config = config
         self._factory = factory
+        self._kinds = kinds
         self._series: dict[tuple[str, str], _Series] = {}
         self.paths = PathLatency(self.checks, config)
         self._segments: dict[str, Segments] = {}
@@ -206,8 +145,9 @@ class CheckRunner:
     def _series_points(
         self, check: CheckDef, bucket: HopBucket | EdgeResult
     ) -> list[tuple[str, Any]]:
-        points = _points(check, bucket)
-        if check.kind not in (CheckKind.VOLUME, CheckKind.FRESHNESS) or not points:
+        plugin = self._kinds[check.kind]
+        points = plugin.points(check, bucket)
+        if not plugin.segmented or not points:
             return points
         [(_, counts)] = points
         if check.target.segment_by is None:
@@ -240,10 +180,11 @@ class CheckRunner:
                 **dict(check.labels),
             }
         )
-        summary = _subject(check) + (f" ({series})" if series else "")
-        detail = _detail(check.kind, bucket, score)
+        plugin = self._kinds[check.kind]
+        summary = _subject(plugin, check) + (f" ({series})" if series else "")
+        detail = plugin.detail(bucket, score)
         evidence = {**score.evidence, "check": check.name, **_bucket_evidence(bucket)}
-        evidence.update(_trace_evidence(check.kind, bucket))
+        evidence.update(plugin.evidence(bucket))
         attribution = self.paths.explain(check) if score.alert else None
         if attribution is not None:
             detail += f"; {attribution.summary()}"
@@ -314,15 +255,11 @@ class CheckRunner:
         ]
 
 
-def _subject(check: CheckDef) -> str:
-    """How a summary starts: what is wrong where, led by the check's name unless it is the
-    built-in edge watch (whose name only repeats the edge)."""
+def _subject(plugin: CheckKindPlugin, check: CheckDef) -> str:
+    """How a summary starts: what is wrong where (the kind says), led by the check's name unless
+    it is the built-in edge watch (whose name only repeats the edge)."""
     t = check.target
-    what = (
-        f"loss on {t.edge}"
-        if check.kind is CheckKind.DIVERGENCE
-        else f"{check.kind} anomaly on {t.edge or t.hop}"
-    )
+    what = plugin.subject(check)
     default = check.name == f"{check.kind}:{t.edge}"
     return what if default else f"{check.name}: {what}"
 

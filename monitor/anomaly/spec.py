@@ -2,8 +2,9 @@
 
 The edge where check YAML is checked key by key, on the config package's ``Spec`` (unknown keys
 are errors, no coercion across types) and reported through ``monitor.config.document``, so check
-files fail the way the main config and the SLO files do. A check is one model per kind, chosen by
-its ``kind`` key, so kind-specific settings (``direction``, ``quiet``, ``attribute`` ...) are only
+files fail the way the main config and the SLO files do. A check is one model per kind (a
+``CheckSpec`` subclass in the kind's plug-in, ``kinds/<kind>.py``), chosen by its ``kind`` key
+among the registered kinds (``checks_spec``), so kind-specific settings (``direction``, ``quiet``, ``attribute`` ...) are only
 accepted where they mean something. Checks that need the whole file (unique names, hop or edge per
 kind) or the main config (pipelines, hops, edges, allow-listed attributes) live in ``load.py``,
 which also maps a valid spec into ``model.CheckDef``. See ``docs/checks.md``.
@@ -11,8 +12,9 @@ which also maps a valid spec into ``model.CheckDef``. See ``docs/checks.md``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +30,6 @@ from pydantic import (
 )
 
 from monitor import time_intervals as quiet
-from monitor.anomaly.model import CheckKind
 from monitor.config.document import kind_is, type_name
 from monitor.config.spec import (
     DocumentSpec,
@@ -44,8 +45,10 @@ from monitor.config.spec import (
 )
 from monitor.config.suggest import named_choice
 
+if TYPE_CHECKING:
+    from monitor.anomaly.kind import KindRegistry
+
 CHECKS_KIND = "Checks"
-KINDS = tuple(k.value for k in CheckKind)
 DIRECTIONS = ("both", "drop", "spike")
 
 
@@ -194,7 +197,7 @@ class QuietSpec(Spec):
         return self
 
 
-# --- checks, one model per kind --------------------------------------------------------------
+# --- checks: what every kind has; each kind's own model is in ``kinds/<kind>.py`` ------------
 
 
 class CheckSpec(Spec):
@@ -218,100 +221,25 @@ class CheckSpec(Spec):
         """The kind-specific settings, as ``CheckDef.params`` holds them."""
         return {}
 
+    def attributes(self) -> dict[str, str]:
+        """Attribute keys a kind-specific setting names, by setting (``mix``'s ``attribute``):
+        ``load.py`` checks them against the pipeline's allow-list, as it does ``segment_by``."""
+        return {}
 
-class DivergenceSpec(CheckSpec):
-    """Arrived vs expected on an edge; floors keep trivial shortfalls quiet."""
-
-    min_missing: int = Field(default=5, ge=0)
-    min_loss_ratio: float = Field(default=0.02, ge=0, lt=1)
-
-    def params(self) -> dict[str, Any]:
-        return {"min_missing": self.min_missing, "min_loss_ratio": self.min_loss_ratio}
-
-
-class VolumeSpec(CheckSpec):
-    """``rollup_below``: segments with fewer events per bucket are judged together."""
-
-    direction: Direction = "both"
-    rollup_below: float = Field(default=5.0, ge=0)
-
-    def params(self) -> dict[str, Any]:
-        return {"direction": self.direction, "rollup_below": self.rollup_below}
+    def issues(self) -> list[tuple[str, str, str | None]]:
+        """(setting, message, hint) of mistakes the schema cannot see one key at a time, for
+        ``load.py`` to report at ``checks[i].<setting>`` with the file's other checks."""
+        return []
 
 
-class RejectionsSpec(CheckSpec):
-    """``reasons``: the rejection reasons counted (none listed: every rejection)."""
+def _unknown_kind_spec(kinds: tuple[str, ...]) -> type[BaseModel]:
+    class UnknownKindSpec(BaseModel):
+        """A check whose ``kind`` is missing or misspelt: only the kind is reported."""
 
-    reasons: Reasons = Field(default_factory=list)
+        model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+        kind: Annotated[str, BeforeValidator(named_choice("check kind", *kinds))]
 
-    def params(self) -> dict[str, Any]:
-        return {"reasons": tuple(self.reasons)}
-
-
-class FreshnessSpec(CheckSpec):
-    quiet: list[QuietSpec] = Field(default_factory=list)
-    rollup_below: float = Field(default=5.0, ge=0)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "quiet": tuple(time_interval(q) for q in self.quiet),
-            "rollup_below": self.rollup_below,
-        }
-
-
-class LatencyCheckSpec(CheckSpec):
-    quantile: float = Field(default=0.99, gt=0, lt=1)
-    attribution: bool = False
-
-    def params(self) -> dict[str, Any]:
-        return {"quantile": self.quantile, "attribution": self.attribution}
-
-
-class MixSpec(CheckSpec):
-    attribute: AttributeKey
-
-    def params(self) -> dict[str, Any]:
-        return {"attribute": self.attribute}
-
-
-class IdentitySpec(CheckSpec):
-    """Match rate and merge / split shares at the identity hop; nothing beyond the target."""
-
-
-class UnknownKindSpec(BaseModel):
-    """A check whose ``kind`` is missing or misspelt: only the kind is reported."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-    kind: Annotated[str, BeforeValidator(named_choice("check kind", *KINDS))]
-
-
-KIND_SPECS: dict[str, type[CheckSpec]] = {
-    "divergence": DivergenceSpec,
-    "volume": VolumeSpec,
-    "rejections": RejectionsSpec,
-    "freshness": FreshnessSpec,
-    "latency": LatencyCheckSpec,
-    "mix": MixSpec,
-    "identity": IdentitySpec,
-}
-
-
-def _kind_tag(value: Any) -> str:
-    kind = value.get("kind") if isinstance(value, dict) else None
-    return kind if isinstance(kind, str) and kind in KIND_SPECS else "unknown"
-
-
-AnyCheck = Annotated[
-    Annotated[DivergenceSpec, Tag("divergence")]
-    | Annotated[VolumeSpec, Tag("volume")]
-    | Annotated[RejectionsSpec, Tag("rejections")]
-    | Annotated[FreshnessSpec, Tag("freshness")]
-    | Annotated[LatencyCheckSpec, Tag("latency")]
-    | Annotated[MixSpec, Tag("mix")]
-    | Annotated[IdentitySpec, Tag("identity")]
-    | Annotated[UnknownKindSpec, Tag("unknown")],
-    Discriminator(_kind_tag),
-]
+    return UnknownKindSpec
 
 
 def time_interval(spec: QuietSpec) -> quiet.TimeInterval:
@@ -357,12 +285,46 @@ class DefaultsSpec(Spec):
 
 
 class ChecksSpec(DocumentSpec):
-    """``apiVersion: hopwatch/v1``, ``kind: Checks``: statistical checks of one team."""
+    """``apiVersion: hopwatch/v1``, ``kind: Checks``: statistical checks of one team.
+
+    ``checks`` is typed by ``checks_spec(kinds)``, which knows the registered kinds; this base
+    is what code past the schema reads (every item a ``CheckSpec``)."""
 
     kind: Annotated[str, BeforeValidator(kind_is(CHECKS_KIND))]
     metadata: MetadataSpec
     defaults: DefaultsSpec = DefaultsSpec()
-    checks: list[AnyCheck] = Field(min_length=1)
+    checks: list[CheckSpec] = Field(min_length=1)
 
 
-__all__ = ["CHECKS_KIND", "KIND_SPECS", "CheckSpec", "ChecksSpec", "QuietSpec", "time_interval"]
+@functools.cache
+def checks_spec(kinds: KindRegistry) -> type[ChecksSpec]:
+    """The Checks document for ``kinds``: each check validated by its kind's model, chosen by
+    its ``kind`` key; a missing or unknown kind is reported as such, with the kinds known."""
+    known = kinds.names
+
+    def tag(value: Any) -> str:
+        kind = value.get("kind") if isinstance(value, dict) else None
+        return kind if isinstance(kind, str) and kind in known else "unknown"
+
+    members = tuple(Annotated[p.spec, Tag(p.name)] for p in kinds)
+    unknown = Annotated[_unknown_kind_spec(known), Tag("unknown")]
+    any_check = Annotated[Union[(*members, unknown)], Discriminator(tag)]
+
+    class ChecksDocumentSpec(ChecksSpec):
+        checks: list[any_check] = Field(min_length=1)  # type: ignore[valid-type]
+
+    return ChecksDocumentSpec
+
+
+__all__ = [
+    "CHECKS_KIND",
+    "DIRECTIONS",
+    "AttributeKey",
+    "CheckSpec",
+    "ChecksSpec",
+    "Direction",
+    "QuietSpec",
+    "Reasons",
+    "checks_spec",
+    "time_interval",
+]

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from monitor.alerting.book import RESOLVE_AFTER, AlertBook
-from monitor.anomaly.factory import detector_for
-from monitor.anomaly.model import CheckDef, CheckKind, Detector, clamp01
+from monitor.anomaly.kind import KindRegistry
+from monitor.anomaly.kinds import BUILTIN_KINDS
+from monitor.anomaly.model import CheckDef, Detector, clamp01
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
-from monitor.records import Status
 from monitor.replay.series import WindowMetrics
 from monitor.slo.evaluate import SLOEvaluator
 from monitor.slo.indicators import SLIRecorder
@@ -203,37 +203,15 @@ class _Episodes:
         return self.done
 
 
-def _segment(bucket: HopBucket, key: str | None, value: str) -> tuple[int, int]:
-    """(events in the segment ``key=value``, events in the bucket), as the runner splits series."""
-    n = 0
-    for series, count in bucket.counts:
-        if (dict(series.attributes).get(key, "") if key else "") == value:
-            n += count
-    return n, bucket.total
-
-
-def bucket_value(check: CheckDef, bucket: Bucket, series: str) -> float | None:
-    """The number a row shows for ``series`` of ``check`` in ``bucket``: missing events for
-    ``divergence``, the segment's count for ``volume`` and ``freshness``, the rejected share for
-    ``rejections``, the action's share for ``identity``, all events for ``mix``, the latency
-    quantile the check watches (seconds) for ``latency``; None when there is none."""
-    kind = check.kind
-    if kind is CheckKind.LATENCY:
-        return bucket.latency.quantile(float(check.params.get("quantile", 0.95)))
-    if isinstance(bucket, EdgeResult):
-        return float(bucket.missing) if kind is CheckKind.DIVERGENCE else None
-    if kind in (CheckKind.VOLUME, CheckKind.FRESHNESS):
-        return float(_segment(bucket, check.target.segment_by, series)[0])
-    if kind is CheckKind.REJECTIONS:
-        total = bucket.total
-        return bucket.count(Status.REJECTED) / total if total else None
-    if kind is CheckKind.IDENTITY:
-        key, _, value = series.partition("=")
-        n, total = _segment(bucket, key, value)
-        return n / total if total else None
-    if kind is CheckKind.MIX:
-        return float(bucket.total)
-    return None
+def bucket_value(
+    check: CheckDef, bucket: Bucket, series: str, kinds: KindRegistry = BUILTIN_KINDS
+) -> float | None:
+    """The number a row shows for ``series`` of ``check`` in ``bucket``, as its kind's plug-in
+    reads it (``value``): missing events for ``divergence``, the segment's count for ``volume``
+    and ``freshness``, the rejected share for ``rejections``, the action's share for
+    ``identity``, all events for ``mix``, the latency quantile the check watches (seconds) for
+    ``latency``; None when there is none."""
+    return kinds[check.kind].value(check, bucket, series)
 
 
 def _close_time(bucket: Bucket, config: Config) -> float:
@@ -253,14 +231,17 @@ def replay_buckets(
     selection: Selection,
     hop_buckets: Iterable[HopBucket],
     edge_results: Iterable[EdgeResult],
-    factory: Factory = detector_for,
+    factory: Factory | None = None,
+    kinds: KindRegistry = BUILTIN_KINDS,
 ) -> HistoryReplay:
     """Feed closed buckets through a fresh ``CheckRunner`` (and the completeness SLOs through
     the SLO evaluator) in the order the daemon closes them; one row per verdict, and the alerts.
 
-    Each bucket goes in alone so its verdicts can be matched to it; the SLOs are evaluated once
-    per close time, after every bucket closing then, as one daemon tick would."""
-    runner = CheckRunner(selection.checks, config, factory)
+    ``kinds`` are the check kinds of ``selection`` (each kind's plug-in builds its detectors,
+    unless ``factory`` is given, and reads the row values). Each bucket goes in alone so its
+    verdicts can be matched to it; the SLOs are evaluated once per close time, after every
+    bucket closing then, as one daemon tick would."""
+    runner = CheckRunner(selection.checks, config, factory or kinds.detector_for, kinds)
     by_name = {c.name: c for c in selection.checks}
     evaluator = SLOEvaluator(selection.slos)
     recorder = SLIRecorder(selection.slos)
@@ -286,7 +267,7 @@ def replay_buckets(
             else:
                 verdicts = runner.feed((bucket,), (), now)
             for v in verdicts:
-                rows.append(_row(v, by_name, bucket))
+                rows.append(_row(v, by_name, bucket, kinds))
                 row = rows[-1]
                 checks_open.see(
                     (row.check, row.series),
@@ -307,7 +288,9 @@ def replay_buckets(
     return HistoryReplay(tuple(rows), tuple(alerts), judged, incomplete, first, last)
 
 
-def _row(v: Verdict, by_name: dict[str, CheckDef], bucket: Bucket) -> HistoryRow:
+def _row(
+    v: Verdict, by_name: dict[str, CheckDef], bucket: Bucket, kinds: KindRegistry
+) -> HistoryRow:
     labels = dict(v.labels)
     check = by_name[labels["check_name"]]
     series = labels.get("segment", "")
@@ -315,7 +298,7 @@ def _row(v: Verdict, by_name: dict[str, CheckDef], bucket: Bucket) -> HistoryRow
         at=bucket.bucket_start,
         check=check.name,
         series=series,
-        value=bucket_value(check, bucket, series),
+        value=bucket_value(check, bucket, series, kinds),
         score=clamp01(v.score),
         alert=v.judgement is Judgement.FIRING,
     )
