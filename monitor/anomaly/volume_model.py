@@ -301,12 +301,17 @@ class SeasonalProfile:
 
     def state(self) -> SeasonalProfileState:
         return SeasonalProfileState(
-            list(self.week), list(self.week_n), [list(k) for k in self.kind], [list(k) for k in self.kind_n]
+            list(self.week),
+            list(self.week_n),
+            [list(k) for k in self.kind],
+            [list(k) for k in self.kind_n],
         )
 
     def restore(self, state: SeasonalProfileState) -> None:
         """The tables' sizes come from the check (slots per day): a mismatch is refused."""
-        if len(state.week) != len(self.week) or [len(k) for k in state.kind] != [len(k) for k in self.kind]:
+        if len(state.week) != len(self.week) or [len(k) for k in state.kind] != [
+            len(k) for k in self.kind
+        ]:
             raise ValueError("seasonal profile of another bucket size")
         self.week, self.week_n = list(state.week), list(state.week_n)
         self.kind = [list(k) for k in state.kind]
