@@ -15,20 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.anomaly import state as saved_state
 from monitor.anomaly.latency_path import PathLatency
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Detector, Score, Target
 from monitor.anomaly.segments import Segments, unsegmented
-from monitor.anomaly.state import (
-    CHECKS_VERSION,
-    CheckpointError,
-    ChecksRecord,
-    ScoreRecord,
-    SegmentsRecord,
-    SeriesRecord,
-    Stateful,
-    decode_checks,
-    encode_checks,
-)
 from monitor.config.model import Config
 from monitor.labels import labels_of
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
@@ -282,22 +272,24 @@ class CheckRunner:
         """
         by_name = {c.name: c for c in self.checks}
         series = [
-            SeriesRecord(
+            saved_state.SeriesRecord(
                 check=name,
                 series=key,
                 identity=_identity(by_name[name], self.config),
                 detector=held.detector.state(),
-                last=None if held.last is None else ScoreRecord.of(held.last),
+                last=None if held.last is None else saved_state.ScoreRecord.of(held.last),
             )
             for (name, key), held in self._series.items()
-            if name in by_name and isinstance(held.detector, Stateful)
+            if name in by_name and isinstance(held.detector, saved_state.Stateful)
         ]
         segments = [
-            SegmentsRecord(name, _identity(by_name[name], self.config), held.state())
+            saved_state.SegmentsRecord(name, _identity(by_name[name], self.config), held.state())
             for name, held in self._segments.items()
             if name in by_name
         ]
-        return encode_checks(ChecksRecord(CHECKS_VERSION, series, segments))
+        return saved_state.encode_checks(
+            saved_state.ChecksRecord(saved_state.CHECKS_VERSION, series, segments)
+        )
 
     def restore(self, blob: bytes) -> int:
         """Resume the series of unchanged checks; returns how many were dropped (changed or
@@ -305,8 +297,8 @@ class CheckRunner:
         and configuration, then given its learned state."""
         by_name = {c.name: c for c in self.checks}
         try:
-            saved = decode_checks(blob)
-        except CheckpointError as exc:
+            saved = saved_state.decode_checks(blob)
+        except saved_state.CheckpointError as exc:
             # Unreadable or from a newer hopwatch: learning again beats refusing to start.
             self.last_error = f"checkpoint of the checks unreadable ({exc}); every check re-learns"
             return len(self._series)
@@ -329,7 +321,7 @@ class CheckRunner:
                 continue
             detector = self._factory(check, pipeline.bucket_seconds, self.config)
             try:
-                if not isinstance(detector, Stateful):
+                if not isinstance(detector, saved_state.Stateful):
                     raise TypeError(f"{type(detector).__name__} keeps no state")
                 detector.restore(record.detector)
             except (TypeError, ValueError) as exc:
