@@ -12,14 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import msgspec
-
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
 from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
+from monitor.engine_record import ENGINE_VERSION, EngineRecord, decode_engine, encode_engine
 from monitor.ledger.agents import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.ledger.applied import UNKNOWN_AGENT, AppliedSequences
@@ -323,44 +322,48 @@ class Engine:
                 ledger.add_gap(gap)
 
     def checkpoint(self) -> bytes:
-        return msgspec.msgpack.encode(
-            {
-                "ledgers": {name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
-                "edge_totals": [
-                    [p, e, *dataclasses.astuple(t)] for (p, e), t in self.edge_totals.items()
+        """Everything a restart needs, as a versioned ``EngineRecord`` (``engine_record``)."""
+        return encode_engine(
+            EngineRecord(
+                version=ENGINE_VERSION,
+                ledgers={name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
+                edge_totals=[
+                    (p, e, *dataclasses.astuple(t))  # type: ignore[misc]
+                    for (p, e), t in self.edge_totals.items()
                 ],
-                "emitted": [[*k, *v] for k, v in self._emitted.items()],
-                "slo_outcomes": self.slos.ledger.to_bytes(),
-                "slo_phases": self.slos.phases_to_bytes(),
-                "checks": self.checks.to_bytes(),
-                "alert_book": self.book.to_bytes(),
-                "agents": self.applied.to_bytes(),
-                "agent_contacts": self.agents.to_bytes(),
-            }
+                emitted=[(*k, *v) for k, v in self._emitted.items()],  # type: ignore[misc]
+                slo_outcomes=self.slos.ledger.to_bytes(),
+                slo_phases=self.slos.phases_to_bytes(),
+                checks=self.checks.to_bytes(),
+                alert_book=self.book.to_bytes(),
+                agents=self.applied.to_bytes(),
+                agent_contacts=self.agents.to_bytes(),
+            )
         )
 
     def restore(self, data: bytes) -> None:
-        """Resume from a checkpoint; pipelines no longer configured are skipped."""
-        state = msgspec.msgpack.decode(data)
-        for name, blob in state["ledgers"].items():
+        """Resume from a checkpoint of this or an older version; pipelines no longer configured
+        are skipped. A newer version raises ``CheckpointVersionError``."""
+        state = decode_engine(data)
+        for name, blob in state.ledgers.items():
             if name in self.ledgers:
                 self.ledgers[name].restore(blob)
-        for p, e, *numbers in state["edge_totals"]:
+        for p, e, *numbers in state.edge_totals:
             if (p, e) in self.edge_totals:
                 self.edge_totals[(p, e)] = EdgeTotals(*numbers)
-        for p, e, b, *numbers in state["emitted"]:
+        for p, e, b, *numbers in state.emitted:
             self._emitted[(p, e, b)] = tuple(numbers)  # type: ignore[assignment]
-        if "slo_outcomes" in state:
-            self.slos.ledger.restore(state["slo_outcomes"])
-        if "slo_phases" in state:
-            self.slos.restore_phases(state["slo_phases"])
-        if "checks" in state:
-            self.checks.restore(state["checks"])
-        if "alert_book" in state:
-            self.book.restore(state["alert_book"])
-        if "agents" in state:
-            self.applied.restore(state["agents"])
-        if "agent_contacts" in state:
-            self.agents.restore(state["agent_contacts"])
+        if state.slo_outcomes is not None:
+            self.slos.ledger.restore(state.slo_outcomes)
+        if state.slo_phases is not None:
+            self.slos.restore_phases(state.slo_phases)
+        if state.checks is not None:
+            self.checks.restore(state.checks)
+        if state.alert_book is not None:
+            self.book.restore(state.alert_book)
+        if state.agents is not None:
+            self.applied.restore(state.agents)
+        if state.agent_contacts is not None:
+            self.agents.restore(state.agent_contacts)
             if self.agents.contacts:
                 self._watch_agents()

@@ -45,6 +45,7 @@ statistics restart from 0. The score is ``statistic / h`` clipped to [0, 1] (1 w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import zlib
@@ -52,8 +53,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 
+from monitor.anomaly.detector_state import BaselineState, DivergenceState
 from monitor.anomaly.divergence import shortfall_pvalue
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
 
@@ -196,6 +199,38 @@ class DivergenceDetector:
     @property
     def threshold(self) -> float | None:
         return None if self.baseline is None else self.baseline.threshold
+
+    def state(self) -> DivergenceState:
+        """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
+        base = self.baseline
+        return DivergenceState(
+            baseline=None if base is None else BaselineState(**dataclasses.asdict(base)),
+            first_at=self._first_at,
+            learn_n=list(self._learn_n),
+            learn_x=list(self._learn_x),
+            w=list(self._w),
+            run_n=list(self._run_n),
+            run_x=list(self._run_x),
+            a=list(self._a),
+            b=list(self._b),
+            alarmed=self._alarmed,
+            fired_by=self._fired_by,
+        )
+
+    def restore(self, state: DivergenceState) -> None:
+        """Resume a detector built from the same check and edge (the CUSUMs' count is the
+        check's loss grid: a record of another grid is refused)."""
+        if not isinstance(state, DivergenceState):
+            raise TypeError(f"not a divergence detector's state: {type(state).__name__}")
+        if not len(state.w) == len(state.run_n) == len(state.run_x) == len(self.grid):
+            raise ValueError("divergence state of another loss grid")
+        base = state.baseline
+        self.baseline = None if base is None else Baseline(**msgspec.structs.asdict(base))
+        self._first_at = state.first_at
+        self._learn_n, self._learn_x = list(state.learn_n), list(state.learn_x)
+        self._w, self._run_n, self._run_x = list(state.w), list(state.run_n), list(state.run_x)
+        self._a, self._b = list(state.a), list(state.b)
+        self._alarmed, self._fired_by = state.alarmed, state.fired_by
 
     def update(self, at: float, point: tuple[int, int]) -> Score:
         expected, arrived = int(point[0]), int(point[1])

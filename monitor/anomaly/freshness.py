@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from monitor.anomaly.detector_state import FreshnessState
 from monitor.anomaly.model import CheckDef, CheckState, Score
 from monitor.anomaly.proportion import BASELINE_HALF_LIFE, state_for, surprise
 from monitor.time_intervals import TimeInterval, is_quiet
@@ -41,6 +42,28 @@ class FreshnessDetector:
         self._last_event_end: float | None = None
         self._expected_in_gap = 0.0
         self._silent_seconds = 0.0
+
+    def state(self) -> FreshnessState:
+        """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
+        return FreshnessState(
+            events=list(self._events),
+            exposure=list(self._exposure),
+            seen=self._seen,
+            since=self._since,
+            last_event_end=self._last_event_end,
+            expected_in_gap=self._expected_in_gap,
+            silent_seconds=self._silent_seconds,
+        )
+
+    def restore(self, state: FreshnessState) -> None:
+        if not isinstance(state, FreshnessState):
+            raise TypeError(f"not a freshness detector's state: {type(state).__name__}")
+        if len(state.events) != HOURS or len(state.exposure) != HOURS:
+            raise ValueError("freshness state without one rate per hour of the day")
+        self._events, self._exposure = list(state.events), list(state.exposure)
+        self._seen, self._since = state.seen, state.since
+        self._last_event_end = state.last_event_end
+        self._expected_in_gap, self._silent_seconds = state.expected_in_gap, state.silent_seconds
 
     def rate(self, at: float) -> float:
         """Expected events per second at ``at``: its hour of the day's rate once that hour has

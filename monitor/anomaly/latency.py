@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from monitor.anomaly.detector_state import LatencyState
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
 from monitor.ledger.sketch import LatencySketch
 
@@ -33,6 +34,16 @@ class LatencyDetector:
         self.warmup_buckets = max(10, int(check.warmup / bucket_seconds))
         self.history: deque[float] = deque(maxlen=max(self.warmup_buckets, 7 * 1440))
         self.started: float | None = None
+
+    def state(self) -> LatencyState:
+        """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
+        return LatencyState(list(self.history), self.started)
+
+    def restore(self, state: LatencyState) -> None:
+        if not isinstance(state, LatencyState):
+            raise TypeError(f"not a latency detector's state: {type(state).__name__}")
+        self.history = deque(state.history, maxlen=self.history.maxlen)
+        self.started = state.started
 
     def baseline(self) -> tuple[float, float] | None:
         """(median, sigma) of the log quantile over the clean history, or None while learning."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from scipy.stats import chisquare
 
+from monitor.anomaly.detector_state import MixState
 from monitor.anomaly.model import CheckDef, CheckState, Score
 from monitor.anomaly.proportion import BASELINE_HALF_LIFE, PRIOR_HITS, state_for, surprise
 
@@ -48,6 +49,15 @@ class MixDetector:
         self._decay = 0.5 ** (bucket_seconds / BASELINE_HALF_LIFE)
         self._counts: dict[str, float] = {}
         self._since: float | None = None
+
+    def state(self) -> MixState:
+        """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
+        return MixState(dict(self._counts), self._since)
+
+    def restore(self, state: MixState) -> None:
+        if not isinstance(state, MixState):
+            raise TypeError(f"not a mix detector's state: {type(state).__name__}")
+        self._counts, self._since = dict(state.counts), state.since
 
     def baseline(self, categories: list[str]) -> list[float]:
         """Baseline shares of ``categories`` (with the prior pseudo-count, so they sum to 1)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from scipy.stats import binom
 
+from monitor.anomaly.detector_state import ProportionState
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Score, clamp01
 
 BASELINE_HALF_LIFE = 7 * 86400.0
@@ -73,6 +74,15 @@ class ProportionDetector:
     def baseline(self) -> float:
         """The learned share (with the prior pseudo-count)."""
         return (self._hits + PRIOR_HITS) / (self._total + 2 * PRIOR_HITS)
+
+    def state(self) -> ProportionState:
+        """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
+        return ProportionState(self._hits, self._total, self._since)
+
+    def restore(self, state: ProportionState) -> None:
+        if not isinstance(state, ProportionState):
+            raise TypeError(f"not a proportion detector's state: {type(state).__name__}")
+        self._hits, self._total, self._since = state.hits, state.total, state.since
 
     def _learn(self, point: Proportion) -> None:
         self._hits = self._hits * self._decay + point.hits

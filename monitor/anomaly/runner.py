@@ -11,12 +11,12 @@ bucket hopwatch could not fully observe.
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.anomaly import state as saved_state
 from monitor.anomaly.kind import CheckKindPlugin, KindRegistry
 from monitor.anomaly.kinds import BUILTIN_KINDS
 from monitor.anomaly.latency_path import PathLatency
@@ -207,42 +207,71 @@ class CheckRunner:
         """Every series' detector (learned baseline, CUSUM statistics, alarm state) for the
         checkpoint, so a restart neither re-learns nor forgets an incident in progress.
 
-        Detectors are plain Python objects of this package, so they are pickled; each is saved
-        with its check's definition, and ``restore`` keeps only series whose check is unchanged.
-        The checkpoint is hopwatch's own file in its data directory, never input from outside.
+        Each detector gives its typed record (``state()``; ``monitor.anomaly.state``), saved with
+        its check's definition: ``restore`` keeps only series whose check is unchanged. No
+        pickle: decoding a checkpoint validates data and runs no code.
         """
         by_name = {c.name: c for c in self.checks}
-        saved = [
-            (name, series, _identity(by_name[name], self.config), state)
-            for (name, series), state in self._series.items()
-            if name in by_name
-        ] + [
-            (name, None, _identity(by_name[name], self.config), segments)
-            for name, segments in self._segments.items()
+        series = [
+            saved_state.SeriesRecord(
+                check=name,
+                series=key,
+                identity=_identity(by_name[name], self.config),
+                detector=held.detector.state(),
+                last=None if held.last is None else saved_state.ScoreRecord.of(held.last),
+            )
+            for (name, key), held in self._series.items()
+            if name in by_name and isinstance(held.detector, saved_state.Stateful)
+        ]
+        segments = [
+            saved_state.SegmentsRecord(name, _identity(by_name[name], self.config), held.state())
+            for name, held in self._segments.items()
             if name in by_name
         ]
-        return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
+        return saved_state.encode_checks(
+            saved_state.ChecksRecord(saved_state.CHECKS_VERSION, series, segments)
+        )
 
     def restore(self, blob: bytes) -> int:
         """Resume the series of unchanged checks; returns how many were dropped (changed or
-        removed checks start learning again)."""
+        removed checks start learning again). Each detector is built afresh from today's check
+        and configuration, then given its learned state."""
         by_name = {c.name: c for c in self.checks}
         try:
-            saved = pickle.loads(blob)
-        except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
-            # Written by another version of hopwatch: learning again beats refusing to start.
+            saved = saved_state.decode_checks(blob)
+        except saved_state.CheckpointError as exc:
+            # Unreadable or from a newer hopwatch: learning again beats refusing to start.
             self.last_error = f"checkpoint of the checks unreadable ({exc}); every check re-learns"
             return len(self._series)
         dropped = 0
-        for name, series, identity, state in saved:
-            check = by_name.get(name)
-            if check is None or _identity(check, self.config) != identity:
+        for record in saved.segments:
+            check = by_name.get(record.check)
+            if check is None or _identity(check, self.config) != record.identity:
                 dropped += 1
                 continue
-            if series is None:
-                self._segments[name] = state
-            else:
-                self._series[(name, series)] = state
+            self._segments[record.check] = Segments.from_state(record.segments)
+        for record in saved.series:
+            check = by_name.get(record.check)
+            pipeline = None if check is None else self.config.pipeline(check.target.pipeline)
+            if (
+                check is None
+                or pipeline is None
+                or _identity(check, self.config) != record.identity
+            ):
+                dropped += 1
+                continue
+            detector = self._factory(check, pipeline.bucket_seconds, self.config)
+            try:
+                if not isinstance(detector, saved_state.Stateful):
+                    raise TypeError(f"{type(detector).__name__} keeps no state")
+                detector.restore(record.detector)
+            except (TypeError, ValueError) as exc:
+                # Another kind or shape of detector for this check: it learns again.
+                self.last_error = f"{record.check} ({record.series or 'all'}): {exc}; re-learns"
+                dropped += 1
+                continue
+            last = None if record.last is None else record.last.to_score()
+            self._series[(record.check, record.series)] = _Series(detector, last)
         return dropped
 
     def states(self) -> list[tuple[CheckDef, str, Score]]:

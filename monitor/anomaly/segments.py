@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from monitor.anomaly.detector_state import SegmentsState
+
 ROLLUP = "__small_segments__"
 """The series name of the rolled-up small segments (a label value in alerts and metrics)."""
 
@@ -56,6 +58,14 @@ class Segments:
     @property
     def small(self) -> frozenset[str]:
         return frozenset(self._small)
+
+    def state(self) -> SegmentsState:
+        """Typical counts and roll-up membership, for the checkpoint (``monitor.anomaly.state``)."""
+        return SegmentsState(self.rollup_below, self.span, dict(self._mean), sorted(self._small))
+
+    @classmethod
+    def from_state(cls, state: SegmentsState) -> Segments:
+        return cls(state.rollup_below, state.span, dict(state.mean), set(state.small))
 
 
 def unsegmented(counts: Counter[str]) -> list[tuple[str, int]]:

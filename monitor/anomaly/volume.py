@@ -60,6 +60,7 @@ from monitor.anomaly.volume_model import (
     cusum_h,
 )
 from monitor.anomaly.volume_precedent import PrecedentTest
+from monitor.anomaly.volume_state import FitState, VolumeState
 from monitor.anomaly.volume_variability import Variability
 
 __all__ = ["ALERT_SCORE", "VolumeDetector", "cusum_h"]
@@ -132,6 +133,14 @@ class _Fit:
 
     def phi(self) -> float:
         return max(0.0, self.moments.a / self.moments.b) if self.moments.b > 0 else 0.0
+
+    def state(self) -> FitState:
+        return FitState(self.square.state(), self.moments.state(), self.error, self.seen)
+
+    def restore(self, state: FitState) -> None:
+        self.square.restore(state.square)
+        self.moments.restore(state.moments)
+        self.error, self.seen = state.error, state.seen
 
 
 @dataclass
@@ -438,6 +447,55 @@ class VolumeDetector:
         self.h = max(self.hs)
         self._lo = [0.0] * len(self.ks)
         self._hi = [0.0] * len(self.ks)
+
+    def state(self) -> VolumeState:
+        """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
+        assert self._bank_is_count is not None  # chosen by the constructor
+        return VolumeState(
+            first_at=self._first_at,
+            holdoff_until=self._holdoff_until,
+            flag_run_start=self._flag_run_start,
+            is_count=self._is_count,
+            trained=self._trained,
+            run_alerted=self._run_alerted,
+            fractional=self._fractional,
+            lattice=self._lattice,
+            profile=self.profile.state(),
+            level=self.level.state(),
+            abs_z=self._abs_z.state(),
+            serial=self._serial.state(),
+            smooth_fit=self._smooth_fit.state(),
+            slot_fit=self._slot_fit.state(),
+            level_fit=self._level_fit.state(),
+            history=self._history.state(),
+            bank_is_count=self._bank_is_count,
+            lo=list(self._lo),
+            hi=list(self._hi),
+            precedent=self.precedent.state(),
+        )
+
+    def restore(self, state: VolumeState) -> None:
+        """Resume a detector built from the same check: parameters are the constructor's,
+        everything learned is the record's."""
+        if not isinstance(state, VolumeState):
+            raise TypeError(f"not a volume detector's state: {type(state).__name__}")
+        self._first_at, self._holdoff_until = state.first_at, state.holdoff_until
+        self._flag_run_start, self._is_count = state.flag_run_start, state.is_count
+        self._trained, self._run_alerted = state.trained, state.run_alerted
+        self._fractional, self._lattice = state.fractional, state.lattice
+        self.profile.restore(state.profile)
+        self.level.restore(state.level)
+        self._abs_z.restore(state.abs_z)
+        self._serial.restore(state.serial)
+        self._smooth_fit.restore(state.smooth_fit)
+        self._slot_fit.restore(state.slot_fit)
+        self._level_fit.restore(state.level_fit)
+        self._history.restore(state.history)
+        self._use_bank(state.bank_is_count)
+        if len(state.lo) != len(self.ks) or len(state.hi) != len(self.ks):
+            raise ValueError("CUSUM bank of another size")
+        self._lo, self._hi = list(state.lo), list(state.hi)
+        self.precedent.restore(state.precedent)
 
     def _reset_cusums(self) -> None:
         for j in range(len(self.ks)):

@@ -37,6 +37,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from monitor.anomaly.volume_state import ExcessTailState, RecordRateState, RunsState
+
 __all__ = ["ExcessTail", "RecordRate"]
 
 
@@ -90,6 +92,12 @@ class RecordRate:
             self._runs += 1.0
         self._open = record
 
+    def state(self) -> RecordRateState:
+        return RecordRateState(self._exposure, self._runs, self._open)
+
+    def restore(self, state: RecordRateState) -> None:
+        self._exposure, self._runs, self._open = state.exposure, state.runs, state.open
+
 
 @dataclass
 class ExcessTail:
@@ -125,3 +133,11 @@ class ExcessTail:
             return
         self._sum += ended[0]
         self._uncensored += 0.0 if ended[1] else 1.0
+
+    def state(self) -> ExcessTailState:
+        runs = RunsState(self._state.open, self._state.top, self._state.censored)
+        return ExcessTailState(self._sum, self._uncensored, runs)
+
+    def restore(self, state: ExcessTailState) -> None:
+        self._sum, self._uncensored = state.sum, state.uncensored
+        self._state = _Runs(state.runs.open, state.runs.top, state.runs.censored)

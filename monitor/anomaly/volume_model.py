@@ -21,6 +21,14 @@ from bisect import bisect_left, insort
 from collections import deque
 from dataclasses import dataclass, field
 
+from monitor.anomaly.volume_state import (
+    RobustLevelState,
+    RollingSumState,
+    SeasonalProfileState,
+    SerialCorrelationState,
+    SortedWindowState,
+)
+
 __all__ = [
     "RobustLevel",
     "RollingSum",
@@ -74,6 +82,13 @@ class RollingSum:
     def __len__(self) -> int:
         return len(self.items)
 
+    def state(self) -> RollingSumState:
+        return RollingSumState(list(self.items), self.a, self.b, self._since)
+
+    def restore(self, state: RollingSumState) -> None:
+        self.items = deque((a, b) for a, b in state.items)
+        self.a, self.b, self._since = state.a, state.b, state.since
+
 
 @dataclass
 class SortedWindow:
@@ -97,6 +112,13 @@ class SortedWindow:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def state(self) -> SortedWindowState:
+        return SortedWindowState(list(self.order), list(self.values))
+
+    def restore(self, state: SortedWindowState) -> None:
+        self.order = deque(state.order)
+        self.values = list(state.values)
 
 
 @dataclass
@@ -144,6 +166,17 @@ class SerialCorrelation:
         r = self.rho()
         return 1.0 if r <= 0.0 else math.sqrt((1.0 + r) / (1.0 - r))
 
+    def state(self) -> SerialCorrelationState:
+        return SerialCorrelationState(self.n, self._cross, self._square, self._prev)
+
+    def restore(self, state: SerialCorrelationState) -> None:
+        self.n, self._cross, self._square, self._prev = (
+            state.n,
+            state.cross,
+            state.square,
+            state.prev,
+        )
+
 
 @dataclass
 class RobustLevel:
@@ -172,6 +205,12 @@ class RobustLevel:
         rc = r if follow else max(-c, min(c, r))
         self.level += a * rc
         self.mse += a * (min(r * r, (3.0 * sd) ** 2 if self.n > 5 else r * r) - self.mse)
+
+    def state(self) -> RobustLevelState:
+        return RobustLevelState(self.level, self.mse, self.n)
+
+    def restore(self, state: RobustLevelState) -> None:
+        self.level, self.mse, self.n = state.level, state.mse, state.n
 
 
 @dataclass
@@ -259,3 +298,21 @@ class SeasonalProfile:
             if counts[j] > 1:
                 step = -clip if step < -clip else clip if step > clip else step
             means[j] += step / min(counts[j], memory)
+
+    def state(self) -> SeasonalProfileState:
+        return SeasonalProfileState(
+            list(self.week),
+            list(self.week_n),
+            [list(k) for k in self.kind],
+            [list(k) for k in self.kind_n],
+        )
+
+    def restore(self, state: SeasonalProfileState) -> None:
+        """The tables' sizes come from the check (slots per day): a mismatch is refused."""
+        if len(state.week) != len(self.week) or [len(k) for k in state.kind] != [
+            len(k) for k in self.kind
+        ]:
+            raise ValueError("seasonal profile of another bucket size")
+        self.week, self.week_n = list(state.week), list(state.week_n)
+        self.kind = [list(k) for k in state.kind]
+        self.kind_n = [list(k) for k in state.kind_n]

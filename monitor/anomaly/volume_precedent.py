@@ -57,6 +57,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from monitor.anomaly.volume_calibration import ExcessTail, RecordRate
+from monitor.anomaly.volume_state import (
+    PrecedentFeatureState,
+    PrecedentTestState,
+    SlidingExtremesState,
+)
 
 if TYPE_CHECKING:
     from monitor.anomaly.volume_variability import Variability
@@ -96,6 +101,14 @@ class SlidingExtremes:
     @property
     def low(self) -> float:
         return self._min[0][1]
+
+    def state(self) -> SlidingExtremesState:
+        return SlidingExtremesState(list(self._max), list(self._min), self.count)
+
+    def restore(self, state: SlidingExtremesState) -> None:
+        self._max = deque((i, v) for i, v in state.max)
+        self._min = deque((i, v) for i, v in state.min)
+        self.count = state.count
 
 
 @dataclass
@@ -140,6 +153,24 @@ class PrecedentFeature:
             self.extremes.push(*pend.popleft())
         pend.append((i, f))
         return f
+
+    def state(self) -> PrecedentFeatureState:
+        return PrecedentFeatureState(
+            window=list(self._window),
+            sum=self._sum,
+            pending=list(self._pending),
+            extremes=self.extremes.state(),
+            tail=self.tail.state(),
+            adds=self._adds,
+        )
+
+    def restore(self, state: PrecedentFeatureState) -> None:
+        self._window = deque(state.window)
+        self._sum = state.sum
+        self._pending = deque((i, v) for i, v in state.pending)
+        self.extremes.restore(state.extremes)
+        self.tail.restore(state.tail)
+        self._adds = state.adds
 
 
 @dataclass
@@ -266,3 +297,28 @@ class PrecedentTest:
         if count:
             self.records.add(record, count)
         return best, name
+
+    def state(self) -> PrecedentTestState:
+        return PrecedentTestState(
+            values=[f.state() for f in self.values],
+            diffs=[f.state() for f in self.diffs],
+            variability=None if self.variability is None else self.variability.state(),
+            records=self.records.state(),
+            day_ago=list(self._day_ago),
+            ref=self._ref,
+            i=self._i,
+        )
+
+    def restore(self, state: PrecedentTestState) -> None:
+        """The features themselves come from the check's scales: a different set is refused."""
+        if (state.variability is None) != (self.variability is None):
+            raise ValueError("precedent test with(out) variability features")
+        for feat, saved in zip(self.values, state.values, strict=True):
+            feat.restore(saved)
+        for feat, saved in zip(self.diffs, state.diffs, strict=True):
+            feat.restore(saved)
+        if self.variability is not None and state.variability is not None:
+            self.variability.restore(state.variability)
+        self.records.restore(state.records)
+        self._day_ago = deque(state.day_ago)
+        self._ref, self._i = state.ref, state.i

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monitor.anomaly.volume_precedent import PrecedentFeature
+from monitor.anomaly.volume_state import VariabilityState
 
 __all__ = ["Variability"]
 
@@ -74,3 +75,23 @@ class Variability:
             for feat in self.features:
                 feat.amend_last(self._fill)
         self._last_excluded = True
+
+    def state(self) -> VariabilityState:
+        return VariabilityState(
+            features=[f.state() for f in self.features],
+            prev=self._prev,
+            prev_normal=self._prev_normal,
+            last_step=self._last_step,
+            fill=self._fill,
+            last_excluded=self._last_excluded,
+        )
+
+    def restore(self, state: VariabilityState) -> None:
+        for feat, saved in zip(self.features, state.features, strict=True):
+            feat.restore(saved)
+        self._prev, self._prev_normal, self._last_step = (
+            state.prev,
+            state.prev_normal,
+            state.last_step,
+        )
+        self._fill, self._last_excluded = state.fill, state.last_excluded

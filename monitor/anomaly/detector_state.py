@@ -1,0 +1,77 @@
+"""Typed checkpoint records of the small detectors (divergence, proportion, freshness, latency,
+mix) and of a check's ``Segments``.
+
+Why: see ``volume_state``. Each record is tagged (``type``), so a checkpoint decodes into the
+union of them with ``msgspec.msgpack.decode(blob, type=...)`` and a series can never be restored
+into the wrong kind of detector. Only learned state is recorded; parameters come from the check.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class BaselineState(msgspec.Struct, frozen=True):
+    """``divergence_cusum.Baseline``, field for field."""
+
+    ratio: float
+    delivery: float
+    learned: bool
+    observed_ratio: float
+    dispersion: float
+    mean_expected: float
+    events: int
+    start: float
+    end: float
+    threshold: float
+
+
+class DivergenceState(msgspec.Struct, frozen=True, tag="divergence"):
+    baseline: BaselineState | None
+    first_at: float | None
+    learn_n: list[int]
+    learn_x: list[int]
+    w: list[float]
+    run_n: list[int]
+    run_x: list[int]
+    a: list[float]
+    """Log-likelihood-ratio coefficients as computed at the end of the warm-up (kept, not
+    recomputed, so a restored detector scores bit for bit as the one that was saved)."""
+    b: list[float]
+    alarmed: bool
+    fired_by: int
+
+
+class ProportionState(msgspec.Struct, frozen=True, tag="proportion"):
+    hits: float
+    total: float
+    since: float | None
+
+
+class FreshnessState(msgspec.Struct, frozen=True, tag="freshness"):
+    events: list[float]
+    exposure: list[float]
+    seen: int
+    since: float | None
+    last_event_end: float | None
+    expected_in_gap: float
+    silent_seconds: float
+
+
+class LatencyState(msgspec.Struct, frozen=True, tag="latency"):
+    history: list[float]
+    """Log quantiles of the clean buckets, oldest first (the window's length is the check's)."""
+    started: float | None
+
+
+class MixState(msgspec.Struct, frozen=True, tag="mix"):
+    counts: dict[str, float]
+    """Decayed counts per category, in insertion order (their sum is order-sensitive)."""
+    since: float | None
+
+
+class SegmentsState(msgspec.Struct, frozen=True):
+    rollup_below: float
+    span: float
+    mean: dict[str, float]
+    small: list[str]

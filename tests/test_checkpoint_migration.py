@@ -1,0 +1,164 @@
+"""Checkpoints survive upgrades: the pickled v0 format resumes exactly as the old code did, new
+checkpoints are typed records without pickle, and each written format keeps loading.
+
+Adding a format (v2): bump ``ENGINE_VERSION`` (and ``CHECKS_VERSION`` if the checks record
+changes), write ``engine-v2.bin.gz`` with ``_write_fixture("engine-v2.bin.gz")`` once, add a
+``test_v2_fixture_keeps_loading`` like the v1 one, and keep the v0 and v1 tests unchanged: each
+proves a file in the field still resumes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import pickle
+import re
+from pathlib import Path
+from types import ModuleType
+
+import msgspec
+import pytest
+
+from monitor.anomaly.state import CHECKS_VERSION, ChecksRecord, decode_checks
+from monitor.engine_record import ENGINE_VERSION, CheckpointVersionError, EngineRecord
+
+FIXTURES = Path(__file__).parent / "fixtures" / "checkpoints"
+ROOT = Path(__file__).parents[1]
+
+
+def _make_v0() -> ModuleType:
+    """The fixture's own script: the same engine, simulator and run loop that wrote it."""
+    spec = importlib.util.spec_from_file_location("make_v0", FIXTURES / "make_v0.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_v0 = _make_v0()
+AFTER = range(make_v0.MINUTES_BEFORE, make_v0.MINUTES_BEFORE + make_v0.MINUTES_AFTER)
+
+
+def _resumed(blob: bytes) -> list[list]:
+    """The verdicts of an engine restored from ``blob`` over the 20 minutes after it."""
+    engine = make_v0.engine()
+    engine.restore(blob)
+    assert engine.checks.last_error is None
+    return _canonical(make_v0.run(engine, make_v0.simulator(engine), AFTER))
+
+
+def _canonical(verdicts: list[list]) -> list[list]:
+    """As the fixture stores them (a JSON round trip: tuples become lists)."""
+    return json.loads(json.dumps(verdicts))
+
+
+def _fixture(name: str) -> bytes:
+    return gzip.decompress((FIXTURES / name).read_bytes())
+
+
+def _write_fixture(name: str) -> None:
+    """Write today's checkpoint of the fixture's run (once per new format; never refreshed)."""
+    engine = make_v0.engine()
+    make_v0.run(engine, make_v0.simulator(engine), range(make_v0.MINUTES_BEFORE))
+    (FIXTURES / name).write_bytes(gzip.compress(engine.checkpoint(), 9, mtime=0))
+
+
+def test_the_pickled_v0_checkpoint_resumes_exactly_as_the_old_code_did():
+    blob = _fixture("engine-v0.bin.gz")
+    assert "version" not in msgspec.msgpack.decode(blob), "the fixture is the old format"
+    expected = json.loads((FIXTURES / "engine-v0-after.json").read_text())
+    assert expected, "the old code gave verdicts after the restore"
+    assert _resumed(blob) == expected
+
+
+def test_the_v0_checks_section_maps_onto_typed_records():
+    checks = msgspec.msgpack.decode(_fixture("engine-v0.bin.gz"))["checks"]
+    record = decode_checks(checks)
+    kinds = {type(s.detector).__name__ for s in record.series}
+    assert kinds == {
+        "DivergenceState",
+        "VolumeState",
+        "ProportionState",
+        "FreshnessState",
+        "LatencyState",
+        "MixState",
+    }
+    assert record.segments, "the segmented volume check's segments came along"
+    again = msgspec.msgpack.decode(msgspec.msgpack.encode(record), type=ChecksRecord)
+    assert [s.detector for s in again.series] == [s.detector for s in record.series]
+
+
+def test_the_legacy_reader_refuses_anything_but_hopwatch_detectors():
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    engine = make_v0.engine()
+    blob = pickle.dumps([("x", "", "id", Evil())], protocol=pickle.HIGHEST_PROTOCOL)
+    assert engine.checks.restore(blob) == 0
+    assert "builtins.print is not allowed" in (engine.checks.last_error or "")
+
+
+def test_a_new_checkpoint_round_trips_to_identical_verdicts():
+    first = make_v0.engine()
+    sim = make_v0.simulator(first)
+    make_v0.run(first, sim, range(make_v0.MINUTES_BEFORE))
+    blob = first.checkpoint()
+    assert decode_checks(msgspec.msgpack.decode(blob, type=EngineRecord).checks or b"").series
+    went_on = _canonical(make_v0.run(first, sim, AFTER))
+    assert _resumed(blob) == went_on
+
+
+def test_saving_a_checkpoint_never_pickles(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle used on save")
+
+    for name in ("dumps", "dump", "Pickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    engine = make_v0.engine()
+    make_v0.run(engine, make_v0.simulator(engine), range(40))
+    record = msgspec.msgpack.decode(engine.checkpoint(), type=EngineRecord)
+    assert record.version == ENGINE_VERSION
+    assert record.checks is not None and record.checks[:1] != b"\x80", "not a pickle"
+    assert decode_checks(record.checks).version == CHECKS_VERSION
+
+
+def test_only_the_legacy_reader_imports_pickle():
+    importers = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "monitor").rglob("*.py")
+        if re.search(r"^\s*(import pickle|from pickle import)", path.read_text(), re.M)
+    }
+    assert importers == {"monitor/anomaly/legacy_checkpoint.py"}
+
+
+def test_a_checkpoint_from_a_newer_hopwatch_is_refused_clearly():
+    engine = make_v0.engine()
+    newer = msgspec.msgpack.encode({"version": ENGINE_VERSION + 1, "ledgers": "changed"})
+    with pytest.raises(CheckpointVersionError, match="newer hopwatch"):
+        engine.restore(newer)
+
+
+def test_a_checks_section_from_a_newer_hopwatch_means_learning_again():
+    engine = make_v0.engine()
+    newer = msgspec.msgpack.encode({"version": CHECKS_VERSION + 1, "series": "changed"})
+    assert engine.checks.restore(newer) == 0
+    assert "newer than this hopwatch" in (engine.checks.last_error or "")
+
+
+def test_the_v1_fixture_keeps_loading():
+    """``engine-v1.bin.gz`` was written by the first typed format (``_write_fixture``): every
+    later hopwatch must resume from it with every series, none re-learning."""
+    blob = _fixture("engine-v1.bin.gz")
+    record = msgspec.msgpack.decode(blob, type=EngineRecord)
+    assert record.version == 1
+    engine = make_v0.engine()
+    engine.restore(blob)
+    assert engine.checks.last_error is None
+    saved = decode_checks(record.checks or b"")
+    assert saved.version == 1
+    assert len(engine.checks._series) == len(saved.series) > 0
+    verdicts = _canonical(make_v0.run(engine, make_v0.simulator(engine), AFTER))
+    # The v1 fixture continues the same simulated run as v0: the old code's verdicts hold.
+    assert verdicts == json.loads((FIXTURES / "engine-v0-after.json").read_text())
