@@ -439,15 +439,15 @@ def test_priors_are_kept_per_integration_and_handed_back():
     d.record_deliveries(
         n,
         [
-            ("slack[0]", Delivery(Outcome.SENT, slack_channel="C1", slack_ts="111.222")),
-            ("pagerduty[0]", Delivery(Outcome.SENT, dedup_key="hopwatch/team/X")),
+            ("slack[0]", Delivery(Outcome.SENT, state={"channel": "C1", "ts": "111.222"})),
+            ("pagerduty[0]", Delivery(Outcome.SENT, state={"dedup_key": "hopwatch/team/X"})),
         ],
         at=WAIT,
     )
     d.put([resolved(a, 100)], 100)
     [r] = d.due(330)
-    assert r.for_integration("slack[0]").prior.slack_ts == "111.222"
-    assert r.for_integration("pagerduty[0]").prior.dedup_key == "hopwatch/team/X"
+    assert r.for_integration("slack[0]").prior.state["ts"] == "111.222"
+    assert r.for_integration("pagerduty[0]").prior.state["dedup_key"] == "hopwatch/team/X"
     assert r.for_integration("slack[0]").prior.firing == (a.fingerprint,)
 
 

@@ -146,7 +146,7 @@ def test_each_integration_gets_its_own_prior() -> None:
         async def body(clients: Clients) -> list[tuple[str, Delivery]]:
             first = await deliver(sample_notification(sample_alert()), receiver, ENV, clients)
             two = dict(first)["slack[1]"]
-            prior = Prior(0.0, slack_channel=two.slack_channel, slack_ts=two.slack_ts)
+            prior = Prior(0.0, state=two.state)
             notification = replace(sample_notification(sample_alert()), priors={"slack[1]": prior})
             return await deliver(notification, receiver, ENV, clients)
 
@@ -155,7 +155,7 @@ def test_each_integration_gets_its_own_prior() -> None:
     assert slack.count("/api/chat.update") == 1
     assert len(slack.posts) == 3  # #one twice (no prior), #two once then updated
     [two] = [p for p in slack.posts if p.channel == channel_id("#two")]
-    assert dict(second)["slack[1]"].slack_ts == two.ts
+    assert dict(second)["slack[1]"].state["ts"] == two.ts
     assert len(two.updates) == 1
 
 

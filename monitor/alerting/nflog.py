@@ -4,8 +4,8 @@ Alertmanager's ``nflog`` as pure records. The dispatcher asks it whether a group
 (``needs_update``, Alertmanager's ``DedupStage.needsUpdate``) and writes to it once a notifier
 reports a delivery; ``monitor/store/nflog_sqlite.py`` persists its entries, so a restarted daemon
 neither repeats a notification nor forgets to resolve one. An entry's value is a ``Prior``: the
-firing and resolved fingerprints that went out, the time, and what the receiver needs to update the
-same message or incident later (Slack channel and ``ts``, PagerDuty ``dedup_key``).
+firing and resolved fingerprints that went out, the time, and the integration's opaque ``state``
+(what it needs to update the same message or incident later; only the integration reads it).
 
 Integrations are named as Alertmanager names them within a receiver: ``slack[0]``,
 ``pagerduty[0]``, ``webhook[0]`` and hopwatch's ``console``.
@@ -99,17 +99,12 @@ def needs_update(
 
 
 def merge(old: Prior | None, new: Prior) -> Prior:
-    """The entry after ``new`` was delivered: its sets and time, and the Slack message and
-    PagerDuty key it names, or those of ``old`` where it names none (a resolve updates the message
-    the trigger created; a notifier that only learned its own handle does not erase another's)."""
-    if old is None:
+    """The entry after ``new`` was delivered: its sets and time, and ``old``'s state with the keys
+    ``new`` names written over it (a resolve updates the message the trigger created; a delivery
+    that learned nothing new does not erase the handle)."""
+    if old is None or not old.state:
         return new
-    return replace(
-        new,
-        slack_channel=new.slack_channel or old.slack_channel,
-        slack_ts=new.slack_ts or old.slack_ts,
-        dedup_key=new.dedup_key or old.dedup_key,
-    )
+    return replace(new, state={**old.state, **new.state})
 
 
 def newer(a: Entry, b: Entry) -> Entry:
