@@ -11,6 +11,7 @@ from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.alerting.dispatch import Dispatcher, go_quote, group_key, group_labels
 from monitor.alerting.notification import Delivery, Notification, Outcome, Prior
 from monitor.routing.model import (
+    ConsoleConfig,
     Extensions,
     InhibitRule,
     Matcher,
@@ -60,7 +61,7 @@ def config(
 ) -> RoutingConfig:
     return RoutingConfig(
         route=route or Route(opts()),
-        receivers=receivers or {"log": Receiver("log", console=True)},
+        receivers=receivers or {"log": Receiver("log", (ConsoleConfig(),))},
         **kw,  # type: ignore[arg-type]
     )
 
@@ -256,7 +257,7 @@ def test_continue_files_an_alert_in_a_group_of_every_matching_route():
         key='{}/{team="data"}',
         index=1,
     )
-    receivers = {n: Receiver(n, console=True) for n in ("log", "pager", "team")}
+    receivers = {n: Receiver(n, (ConsoleConfig(),)) for n in ("log", "pager", "team")}
     d = Dispatcher(config(Route(opts(), routes=(pages, team)), receivers))
     d.put([alert("X", 0, team="data")], 0)
     out = sorted((n.receiver, n.group_key) for n in d.due(WAIT))
@@ -423,10 +424,14 @@ def test_topology_inhibition_can_be_switched_off():
 def two_integrations(send_resolved: bool = True) -> Receiver:
     return Receiver(
         "team",
-        slack=(
-            SlackConfig("#alerts", SlackMode.API, Secret(value="u"), send_resolved=send_resolved),
+        (
+            *(
+                SlackConfig(
+                    "#alerts", SlackMode.API, Secret(value="u"), send_resolved=send_resolved
+                ),
+            ),
+            *(PagerDutyConfig(Secret(value="k"), send_resolved=send_resolved),),
         ),
-        pagerduty=(PagerDutyConfig(Secret(value="k"), send_resolved=send_resolved),),
     )
 
 

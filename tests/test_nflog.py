@@ -21,6 +21,7 @@ from monitor.alerting.nflog import (
 )
 from monitor.alerting.notification import Delivery, Outcome, Prior
 from monitor.routing.model import (
+    ConsoleConfig,
     PagerDutyConfig,
     Receiver,
     Route,
@@ -79,9 +80,11 @@ def test_needs_update_is_alertmanagers_dedup(prior, firing, resolved, send_resol
 def test_integrations_are_named_like_alertmanager():
     receiver = Receiver(
         "team",
-        slack=(SlackConfig("#a", SlackMode.API, Secret(value="u"), send_resolved=False),),
-        pagerduty=(PagerDutyConfig(Secret(value="k")), PagerDutyConfig(Secret(value="k2"))),
-        console=True,
+        (
+            *(SlackConfig("#a", SlackMode.API, Secret(value="u"), send_resolved=False),),
+            *(PagerDutyConfig(Secret(value="k")), PagerDutyConfig(Secret(value="k2"))),
+            ConsoleConfig(),
+        ),
     )
     assert integration_names(receiver) == ("slack[0]", "pagerduty[0]", "pagerduty[1]", "console")
     assert not sends_resolved(receiver, "slack[0]") and sends_resolved(receiver, "pagerduty[1]")
@@ -138,8 +141,10 @@ ROUTING = RoutingConfig(
     receivers={
         "team": Receiver(
             "team",
-            slack=(SlackConfig("#alerts", SlackMode.API, Secret(value="u")),),
-            pagerduty=(PagerDutyConfig(Secret(value="k")),),
+            (
+                *(SlackConfig("#alerts", SlackMode.API, Secret(value="u")),),
+                *(PagerDutyConfig(Secret(value="k")),),
+            ),
         )
     },
 )

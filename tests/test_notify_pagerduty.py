@@ -60,7 +60,7 @@ def resolved(alert: Alert) -> Alert:
 
 async def send_one(clients: Clients, notification: Notification, cfg: PagerDutyConfig) -> Delivery:
     [(name, delivery)] = await deliver(
-        notification, Receiver("team-data", pagerduty=(cfg,)), ENV, clients
+        notification, Receiver("team-data", (*(cfg,),)), ENV, clients
     )
     assert name == "pagerduty[0]"
     return delivery

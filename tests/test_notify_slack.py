@@ -80,7 +80,7 @@ def prior_from(notification: Notification, delivery: Delivery) -> Prior:
 
 async def send_one(clients: Clients, notification: Notification, config: SlackConfig) -> Delivery:
     [(name, delivery)] = await deliver(
-        notification, Receiver("team-data", slack=(config,)), ENV, clients
+        notification, Receiver("team-data", (*(config,),)), ENV, clients
     )
     assert name == "slack[0]"
     return delivery
@@ -307,7 +307,7 @@ def test_a_missing_token_fails_without_a_request() -> None:
 
         async def body(clients: Clients, _: FakeAsyncTime) -> Delivery:
             [(_, d)] = await deliver(
-                sample_notification(loss_alert()), Receiver("r", slack=(config,)), {}, clients
+                sample_notification(loss_alert()), Receiver("r", (*(config,),)), {}, clients
             )
             return d
 

@@ -7,8 +7,8 @@ neither repeats a notification nor forgets to resolve one. An entry's value is a
 firing and resolved fingerprints that went out, the time, and the integration's opaque ``state``
 (what it needs to update the same message or incident later; only the integration reads it).
 
-Integrations are named as Alertmanager names them within a receiver: ``slack[0]``,
-``pagerduty[0]``, ``webhook[0]`` and hopwatch's ``console``.
+Integrations are named as Alertmanager names them within a receiver (``slack[0]``,
+``pagerduty[0]``, ``msteamsv2[0]``, hopwatch's ``console``: ``Receiver.named``).
 """
 
 from __future__ import annotations
@@ -46,27 +46,15 @@ def integration_names(receiver: Receiver | None) -> tuple[str, ...]:
     """The integrations of ``receiver`` in Alertmanager's order and naming; none for ``None``."""
     if receiver is None:
         return ()
-    return (
-        *(f"slack[{i}]" for i in range(len(receiver.slack))),
-        *(f"pagerduty[{i}]" for i in range(len(receiver.pagerduty))),
-        *(f"webhook[{i}]" for i in range(len(receiver.webhook))),
-        *(("console",) if receiver.console else ()),
-    )
+    return tuple(name for name, _ in receiver.named())
 
 
 def sends_resolved(receiver: Receiver | None, integration: str) -> bool:
     """Whether ``integration`` of ``receiver`` wants resolved notifications (console: always)."""
-    if receiver is None or integration == "console":
+    if receiver is None:
         return True
-    kind, _, rest = integration.partition("[")
-    index = int(rest.rstrip("]") or 0)
-    configs = {
-        "slack": receiver.slack,
-        "pagerduty": receiver.pagerduty,
-        "webhook": receiver.webhook,
-    }
-    found = configs.get(kind, ())
-    return found[index].send_resolved if index < len(found) else True
+    config = dict(receiver.named()).get(integration)
+    return True if config is None else bool(config.send_resolved)
 
 
 def needs_update(

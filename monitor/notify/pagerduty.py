@@ -14,13 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import http, render
 from monitor.routing.model import PagerDutyConfig
+
+if TYPE_CHECKING:
+    from monitor.notify.clients import Clients
 
 STATE_KEY = "dedup_key"
 """The one key of this integration's ``Delivery.state`` / ``Prior.state``."""
@@ -219,3 +222,23 @@ def _errors(response: httpx.Response, routing_key: str) -> list[str]:
     if not isinstance(errors, list):
         return []
     return [render.truncate(render.scrub(str(e), [routing_key]), 200) for e in errors[:5]]
+
+
+class _PagerDuty:
+    """The registry's PagerDuty notifier: a ``PagerDutyNotifier`` over the shared clients."""
+
+    name = "pagerduty"
+    receiver = None  # PagerDutySpec still lives in monitor/routing/spec.py
+
+    async def notify(
+        self,
+        notification: Notification,
+        config: PagerDutyConfig,
+        environ: Mapping[str, str],
+        clients: Clients,
+    ) -> Delivery:
+        pagerduty = PagerDutyNotifier(http_client=clients.http, timeout=clients.timeout)
+        return await pagerduty.send(notification, config, environ)
+
+
+NOTIFIER = _PagerDuty()

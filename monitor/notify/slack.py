@@ -21,7 +21,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx
@@ -37,6 +37,9 @@ from monitor.notify import http
 from monitor.notify.ratelimit import ChannelLimiter, Sleep
 from monitor.notify.slack_blocks import SlackMessage, render_message, thread_reply
 from monitor.routing.model import SlackConfig, SlackMode
+
+if TYPE_CHECKING:
+    from monitor.notify.clients import Clients
 
 POST_METHOD = "chat.postMessage"
 GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
@@ -288,3 +291,30 @@ def _skipped(notification: Notification) -> Delivery:
         Outcome.SENT,
         detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
     )
+
+
+class _Slack:
+    """The registry's Slack notifier: a ``SlackNotifier`` over the shared clients."""
+
+    name = "slack"
+    receiver = None  # SlackSpec still lives in monitor/routing/spec.py
+
+    async def notify(
+        self,
+        notification: Notification,
+        config: SlackConfig,
+        environ: Mapping[str, str],
+        clients: Clients,
+    ) -> Delivery:
+        slack = SlackNotifier(
+            limiter=clients.limiter,
+            http_client=clients.http,
+            timeout=clients.timeout,
+            sleep=clients.sleep,
+            max_inline_wait=clients.max_inline_wait,
+            jitter=clients.random,
+        )
+        return await slack.send(notification, config, environ)
+
+
+NOTIFIER = _Slack()
