@@ -2,7 +2,8 @@
 
 ``monitor.config`` knows the main file and the structure of included files; the kinds belong to
 the packages above it (SLO groups to ``slo``, checks to ``anomaly``, routing to ``routing``,
-scenarios to ``sim``). This module sits above them all and passes ``KINDS`` down, so the daemon
+scenarios to ``sim``; notifier plug-ins' receiver configs to ``routing``, through
+``notify.registry.discover``). This module sits above them all and passes ``KINDS`` down, so the daemon
 and ``hopwatch validate`` see every problem at once while ``config`` imports none of them.
 ``validate_command`` takes the output stream so tests and the CLI share one code path.
 """
@@ -26,6 +27,7 @@ from monitor.config.includes import (
 )
 from monitor.config.model import Config
 from monitor.config.yamlpos import Positions, load_yaml
+from monitor.notify.registry import discover
 from monitor.routing.load import (
     load_routing,
     load_routing_file,
@@ -48,6 +50,10 @@ def _simulation(path: Path, data: Any, positions: Positions) -> list[ConfigIssue
             issues.append(ConfigIssue(str(path), line, col, "", str(err)))
     return issues
 
+
+NOTIFIERS = discover()
+"""Every notifier plug-in, found before any Routing file is read: their receiver configs are
+registered with routing's loader (which sits below ``monitor.notify`` and cannot look them up)."""
 
 KINDS: Mapping[str, KindValidator] = {
     "SLOGroup": validate_slo_file,

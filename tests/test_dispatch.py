@@ -11,6 +11,7 @@ from monitor.alerting.alert import Alert, AlertState, labels_of
 from monitor.alerting.dispatch import Dispatcher, go_quote, group_key, group_labels
 from monitor.alerting.notification import Delivery, Notification, Outcome, Prior
 from monitor.routing.model import (
+    ConsoleConfig,
     Extensions,
     InhibitRule,
     Matcher,
@@ -60,7 +61,7 @@ def config(
 ) -> RoutingConfig:
     return RoutingConfig(
         route=route or Route(opts()),
-        receivers=receivers or {"log": Receiver("log", console=True)},
+        receivers=receivers or {"log": Receiver("log", (ConsoleConfig(),))},
         **kw,  # type: ignore[arg-type]
     )
 
@@ -256,7 +257,7 @@ def test_continue_files_an_alert_in_a_group_of_every_matching_route():
         key='{}/{team="data"}',
         index=1,
     )
-    receivers = {n: Receiver(n, console=True) for n in ("log", "pager", "team")}
+    receivers = {n: Receiver(n, (ConsoleConfig(),)) for n in ("log", "pager", "team")}
     d = Dispatcher(config(Route(opts(), routes=(pages, team)), receivers))
     d.put([alert("X", 0, team="data")], 0)
     out = sorted((n.receiver, n.group_key) for n in d.due(WAIT))
@@ -423,10 +424,14 @@ def test_topology_inhibition_can_be_switched_off():
 def two_integrations(send_resolved: bool = True) -> Receiver:
     return Receiver(
         "team",
-        slack=(
-            SlackConfig("#alerts", SlackMode.API, Secret(value="u"), send_resolved=send_resolved),
+        (
+            *(
+                SlackConfig(
+                    "#alerts", SlackMode.API, Secret(value="u"), send_resolved=send_resolved
+                ),
+            ),
+            *(PagerDutyConfig(Secret(value="k"), send_resolved=send_resolved),),
         ),
-        pagerduty=(PagerDutyConfig(Secret(value="k"), send_resolved=send_resolved),),
     )
 
 
@@ -439,15 +444,15 @@ def test_priors_are_kept_per_integration_and_handed_back():
     d.record_deliveries(
         n,
         [
-            ("slack[0]", Delivery(Outcome.SENT, slack_channel="C1", slack_ts="111.222")),
-            ("pagerduty[0]", Delivery(Outcome.SENT, dedup_key="hopwatch/team/X")),
+            ("slack[0]", Delivery(Outcome.SENT, state={"channel": "C1", "ts": "111.222"})),
+            ("pagerduty[0]", Delivery(Outcome.SENT, state={"dedup_key": "hopwatch/team/X"})),
         ],
         at=WAIT,
     )
     d.put([resolved(a, 100)], 100)
     [r] = d.due(330)
-    assert r.for_integration("slack[0]").prior.slack_ts == "111.222"
-    assert r.for_integration("pagerduty[0]").prior.dedup_key == "hopwatch/team/X"
+    assert r.for_integration("slack[0]").prior.state["ts"] == "111.222"
+    assert r.for_integration("pagerduty[0]").prior.state["dedup_key"] == "hopwatch/team/X"
     assert r.for_integration("slack[0]").prior.firing == (a.fingerprint,)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from monitor.alerting.nflog import (
 )
 from monitor.alerting.notification import Delivery, Outcome, Prior
 from monitor.routing.model import (
+    ConsoleConfig,
     PagerDutyConfig,
     Receiver,
     Route,
@@ -78,9 +80,11 @@ def test_needs_update_is_alertmanagers_dedup(prior, firing, resolved, send_resol
 def test_integrations_are_named_like_alertmanager():
     receiver = Receiver(
         "team",
-        slack=(SlackConfig("#a", SlackMode.API, Secret(value="u"), send_resolved=False),),
-        pagerduty=(PagerDutyConfig(Secret(value="k")), PagerDutyConfig(Secret(value="k2"))),
-        console=True,
+        (
+            *(SlackConfig("#a", SlackMode.API, Secret(value="u"), send_resolved=False),),
+            *(PagerDutyConfig(Secret(value="k")), PagerDutyConfig(Secret(value="k2"))),
+            ConsoleConfig(),
+        ),
     )
     assert integration_names(receiver) == ("slack[0]", "pagerduty[0]", "pagerduty[1]", "console")
     assert not sends_resolved(receiver, "slack[0]") and sends_resolved(receiver, "pagerduty[1]")
@@ -88,10 +92,10 @@ def test_integrations_are_named_like_alertmanager():
 
 def test_a_delivery_keeps_the_message_and_key_of_the_one_before():
     log = NotificationLog()
-    log.log("r", "g", "slack[0]", Prior(10, ("a",), slack_channel="C", slack_ts="1.2"), REPEAT)
+    log.log("r", "g", "slack[0]", Prior(10, ("a",), state={"channel": "C", "ts": "1.2"}), REPEAT)
     log.log("r", "g", "slack[0]", Prior(20, (), ("a",)), REPEAT)
     prior = log.get("r", "g", "slack[0]")
-    assert prior == Prior(20, (), ("a",), slack_channel="C", slack_ts="1.2")
+    assert prior == Prior(20, (), ("a",), state={"channel": "C", "ts": "1.2"})
 
 
 def test_entries_expire_after_twice_repeat_or_a_week_while_firing():
@@ -111,7 +115,7 @@ def test_merging_keeps_the_newer_delivery():
 
 def test_the_store_round_trips_and_never_moves_an_entry_backwards(tmp_path: Path):
     key = LogKey("r", '{}:{alertname="X"}', "slack[0]")
-    newer = Entry(key, Prior(20, ("a", "b"), ("c",), "C", "1.2", "dk"), 1000)
+    newer = Entry(key, Prior(20, ("a", "b"), ("c",), {"channel": "C", "ts": "1.2"}), 1000)
     older = Entry(key, Prior(10, ("a",)), 900)
     with open_nflog(tmp_path) as store:
         store.save([newer])
@@ -137,14 +141,16 @@ ROUTING = RoutingConfig(
     receivers={
         "team": Receiver(
             "team",
-            slack=(SlackConfig("#alerts", SlackMode.API, Secret(value="u")),),
-            pagerduty=(PagerDutyConfig(Secret(value="k")),),
+            (
+                *(SlackConfig("#alerts", SlackMode.API, Secret(value="u")),),
+                *(PagerDutyConfig(Secret(value="k")),),
+            ),
         )
     },
 )
 DELIVERED = [
-    ("slack[0]", Delivery(Outcome.SENT, slack_channel="C42", slack_ts="1700000000.000100")),
-    ("pagerduty[0]", Delivery(Outcome.SENT, dedup_key="hopwatch/team/alertname=X/abc")),
+    ("slack[0]", Delivery(Outcome.SENT, state={"channel": "C42", "ts": "1700000000.000100"})),
+    ("pagerduty[0]", Delivery(Outcome.SENT, state={"dedup_key": "hopwatch/team/alertname=X/abc"})),
 ]
 
 
@@ -206,9 +212,9 @@ def test_a_restart_neither_repeats_nor_forgets_the_resolve(tmp_path: Path):
     run(second, 3010.0, 5000.0, {3010.0: [ok], 3020.0: [verdict(Judgement.OK, 3020.0)]})
     [resolve] = second.sent
     assert resolve.status == "resolved"
-    assert resolve.for_integration("slack[0]").prior.slack_ts == "1700000000.000100"
-    assert resolve.for_integration("slack[0]").prior.slack_channel == "C42"
-    assert resolve.for_integration("pagerduty[0]").prior.dedup_key == (
+    assert resolve.for_integration("slack[0]").prior.state["ts"] == "1700000000.000100"
+    assert resolve.for_integration("slack[0]").prior.state["channel"] == "C42"
+    assert resolve.for_integration("pagerduty[0]").prior.state["dedup_key"] == (
         "hopwatch/team/alertname=X/abc"
     )
     # the first flush after the restart was at 2000; group_interval ticks: 2300 ... 3200
@@ -233,7 +239,56 @@ def test_a_resolve_stored_but_not_notified_before_a_crash_is_sent_once_after(tmp
     run(second, 5000.0, 9000.0, {})
     [resolve] = second.sent
     assert resolve.at == 5000.0 and resolve.status == "resolved"
-    assert resolve.for_integration("pagerduty[0]").prior.dedup_key == (
+    assert resolve.for_integration("pagerduty[0]").prior.state["dedup_key"] == (
         "hopwatch/team/alertname=X/abc"
     )
     second.stop()
+
+
+OLD_SCHEMA = """CREATE TABLE IF NOT EXISTS notification_log (
+        receiver TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        firing TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        slack_channel TEXT NOT NULL,
+        slack_ts TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (receiver, group_key, integration)
+    ) WITHOUT ROWID"""
+"""The table as it was before the opaque ``state`` column, word for word."""
+
+
+def test_a_database_with_the_old_columns_is_migrated_in_place(tmp_path: Path):
+    path = tmp_path / DB_FILENAME
+    with sqlite3.connect(path) as conn:
+        conn.execute(OLD_SCHEMA)
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS notification_log_by_expiry ON notification_log (expires_at)"
+        )
+        conn.executemany(
+            "INSERT INTO notification_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                ("r", "g", "slack[0]", 20.0, '["a"]', "[]", "C42", "1.2", "", 1000.0),
+                ("r", "g", "pagerduty[0]", 21.0, '["a"]', '["b"]', "", "", "hopwatch/r/x", 900.0),
+                ("r", "g", "console", 22.0, "[]", '["a"]', "", "", "", 800.0),
+            ],
+        )
+    conn.close()
+    with open_nflog(tmp_path) as store:
+        loaded = {e.key.integration: e for e in store.load()}
+        columns = {r[1] for r in store._conn.execute("PRAGMA table_info(notification_log)")}
+    assert loaded["slack[0]"] == Entry(
+        LogKey("r", "g", "slack[0]"),
+        Prior(20.0, ("a",), (), {"channel": "C42", "ts": "1.2"}),
+        1000.0,
+    )
+    assert loaded["pagerduty[0]"].prior == Prior(
+        21.0, ("a",), ("b",), {"dedup_key": "hopwatch/r/x"}
+    )
+    assert loaded["console"].prior == Prior(22.0, (), ("a",), {})
+    assert "state" in columns and not columns & {"slack_channel", "slack_ts", "dedup_key"}
+    with open_nflog(tmp_path) as again:  # opening a migrated file again changes nothing
+        assert {e.key.integration: e for e in again.load()} == loaded

@@ -17,6 +17,7 @@ from monitor.notify.dispatch import Clients, deliver
 from monitor.notify.retry import Backoff, with_retries
 from monitor.notify.webhook import WebhookNotifier
 from monitor.routing.model import (
+    ConsoleConfig,
     PagerDutyConfig,
     Receiver,
     Secret,
@@ -96,10 +97,12 @@ def test_a_failing_integration_never_blocks_the_others() -> None:
         pd.fail_next(*[Fault.hang(0.6)] * 3)
         receiver = Receiver(
             "team-data",
-            slack=(slack_config(slack),),
-            pagerduty=(PagerDutyConfig(routing_key=Secret(env="PD_KEY"), url=pd.enqueue_url),),
-            webhook=(WebhookConfig(url=Secret(value=f"{hook.url}/hook")),),
-            console=True,
+            (
+                *(slack_config(slack),),
+                *(PagerDutyConfig(routing_key=Secret(env="PD_KEY"), url=pd.enqueue_url),),
+                *(WebhookConfig(url=Secret(value=f"{hook.url}/hook")),),
+                ConsoleConfig(),
+            ),
         )
 
         async def body(clients: Clients) -> list[tuple[str, Delivery]]:
@@ -125,7 +128,11 @@ def test_a_notifier_that_raises_becomes_a_failed_delivery(
 
     monkeypatch.setattr(WebhookNotifier, "send", broken)
     receiver = Receiver(
-        "r", webhook=(WebhookConfig(url=Secret(value="http://127.0.0.1:9/x")),), console=True
+        "r",
+        (
+            *(WebhookConfig(url=Secret(value="http://127.0.0.1:9/x")),),
+            ConsoleConfig(),
+        ),
     )
 
     async def body(clients: Clients) -> list[tuple[str, Delivery]]:
@@ -141,12 +148,12 @@ def test_a_notifier_that_raises_becomes_a_failed_delivery(
 
 def test_each_integration_gets_its_own_prior() -> None:
     with FakeSlack(token=SLACK_TOKEN) as slack:
-        receiver = Receiver("r", slack=(slack_config(slack, "#one"), slack_config(slack, "#two")))
+        receiver = Receiver("r", (*(slack_config(slack, "#one"), slack_config(slack, "#two")),))
 
         async def body(clients: Clients) -> list[tuple[str, Delivery]]:
             first = await deliver(sample_notification(sample_alert()), receiver, ENV, clients)
             two = dict(first)["slack[1]"]
-            prior = Prior(0.0, slack_channel=two.slack_channel, slack_ts=two.slack_ts)
+            prior = Prior(0.0, state=two.state)
             notification = replace(sample_notification(sample_alert()), priors={"slack[1]": prior})
             return await deliver(notification, receiver, ENV, clients)
 
@@ -155,7 +162,7 @@ def test_each_integration_gets_its_own_prior() -> None:
     assert slack.count("/api/chat.update") == 1
     assert len(slack.posts) == 3  # #one twice (no prior), #two once then updated
     [two] = [p for p in slack.posts if p.channel == channel_id("#two")]
-    assert dict(second)["slack[1]"].slack_ts == two.ts
+    assert dict(second)["slack[1]"].state["ts"] == two.ts
     assert len(two.updates) == 1
 
 
@@ -260,20 +267,22 @@ def test_secrets_never_appear_in_logs_or_deliveries(logs: pytest.LogCaptureFixtu
         dead = f"http://127.0.0.1:{free_port()}/{HOOK_SECRET}"
         receiver = Receiver(
             "team-data",
-            slack=(
-                slack_config(slack),
-                SlackConfig(
-                    channel="#x",
-                    mode=SlackMode.WEBHOOK,
-                    api_url=Secret(value=f"{slack.url}/services/{HOOK_SECRET}"),
+            (
+                *(
+                    slack_config(slack),
+                    SlackConfig(
+                        channel="#x",
+                        mode=SlackMode.WEBHOOK,
+                        api_url=Secret(value=f"{slack.url}/services/{HOOK_SECRET}"),
+                    ),
                 ),
+                *(PagerDutyConfig(routing_key=Secret(env="PD_KEY"), url=pd.enqueue_url),),
+                *(
+                    WebhookConfig(url=Secret(value=f"{hook.url}/{HOOK_SECRET}")),
+                    WebhookConfig(url=Secret(value=dead)),
+                ),
+                ConsoleConfig(),
             ),
-            pagerduty=(PagerDutyConfig(routing_key=Secret(env="PD_KEY"), url=pd.enqueue_url),),
-            webhook=(
-                WebhookConfig(url=Secret(value=f"{hook.url}/{HOOK_SECRET}")),
-                WebhookConfig(url=Secret(value=dead)),
-            ),
-            console=True,
         )
 
         async def body(clients: Clients) -> list[tuple[str, Delivery]]:

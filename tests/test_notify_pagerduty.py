@@ -60,7 +60,7 @@ def resolved(alert: Alert) -> Alert:
 
 async def send_one(clients: Clients, notification: Notification, cfg: PagerDutyConfig) -> Delivery:
     [(name, delivery)] = await deliver(
-        notification, Receiver("team-data", pagerduty=(cfg,)), ENV, clients
+        notification, Receiver("team-data", (*(cfg,),)), ENV, clients
     )
     assert name == "pagerduty[0]"
     return delivery
@@ -74,7 +74,7 @@ def test_a_group_triggers_then_resolves_one_incident_with_the_same_dedup_key() -
         async def body(clients: Clients, _: FakeAsyncTime) -> list[Delivery]:
             n1 = sample_notification(alert)
             d1 = await send_one(clients, n1, cfg)
-            prior = Prior(sent_at=n1.at, firing=(alert.fingerprint,), dedup_key=d1.dedup_key)
+            prior = Prior(sent_at=n1.at, firing=(alert.fingerprint,), state=d1.state)
             d2 = await send_one(clients, sample_notification(resolved(alert), prior=prior), cfg)
             return [d1, d2]
 
@@ -82,8 +82,8 @@ def test_a_group_triggers_then_resolves_one_incident_with_the_same_dedup_key() -
 
     assert (d1.outcome, d2.outcome) == (Outcome.SENT, Outcome.SENT)
     assert [e["event_action"] for e in pd.events] == ["trigger", "resolve"]
-    assert {e["dedup_key"] for e in pd.events} == {d1.dedup_key} == {d2.dedup_key}
-    assert pd.incidents == {d1.dedup_key: "resolved"}
+    assert {e["dedup_key"] for e in pd.events} == {d1.state["dedup_key"]} == {d2.state["dedup_key"]}
+    assert pd.incidents == {d1.state["dedup_key"]: "resolved"}
 
 
 def test_the_trigger_event_has_pagerdutys_fields() -> None:
@@ -161,7 +161,7 @@ def test_the_dedup_key_is_readable_stable_and_at_most_255_characters() -> None:
     )
     assert len(dedup_key(long)) == MAX_DEDUP_KEY
     assert dedup_key(long) != dedup_key(other)
-    remembered = replace(long, prior=Prior(sent_at=0.0, dedup_key="from-the-log"))
+    remembered = replace(long, prior=Prior(sent_at=0.0, state={"dedup_key": "from-the-log"}))
     assert dedup_key(remembered) == "from-the-log"
 
 

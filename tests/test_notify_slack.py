@@ -74,14 +74,13 @@ def prior_from(notification: Notification, delivery: Delivery) -> Prior:
         sent_at=notification.at,
         firing=tuple(a.fingerprint for a in notification.firing),
         resolved=tuple(a.fingerprint for a in notification.resolved),
-        slack_channel=delivery.slack_channel,
-        slack_ts=delivery.slack_ts,
+        state=delivery.state,
     )
 
 
 async def send_one(clients: Clients, notification: Notification, config: SlackConfig) -> Delivery:
     [(name, delivery)] = await deliver(
-        notification, Receiver("team-data", slack=(config,)), ENV, clients
+        notification, Receiver("team-data", (*(config,),)), ENV, clients
     )
     assert name == "slack[0]"
     return delivery
@@ -107,9 +106,9 @@ def test_a_group_is_posted_once_then_updated_in_place_on_change_and_on_resolve()
         deliveries = run(body)
 
     assert [d.outcome for d in deliveries] == [Outcome.SENT] * 3
-    assert len({d.slack_ts for d in deliveries}) == 1
+    assert len({d.state["ts"] for d in deliveries}) == 1
     [post] = slack.posts
-    assert post.ts == deliveries[0].slack_ts
+    assert post.ts == deliveries[0].state["ts"]
     assert len(post.updates) == 2
     assert post.blocks[0]["text"]["text"].startswith("\N{WHITE HEAVY CHECK MARK} [RESOLVED]")
     assert post.text.startswith("[RESOLVED] HopwatchEdgeDataLoss")
@@ -146,7 +145,7 @@ def test_a_message_deleted_in_slack_is_posted_anew() -> None:
         config = api_config(slack)
         alert = loss_alert()
         gone = Prior(
-            sent_at=0.0, firing=(alert.fingerprint,), slack_channel="C0GONE", slack_ts="1.000001"
+            sent_at=0.0, firing=(alert.fingerprint,), state={"channel": "C0GONE", "ts": "1.000001"}
         )
 
         async def body(clients: Clients, _: FakeAsyncTime) -> Delivery:
@@ -156,7 +155,7 @@ def test_a_message_deleted_in_slack_is_posted_anew() -> None:
 
     assert delivery.outcome is Outcome.SENT
     [post] = slack.posts
-    assert delivery.slack_ts == post.ts != "1.000001"
+    assert delivery.state["ts"] == post.ts != "1.000001"
     assert [r.path for r in slack.requests] == ["/api/chat.update", "/api/chat.postMessage"]
 
 
@@ -308,7 +307,7 @@ def test_a_missing_token_fails_without_a_request() -> None:
 
         async def body(clients: Clients, _: FakeAsyncTime) -> Delivery:
             [(_, d)] = await deliver(
-                sample_notification(loss_alert()), Receiver("r", slack=(config,)), {}, clients
+                sample_notification(loss_alert()), Receiver("r", (*(config,),)), {}, clients
             )
             return d
 

@@ -18,6 +18,7 @@ from monitor.config.includes import check_included_file
 from monitor.config.model import Config
 from monitor.routing.load import load_routing, load_routing_file
 from monitor.routing.model import (
+    ConsoleConfig,
     DeliveryMode,
     Extensions,
     InhibitRule,
@@ -137,20 +138,22 @@ def test_example_maps_to_the_exact_model() -> None:
     token = Secret(env="SLACK_BOT_TOKEN")
     api = Secret(value="https://slack.com/api/chat.postMessage")
     assert routing.receivers == {
-        "console": Receiver("console", console=True),
+        "console": Receiver("console", (ConsoleConfig(),)),
         "growth-oncall": Receiver(
             "growth-oncall",
-            slack=(SlackConfig("#growth-oncall", SlackMode.API, api, token, thread_replies=True),),
-            pagerduty=(
-                PagerDutyConfig(
-                    Secret(file=Path("/run/secrets/hopwatch/pagerduty-routing-key")),
-                    severity="critical",
-                    client_url="http://127.0.0.1:9464",
+            (
+                *(SlackConfig("#growth-oncall", SlackMode.API, api, token, thread_replies=True),),
+                *(
+                    PagerDutyConfig(
+                        Secret(file=Path("/run/secrets/hopwatch/pagerduty-routing-key")),
+                        severity="critical",
+                        client_url="http://127.0.0.1:9464",
+                    ),
                 ),
             ),
         ),
         "growth-tickets": Receiver(
-            "growth-tickets", slack=(SlackConfig("#growth-alerts", SlackMode.API, api, token),)
+            "growth-tickets", (*(SlackConfig("#growth-alerts", SlackMode.API, api, token),),)
         ),
     }
     assert routing.inhibit_rules == (
@@ -176,7 +179,7 @@ def test_pages_reach_pagerduty_and_slack_tickets_slack_the_rest_the_console() ->
     assert reach(severity="ticket", alertname="HopwatchSLOBurnRate") == ["growth-tickets"]
     assert reach(alertname="HopwatchVolumeAnomaly") == ["console"]
     integrations = routing.receivers["growth-oncall"]
-    assert (len(integrations.pagerduty), len(integrations.slack)) == (1, 1)
+    assert (len(integrations.of("pagerduty")), len(integrations.of("slack"))) == (1, 1)
 
 
 # --- Alertmanager's semantics, spec → model --------------------------------------------------
@@ -366,7 +369,7 @@ def test_receivers_secrets_and_slack_modes(tmp_path: Path) -> None:
     routing = compile_text(tmp_path, RECEIVERS)
     hooks = routing.receivers["hooks"]
     token = Secret(env="SLACK_TOKEN")
-    assert hooks.slack == (
+    assert hooks.of("slack") == (
         SlackConfig(
             "#a",
             SlackMode.API,
@@ -391,7 +394,7 @@ def test_receivers_secrets_and_slack_modes(tmp_path: Path) -> None:
             update_on_change=False,
         ),
     )
-    assert hooks.pagerduty == (
+    assert hooks.of("pagerduty") == (
         PagerDutyConfig(
             Secret(value="inline-key"),
             url="https://pd.example.com/v2/enqueue",
@@ -400,7 +403,7 @@ def test_receivers_secrets_and_slack_modes(tmp_path: Path) -> None:
             source="signup",
         ),
     )
-    assert hooks.webhook == (
+    assert hooks.of("webhook") == (
         WebhookConfig(Secret(file=tmp_path / "secrets/hook"), max_alerts=5),
         WebhookConfig(Secret(env="HOOK_URL"), send_resolved=False),
     )
@@ -424,7 +427,7 @@ alertmanager:
       slack_configs: [{api_url: "https://hooks.slack.com/services/T0/B0/X"}]
 """,
     )
-    (slack,) = routing.receivers["s"].slack
+    (slack,) = routing.receivers["s"].of("slack")
     assert (slack.mode, slack.update_on_change, slack.thread_replies) == (
         SlackMode.WEBHOOK,
         False,

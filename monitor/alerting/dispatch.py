@@ -252,7 +252,7 @@ class Dispatcher:
     ) -> None:
         """What came of ``notification`` for ``integration`` (every integration of its receiver
         if ``None``): if delivered, the log takes its firing and resolved sets at
-        ``prior.sent_at`` with the Slack message and PagerDuty key in ``prior``."""
+        ``prior.sent_at`` with the integration's ``prior.state``."""
         receiver = self.routing.receivers.get(notification.receiver)
         names = (integration,) if integration else integration_names(receiver)
         group = self._group_of(notification)
@@ -266,9 +266,7 @@ class Dispatcher:
                 sent_at=prior.sent_at,
                 firing=tuple(sorted(a.fingerprint for a in notification.firing)),
                 resolved=tuple(sorted(a.fingerprint for a in notification.resolved)),
-                slack_channel=prior.slack_channel,
-                slack_ts=prior.slack_ts,
-                dedup_key=prior.dedup_key,
+                state=prior.state,
             )
             for name in names:
                 self.nflog.log(notification.receiver, notification.group_key, name, sent, repeat)
@@ -287,12 +285,7 @@ class Dispatcher:
     ) -> None:
         """``record`` for each ``(integration, delivery)`` as ``notify.dispatch.deliver`` returns."""
         for name, delivery in results:
-            prior = Prior(
-                sent_at=at,
-                slack_channel=delivery.slack_channel,
-                slack_ts=delivery.slack_ts,
-                dedup_key=delivery.dedup_key,
-            )
+            prior = Prior(sent_at=at, state=delivery.state)
             self.record(notification, delivery.outcome is Outcome.SENT, prior, name)
 
     def group_interval(self, notification: Notification) -> float:

@@ -4,11 +4,11 @@ Alertmanager's ``nflog`` as pure records. The dispatcher asks it whether a group
 (``needs_update``, Alertmanager's ``DedupStage.needsUpdate``) and writes to it once a notifier
 reports a delivery; ``monitor/store/nflog_sqlite.py`` persists its entries, so a restarted daemon
 neither repeats a notification nor forgets to resolve one. An entry's value is a ``Prior``: the
-firing and resolved fingerprints that went out, the time, and what the receiver needs to update the
-same message or incident later (Slack channel and ``ts``, PagerDuty ``dedup_key``).
+firing and resolved fingerprints that went out, the time, and the integration's opaque ``state``
+(what it needs to update the same message or incident later; only the integration reads it).
 
-Integrations are named as Alertmanager names them within a receiver: ``slack[0]``,
-``pagerduty[0]``, ``webhook[0]`` and hopwatch's ``console``.
+Integrations are named as Alertmanager names them within a receiver (``slack[0]``,
+``pagerduty[0]``, ``msteamsv2[0]``, hopwatch's ``console``: ``Receiver.named``).
 """
 
 from __future__ import annotations
@@ -46,27 +46,15 @@ def integration_names(receiver: Receiver | None) -> tuple[str, ...]:
     """The integrations of ``receiver`` in Alertmanager's order and naming; none for ``None``."""
     if receiver is None:
         return ()
-    return (
-        *(f"slack[{i}]" for i in range(len(receiver.slack))),
-        *(f"pagerduty[{i}]" for i in range(len(receiver.pagerduty))),
-        *(f"webhook[{i}]" for i in range(len(receiver.webhook))),
-        *(("console",) if receiver.console else ()),
-    )
+    return tuple(name for name, _ in receiver.named())
 
 
 def sends_resolved(receiver: Receiver | None, integration: str) -> bool:
     """Whether ``integration`` of ``receiver`` wants resolved notifications (console: always)."""
-    if receiver is None or integration == "console":
+    if receiver is None:
         return True
-    kind, _, rest = integration.partition("[")
-    index = int(rest.rstrip("]") or 0)
-    configs = {
-        "slack": receiver.slack,
-        "pagerduty": receiver.pagerduty,
-        "webhook": receiver.webhook,
-    }
-    found = configs.get(kind, ())
-    return found[index].send_resolved if index < len(found) else True
+    config = dict(receiver.named()).get(integration)
+    return True if config is None else bool(config.send_resolved)
 
 
 def needs_update(
@@ -99,17 +87,12 @@ def needs_update(
 
 
 def merge(old: Prior | None, new: Prior) -> Prior:
-    """The entry after ``new`` was delivered: its sets and time, and the Slack message and
-    PagerDuty key it names, or those of ``old`` where it names none (a resolve updates the message
-    the trigger created; a notifier that only learned its own handle does not erase another's)."""
-    if old is None:
+    """The entry after ``new`` was delivered: its sets and time, and ``old``'s state with the keys
+    ``new`` names written over it (a resolve updates the message the trigger created; a delivery
+    that learned nothing new does not erase the handle)."""
+    if old is None or not old.state:
         return new
-    return replace(
-        new,
-        slack_channel=new.slack_channel or old.slack_channel,
-        slack_ts=new.slack_ts or old.slack_ts,
-        dedup_key=new.dedup_key or old.dedup_key,
-    )
+    return replace(new, state={**old.state, **new.state})
 
 
 def newer(a: Entry, b: Entry) -> Entry:

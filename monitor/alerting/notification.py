@@ -1,9 +1,10 @@
 """What the dispatcher hands a receiver and what a receiver hands back.
 
 A ``Notification`` is one aggregation group's state for one receiver at one moment: its firing
-and resolved alerts, and what was delivered for this group before (``prior``: the Slack channel and
-message ``ts`` to update, the PagerDuty ``dedup_key``), so a restart updates the same message and
-resolves the same incident instead of opening new ones. A notifier returns a ``Delivery``: sent,
+and resolved alerts, and what was delivered for this group before (``prior``, whose ``state`` is
+the integration's own opaque handle: Slack keeps the channel and message ``ts`` there, PagerDuty its
+``dedup_key``), so a restart updates the same message and resolves the same incident instead of
+opening new ones. A notifier returns a ``Delivery``: sent,
 or failed with a reason and whether a retry can help.
 """
 
@@ -25,9 +26,9 @@ class Prior:
     firing: tuple[str, ...] = ()
     """Fingerprints that were firing in it."""
     resolved: tuple[str, ...] = ()
-    slack_channel: str = ""
-    slack_ts: str = ""
-    dedup_key: str = ""
+    state: Mapping[str, str] = field(default_factory=dict)
+    """The integration's own handle on what it sent (a message id, an incident key): written by
+    the integration in its ``Delivery.state``, kept by the log, read back only by it."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Delivery:
     """Short, bounded, safe for a metric label: ``http_429``, ``http_500``, ``timeout``, ``http_400``,
     ``connection``, ``secret``, ``slack_<error>``."""
     retry_after: float | None = None
-    slack_channel: str = ""
-    slack_ts: str = ""
-    dedup_key: str = ""
+    state: Mapping[str, str] = field(default_factory=dict)
+    """What the integration wants back as ``prior.state`` next time (opaque to everyone else);
+    empty keeps what the log has."""
     detail: Mapping[str, Any] = field(default_factory=dict)

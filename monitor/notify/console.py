@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import render
+
+if TYPE_CHECKING:
+    from monitor.notify.clients import Clients
 
 MAX_NAMES = 200
 log = logging.getLogger("hopwatch.notify.console")
@@ -55,3 +58,22 @@ class ConsoleNotifier:
             extra={"event": "notification", **fields},
         )
         return Delivery(Outcome.SENT)
+
+
+class _Console:
+    """The registry's console notifier (``extensions.receivers.<name>.console: true``)."""
+
+    name = "console"
+    receiver = None  # an extension flag of routing's ReceiverExtSpec
+
+    async def notify(
+        self,
+        notification: Notification,
+        config: object,
+        environ: Mapping[str, str],
+        clients: Clients,
+    ) -> Delivery:
+        return await ConsoleNotifier().send(notification, config, environ)
+
+
+NOTIFIER = _Console()

@@ -1,91 +1,52 @@
 """Delivering one notification to every integration of its receiver, concurrently.
 
 This is the one place where the notifiers are put together (the fan-out stage): each integration
-(``slack[0]``, ``pagerduty[0]``, ``webhook[0]``, ``console``) runs as its own task with its own
-timeout and retries, so a slow or failing one never holds up the others, and an unexpected bug
-in one becomes a ``failed`` delivery, never an exception. The caller (the notification log) gets
-one ``Delivery`` per integration and records the Slack ``ts`` and PagerDuty ``dedup_key`` from it.
+(``slack[0]``, ``pagerduty[0]``, ``msteamsv2[0]``, ``console``) is looked up in the notifier
+registry by its config's ``integration`` and runs as its own task with its own timeout and
+retries, so a slow or failing one never holds up the others, and an unexpected bug in one becomes
+a ``failed`` delivery, never an exception. The caller (the notification log) gets one
+``Delivery`` per integration and keeps its opaque ``state`` for that integration's next time.
 
-``Clients`` holds what the notifiers share and what tests replace: the HTTP client, the Slack
-channel limiter, the clock, the sleep and the random source.
+``Clients`` (``clients.py``) holds what the notifiers share and what tests replace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random as _random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-
-import httpx
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from monitor.alerting.notification import Delivery, Notification, Outcome
-from monitor.notify.console import ConsoleNotifier
-from monitor.notify.pagerduty import PagerDutyNotifier
-from monitor.notify.ratelimit import ChannelLimiter, Clock, Sleep
-from monitor.notify.retry import Backoff, with_retries
-from monitor.notify.slack import SlackNotifier
-from monitor.notify.webhook import WebhookNotifier
+from monitor.notify import registry
+from monitor.notify.clients import Clients, open_clients
+from monitor.notify.registry import Notifier
+from monitor.notify.retry import with_retries
 from monitor.routing.model import Receiver
 
 log = logging.getLogger("hopwatch.notify")
 
 
-@dataclass
-class Clients:
-    """What notifiers share. ``timeout`` bounds each HTTP request; ``deadline`` bounds all the
-    attempts of one integration (retries, Slack's channel pacing and 429 waits included) from
-    the start of ``deliver``: an attempt still running then is cancelled as a ``timeout``."""
-
-    http: httpx.AsyncClient
-    clock: Clock = time.monotonic
-    sleep: Sleep = asyncio.sleep
-    random: Callable[[], float] = _random.random
-    timeout: float = 10.0
-    deadline: float = 60.0
-    backoff: Backoff = field(default_factory=Backoff)
-    max_inline_wait: float = 5.0
-    """Longest Slack ``Retry-After`` waited out inside one attempt (longer: back to the loop)."""
-    limiter: ChannelLimiter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.limiter = ChannelLimiter(self.clock, self.sleep)
-
-
-@asynccontextmanager
-async def open_clients(**options: object) -> AsyncIterator[Clients]:
-    """``Clients`` with a fresh ``httpx.AsyncClient``, closed on exit (for the daemon and demo)."""
-    async with httpx.AsyncClient(follow_redirects=False) as client:
-        yield Clients(http=client, **options)  # type: ignore[arg-type]
-
-
 def integrations(
-    receiver: Receiver, clients: Clients
+    receiver: Receiver, clients: Clients, notifiers: Mapping[str, Notifier] | None = None
 ) -> list[tuple[str, Callable[[Notification, Mapping[str, str]], Awaitable[Delivery]]]]:
-    """``(name, send)`` for each integration of ``receiver``, named as Alertmanager names them."""
-    slack = SlackNotifier(
-        limiter=clients.limiter,
-        http_client=clients.http,
-        timeout=clients.timeout,
-        sleep=clients.sleep,
-        max_inline_wait=clients.max_inline_wait,
-        jitter=clients.random,
-    )
-    pagerduty = PagerDutyNotifier(http_client=clients.http, timeout=clients.timeout)
-    webhook = WebhookNotifier(http_client=clients.http, timeout=clients.timeout)
+    """``(name, send)`` for each integration of ``receiver``, named as Alertmanager names them;
+    each config goes to the notifier registered under its ``integration`` (``registry.discover``).
+    A config with no notifier (a plug-in removed) fails on its own, not the whole receiver."""
+    found = registry.discover() if notifiers is None else notifiers
     out: list[tuple[str, Callable[[Notification, Mapping[str, str]], Awaitable[Delivery]]]] = []
-    for i, s in enumerate(receiver.slack):
-        out.append((f"slack[{i}]", lambda n, env, c=s: slack.send(n, c, env)))
-    for i, p in enumerate(receiver.pagerduty):
-        out.append((f"pagerduty[{i}]", lambda n, env, c=p: pagerduty.send(n, c, env)))
-    for i, w in enumerate(receiver.webhook):
-        out.append((f"webhook[{i}]", lambda n, env, c=w: webhook.send(n, c, env)))
-    if receiver.console:
-        out.append(("console", ConsoleNotifier().send))
+    for name, config in receiver.named():
+        notifier = found.get(config.integration)
+        if notifier is None:
+            out.append((name, _no_notifier))
+            continue
+        out.append(
+            (name, lambda n, env, c=config, nt=notifier: nt.notify(n, c, env, clients))  # type: ignore[misc]
+        )
     return out
+
+
+async def _no_notifier(notification: Notification, environ: Mapping[str, str]) -> Delivery:
+    return Delivery(Outcome.FAILED, "no_notifier")
 
 
 async def _attempt(
@@ -160,3 +121,6 @@ def _log_delivery(notification: Notification, name: str, delivery: Delivery) -> 
         log.debug("notification delivered", extra=fields)
     else:
         log.warning("notification not delivered", extra=fields)
+
+
+__all__ = ["Clients", "deliver", "integrations", "open_clients"]

@@ -1,7 +1,7 @@
 """PagerDuty Events API v2: ``trigger`` while a group fires, ``resolve`` when it is over.
 
 Both carry the same ``dedup_key``, so PagerDuty keeps one incident per group: the key is taken
-from the notification log (``prior.dedup_key``) when there is one, else derived from the receiver
+from the notification log (``prior.state["dedup_key"]``, this integration's own state) when there is one, else derived from the receiver
 and the group, readable (``hopwatch/<receiver>/<group labels>/<hash>``) and at most 255
 characters. The payload keeps PagerDuty's limits: a summary of at most 1,024 characters and
 ``custom_details`` capped far below the 512 KB event limit (the alerts that do not fit are
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -22,6 +22,11 @@ from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import http, render
 from monitor.routing.model import PagerDutyConfig
 
+if TYPE_CHECKING:
+    from monitor.notify.clients import Clients
+
+STATE_KEY = "dedup_key"
+"""The one key of this integration's ``Delivery.state`` / ``Prior.state``."""
 MAX_DEDUP_KEY = 255
 MAX_SUMMARY = 1024
 MAX_DETAILS_BYTES = 64 * 1024
@@ -46,12 +51,13 @@ SEVERITY_ALIASES = {
 
 
 def dedup_key(notification: Notification) -> str:
-    """The group's incident key: ``prior.dedup_key`` if one was sent, else derived (stable).
+    """The group's incident key: the one in ``prior.state`` if one was sent, else derived (stable).
 
     The hash covers the receiver and the whole group key (route and labels), so two routes that
     group the same labels for one receiver never share an incident."""
-    if notification.prior is not None and notification.prior.dedup_key:
-        return notification.prior.dedup_key
+    known = notification.prior.state.get(STATE_KEY) if notification.prior is not None else None
+    if known:
+        return known
     digest = hashlib.sha256(f"{notification.receiver}\n{notification.group_key}".encode())
     suffix = "/" + digest.hexdigest()[:12]
     labels = ",".join(f"{k}={v}" for k, v in notification.group_labels) or "all"
@@ -177,13 +183,13 @@ class PagerDutyNotifier:
         if not notification.firing and not config.send_resolved:
             return Delivery(
                 Outcome.SENT,
-                dedup_key=key,
+                state={STATE_KEY: key},
                 detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
             )
         try:
             routing_key = config.routing_key.reveal(environ)
         except LookupError:
-            return Delivery(Outcome.FAILED, "secret", dedup_key=key)
+            return Delivery(Outcome.FAILED, "secret", state={STATE_KEY: key})
         event = (
             trigger_event(notification, config, routing_key)
             if notification.firing
@@ -201,7 +207,7 @@ class PagerDutyNotifier:
             delivery.outcome,
             delivery.reason,
             retry_after=delivery.retry_after,
-            dedup_key=key,
+            state={STATE_KEY: key},
             detail=detail,
         )
 
@@ -216,3 +222,23 @@ def _errors(response: httpx.Response, routing_key: str) -> list[str]:
     if not isinstance(errors, list):
         return []
     return [render.truncate(render.scrub(str(e), [routing_key]), 200) for e in errors[:5]]
+
+
+class _PagerDuty:
+    """The registry's PagerDuty notifier: a ``PagerDutyNotifier`` over the shared clients."""
+
+    name = "pagerduty"
+    receiver = None  # PagerDutySpec still lives in monitor/routing/spec.py
+
+    async def notify(
+        self,
+        notification: Notification,
+        config: PagerDutyConfig,
+        environ: Mapping[str, str],
+        clients: Clients,
+    ) -> Delivery:
+        pagerduty = PagerDutyNotifier(http_client=clients.http, timeout=clients.timeout)
+        return await pagerduty.send(notification, config, environ)
+
+
+NOTIFIER = _PagerDuty()

@@ -2,7 +2,7 @@
 
 API mode (a bot token and ``…/api/chat.postMessage``) posts the group's first message with
 ``chat.postMessage`` and from then on rewrites it with ``chat.update`` (the channel and ``ts``
-come back from the notification log as ``notification.prior``), optionally with a short thread
+come back from the notification log as ``notification.prior.state``, this integration's own), optionally with a short thread
 reply saying what changed. If the message is gone (``message_not_found``) a new one is posted.
 Incoming-webhook mode can only post, so every change is a new message.
 
@@ -21,7 +21,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx
@@ -38,6 +38,9 @@ from monitor.notify.ratelimit import ChannelLimiter, Sleep
 from monitor.notify.slack_blocks import SlackMessage, render_message, thread_reply
 from monitor.routing.model import SlackConfig, SlackMode
 
+if TYPE_CHECKING:
+    from monitor.notify.clients import Clients
+
 POST_METHOD = "chat.postMessage"
 GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 """``chat.update`` errors after which a new message is posted instead."""
@@ -45,6 +48,8 @@ RETRY_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 """Slack ``ok: false`` errors that a later attempt can fix."""
+CHANNEL, TS = "channel", "ts"
+"""The keys of this integration's ``Delivery.state`` / ``Prior.state``: the message to update."""
 _ERROR_NAME = re.compile(r"[^a-z0-9_]")
 log = logging.getLogger("hopwatch.notify.slack")
 
@@ -186,18 +191,17 @@ class SlackNotifier:
         notification: Notification,
         config: SlackConfig,
     ) -> Delivery:
-        prior = notification.prior
-        if prior is not None and prior.slack_ts and config.update_on_change:
-            channel = prior.slack_channel or config.channel
+        prior = notification.prior.state if notification.prior is not None else {}
+        prior_ts = prior.get(TS, "")
+        if prior_ts and config.update_on_change:
+            channel = prior.get(CHANNEL) or config.channel
             await self._limiter.acquire(config.channel, config.per_channel_rate)
             data, failed, error = await _call(
-                client.chat_update(channel=channel, ts=prior.slack_ts, **message.as_json())
+                client.chat_update(channel=channel, ts=prior_ts, **message.as_json())
             )
             if failed is None:
                 delivery = Delivery(
-                    Outcome.SENT,
-                    slack_channel=str(data.get("channel") or channel),
-                    slack_ts=prior.slack_ts,
+                    Outcome.SENT, state=_state(str(data.get("channel") or channel), prior_ts)
                 )
                 if config.thread_replies:
                     delivery = await self._reply(client, notification, config, delivery)
@@ -216,8 +220,7 @@ class SlackNotifier:
             return failed
         return Delivery(
             Outcome.SENT,
-            slack_channel=str(data.get("channel") or config.channel),
-            slack_ts=str(data.get("ts") or ""),
+            state=_state(str(data.get("channel") or config.channel), str(data.get("ts") or "")),
         )
 
     async def _reply(
@@ -234,7 +237,7 @@ class SlackNotifier:
         await self._limiter.acquire(config.channel, config.per_channel_rate)
         _, failed, _ = await _call(
             client.chat_postMessage(
-                channel=delivery.slack_channel, thread_ts=delivery.slack_ts, text=text
+                channel=delivery.state[CHANNEL], thread_ts=delivery.state[TS], text=text
             )
         )
         if failed is None:
@@ -254,7 +257,7 @@ class SlackNotifier:
             if word and re.fullmatch(r"[a-z_]{1,48}", word):
                 delivery = replace(delivery, reason=error_reason(word))
         if delivery.outcome is Outcome.SENT:
-            delivery = replace(delivery, slack_channel=config.channel)
+            delivery = replace(delivery, state={CHANNEL: config.channel} if config.channel else {})
         return delivery
 
 
@@ -273,16 +276,45 @@ async def _call(request: Any) -> tuple[dict[str, Any], Delivery | None, str]:
     return data, None, ""
 
 
+def _state(channel: str, ts: str) -> dict[str, str]:
+    """The message's handle for the notification log (empty values left out)."""
+    return {k: v for k, v in ((CHANNEL, channel), (TS, ts)) if v}
+
+
 def _only_firing(notification: Notification) -> Notification:
     return replace(notification, alerts=notification.firing)
 
 
 def _skipped(notification: Notification) -> Delivery:
     """Nothing to send (only resolved alerts and ``send_resolved: false``): done, not failed."""
-    prior = notification.prior
     return Delivery(
         Outcome.SENT,
-        slack_channel=prior.slack_channel if prior else "",
-        slack_ts=prior.slack_ts if prior else "",
         detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
     )
+
+
+class _Slack:
+    """The registry's Slack notifier: a ``SlackNotifier`` over the shared clients."""
+
+    name = "slack"
+    receiver = None  # SlackSpec still lives in monitor/routing/spec.py
+
+    async def notify(
+        self,
+        notification: Notification,
+        config: SlackConfig,
+        environ: Mapping[str, str],
+        clients: Clients,
+    ) -> Delivery:
+        slack = SlackNotifier(
+            limiter=clients.limiter,
+            http_client=clients.http,
+            timeout=clients.timeout,
+            sleep=clients.sleep,
+            max_inline_wait=clients.max_inline_wait,
+            jitter=clients.random,
+        )
+        return await slack.send(notification, config, environ)
+
+
+NOTIFIER = _Slack()

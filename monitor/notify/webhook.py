@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -20,6 +20,9 @@ from monitor.alerting.alert import Alert, AlertState
 from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.notify import http, render
 from monitor.routing.model import WebhookConfig
+
+if TYPE_CHECKING:
+    from monitor.notify.clients import Clients
 
 VERSION = "4"
 
@@ -91,3 +94,23 @@ class WebhookNotifier:
             now=notification.at,
         )
         return delivery
+
+
+class _Webhook:
+    """The registry's webhook notifier: a ``WebhookNotifier`` over the shared clients."""
+
+    name = "webhook"
+    receiver = None  # WebhookSpec still lives in monitor/routing/spec.py
+
+    async def notify(
+        self,
+        notification: Notification,
+        config: WebhookConfig,
+        environ: Mapping[str, str],
+        clients: Clients,
+    ) -> Delivery:
+        webhook = WebhookNotifier(http_client=clients.http, timeout=clients.timeout)
+        return await webhook.send(notification, config, environ)
+
+
+NOTIFIER = _Webhook()

@@ -13,6 +13,7 @@ from typing import Any
 
 from monitor.config.errors import IssueCollector, KeyPath
 from monitor.config.suggest import known_hint
+from monitor.routing.integrations import IntegrationSpec
 from monitor.routing.receiver_checks import check_receiver
 from monitor.routing.spec import AlertmanagerSpec, RouteSpec, RoutingSpec
 
@@ -106,15 +107,21 @@ _EXT_NEEDS = {
 }
 
 
-def _check_extensions(spec: RoutingSpec, receivers: list[str], out: IssueCollector) -> None:
+def _check_extensions(
+    spec: RoutingSpec,
+    receivers: list[str],
+    out: IssueCollector,
+    plugins: tuple[IntegrationSpec, ...] = (),
+) -> None:
     ext = spec.extensions
+    needs = {**_EXT_NEEDS, **{p.name: p.key for p in plugins if p.extension is not None}}
     by_name = {r.name: r for r in spec.alertmanager.receivers}
     for name, extra in ext.receivers.items():
         at = (*_EXT, "receivers", name)
         if name not in by_name:
             out.add(at, f"unknown receiver {name!r}", known_hint(name, receivers, "receivers"))
             continue
-        for key, configs in _EXT_NEEDS.items():
+        for key, configs in needs.items():
             if getattr(extra, key) is not None and not getattr(by_name[name], configs):
                 out.add(
                     (*at, key),
@@ -136,15 +143,17 @@ def _check_extensions(spec: RoutingSpec, receivers: list[str], out: IssueCollect
         )
 
 
-def check_file(spec: RoutingSpec, out: IssueCollector, base: Path) -> None:
+def check_file(
+    spec: RoutingSpec, out: IssueCollector, base: Path, plugins: tuple[IntegrationSpec, ...] = ()
+) -> None:
     am = spec.alertmanager
     receivers = _unique_names(am.receivers, (*_AM, "receivers"), "receiver", out)
     intervals = _interval_names(am, out)
     _check_root(am.route, out)
     _check_routes(am.route, (*_AM, "route"), receivers, intervals, out)
     for i, receiver in enumerate(am.receivers):
-        check_receiver(receiver, i, spec, out, base)
-    _check_extensions(spec, receivers, out)
+        check_receiver(receiver, i, spec, out, base, plugins)
+    _check_extensions(spec, receivers, out, plugins)
 
 
 __all__ = ["check_file"]

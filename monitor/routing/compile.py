@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from monitor.anomaly.spec import time_interval
+from monitor.routing.integrations import IntegrationSpec, receiver_context, registered
 from monitor.routing.matchers import (
     format_matchers,
     legacy_matchers,
@@ -18,9 +19,11 @@ from monitor.routing.matchers import (
     sort_matchers,
 )
 from monitor.routing.model import (
+    ConsoleConfig,
     DeliveryMode,
     Extensions,
     InhibitRule,
+    IntegrationConfig,
     Matcher,
     PagerDutyConfig,
     Receiver,
@@ -151,16 +154,24 @@ def _webhook(spec: WebhookSpec, ext: ReceiverExtSpec | None, base: Path) -> Webh
     return WebhookConfig(url=url, send_resolved=spec.send_resolved, max_alerts=spec.max_alerts)
 
 
-def _receiver(spec: ReceiverSpec, routing: RoutingSpec, base: Path) -> Receiver:
+def _receiver(
+    spec: ReceiverSpec, routing: RoutingSpec, base: Path, plugins: tuple[IntegrationSpec, ...]
+) -> Receiver:
     am, ext = routing.alertmanager, routing.extensions.receivers.get(spec.name)
     external = routing.extensions.external_url
-    return Receiver(
-        name=spec.name,
-        slack=tuple(_slack_config(s, ext, am, base) for s in spec.slack_configs),
-        pagerduty=tuple(_pagerduty(p, ext, am, external, base) for p in spec.pagerduty_configs),
-        webhook=tuple(_webhook(w, ext, base) for w in spec.webhook_configs),
-        console=ext.console if ext is not None else False,
-    )
+    configs: list[IntegrationConfig] = [
+        *(_slack_config(s, ext, am, base) for s in spec.slack_configs),
+        *(_pagerduty(p, ext, am, external, base) for p in spec.pagerduty_configs),
+        *(_webhook(w, ext, base) for w in spec.webhook_configs),
+    ]
+    for plugin in plugins:
+        own = getattr(spec, plugin.key, [])
+        if own:
+            ctx = receiver_context(plugin, spec.name, routing, base, ())
+            configs.extend(plugin.compile(own, ctx))
+    if ext is not None and ext.console:
+        configs.append(ConsoleConfig())
+    return Receiver(spec.name, tuple(configs))
 
 
 def _extensions(spec: RoutingSpec) -> Extensions:
@@ -173,13 +184,17 @@ def _extensions(spec: RoutingSpec) -> Extensions:
     )
 
 
-def compile_routing(spec: RoutingSpec, path: Path) -> RoutingConfig:
-    """A checked spec as the model; ``path`` is where relative ``*_file`` secrets are read from."""
+def compile_routing(
+    spec: RoutingSpec, path: Path, plugins: tuple[IntegrationSpec, ...] | None = None
+) -> RoutingConfig:
+    """A checked spec as the model; ``path`` is where relative ``*_file`` secrets are read from;
+    ``plugins`` the integrations registered from above (``integrations.registered()``)."""
+    plugins = registered() if plugins is None else plugins
     am, base = spec.alertmanager, path.parent
     intervals = [*am.time_intervals, *am.mute_time_intervals]
     return RoutingConfig(
         route=_route(am.route, _AM_DEFAULTS, None, 0),
-        receivers={r.name: _receiver(r, spec, base) for r in am.receivers},
+        receivers={r.name: _receiver(r, spec, base, plugins) for r in am.receivers},
         inhibit_rules=tuple(_inhibit(r) for r in am.inhibit_rules),
         time_intervals={
             t.name: tuple(time_interval(i) for i in t.time_intervals) for t in intervals

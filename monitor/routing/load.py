@@ -6,6 +6,8 @@ Three passes, each reporting ``ConfigIssue`` values with file:line:col like the 
 2. Checks that need the whole file (``checks.py``, ``receiver_checks.py``; what ``hopwatch
    validate`` runs through ``validate_routing_file``).
 3. Mapping into the model (``compile.py``).
+Integrations plugged in from above (``integrations.registered()``, filled by
+``monitor.notify.registry.discover``) extend the schema, the checks and the mapping.
 Nothing past this package sees YAML or the spec. Secrets are never read here: the notifiers read
 them when they send, so ``validate`` passes in CI where the secrets do not exist.
 """
@@ -22,9 +24,10 @@ from monitor.config.model import Config
 from monitor.config.yamlpos import Positions, YamlDocument, load_yaml
 from monitor.routing.checks import check_file
 from monitor.routing.compile import compile_routing
+from monitor.routing.integrations import registered
 from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.schema_issues import reword_schema_issue
-from monitor.routing.spec import ROUTING_KIND, RoutingSpec
+from monitor.routing.spec import ROUTING_KIND, RoutingSpec, routing_spec
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,11 @@ class _Read:
 
 def _read(path: Path, data: Any, positions: Positions) -> _Read:
     out = IssueCollector(str(path), positions)
-    spec, issues = validate_data(path, data, positions, RoutingSpec)
-    out.items.extend(reword_schema_issue(i) for i in issues)
+    model = routing_spec(registered())
+    spec, issues = validate_data(path, data, positions, model)
+    out.items.extend(reword_schema_issue(i, model) for i in issues)
     if spec is not None:
-        check_file(spec, out, path.parent)
+        check_file(spec, out, path.parent, registered())
     return _Read(spec, out)
 
 
@@ -55,7 +59,7 @@ def _load(path: Path, doc: YamlDocument) -> tuple[RoutingConfig | None, list[Con
     issues.extend(read.out.items)
     if read.spec is None or any(i.is_error for i in issues):
         return None, issues
-    return compile_routing(read.spec, path), issues
+    return compile_routing(read.spec, path, registered()), issues
 
 
 def load_routing_file(path: Path | str) -> tuple[RoutingConfig | None, list[ConfigIssue]]:

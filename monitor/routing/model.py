@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from monitor.routing.regex import compile_anchored
 from monitor.time_intervals import TimeInterval
@@ -182,11 +182,25 @@ class SlackMode(enum.StrEnum):
     """Incoming webhook: posts only, cannot update or thread."""
 
 
+class IntegrationConfig(Protocol):
+    """One integration config of a receiver, as its notifier gets it: a frozen record whose
+    ``integration`` names the notifier (``monitor.notify.registry``) that delivers with it."""
+
+    integration: ClassVar[str]
+    numbered: ClassVar[bool]
+    """``slack[0]``, ``slack[1]`` … (Alertmanager's names) or, if false, just the name (``console``)."""
+
+    @property
+    def send_resolved(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class SlackConfig:
     """``slack_configs`` entry. ``api_url`` ending in ``/chat.postMessage`` (with a bot token as
     ``http_config.authorization.credentials``) is API mode; any other URL an incoming webhook."""
 
+    integration: ClassVar[str] = "slack"
+    numbered: ClassVar[bool] = True
     channel: str
     mode: SlackMode
     api_url: Secret
@@ -205,6 +219,9 @@ class SlackConfig:
 class PagerDutyConfig:
     """``pagerduty_configs`` entry, Events API v2."""
 
+    integration: ClassVar[str] = "pagerduty"
+    numbered: ClassVar[bool] = True
+
     routing_key: Secret
     url: str = "https://events.pagerduty.com/v2/enqueue"
     send_resolved: bool = True
@@ -218,23 +235,45 @@ class PagerDutyConfig:
 class WebhookConfig:
     """``webhook_configs`` entry: Alertmanager's webhook payload, version 4."""
 
+    integration: ClassVar[str] = "webhook"
+    numbered: ClassVar[bool] = True
+
     url: Secret
     send_resolved: bool = True
     max_alerts: int = 0
 
 
 @dataclass(frozen=True)
-class Receiver:
-    name: str
-    slack: tuple[SlackConfig, ...] = ()
-    pagerduty: tuple[PagerDutyConfig, ...] = ()
-    webhook: tuple[WebhookConfig, ...] = ()
-    console: bool = False
-    """hopwatch extension: write notifications to the log (and the demo's console)."""
+class ConsoleConfig:
+    """hopwatch extension (``extensions.receivers.<name>.console: true``): write notifications to
+    the log (and the demo's console)."""
 
-    @property
-    def integrations(self) -> int:
-        return len(self.slack) + len(self.pagerduty) + len(self.webhook) + int(self.console)
+    integration: ClassVar[str] = "console"
+    numbered: ClassVar[bool] = False
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A named receiver and its integration configs, in delivery order (Alertmanager's: Slack,
+    PagerDuty, webhook, the plug-ins by name, then hopwatch's console)."""
+
+    name: str
+    integrations: tuple[IntegrationConfig, ...] = ()
+
+    def named(self) -> tuple[tuple[str, IntegrationConfig], ...]:
+        """``(name, config)`` per integration: ``slack[0]``, ``pagerduty[1]``, ``console``."""
+        seen: dict[str, int] = {}
+        out = []
+        for config in self.integrations:
+            kind = config.integration
+            index = seen[kind] = seen.get(kind, -1) + 1
+            out.append((f"{kind}[{index}]" if config.numbered else kind, config))
+        return tuple(out)
+
+    def of(self, integration: str) -> tuple[Any, ...]:
+        """The configs of one integration (``"slack"``), in order."""
+        return tuple(c for c in self.integrations if c.integration == integration)
 
 
 class DeliveryMode(enum.StrEnum):
@@ -273,4 +312,4 @@ class RoutingConfig:
 def default_routing() -> RoutingConfig:
     """No routing file: every alert goes to the log, grouped by alert name, Alertmanager's timers."""
     opts = RouteOpts(receiver="log", group_by=("alertname",))
-    return RoutingConfig(route=Route(opts), receivers={"log": Receiver("log", console=True)})
+    return RoutingConfig(route=Route(opts), receivers={"log": Receiver("log", (ConsoleConfig(),))})

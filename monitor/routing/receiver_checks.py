@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.errors import IssueCollector, KeyPath, format_key_path
+from monitor.routing.integrations import IntegrationSpec, receiver_context
 from monitor.routing.model import SlackMode
 from monitor.routing.secret_sources import ResolvedSlack, resolve_slack
 from monitor.routing.spec import (
@@ -132,7 +133,12 @@ def _check_unused_env(
 
 
 def check_receiver(
-    receiver: ReceiverSpec, i: int, spec: RoutingSpec, out: IssueCollector, base: Path
+    receiver: ReceiverSpec,
+    i: int,
+    spec: RoutingSpec,
+    out: IssueCollector,
+    base: Path,
+    plugins: tuple[IntegrationSpec, ...] = (),
 ) -> None:
     am, ext = spec.alertmanager, spec.extensions.receivers.get(receiver.name)
     at = (*_AM, "receivers", i)
@@ -163,6 +169,12 @@ def check_receiver(
             f"or set {format_key_path((*ext_at, 'webhook', 'url_env'))}",
             out,
         )
+
+    for plugin in plugins:
+        configs = getattr(receiver, plugin.key, [])
+        ctx = receiver_context(plugin, receiver.name, spec, base, (*at, plugin.key))
+        if configs:
+            plugin.check(configs, ctx, out)
 
 
 __all__ = ["check_receiver"]

@@ -17,9 +17,9 @@ from monitor.config.errors import ConfigIssue, KeyPath, parse_key_path
 from monitor.routing.spec import RoutingSpec
 
 
-def _model_at(path: KeyPath) -> type[BaseModel] | None:
+def _model_at(path: KeyPath, root: type[BaseModel]) -> type[BaseModel] | None:
     """The spec model of the mapping at ``path`` of a Routing document (list indexes skipped)."""
-    model: type[BaseModel] | None = RoutingSpec
+    model: type[BaseModel] | None = root
     for part in path:
         if isinstance(part, int) or model is None:
             continue
@@ -39,7 +39,7 @@ _SECRET_KEYS = frozenset({"api_url", "slack_api_url", "credentials", "routing_ke
 """Keys whose values are secrets: a type error about them must not show the value."""
 
 
-def reword_schema_issue(issue: ConfigIssue) -> ConfigIssue:
+def reword_schema_issue(issue: ConfigIssue, root: type[BaseModel] = RoutingSpec) -> ConfigIssue:
     """Schema issues reworded for this format: an "unknown key" that Alertmanager knows says
     hopwatch does not implement it (and what it does); a secret's value is never shown."""
     path = parse_key_path(issue.path)
@@ -49,7 +49,7 @@ def reword_schema_issue(issue: ConfigIssue) -> ConfigIssue:
         return replace(issue, hint=_MISSING_HINTS.get(str(path[-1])))
     if not issue.message.startswith("unknown key"):
         return issue
-    model = _model_at(path[:-1])
+    model = _model_at(path[:-1], root)
     reasons: dict[str, str] = getattr(model, "UNSUPPORTED", {})
     key = str(path[-1])
     if model is None or key not in reasons:

@@ -12,15 +12,17 @@ spec into ``model.RoutingConfig``. See ``docs/routing.md``.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, create_model, model_validator
 
 from monitor.anomaly.spec import QuietSpec
 from monitor.config.document import kind_is, type_name
 from monitor.config.spec import DocumentSpec, Spec, invalid
 from monitor.config.suggest import named_choice
+from monitor.routing.integrations import IntegrationSpec
 from monitor.routing.matchers import LABEL_NAME, MatcherError, check_regex, parse_matchers
 
 ROUTING_KIND = "Routing"
@@ -390,10 +392,18 @@ class WebhookSpec(Spec):
         return self
 
 
-_INTEGRATIONS = (
-    "hopwatch delivers slack_configs, pagerduty_configs and webhook_configs, or forwards every "
-    "alert to an Alertmanager with extensions.delivery: forward"
-)
+BUILTIN_KEYS = ("slack_configs", "pagerduty_configs", "webhook_configs")
+
+
+def _integrations(keys: tuple[str, ...]) -> str:
+    listed = ", ".join(keys[:-1]) + " and " + keys[-1]
+    return (
+        f"hopwatch delivers {listed}, or forwards every alert to an Alertmanager with "
+        "extensions.delivery: forward"
+    )
+
+
+_INTEGRATIONS = _integrations(BUILTIN_KEYS)
 
 
 class ReceiverSpec(Spec):
@@ -484,4 +494,41 @@ class RoutingSpec(DocumentSpec):
     extensions: ExtensionsSpec = ExtensionsSpec()
 
 
-__all__ = ["ROUTING_KIND", "RouteSpec", "RoutingSpec", "prom_duration"]
+@functools.cache
+def routing_spec(plugins: tuple[IntegrationSpec, ...] = ()) -> type[RoutingSpec]:
+    """``RoutingSpec`` with each plug-in integration's ``<name>_configs`` in ``ReceiverSpec`` and
+    its extension settings in ``ReceiverExtSpec`` (models built once per set of plug-ins)."""
+    if not plugins:
+        return RoutingSpec
+    keys = (*BUILTIN_KEYS, *(p.key for p in plugins))
+    receiver: Any = create_model(  # type: ignore[call-overload]
+        "ReceiverSpec",
+        __base__=ReceiverSpec,
+        **{p.key: (list[p.config], Field(default_factory=list)) for p in plugins},  # type: ignore[name-defined]
+    )
+    receiver.UNSUPPORTED = dict.fromkeys(ReceiverSpec.UNSUPPORTED, _integrations(keys))
+    ext: Any = create_model(  # type: ignore[call-overload]
+        "ReceiverExtSpec",
+        __base__=ReceiverExtSpec,
+        **{p.name: (p.extension | None, None) for p in plugins if p.extension is not None},
+    )
+    am: Any = create_model(
+        "AlertmanagerSpec",
+        __base__=AlertmanagerSpec,
+        receivers=(list[receiver], Field(min_length=1)),
+    )
+    extensions: Any = create_model(
+        "ExtensionsSpec",
+        __base__=ExtensionsSpec,
+        receivers=(dict[str, ext], Field(default_factory=dict)),
+    )
+    model: type[RoutingSpec] = create_model(
+        "RoutingSpec",
+        __base__=RoutingSpec,
+        alertmanager=(am, ...),
+        extensions=(extensions, extensions()),
+    )
+    return model
+
+
+__all__ = ["ROUTING_KIND", "RouteSpec", "RoutingSpec", "prom_duration", "routing_spec"]

@@ -4,9 +4,14 @@ Beside ``sqlite.py`` in the same ``hopwatch.db`` (its own connection; WAL lets b
 tables created by ``CREATE TABLE IF NOT EXISTS`` so an older data dir simply gains them:
 
 - ``notification_log``: one row per (receiver, group key, integration) — the last delivery's
-  firing and resolved fingerprints, time, Slack channel and ``ts``, PagerDuty ``dedup_key``, and
-  when the row expires. An upsert never replaces a row with an older delivery (the log's merge
+  firing and resolved fingerprints, time, the integration's opaque ``state`` (a JSON object of
+  strings) and when the row expires. An upsert never replaces a row with an older delivery (the log's merge
   rule, ``nflog.newer``), so two writers cannot move it backwards.
+
+A file from before ``state`` (with ``slack_channel``, ``slack_ts`` and ``dedup_key`` columns) is
+migrated in place when opened: those columns become the Slack and PagerDuty integrations' state
+keys (``channel``, ``ts``, ``dedup_key``), so a Slack message or incident opened before the
+upgrade is still updated and resolved after it.
 
 Like the main store it decides nothing and reads no clock: times are passed in.
 """
@@ -34,9 +39,7 @@ TABLES = (
         sent_at REAL NOT NULL,
         firing TEXT NOT NULL,
         resolved TEXT NOT NULL,
-        slack_channel TEXT NOT NULL,
-        slack_ts TEXT NOT NULL,
-        dedup_key TEXT NOT NULL,
+        state TEXT NOT NULL,
         expires_at REAL NOT NULL,
         PRIMARY KEY (receiver, group_key, integration)
     ) WITHOUT ROWID""",
@@ -50,11 +53,11 @@ _COLUMNS = (
     "sent_at",
     "firing",
     "resolved",
-    "slack_channel",
-    "slack_ts",
-    "dedup_key",
+    "state",
     "expires_at",
 )
+_LEGACY_STATE = (("slack_channel", "channel"), ("slack_ts", "ts"), ("dedup_key", "dedup_key"))
+"""Columns of the schema before ``state`` and the state key each became (Slack's, PagerDuty's)."""
 _UPSERT = (
     f"INSERT INTO notification_log ({', '.join(_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
@@ -74,24 +77,46 @@ def _row(entry: Entry) -> tuple[object, ...]:
         float(p.sent_at),
         json.dumps(list(p.firing)),
         json.dumps(list(p.resolved)),
-        p.slack_channel,
-        p.slack_ts,
-        p.dedup_key,
+        json.dumps(dict(p.state), sort_keys=True),
         float(entry.expires_at),
     )
 
 
 def _entry(row: tuple) -> Entry:  # type: ignore[type-arg]
-    receiver, group_key, integration, sent_at, firing, resolved, channel, ts, key, expires = row
+    receiver, group_key, integration, sent_at, firing, resolved, state, expires = row
+    decoded = json.loads(state)
+    if not isinstance(decoded, dict):
+        raise ValueError(f"state is {type(decoded).__name__}, not an object")
     prior = Prior(
         sent_at=float(sent_at),
         firing=tuple(json.loads(firing)),
         resolved=tuple(json.loads(resolved)),
-        slack_channel=channel,
-        slack_ts=ts,
-        dedup_key=key,
+        state={str(k): str(v) for k, v in decoded.items()},
     )
     return Entry(LogKey(receiver, group_key, integration), prior, float(expires))
+
+
+def _migrate_legacy(conn: sqlite3.Connection) -> None:
+    """Fold the old per-integration columns into ``state`` (one transaction with the caller's)."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(notification_log)")}
+    legacy = [(old, key) for old, key in _LEGACY_STATE if old in columns]
+    if not legacy or "state" in columns:
+        return
+    kept = [c for c in _COLUMNS if c != "state"]
+    rows = conn.execute(
+        f"SELECT {', '.join(kept)}, {', '.join(old for old, _ in legacy)} FROM notification_log"
+    ).fetchall()
+    conn.execute("DROP INDEX IF EXISTS notification_log_by_expiry")
+    conn.execute("ALTER TABLE notification_log RENAME TO notification_log_legacy")
+    for statement in TABLES:
+        conn.execute(statement)
+    migrated = []
+    for row in rows:
+        base, old = row[: len(kept)], row[len(kept) :]
+        state = {key: str(v) for (_, key), v in zip(legacy, old, strict=True) if v}
+        migrated.append((*base[:6], json.dumps(state, sort_keys=True), base[6]))
+    conn.executemany(_UPSERT, migrated)
+    conn.execute("DROP TABLE notification_log_legacy")
 
 
 class NflogStore(SharedConnection):
@@ -105,6 +130,7 @@ class NflogStore(SharedConnection):
             path, "open the notification log", shared=True
         )
         with self._writing("create the notification log tables") as c:
+            _migrate_legacy(c)
             for statement in TABLES:
                 c.execute(statement)
 
