@@ -4,7 +4,7 @@ Every module of ``monitor.notify`` that defines ``NOTIFIER`` is an integration: 
 imports them all once, keys them by ``NOTIFIER.name`` (the ``integration`` of the configs it
 delivers) and registers the receiver config of those that bring one (``NOTIFIER.receiver``) with
 routing's loader (``monitor.routing.integrations``), which sits below and cannot import this. So
-adding an integration is adding one file (docs/extending-notifiers.md); ``dispatch.py`` fans out
+adding an integration is adding one file (docs/extending.md); ``dispatch.py`` fans out
 through whatever is registered, with no per-integration branch.
 """
 

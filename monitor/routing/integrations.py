@@ -6,7 +6,7 @@ of one ``<name>_configs`` entry, its extension settings, its whole-file checks a
 a config record) and ``monitor.notify.registry.discover`` registers it. The loader
 (``load.py``) builds the Routing schema from what is registered when it reads a file, so a new
 integration needs no edit here. Slack, PagerDuty and webhook are still described by ``spec.py``,
-``receiver_checks.py`` and ``compile.py`` directly (see docs/extending-notifiers.md).
+``receiver_checks.py`` and ``compile.py`` directly (see docs/extending.md).
 """
 
 from __future__ import annotations
