@@ -125,8 +125,8 @@ def _check_file(spec: ChecksSpec, out: _Issues, kinds: KindRegistry) -> None:
                 out.add((*at, "target"), f"a {kind} check needs target.hop", hint)
         elif targets is Targets.EITHER and target.hop is None and target.edge is None:
             out.add((*at, "target"), f"a {kind} check needs target.hop or target.edge")
-        for setting, message, hint in check.issues():
-            out.add((*at, setting), message, hint)
+        for setting, message, fix in check.issues():
+            out.add((*at, setting), message, fix)
 
 
 def _check_against(spec: ChecksSpec, config: Config, out: _Issues) -> None:

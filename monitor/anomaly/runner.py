@@ -244,12 +244,12 @@ class CheckRunner:
             self.last_error = f"checkpoint of the checks unreadable ({exc}); every check re-learns"
             return len(self._series)
         dropped = 0
-        for record in saved.segments:
-            check = by_name.get(record.check)
-            if check is None or _identity(check, self.config) != record.identity:
+        for kept in saved.segments:
+            check = by_name.get(kept.check)
+            if check is None or _identity(check, self.config) != kept.identity:
                 dropped += 1
                 continue
-            self._segments[record.check] = Segments.from_state(record.segments)
+            self._segments[kept.check] = Segments.from_state(kept.segments)
         for record in saved.series:
             check = by_name.get(record.check)
             pipeline = None if check is None else self.config.pipeline(check.target.pipeline)

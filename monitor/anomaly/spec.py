@@ -307,8 +307,8 @@ def checks_spec(kinds: KindRegistry) -> type[ChecksSpec]:
         return kind if isinstance(kind, str) and kind in known else "unknown"
 
     members = tuple(Annotated[p.spec, Tag(p.name)] for p in kinds)
-    unknown = Annotated[_unknown_kind_spec(known), Tag("unknown")]
-    any_check = Annotated[Union[(*members, unknown)], Discriminator(tag)]
+    unknown = Annotated[_unknown_kind_spec(known), Tag("unknown")]  # type: ignore[valid-type]
+    any_check = Annotated[Union[(*members, unknown)], Discriminator(tag)]  # type: ignore[valid-type]
 
     class ChecksDocumentSpec(ChecksSpec):
         checks: list[any_check] = Field(min_length=1)  # type: ignore[valid-type]

@@ -46,7 +46,9 @@ Cost: O(``smooth`` slots) per update in plain Python, no per-bucket median or ``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from scipy.special import betainc, pdtr, pdtrc, stdtr
 
@@ -77,7 +79,7 @@ Z_CLIP = 4.0
 _SQRT2 = math.sqrt(2.0)
 
 
-def _items(value: object) -> list[object] | tuple[object, ...]:
+def _items(value: object) -> Sequence[Any]:
     """A parameter given as one value or as a list of them, as a sequence."""
     return value if isinstance(value, (list, tuple)) else [value]
 

@@ -265,15 +265,16 @@ def history_command(
         edge_results = [r for r in counts.edge_results if within(r)]
         source = ", ".join(map(str, request.counts))
     else:
+        failures: tuple[type[Exception], ...] = (OSError, *store_errors)
         data_dir = request.data_dir or config.storage.data_dir
         try:
             store = open_store(data_dir)
-        except (OSError, *store_errors) as e:
+        except failures as e:
             print(f"replay: {e}", file=err)
             return 2
         try:
             hop_buckets, edge_results = read_store(store, selection, since, until)
-        except (OSError, *store_errors) as e:
+        except failures as e:
             print(f"replay: {e}", file=err)
             return 2
         finally:

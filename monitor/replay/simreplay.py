@@ -150,7 +150,8 @@ def replay_simulated_day(seed: int) -> ReplayReport:
             name = dict(alert.labels).get("check_name")
             if name in names and alert.state is AlertState.FIRING and alert.starts_at == now:
                 onsets.append((name, now - start))
-    outcomes, matched = [], set()
+    outcomes: list[FaultOutcome] = []
+    matched: set[int] = set()
     for check, fault in FAULTS:
         hits = [
             (i, at)
