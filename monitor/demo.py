@@ -23,6 +23,7 @@ import msgspec
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.load import load_checks
+from monitor.clock import AcceleratedClock
 from monitor.config import ConfigError
 from monitor.daemon import Daemon
 from monitor.logs import setup_logging
@@ -34,7 +35,6 @@ from monitor.sim.spec import load_simulation
 from monitor.slo.load import load_slos
 from monitor.store import open_store
 from monitor.store.nflog_sqlite import open_nflog
-from monitor.timeutil import AcceleratedClock
 from monitor.validate import load_config
 
 HERE = Path(__file__).resolve().parent
