@@ -184,13 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _run(args)
     if args.command == "slo":
-        from monitor.slo.cli import explain_command, status_command
+        from monitor.slo_cli import explain_command, status_command
 
         if args.slo_command == "status":
             return status_command(args.url)
         return explain_command(args.config, args.name)
     if args.command == "export":
-        from monitor.slo.cli import export_rules_command
+        from monitor.slo_cli import export_rules_command
 
         return export_rules_command(args.config, args.out)
     if args.command == "replay":
@@ -258,11 +258,11 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from monitor.clock import SystemClock
     from monitor.config import ConfigError
     from monitor.daemon import Daemon
     from monitor.logs import setup_logging
     from monitor.store import StoreError, open_store
-    from monitor.timeutil import SystemClock
     from monitor.validate import load_config
 
     setup_logging(args.log_format, args.log_level)
@@ -321,8 +321,8 @@ def _run_agent(args: argparse.Namespace, config: object) -> int:
     import socket
 
     from monitor.agent.daemon import Agent
+    from monitor.clock import SystemClock
     from monitor.config.model import Config
-    from monitor.timeutil import SystemClock
 
     assert isinstance(config, Config)
     url = args.server or config.agent.server_url

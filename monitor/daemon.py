@@ -64,7 +64,11 @@ class Daemon:
         self.silences = silences if silences is not None else SilenceBook()
         self.clock = clock
         self.store = store
-        self.engine = Engine(config, slos=slos, checks=checks)
+        self.sources = SourceRunner.from_config(config)
+        # Pulled sources' health is judged on the engine's tick, alongside every other check.
+        self.engine = Engine(
+            config, slos=slos, checks=checks, verdict_sources=[self.sources.verdicts]
+        )
         self.tick_interval = tick_interval
         self.checkpoint_interval = checkpoint_interval
         self.retention_interval = retention_interval
@@ -76,7 +80,6 @@ class Daemon:
         self._server: Any = None
         self._outbox: list[TickOutput] = []
         self._failing = 0
-        self.sources = SourceRunner.from_config(config)
         self.notifier = Notifier(
             routing if routing is not None else default_routing(),
             silences=self.silences,
@@ -107,8 +110,8 @@ class Daemon:
                 self.engine.mark_gap(gap)
             log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
         self._restore_sources()
-        self.engine.book.load(Alert.from_json(a) for a in self.store.load_alerts())
-        self.notifier.start(self.engine.book.alerts(), now)
+        self.engine.load_alerts(Alert.from_json(a) for a in self.store.load_alerts())
+        self.notifier.start(self.engine.view().alerts, now)
         self._last_checkpoint = now
         self._ready = True
         return gap
@@ -184,7 +187,7 @@ class Daemon:
                 )
                 merged = merge_hop_buckets(stored[0], delta) if stored else delta
                 self.store.save_hop_buckets([merged])
-        removed = self.engine.book.drain_removed()
+        removed = self.engine.drain_removed_alerts()
         if removed:
             self.store.delete_alerts(removed)
         if out.alerts_changed:

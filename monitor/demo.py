@@ -23,6 +23,7 @@ import msgspec
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.load import load_checks
+from monitor.clock import AcceleratedClock
 from monitor.config import ConfigError
 from monitor.daemon import Daemon
 from monitor.logs import setup_logging
@@ -34,7 +35,6 @@ from monitor.sim.spec import load_simulation
 from monitor.slo.load import load_slos
 from monitor.store import open_store
 from monitor.store.nflog_sqlite import open_nflog
-from monitor.timeutil import AcceleratedClock
 from monitor.validate import load_config
 
 HERE = Path(__file__).resolve().parent
@@ -109,13 +109,13 @@ class Feeder:
 
 def render(daemon: Daemon, sim_now: float, sent: int) -> str:
     """The live view: one line per hop and per edge, from the last closed bucket."""
-    engine = daemon.engine
+    view = daemon.engine.view()
     lines = [
         f"── {time.strftime('%a %H:%M', time.gmtime(sim_now))} simulated · {sent} observations sent"
     ]
     for pipeline in daemon.config.pipelines:
         for hop in pipeline.hop_names:
-            bucket = engine.last_hop.get((pipeline.name, hop))
+            bucket = view.last_hop.get((pipeline.name, hop))
             if bucket is None:
                 lines.append(f"  hop  {hop:<11} waiting for the first bucket to close")
                 continue
@@ -124,7 +124,7 @@ def render(daemon: Daemon, sim_now: float, sent: int) -> str:
             p95_text = "   -   " if p95 is None else f"{p95:6.2f}s"
             lines.append(f"  hop  {hop:<11} {rate:7.0f}/min  p95 {p95_text}")
         for edge in pipeline.edges:
-            r = engine.last_edge.get((pipeline.name, edge.name))
+            r = view.last_edge.get((pipeline.name, edge.name))
             if r is None:
                 continue
             loss = "no data" if r.loss_ratio is None else f"{r.loss_ratio:6.1%} loss"
@@ -133,7 +133,7 @@ def render(daemon: Daemon, sim_now: float, sent: int) -> str:
                 + (f"  late {r.late}" if r.late else "")
                 + (f"  dup {r.duplicates}" if r.duplicates else "")
             )
-    for status in engine.slo_statuses:
+    for status in view.slo_statuses:
         sli = status.period.sli
         budget = status.budget_remaining
         burn = next((w.burn_rate for w in status.windows if w.window == 3600.0), None)

@@ -11,6 +11,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
@@ -19,10 +20,21 @@ from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
 from monitor.config.model import Config
 from monitor.engine_record import ENGINE_VERSION, EngineRecord, decode_engine, encode_engine
+from monitor.engine_view import (
+    AgentView,
+    CheckSeries,
+    EdgeTotals,
+    EngineView,
+    HopHistogram,
+    IngestView,
+    LedgerView,
+    SLOTotals,
+    frozen_map,
+)
 from monitor.ledger.agents import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.ledger.applied import UNKNOWN_AGENT, AppliedSequences
-from monitor.ledger.latency_totals import HopLatencyTotals
+from monitor.ledger.latency_totals import HopLatencyTotals, LatencyHistogram
 from monitor.ledger.ledger import Closed, PipelineLedger
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.ledger.watermark import Gap
@@ -47,18 +59,6 @@ class TickOutput:
 
 
 @dataclass
-class EdgeTotals:
-    """Monotonic sums over closed buckets (what the ``_total`` counters export)."""
-
-    expected: int = 0
-    arrived: int = 0
-    missing: int = 0
-    duplicates: int = 0
-    late: int = 0
-    incomplete_buckets: int = 0
-
-
-@dataclass
 class IngestStats:
     """Counters of the push path, by kind (observations/counts) and reason."""
 
@@ -67,15 +67,36 @@ class IngestStats:
     dropped_attributes: Counter[str] = field(default_factory=Counter)
 
 
+VerdictSource = Callable[[float], Iterable[Verdict]]
+"""A judge outside the ledger asked for verdicts at each tick (``now`` in, verdicts out)."""
+
+
 class Engine:
+    """The one mutable hub of judging: ledgers per pipeline, checks, SLOs and the alert book.
+
+    Use it wherever observations must become buckets, edge results, verdicts and alerts: the
+    daemon (``monitor.daemon.Daemon``) builds one per process, feeds it from the HTTP handlers
+    and the pulled sources (``observe``, ``observe_counts``, ``absorb``, ``mark_gap``,
+    ``set_gap``), calls ``tick(now)`` from its ticker and persists what ``tick`` returns;
+    replays and tests drive it the same way with explicit times. Everything that only reads
+    state — exporters, the HTTP API, status printing — reads ``view()``, a frozen snapshot, and
+    never the engine's attributes: those are its own (the few not yet underscored are the
+    state ``checkpoint``/``restore`` save, kept under their names while that format changes).
+
+    ``verdict_sources`` are judges outside the ledger (a ``SourceRunner``'s pulled sources'
+    health) asked for verdicts on each tick, so their alerts go through the same book, store
+    and notifiers as every other alert; agents' liveness is one the engine adds itself.
+    """
+
     def __init__(
         self,
         config: Config,
         amend_horizon: float = 3600.0,
         slos: Sequence[SLO] = (),
         checks: Sequence[CheckDef] = (),
+        verdict_sources: Sequence[VerdictSource] = (),
     ) -> None:
-        self.config = config
+        self._config = config
         self.ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
         self.book = AlertBook(
             policies={
@@ -84,33 +105,76 @@ class Engine:
                 if c.for_ or c.keep_firing_for
             }
         )
-        self.ingest_stats = IngestStats()
+        self._ingest_stats = IngestStats()
         self.edge_totals: dict[tuple[str, str], EdgeTotals] = {
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
         }
-        self.last_edge: dict[tuple[str, str], EdgeResult] = {}
-        self.last_hop: dict[tuple[str, str], HopBucket] = {}
-        self.hop_latency = HopLatencyTotals()
+        self._last_edge: dict[tuple[str, str], EdgeResult] = {}
+        self._last_hop: dict[tuple[str, str], HopBucket] = {}
+        self._hop_latency = HopLatencyTotals()
         self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
-        self.amend_horizon = amend_horizon
-        self.last_tick: float | None = None
+        self._amend_horizon = amend_horizon
+        self._last_tick: float | None = None
         self.slos = SLOEvaluator(slos)
-        self.sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self.ledgers.items()})
-        self.slo_statuses: list[SLOStatus] = []
+        self._sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self.ledgers.items()})
+        self._slo_statuses: list[SLOStatus] = []
         # Every edge is watched for loss: a configured divergence check, or the built-in default.
         checks = [*checks, *default_divergence_checks(config, checks)]
         self.checks = CheckRunner(checks, config, detector_for)
-        self.verdict_sources: list[Callable[[float], Iterable[Verdict]]] = []
-        """Judges outside the ledger (pulled sources' health, agents' liveness) asked for verdicts
-        on each tick, so their alerts go through the same book, store and notifiers as every
-        other alert."""
+        self._verdict_sources: list[VerdictSource] = list(verdict_sources)
         self.applied = AppliedSequences()
         """Agent batches already in the ledgers, checkpointed with them (``absorb``)."""
         self.agents = AgentLiveness(SILENT_AFTER_FLUSHES * config.agent.flush_interval)
         """Agents' last contact and hops: a silent agent's hops get a gap, not loss (``tick``)."""
 
+    # --- reading ------------------------------------------------------------------------------
+
     @property
-    def hop_totals(self) -> Counter[tuple[str, str, str]]:
+    def config(self) -> Config:
+        """The config the engine was built from (a reload builds a new engine)."""
+        return self._config
+
+    def view(self) -> EngineView:
+        """A frozen snapshot for readers (see ``monitor.engine_view``): frozen records shared,
+        small counters copied, nothing deep-copied, so it is cheap enough to build per scrape."""
+        bounds = self._hop_latency.bounds
+        good, bad, _ = self.slos.ledger.totals()
+        agents = self.agents
+        return EngineView(
+            last_tick=self._last_tick,
+            edge_totals=frozen_map(self.edge_totals),
+            last_edge=frozen_map(self._last_edge),
+            last_hop=frozen_map(self._last_hop),
+            hop_totals=frozen_map(self._hop_totals()),
+            hop_latency=MappingProxyType(
+                {k: _frozen(h, bounds) for k, h in self._hop_latency.by_hop.items()}
+            ),
+            latency_bounds=bounds,
+            ingest=IngestView(
+                accepted=frozen_map(self._ingest_stats.accepted),
+                rejected=frozen_map(self._ingest_stats.rejected),
+                dropped_attributes=frozen_map(self._ingest_stats.dropped_attributes),
+            ),
+            ledgers=MappingProxyType({n: _ledger_view(led) for n, led in self.ledgers.items()}),
+            checks=self.checks.checks,
+            check_series=tuple(CheckSeries(c, s, last) for c, s, last in self.checks.states()),
+            check_errors=frozen_map(self.checks.errors),
+            slos=tuple(self.slos.slos),
+            slo_statuses=tuple(self._slo_statuses),
+            slo_totals=tuple(SLOTotals(int(g), int(b)) for g, b in zip(good, bad, strict=True)),
+            alerts=tuple(self.book.alerts()),
+            agent_batches=frozen_map(self.applied.outcomes),
+            agents=MappingProxyType(
+                {
+                    name: AgentView(
+                        name, c.last_contact, agents.silent_since(c), agents.silent_after
+                    )
+                    for name, c in agents.contacts.items()
+                }
+            ),
+        )
+
+    def _hop_totals(self) -> Counter[tuple[str, str, str]]:
         """Events seen per (pipeline, hop, status) since the first start: monotonic, for counters."""
         out: Counter[tuple[str, str, str]] = Counter()
         for name, ledger in self.ledgers.items():
@@ -124,7 +188,7 @@ class Engine:
         """Validated observations (any pipelines, any order) into their ledgers."""
         if self.slos.slos:
             observations = list(observations)
-            self.sli.observe(observations, self._record_outcome)
+            self._sli.observe(observations, self._record_outcome)
         if len(self.ledgers) == 1:  # the push decoder already refused other pipelines
             next(iter(self.ledgers.values())).observe(observations)
             return
@@ -172,7 +236,7 @@ class Engine:
         self.observe_counts(batch.samples)
         self.applied.record(batch, applied=True)
         for pipeline, n in (dropped_attributes or {}).items():
-            self.ingest_stats.dropped_attributes[pipeline] += n
+            self._ingest_stats.dropped_attributes[pipeline] += n
         return True
 
     def refuse(self, agent: str | None) -> None:
@@ -196,13 +260,13 @@ class Engine:
         ``skipped`` counts OTLP spans that were no hop spans (kept apart from rejections: they
         are not errors).
         """
-        self.ingest_stats.accepted[(kind, "accepted")] += accepted
+        self._ingest_stats.accepted[(kind, "accepted")] += accepted
         if skipped:
-            self.ingest_stats.accepted[(kind, "skipped")] += skipped
+            self._ingest_stats.accepted[(kind, "skipped")] += skipped
         for reason, n in rejected.items():
-            self.ingest_stats.rejected[(kind, reason)] += n
+            self._ingest_stats.rejected[(kind, reason)] += n
         for pipeline, n in dropped_attributes.items():
-            self.ingest_stats.dropped_attributes[pipeline] += n
+            self._ingest_stats.dropped_attributes[pipeline] += n
 
     # --- time passes --------------------------------------------------------------------------
 
@@ -217,24 +281,24 @@ class Engine:
         new_edges: list[EdgeResult] = []
         for c in closed.values():
             for bucket in c.hop_buckets:
-                last = self.last_hop.get((bucket.pipeline, bucket.hop))
+                last = self._last_hop.get((bucket.pipeline, bucket.hop))
                 if last is None or bucket.bucket_start >= last.bucket_start:
-                    self.last_hop[(bucket.pipeline, bucket.hop)] = bucket
+                    self._last_hop[(bucket.pipeline, bucket.hop)] = bucket
                 if bucket.late == 0:  # a hop bucket is amended only by late sightings
                     new_hops.append(bucket)
             for result in c.edge_results:
                 if result.key not in self._emitted:
-                    self.sli.edge_results([result], now, self._record_outcome)
+                    self._sli.edge_results([result], now, self._record_outcome)
                     new_edges.append(result)
                 self._account(result)
-        self.hop_latency.add(new_hops)
+        self._hop_latency.add(new_hops)
         verdicts.extend(self.checks.feed(new_hops, new_edges, now))
         verdicts.extend(self._judge_slos(now))
-        for judge in self.verdict_sources:
+        for judge in self._verdict_sources:
             verdicts.extend(judge(now))
         changed = self.book.apply(verdicts, now)
         self._prune(now)
-        self.last_tick = now
+        self._last_tick = now
         return TickOutput(closed, tuple(verdicts), tuple(changed))
 
     def _record_outcome(self, slo: str, at: float, good: int, bad: int) -> None:
@@ -244,13 +308,13 @@ class Engine:
         """Decide what the clock decides (latency deadlines, matured labels), then every tier."""
         if not self.slos.slos:
             return []
-        self.sli.expire(now, self._record_outcome)
-        for name, n in self.sli.pending().items():
+        self._sli.expire(now, self._record_outcome)
+        for name, n in self._sli.pending().items():
             self.slos.ledger.set_pending(name, n)
-        self.slo_statuses = self.slos.evaluate(now)
+        self._slo_statuses = self.slos.evaluate(now)
         out = []
-        for verdict in self.slos.verdicts(self.slo_statuses, now):
-            evidence = self.sli.evidence[dict(verdict.labels)["slo"]]
+        for verdict in self.slos.verdicts(self._slo_statuses, now):
+            evidence = self._sli.evidence[dict(verdict.labels)["slo"]]
             top = evidence.top_segment()
             extra = {
                 "top_segment": None if top is None else {"segment": top[0], "bad": top[1]},
@@ -271,22 +335,28 @@ class Engine:
         before = self._emitted.get(result.key)
         numbers = (result.expected, result.arrived, result.missing, result.duplicates, result.late)
         self._emitted[result.key] = numbers
-        last = self.last_edge.get(key)
+        last = self._last_edge.get(key)
         if last is None or result.bucket_start >= last.bucket_start:
-            self.last_edge[key] = result
+            self._last_edge[key] = result
         if result.completeness is Completeness.INCOMPLETE:
-            totals.incomplete_buckets += before is None
+            if before is None:
+                self.edge_totals[key] = dataclasses.replace(
+                    totals, incomplete_buckets=totals.incomplete_buckets + 1
+                )
             return
         old = before or (0, 0, 0, 0, 0)
-        totals.expected += max(0, numbers[0] - old[0])
-        totals.arrived += max(0, numbers[1] - old[1])
-        totals.missing += numbers[2] if before is None else 0
-        totals.duplicates += max(0, numbers[3] - old[3])
-        totals.late += max(0, numbers[4] - old[4])
+        self.edge_totals[key] = dataclasses.replace(
+            totals,
+            expected=totals.expected + max(0, numbers[0] - old[0]),
+            arrived=totals.arrived + max(0, numbers[1] - old[1]),
+            missing=totals.missing + (numbers[2] if before is None else 0),
+            duplicates=totals.duplicates + max(0, numbers[3] - old[3]),
+            late=totals.late + max(0, numbers[4] - old[4]),
+        )
 
     def _prune(self, now: float) -> None:
         """Forget per-bucket numbers once no amendment can come (the ledger evicted the bucket)."""
-        horizon = now - 2 * self.amend_horizon - 86400
+        horizon = now - 2 * self._amend_horizon - 86400
         for key in [k for k in self._emitted if k[2] < horizon]:
             del self._emitted[key]
 
@@ -299,11 +369,31 @@ class Engine:
         if gap.hops is None:
             self.agents.resumed(gap.end)
 
+    def set_gap(self, pipeline: str, gap: Gap, replaces: Gap | None = None) -> None:
+        """Open an outage's gap in one pipeline, or extend it: ``replaces`` (the gap this outage
+        set before, if it is still there and starts at the same time) gives way to ``gap``, so
+        one outage is one gap however many pulls or ticks it spans."""
+        gaps = self.ledgers[pipeline].gaps
+        if replaces is not None and replaces in gaps and replaces.start == gap.start:
+            gaps[gaps.index(replaces)] = gap
+        else:
+            self.ledgers[pipeline].add_gap(gap)
+
+    # --- alerts kept elsewhere ----------------------------------------------------------------
+
+    def load_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Take alerts as the store kept them (at start); a pending one resumes its ``for``."""
+        self.book.load(alerts)
+
+    def drain_removed_alerts(self) -> list[str]:
+        """Fingerprints of alerts dropped since the last call, for the store to delete."""
+        return self.book.drain_removed()
+
     def _watch_agents(self) -> None:
         """Ask the agents' tracker for ``HopwatchAgentDown`` verdicts on every tick, from the
         first agent contact on (a server no agent talks to judges nothing more)."""
-        if self.agents.verdicts not in self.verdict_sources:
-            self.verdict_sources.append(self.agents.verdicts)
+        if self.agents.verdicts not in self._verdict_sources:
+            self._verdict_sources.append(self.agents.verdicts)
 
     def _set_agent_gaps(self, outage: Outage, end: float) -> None:
         """Open, extend or (at the agent's return) end the outage's gap in each pipeline it
@@ -367,3 +457,22 @@ class Engine:
             self.agents.restore(state.agent_contacts)
             if self.agents.contacts:
                 self._watch_agents()
+
+
+def _frozen(histogram: LatencyHistogram, bounds: tuple[float, ...]) -> HopHistogram:
+    return HopHistogram(
+        bounds, tuple(histogram.counts), histogram.sum, frozen_map(histogram.exemplars)
+    )
+
+
+def _ledger_view(ledger: PipelineLedger) -> LedgerView:
+    stats = ledger.stats
+    return LedgerView(
+        pending_ids=ledger.pending_ids,
+        open_buckets=ledger.open_buckets(),
+        late_observations=stats.late_observations,
+        overflow_observations=stats.overflow_observations,
+        pending_evicted=stats.pending_evicted,
+        too_late_for_edges=stats.too_late_for_edges,
+        gaps=tuple(ledger.gaps),
+    )

@@ -1,9 +1,11 @@
-"""Durations in Prometheus syntax and the clocks that feed ``now`` into the pure core."""
+"""Durations in Prometheus syntax and the ``Clock`` protocol that feeds ``now`` into the core.
+
+Pure: the clocks that read the wall clock live in ``monitor.clock``, with the shell.
+"""
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Protocol
 
 _UNITS = {
@@ -54,23 +56,3 @@ class Clock(Protocol):
     """Where the daemon gets ``now``; the core never calls ``time.time`` itself."""
 
     def now(self) -> float: ...
-
-
-class SystemClock:
-    """Wall-clock time in epoch seconds."""
-
-    def now(self) -> float:
-        return time.time()
-
-
-class AcceleratedClock:
-    """Simulated time that runs ``speed`` times faster than the wall clock, for the demo."""
-
-    def __init__(self, start: float, speed: float, wall: Clock | None = None) -> None:
-        self._wall = wall or SystemClock()
-        self._start = start
-        self._wall_start = self._wall.now()
-        self.speed = speed
-
-    def now(self) -> float:
-        return self._start + (self._wall.now() - self._wall_start) * self.speed

@@ -273,10 +273,10 @@ def test_an_agent_cut_off_longer_than_allowed_lateness_leaves_incomplete_buckets
     assert dict(down[0].labels)["agent"] == "a2" and dict(down[0].labels)["severity"] == "ticket"
 
     # The spool drained into late amendments: the server has every count the truth has.
-    assert server.hop_totals == truth.hop_totals
-    assert sum(truth.hop_totals.values()) == 3 * n
-    for key, last in server.last_edge.items():
-        want = truth.last_edge[key]
+    assert server.view().hop_totals == truth.view().hop_totals
+    assert sum(truth.view().hop_totals.values()) == 3 * n
+    for key, last in server.view().last_edge.items():
+        want = truth.view().last_edge[key]
         assert (last.expected, last.arrived, last.missing) == (want.expected, want.arrived, 0)
 
 

@@ -22,6 +22,7 @@ from monitor.agent.daemon import Agent
 from monitor.config import load_config
 from monitor.config.model import Config
 from monitor.engine import Engine
+from monitor.ledger.agents import AGENT_DOWN_CHECK
 from monitor.ledger.aggregate import (
     MAX_ID_LENGTH,
     AggregateBatch,
@@ -454,12 +455,14 @@ def test_the_reviewers_batch_is_refused_and_leaves_no_trace(
         "status (ok, rejected, failed, dropped)",
         "hint": "agents send the statuses the push API accepts; " + SAME,
     }
-    assert engine.hop_totals == {}
-    assert engine.agents.contacts == {} and engine.verdict_sources == []
+    assert engine.view().hop_totals == {}
+    assert engine.view().agents == {}
     assert engine.applied.outcomes == {("unknown", "refused"): 1}
     assert engine.ledgers["signup"].to_bytes() == ledger, "nothing applied"
     assert engine.agents.to_bytes() == contacts, "no agent registered"
     assert b"x@y.z" not in engine.checkpoint()
+    later = engine.tick(NOW + 86400.0)
+    assert AGENT_DOWN_CHECK not in {v.check for v in later.verdicts}, "no agent is watched"
     metrics = httpx.get(f"{post.url}/metrics").text  # type: ignore[attr-defined]
     assert 'hopwatch_agent_batches_total{agent="unknown",outcome="refused"} 1.0' in metrics
     assert "bogus" not in metrics and "hopwatch_agent_up" not in metrics
@@ -485,11 +488,11 @@ def test_a_disallowed_attribute_in_a_good_batch_is_dropped_and_counted(
     answer = post(batch)
     assert (answer.status_code, answer.json()) == (200, {"outcome": "applied", "seq": 3})
     engine = runtime.engine
-    assert engine.ingest_stats.dropped_attributes == {"signup": 1}
+    assert engine.view().ingest.dropped_attributes == {"signup": 1}
     assert b"x@y.z" not in engine.checkpoint()
     assert set(engine.agents.contacts) == {"a1"}
     assert post(batch).json()["outcome"] == "duplicate"
-    assert engine.ingest_stats.dropped_attributes == {"signup": 1}, "a resend is not counted twice"
+    assert engine.view().ingest.dropped_attributes == {"signup": 1}, "a resend is not counted twice"
     metrics = httpx.get(f"{post.url}/metrics").text  # type: ignore[attr-defined]
     assert 'hopwatch_ingest_dropped_attributes_total{pipeline="signup"} 1.0' in metrics
     assert 'hopwatch_hop_events_total{hop="ingest",pipeline="signup",status="ok"} 3.0' in metrics

@@ -95,7 +95,7 @@ def test_observations_arrive_at_hopwatch_exactly_once(port: int) -> None:
         stats = r.stats()
         assert r.close(GENEROUS)
     assert dict(arrivals.ids) == dict.fromkeys(sent, 1)
-    assert runtime.engine.hop_totals == {("shop", "web", "ok"): 25}
+    assert runtime.engine.view().hop_totals == {("shop", "web", "ok"): 25}
     assert (stats.sent, stats.dropped, stats.pending, stats.failures) == (25, 0, 0, 0)
     assert stats.batches >= 3  # batches of at most 10
     assert accounted(stats, 25)

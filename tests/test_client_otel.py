@@ -153,4 +153,4 @@ def test_spans_reach_the_real_hopwatch() -> None:
         provider.shutdown()
         reporter.close()
     assert dict(arrivals.ids) == {f"e{n}": 1 for n in range(5)}
-    assert runtime.engine.hop_totals == {("shop", "web", "ok"): 5}
+    assert runtime.engine.view().hop_totals == {("shop", "web", "ok"): 5}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,3 +99,22 @@ def test_reconciliation_holds_and_counters_never_decrease(sightings):
             assert r.missing >= 0
     for before, after in itertools.pairwise(seen):
         assert all(x <= y for x, y in zip(before, after, strict=True))
+
+
+def test_a_view_is_a_frozen_snapshot_that_later_ticks_do_not_change():
+    engine = Engine(CONFIG)
+    engine.observe([obs("a", "1", 5.0), obs("a", "2", 6.0), obs("b", "1", 7.0)])
+    engine.tick(360.0)
+    before = engine.view()
+    key = ("p", "a->b")
+    assert (before.edge_totals[key].expected, before.edge_totals[key].missing) == (2, 1)
+    assert before.last_tick == 360.0
+    engine.observe([obs("a", "3", 370.0)])
+    engine.tick(720.0)
+    after = engine.view()
+    assert (before.edge_totals[key].expected, before.last_tick) == (2, 360.0), "unchanged"
+    assert (after.edge_totals[key].expected, after.last_tick) == (3, 720.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        before.last_tick = 0.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        before.edge_totals[key] = before.edge_totals[key]  # type: ignore[index]

@@ -14,6 +14,7 @@ from dataclasses import replace
 from freezegun import freeze_time
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.clock import SystemClock
 from monitor.notify.dispatch import Clients, open_clients
 from monitor.notify.notifier import Notifier
 from monitor.routing.matchers import parse_matchers
@@ -21,7 +22,6 @@ from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.silence import SilenceBook
 from monitor.stats import DaemonStats
 from monitor.testing_fakes import sample_alert
-from monitor.timeutil import SystemClock
 
 T0 = "2026-12-02 10:00:00"
 SENT = ("log", "console", "sent")

@@ -137,7 +137,7 @@ def test_spans_from_the_sdk_exporter_become_exactly_the_expected_observations(se
         ("sink", T0): 3,
         ("web", T0 + 60): 2,
     }
-    stats = served.runtime.engine.ingest_stats
+    stats = served.runtime.engine.view().ingest
     assert stats.accepted[("traces", "accepted")] == 10
     assert stats.accepted[("traces", "skipped")] == 1
     assert not stats.rejected
@@ -149,7 +149,7 @@ def test_the_edge_between_traced_hops_is_joined_by_event_id(served: Served):
     sdk_spans(served.exporter(compression=Compression.NoCompression), spans)
     served.close_buckets()
 
-    result = served.runtime.engine.last_edge[("shop", "web->sink")]
+    result = served.runtime.engine.view().last_edge[("shop", "web->sink")]
     assert (result.expected, result.arrived, result.missing) == (4, 3, 1)
     assert result.missing_ids == ("e3",)
 
@@ -236,7 +236,7 @@ def test_partial_success_counts_the_rejected_spans_and_keeps_the_others(served: 
     assert "span 1: unknown hop 'cache' in pipeline 'shop'" in message
     assert "span 2: hop span has no hopwatch.pipeline attribute" in message
     assert served.close_buckets() == {("web", T0): 2}
-    stats = served.runtime.engine.ingest_stats
+    stats = served.runtime.engine.view().ingest
     assert stats.accepted[("traces", "skipped")] == 1
     assert stats.rejected == {("traces", "unknown_hop"): 1, ("traces", "missing_field"): 1}
 
@@ -303,7 +303,7 @@ def test_otlp_json_with_hex_ids_becomes_observations(served: Served):
     assert partial["rejectedSpans"] == "1"  # int64 is a string in protobuf's JSON mapping
     assert "hopwatch.status: 'lost' is not a status" in partial["errorMessage"]
     assert served.close_buckets() == {("sink", T0): 1}
-    bucket = served.runtime.engine.last_hop[("shop", "sink")]
+    bucket = served.runtime.engine.view().last_hop[("shop", "sink")]
     assert bucket.exemplar is not None
     assert bucket.exemplar.trace_id == "5b8efff798038103d269b633813fc60c"
     assert bucket.exemplar.latency_seconds == pytest.approx(4.0)

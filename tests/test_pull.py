@@ -21,7 +21,7 @@ from monitor.ledger.records import Completeness
 from monitor.ledger.watermark import Watermark
 from monitor.records import CountSample
 from monitor.sources.counter_math import Point, bucket_increments
-from monitor.sources.health import FailureReason
+from monitor.sources.health import FailureReason, SourceError
 from monitor.sources.pull import SourceRunner, pull_window
 from monitor.sources.reported import BucketCount, ReportedCounts
 
@@ -115,7 +115,8 @@ def test_the_window_covers_open_buckets_and_those_closed_since_the_last_pull() -
 
 def _engine_and_runner(tmp_path: Path, source: ScriptedSource) -> tuple[Engine, SourceRunner]:
     config = write_config(tmp_path, "[]")
-    return Engine(config), SourceRunner([source], config)
+    runner = SourceRunner([source], config)
+    return Engine(config, verdict_sources=[runner.verdicts]), runner
 
 
 def _push(engine: Engine, hop: str, start: float, n: int) -> None:
@@ -327,7 +328,6 @@ def test_run_pulls_on_schedule_until_cancelled_and_closes_sources(tmp_path: Path
         asyncio.run(runner.run(engine, clock, sleep))
     assert [w.end for w in source.windows] == [T0 + 10, T0 + 40]
     assert closed == [True]
-    assert engine.verdict_sources == [runner.verdicts]
 
 
 def test_a_restart_resumes_what_was_reported_so_open_buckets_are_not_counted_twice(
@@ -371,3 +371,28 @@ def test_a_daemon_saves_the_sources_checkpoint_and_restores_it_on_start(tmp_path
     second.start()
     assert second.sources._reported[key].total(T0) == 7
     second.stop()
+
+
+def test_the_daemon_judges_its_sources_health_on_each_tick(tmp_path: Path) -> None:
+    """The daemon hands its runner's verdicts to the engine: a source down past its grace
+    fires ``HopwatchSourceDown`` from the daemon's own tick, no attaching needed."""
+    from monitor.daemon import Daemon
+    from monitor.store import open_store
+    from monitor.testing import FakeClock
+
+    source = """
+          - kind: http_json
+            url: http://127.0.0.1:9/counts
+            items: buckets
+            fields: {bucket_start: minute, count: n}
+"""
+    config = write_config(tmp_path, source)
+    clock = FakeClock(T0)
+    daemon = Daemon(config, clock, open_store(tmp_path / "data"))
+    daemon.start()
+    [health] = daemon.sources.health.values()
+    health.failed(T0, SourceError(FailureReason.CONNECTION, "refused"))
+    clock.advance(health.grace + 1)
+    daemon.tick()
+    assert [a.name for a in daemon.engine.view().alerts] == ["HopwatchSourceDown"]
+    daemon.stop()

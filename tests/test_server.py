@@ -128,7 +128,7 @@ def test_a_partly_bad_batch_keeps_the_good_items(served: Served) -> None:
             }
         ],
     }
-    assert served.runtime.engine.hop_totals == {("shop", "web", "ok"): 2}
+    assert served.runtime.engine.view().hop_totals == {("shop", "web", "ok"): 2}
     metrics = served.client.get("/metrics").text.splitlines()
     assert 'hopwatch_ingest_items_total{kind="observations",outcome="accepted"} 2.0' in metrics
     assert 'hopwatch_ingest_items_total{kind="observations",outcome="rejected"} 1.0' in metrics
@@ -157,7 +157,7 @@ def test_counts_are_accepted(served: Served) -> None:
     response = served.client.post("/v1/counts", content=msgspec.json.encode([sample]), headers=JSON)
 
     assert response.status_code == 202, response.text
-    assert served.runtime.engine.hop_totals == {("shop", "sink", "ok"): 7}
+    assert served.runtime.engine.view().hop_totals == {("shop", "sink", "ok"): 7}
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ def test_bytes_that_are_not_utf8_reject_only_their_item(
     assert response.status_code == 202, response.text
     assert (response.json()["accepted"], response.json()["rejected"]) == (2, 1)
     assert response.json()["errors"][0]["reason"] == "malformed"
-    assert served.runtime.engine.hop_totals == {("shop", "web", "ok"): 2}
+    assert served.runtime.engine.view().hop_totals == {("shop", "web", "ok"): 2}
 
 
 def test_one_number_out_of_range_rejects_only_its_item(served: Served) -> None:
@@ -296,7 +296,7 @@ def test_without_the_bearer_token_it_is_401(
     response = served.client.post("/v1/observations", content=b"[]", headers=headers)
     assert_problem(response, 401, *words)
     assert response.headers["WWW-Authenticate"].startswith('Bearer realm="hopwatch"')
-    assert served.runtime.engine.ingest_stats.accepted == {}
+    assert served.runtime.engine.view().ingest.accepted == {}
 
 
 def test_with_the_bearer_token_it_is_202(served: Served) -> None:
@@ -430,7 +430,7 @@ def test_a_batch_sent_again_with_its_idempotency_key_is_answered_not_counted_aga
     assert again.json() == first.json() == {"accepted": 2, "rejected": 0, "errors": []}
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers and other.status_code == 202
-    assert served.runtime.engine.hop_totals[("shop", "web", "ok")] == 4  # not 6
+    assert served.runtime.engine.view().hop_totals[("shop", "web", "ok")] == 4  # not 6
     too_long = served.client.post(
         "/v1/observations", content=body, headers={**JSON, "Idempotency-Key": "k" * 201}
     )

@@ -23,8 +23,8 @@ from monitor.config.model import Config, Hop, Pipeline
 from monitor.engine import Engine
 from monitor.records import Observation
 from monitor.server.app import create_app
-from monitor.slo.cli import explain_command, export_rules_command, status_table
 from monitor.slo.model import SLO, LatencyIndicator, RatioIndicator, workbook_tiers
+from monitor.slo_cli import explain_command, export_rules_command, status_table
 from monitor.testing import FakeClock, StaticRuntime, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,9 @@ plain counters; every scrape turns them into metric families here, so pushing an
 metric call at all. Names, help texts and label names come from ``monitor.names``; the SLO
 families (``monitor.slo.names``, built in ``slo_metrics.py``) appear only when the engine has SLOs.
 
-Latency quantiles describe the **last closed bucket**: for an edge, ``Engine.last_edge``; for a hop,
-``Engine.last_hop``.
+Everything is read from one ``Engine.view()`` per scrape, so a scrape sees one moment and
+cannot change the engine. Latency quantiles describe the **last closed bucket**: for an edge,
+``EngineView.last_edge``; for a hop, ``EngineView.last_hop``.
 Empty sketches and 0/0 loss ratios produce no sample rather than a fake 0 or NaN.
 """
 
@@ -31,9 +32,8 @@ from monitor import names
 from monitor.alerting.alert import AlertState
 from monitor.anomaly.model import CheckState
 from monitor.config.model import Config
-from monitor.engine import Engine
+from monitor.engine_view import EngineView, HopHistogram, Viewable
 from monitor.export.slo_metrics import slo_families
-from monitor.ledger.latency_totals import LatencyHistogram
 from monitor.ledger.records import Completeness
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Status
@@ -51,7 +51,7 @@ class MetricsSource(Protocol):
     def config(self) -> Config: ...
 
     @property
-    def engine(self) -> Engine: ...
+    def engine(self) -> Viewable: ...
 
     @property
     def stats(self) -> DaemonStats: ...
@@ -92,7 +92,7 @@ def _add_quantiles(
             family.add_sample(family.name, values, value)
 
 
-def _add_histogram(family: Metric, labels: list[str], histogram: LatencyHistogram) -> None:
+def _add_histogram(family: Metric, labels: list[str], histogram: HopHistogram) -> None:
     """Cumulative ``le`` buckets with their exemplars (written only in OpenMetrics), and the sum."""
     buckets: list[tuple[str, float] | tuple[str, float, PromExemplar]] = []
     les = [*(repr(float(b)) for b in histogram.bounds), "+Inf"]
@@ -131,37 +131,37 @@ class HopwatchCollector(Collector):
         return [_family(m) for m in (*names.ALL, *slo_names.ALL)]
 
     def collect(self) -> Iterator[Metric]:
-        config, engine = self._source.config, self._source.engine
-        yield from self._hops(config, engine)
-        yield from self._edges(config, engine)
-        yield from self._ingest(config, engine)
-        yield from self._ledgers(engine)
+        config, view = self._source.config, self._source.engine.view()
+        yield from self._hops(config, view)
+        yield from self._edges(view)
+        yield from self._ingest(config, view)
+        yield from self._ledgers(view)
         yield from self._daemon()
-        yield from self._checks(engine)
-        yield from self._alerts(engine)
-        yield from slo_families(engine)
+        yield from self._checks(view)
+        yield from self._alerts(view)
+        yield from slo_families(view)
         info = _family(names.BUILD_INFO)
         info.add_metric([self._version], 1.0)
         yield info
 
     # --- families -----------------------------------------------------------------------------
 
-    def _hops(self, config: Config, engine: Engine) -> Iterator[Metric]:
+    def _hops(self, config: Config, view: EngineView) -> Iterator[Metric]:
         events = _family(names.HOP_EVENTS)
         latency = _family(names.HOP_LATENCY)
         histogram = _family(names.HOP_EVENT_LATENCY)
-        empty = LatencyHistogram(engine.hop_latency.bounds)
-        totals = dict(engine.hop_totals)
+        totals = dict(view.hop_totals)
         for pipeline in config.pipelines:
             for hop in pipeline.hop_names:
                 for status in Status:
                     n = totals.pop((pipeline.name, hop, status.value), 0)
                     events.add_metric([pipeline.name, hop, status.value], float(n))
-                last = engine.last_hop.get((pipeline.name, hop))
+                last = view.last_hop.get((pipeline.name, hop))
                 sketch = last.latency if last is not None else None
                 _add_quantiles(latency, names.HOP_LATENCY.labels, [pipeline.name, hop], sketch)
-                hop_histogram = engine.hop_latency.by_hop.get((pipeline.name, hop), empty)
-                _add_histogram(histogram, [pipeline.name, hop], hop_histogram)
+                _add_histogram(
+                    histogram, [pipeline.name, hop], view.hop_histogram(pipeline.name, hop)
+                )
         # Series restored from a checkpoint of an older config are still real counts.
         for (pipeline_name, hop, status), n in sorted(totals.items()):
             events.add_metric([pipeline_name, hop, status], float(n))
@@ -169,7 +169,7 @@ class HopwatchCollector(Collector):
         yield latency
         yield histogram
 
-    def _edges(self, config: Config, engine: Engine) -> Iterator[Metric]:
+    def _edges(self, view: EngineView) -> Iterator[Metric]:
         families = {
             "expected": _family(names.EDGE_EXPECTED),
             "arrived": _family(names.EDGE_ARRIVED),
@@ -180,11 +180,11 @@ class HopwatchCollector(Collector):
         }
         loss = _family(names.EDGE_LOSS_RATIO)
         latency = _family(names.EDGE_LATENCY)
-        for (pipeline_name, edge), totals in sorted(engine.edge_totals.items()):
+        for (pipeline_name, edge), totals in sorted(view.edge_totals.items()):
             labels = [pipeline_name, edge]
             for attr, family in families.items():
                 family.add_metric(labels, float(getattr(totals, attr)))
-            last = engine.last_edge.get((pipeline_name, edge))
+            last = view.last_edge.get((pipeline_name, edge))
             if last is None:
                 continue
             ratio = last.loss_ratio
@@ -195,8 +195,8 @@ class HopwatchCollector(Collector):
         yield loss
         yield latency
 
-    def _ingest(self, config: Config, engine: Engine) -> Iterator[Metric]:
-        stats = engine.ingest_stats
+    def _ingest(self, config: Config, view: EngineView) -> Iterator[Metric]:
+        stats = view.ingest
         items = _family(names.INGEST_ITEMS)
         rejected = _family(names.INGEST_REJECTED)
         by_kind = dict(stats.rejected)
@@ -228,32 +228,33 @@ class HopwatchCollector(Collector):
                 requests.add_metric([kind, code], float(n))
             yield requests
 
-    def _ledgers(self, engine: Engine) -> Iterator[Metric]:
+    def _ledgers(self, view: EngineView) -> Iterator[Metric]:
         pending = _family(names.LEDGER_PENDING_IDS)
         open_buckets = _family(names.LEDGER_OPEN_BUCKETS)
         late = _family(names.LEDGER_LATE_OBSERVATIONS)
         overflow = _family(names.LEDGER_OVERFLOW_OBSERVATIONS)
         evicted = _family(names.LEDGER_PENDING_EVICTED)
         too_late = _family(names.LEDGER_TOO_LATE)
-        for name, ledger in sorted(engine.ledgers.items()):
-            evicted.add_metric([name], float(ledger.stats.pending_evicted))
-            too_late.add_metric([name], float(ledger.stats.too_late_for_edges))
+        for name, ledger in sorted(view.ledgers.items()):
+            evicted.add_metric([name], float(ledger.pending_evicted))
+            too_late.add_metric([name], float(ledger.too_late_for_edges))
             pending.add_metric([name], float(ledger.pending_ids))
-            open_buckets.add_metric([name], float(ledger.open_buckets()))
-            late.add_metric([name], float(ledger.stats.late_observations))
-            overflow.add_metric([name], float(ledger.stats.overflow_observations))
+            open_buckets.add_metric([name], float(ledger.open_buckets))
+            late.add_metric([name], float(ledger.late_observations))
+            overflow.add_metric([name], float(ledger.overflow_observations))
         yield from (pending, open_buckets, late, overflow, evicted, too_late)
 
-    def _checks(self, engine: Engine) -> Iterator[Metric]:
+    def _checks(self, view: EngineView) -> Iterator[Metric]:
         """State and score of every (check, series); segments are bounded by the ledger's cap."""
         state, score = _family(names.CHECK_STATE), _family(names.CHECK_SCORE)
-        for check, segment, last in engine.checks.states():
-            labels = [check.name, str(check.kind), segment]
+        for entry in view.check_series:
+            check, last = entry.check, entry.last
+            labels = [check.name, str(check.kind), entry.series]
             for s in CheckState:
                 state.add_metric([*labels, s.value], 1.0 if last.state is s else 0.0)
             score.add_metric(labels, float(last.score))
         errors = _family(names.CHECK_ERRORS)
-        for (check_name, reason), n in sorted(engine.checks.errors.items()):
+        for (check_name, reason), n in sorted(view.check_errors.items()):
             errors.add_metric([check_name, reason], float(n))
         yield state
         yield score
@@ -282,9 +283,9 @@ class HopwatchCollector(Collector):
         errors.add_metric([], float(stats.notify_errors))
         yield errors
 
-    def _alerts(self, engine: Engine) -> Iterator[Metric]:
+    def _alerts(self, view: EngineView) -> Iterator[Metric]:
         counts = dict.fromkeys(AlertState, 0)
-        for alert in engine.book.alerts():
+        for alert in view.alerts:
             counts[alert.state] += 1
         family = _family(names.ALERTS)
         for state, n in counts.items():

@@ -3,9 +3,9 @@
 ``HopwatchCollector.collect`` yields these after its own families, and only when the engine has at
 least one SLO (a daemon without SLOs exports no empty SLO families). Values come from two places:
 
-- ``engine.slos.ledger.totals()``: the monotonic good / bad counts behind
+- ``EngineView.slo_totals``: the monotonic good / bad counts behind
   ``hopwatch_slo_events_total`` (budget exclusions are not counted), and the objective of each SLO;
-- ``engine.slo_statuses``, the last evaluation (nothing before the first tick): SLI, events and
+- ``EngineView.slo_statuses``, the last evaluation (nothing before the first tick): SLI, events and
   burn rate per alert window and over the period, budget remaining, time to exhaustion and the
   state of each enabled tier.
 
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from monitor.engine import Engine
+from monitor.engine_view import EngineView
 from monitor.names import Metric as MetricName
 from monitor.slo import names
 from monitor.slo.evaluate import SLOStatus, TierPhase, WindowStats
@@ -55,13 +55,12 @@ def _windows(slo: SLO, status: SLOStatus) -> list[tuple[str, WindowStats]]:
     return out
 
 
-def slo_families(engine: Engine) -> Iterator[Metric]:
+def slo_families(view: EngineView) -> Iterator[Metric]:
     """Every family of ``monitor.slo.names.ALL``, in that order; nothing when there are no SLOs."""
-    slos = engine.slos.slos
+    slos = view.slos
     if not slos:
         return
-    statuses = {s.slo: s for s in engine.slo_statuses}
-    good, bad, _ = engine.slos.ledger.totals()
+    statuses = {s.slo: s for s in view.slo_statuses}
 
     events = _family(names.EVENTS)
     objective = _family(names.OBJECTIVE)
@@ -72,10 +71,10 @@ def slo_families(engine: Engine) -> Iterator[Metric]:
     alert_state = _family(names.ALERT_STATE)
     exhaustion = _family(names.TIME_TO_EXHAUSTION)
 
-    for i, slo in enumerate(slos):
+    for slo, totals in zip(slos, view.slo_totals, strict=True):
         key = [slo.name, slo.service]
-        events.add_metric([*key, names.OUTCOME_GOOD], float(good[i]))
-        events.add_metric([*key, names.OUTCOME_BAD], float(bad[i]))
+        events.add_metric([*key, names.OUTCOME_GOOD], float(totals.good))
+        events.add_metric([*key, names.OUTCOME_BAD], float(totals.bad))
         _add(objective, key, slo.target)
         status = statuses.get(slo.name)
         if status is None:  # not evaluated yet (before the first tick)

@@ -130,12 +130,16 @@ class AgentLiveness:
         """The server was not running until ``at`` (its own gap covers the time before)."""
         self.resumed_at = at if self.resumed_at is None else max(self.resumed_at, at)
 
+    def silent_since(self, contact: AgentContact) -> float:
+        """When the agent's silence counts from: its last contact, or the server's resumption
+        if later (the time the server was not running is not the agent's fault)."""
+        if self.resumed_at is None:
+            return contact.last_contact
+        return max(contact.last_contact, self.resumed_at)
+
     def silent_for(self, contact: AgentContact, now: float) -> float:
         """Seconds the agent has been unheard, not counting time the server was not running."""
-        since = contact.last_contact
-        if self.resumed_at is not None:
-            since = max(since, self.resumed_at)
-        return now - since
+        return now - self.silent_since(contact)
 
     def is_up(self, agent: str, now: float) -> bool:
         contact = self.contacts.get(agent)

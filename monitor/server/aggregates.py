@@ -102,8 +102,8 @@ class AgentCollector(Collector):
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        engine = self.runtime.engine
-        outcomes, contacts = engine.applied.outcomes, engine.agents.contacts
+        view = self.runtime.engine.view()
+        outcomes, contacts = view.agent_batches, view.agents
         if outcomes:
             batches = _family(names.AGENT_BATCHES)
             for (agent, outcome), n in sorted(outcomes.items()):
@@ -113,7 +113,7 @@ class AgentCollector(Collector):
             now = self.runtime.clock.now()
             up, last = _family(names.AGENT_UP), _family(names.AGENT_LAST_CONTACT)
             for agent, contact in sorted(contacts.items()):
-                up.add_metric([agent], 1.0 if engine.agents.is_up(agent, now) else 0.0)
+                up.add_metric([agent], 1.0 if contact.is_up(now) else 0.0)
                 last.add_metric([agent], contact.last_contact)
             yield from (up, last)
 

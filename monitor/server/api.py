@@ -1,6 +1,6 @@
 """Read-only endpoints: health, readiness, ``/metrics`` and the JSON API for pipelines and alerts.
 
-Everything here reads engine state as it is at the moment of the request; nothing writes.
+Everything here reads one ``Engine.view()`` taken at the moment of the request; nothing writes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from monitor import names
 from monitor.config.model import Edge, Pipeline
-from monitor.engine import Engine
+from monitor.engine_view import EngineView
 from monitor.ledger.records import EdgeResult
 from monitor.ledger.sketch import LatencySketch
 from monitor.server.problems import json_response
@@ -61,7 +61,7 @@ class ReadApi:
         silences, now = self.runtime.silences, self.runtime.clock.now()
         notifier = getattr(self.runtime, "notifier", None)
         out = []
-        for a in self.runtime.engine.book.alerts():
+        for a in self.runtime.engine.view().alerts:
             item = {**a.to_json(), "silenced_by": list(silences.muting(dict(a.labels), now))}
             if notifier is not None:
                 status = notifier.dispatcher.status(a.fingerprint)
@@ -71,15 +71,15 @@ class ReadApi:
         return json_response(out)
 
     async def pipelines(self, _request: Request) -> Response:
-        engine = self.runtime.engine
-        return json_response([self._pipeline(p, engine) for p in self.runtime.config.pipelines])
+        view = self.runtime.engine.view()
+        return json_response([self._pipeline(p, view) for p in self.runtime.config.pipelines])
 
     async def slos(self, _request: Request) -> Response:
         """Every SLO's last evaluation: SLI and counts per window, budget, burn rates, tiers."""
-        engine = self.runtime.engine
-        by_name = {s.slo: s for s in engine.slo_statuses}
+        view = self.runtime.engine.view()
+        by_name = {s.slo: s for s in view.slo_statuses}
         out = []
-        for slo in engine.slos.slos:
+        for slo in view.slos:
             status = by_name.get(slo.name)
             out.append(
                 {
@@ -95,12 +95,13 @@ class ReadApi:
     async def checks(self, _request: Request) -> Response:
         """Every check (configured ones and the built-in edge watches) with each series' last
         judgement: state, score, the bucket it judged and the evidence (numbers only)."""
-        runner = self.runtime.engine.checks
+        view = self.runtime.engine.view()
         series: dict[str, list[dict[str, Any]]] = {}
-        for check, name, score in runner.states():
-            series.setdefault(check.name, []).append(
+        for entry in view.check_series:
+            score = entry.last
+            series.setdefault(entry.check.name, []).append(
                 {
-                    "series": name,
+                    "series": entry.series,
                     "state": str(score.state),
                     "score": score.score,
                     "alert": score.alert,
@@ -109,7 +110,7 @@ class ReadApi:
                 }
             )
         out = []
-        for check in runner.checks:
+        for check in view.checks:
             t = check.target
             out.append(
                 {
@@ -135,8 +136,8 @@ class ReadApi:
 
     # --- views --------------------------------------------------------------------------------
 
-    def _pipeline(self, pipeline: Pipeline, engine: Engine) -> dict[str, Any]:
-        ledger = engine.ledgers.get(pipeline.name)
+    def _pipeline(self, pipeline: Pipeline, view: EngineView) -> dict[str, Any]:
+        ledger = view.ledgers.get(pipeline.name)
         return {
             "name": pipeline.name,
             "description": pipeline.description,
@@ -150,26 +151,26 @@ class ReadApi:
                     "description": hop.description,
                     "totals": {
                         status: n
-                        for (p, h, status), n in sorted(engine.hop_totals.items())
+                        for (p, h, status), n in sorted(view.hop_totals.items())
                         if p == pipeline.name and h == hop.name
                     },
                 }
                 for hop in pipeline.hops
             ],
-            "edges": [self._edge(pipeline, edge, engine) for edge in pipeline.edges],
+            "edges": [self._edge(pipeline, edge, view) for edge in pipeline.edges],
             "ledger": None
             if ledger is None
             else {
                 "pending_ids": ledger.pending_ids,
-                "open_buckets": ledger.open_buckets(),
-                "late_observations": ledger.stats.late_observations,
-                "overflow_observations": ledger.stats.overflow_observations,
+                "open_buckets": ledger.open_buckets,
+                "late_observations": ledger.late_observations,
+                "overflow_observations": ledger.overflow_observations,
             },
         }
 
-    def _edge(self, pipeline: Pipeline, edge: Edge, engine: Engine) -> dict[str, Any]:
-        totals = engine.edge_totals.get((pipeline.name, edge.name))
-        last = engine.last_edge.get((pipeline.name, edge.name)) or self._stored_last(
+    def _edge(self, pipeline: Pipeline, edge: Edge, view: EngineView) -> dict[str, Any]:
+        totals = view.edge_totals.get((pipeline.name, edge.name))
+        last = view.last_edge.get((pipeline.name, edge.name)) or self._stored_last(
             pipeline.name, edge.name
         )
         return {

@@ -6,14 +6,49 @@ Keeping it a protocol means the server never imports the daemon and can be exerc
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from monitor.config.model import Config
-from monitor.engine import Engine
+from monitor.engine_view import EngineView
+from monitor.ledger.aggregate import AggregateBatch
+from monitor.records import CountSample, Observation
 from monitor.routing.silence import SilenceBook
 from monitor.stats import DaemonStats
 from monitor.store.base import Store
 from monitor.timeutil import Clock
+
+
+class EngineFeed(Protocol):
+    """What the HTTP app does with the engine: feed it what was pushed, read its view.
+
+    ``monitor.engine.Engine`` satisfies it; the server never sees the engine's state, so a
+    handler cannot mutate it except through these methods (see ``Engine`` for each).
+    """
+
+    def observe(self, observations: Iterable[Observation]) -> None: ...
+
+    def observe_counts(self, samples: Iterable[CountSample]) -> None: ...
+
+    def absorb(
+        self,
+        batch: AggregateBatch,
+        now: float,
+        dropped_attributes: Mapping[str, int] | None = None,
+    ) -> bool: ...
+
+    def refuse(self, agent: str | None) -> None: ...
+
+    def record_ingest(
+        self,
+        kind: str,
+        accepted: int,
+        rejected: Mapping[str, int],
+        dropped_attributes: Mapping[str, int],
+        skipped: int = 0,
+    ) -> None: ...
+
+    def view(self) -> EngineView: ...
 
 
 class Runtime(Protocol):
@@ -23,7 +58,7 @@ class Runtime(Protocol):
     def config(self) -> Config: ...
 
     @property
-    def engine(self) -> Engine: ...
+    def engine(self) -> EngineFeed: ...
 
     @property
     def clock(self) -> Clock: ...

@@ -5,32 +5,34 @@ previous pull, so late rows still arrive), as absolute counts; ``ReportedCounts`
 the deltas the ledger adds, so a bucket read ten times is counted once. A pull that fails or
 outlasts its timeout never reaches the ledger: the source's health records why, the pipeline gets a
 ``Gap`` for the outage (its buckets come out ``incomplete``, never as loss) and, after the source's
-grace period, ``SourceHealth.down_verdict`` fires ``HopwatchSourceDown`` through the engine's tick.
+grace period, ``SourceHealth.down_verdict`` fires ``HopwatchSourceDown`` through the engine's tick
+(the daemon passes ``SourceRunner.verdicts`` to the engine as one of its ``verdict_sources``).
 
 The runner is the I/O shell around the engine for pulls: the daemon starts ``run(engine, clock)``
-as a task; tests call ``poll`` with an explicit ``now``.
+as a task; tests call ``poll`` with an explicit ``now``. It feeds the engine through the narrow
+``PullSink`` only, and never imports it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import astuple
 from typing import Protocol
 
 import msgspec
 
 from monitor.config.model import Config, Pipeline, PullSourceDef, Schedule
-from monitor.engine import Engine
 from monitor.ledger.watermark import Gap, Watermark
+from monitor.records import CountSample
 from monitor.sources.health import FailureReason, SourceError, SourceHealth, SourceKey
 from monitor.sources.reported import BucketCount, ReportedCounts
 from monitor.sources.window import Window
 from monitor.timeutil import Clock
 from monitor.verdict import Verdict
 
-__all__ = ["PullSource", "SourceRunner", "Window", "build_sources", "pull_window"]
+__all__ = ["PullSink", "PullSource", "SourceRunner", "Window", "build_sources", "pull_window"]
 
 log = logging.getLogger("hopwatch.sources")
 
@@ -46,6 +48,15 @@ class PullSource(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class PullSink(Protocol):
+    """What pulling feeds: counts into the ledgers, and the gaps of sources' outages
+    (``monitor.engine.Engine`` satisfies it)."""
+
+    def observe_counts(self, samples: Iterable[CountSample]) -> None: ...
+
+    def set_gap(self, pipeline: str, gap: Gap, replaces: Gap | None = None) -> None: ...
 
 
 def pull_window(watermark: Watermark, now: float, interval: float) -> Window:
@@ -68,7 +79,6 @@ class SourceRunner:
             for s in self.sources
         }
         self._gaps: dict[SourceKey, Gap] = {}
-        self._attached: Engine | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> SourceRunner:
@@ -94,20 +104,15 @@ class SourceRunner:
 
     # --- judging --------------------------------------------------------------------------
 
-    def attach(self, engine: Engine) -> None:
-        """Let the engine's tick ask for source-down verdicts (once per engine)."""
-        if self._attached is not engine:
-            engine.verdict_sources.append(self.verdicts)
-            self._attached = engine
-
     def verdicts(self, now: float) -> list[Verdict]:
+        """One verdict per source, for the engine's ``verdict_sources``: ``HopwatchSourceDown``
+        fires for a source failing past its grace period and resolves when it pulls again."""
         return [h.down_verdict(now) for _, h in sorted(self.health.items())]
 
     # --- pulling --------------------------------------------------------------------------
 
-    async def poll(self, source: PullSource, engine: Engine, now: float) -> bool:
+    async def poll(self, source: PullSource, engine: PullSink, now: float) -> bool:
         """One pull of one source at ``now``; True when it succeeded. Never raises."""
-        self.attach(engine)
         key, schedule = source.key, source.schedule
         window = pull_window(self._watermark(key), now, schedule.interval)
         try:
@@ -127,7 +132,7 @@ class SourceRunner:
         return True
 
     def _failed(
-        self, key: SourceKey, schedule: Schedule, engine: Engine, now: float, error: SourceError
+        self, key: SourceKey, schedule: Schedule, engine: PullSink, now: float, error: SourceError
     ) -> None:
         health = self.health[key]
         first = health.down_since is None
@@ -143,33 +148,27 @@ class SourceRunner:
                 extra={"source": str(key), "reason": str(error.reason), "error": error.message},
             )
 
-    def _set_gap(self, key: SourceKey, engine: Engine, gap: Gap) -> None:
-        """Replace this outage's gap in the pipeline's ledger, so one outage is one gap however
-        many pulls it spans (the ledger keeps its gaps as a plain list)."""
-        gaps = engine.ledgers[key.pipeline].gaps
-        old = self._gaps.get(key)
-        if old is not None and old in gaps and old.start == gap.start:
-            gaps[gaps.index(old)] = gap
-        else:
-            engine.ledgers[key.pipeline].add_gap(gap)
+    def _set_gap(self, key: SourceKey, engine: PullSink, gap: Gap) -> None:
+        """Open or extend this outage's gap in the pipeline's ledger, so one outage is one gap
+        however many pulls it spans."""
+        engine.set_gap(key.pipeline, gap, replaces=self._gaps.get(key))
         self._gaps[key] = gap
 
     def _watermark(self, key: SourceKey) -> Watermark:
         p = self._pipeline(key)
         return Watermark(p.bucket_seconds, p.allowed_lateness)
 
-    async def poll_all(self, engine: Engine, now: float) -> None:
+    async def poll_all(self, engine: PullSink, now: float) -> None:
         """One pull of every source at ``now``, concurrently (for tests and one-shot use)."""
         await asyncio.gather(*(self.poll(s, engine, now) for s in self.sources))
 
     async def run(
         self,
-        engine: Engine,
+        engine: PullSink,
         clock: Clock,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         """Pull every source every ``interval`` until cancelled; closes the adapters on the way out."""
-        self.attach(engine)
         try:
             await asyncio.gather(*(self._loop(s, engine, clock, sleep) for s in self.sources))
         finally:
@@ -182,7 +181,7 @@ class SourceRunner:
     async def _loop(
         self,
         source: PullSource,
-        engine: Engine,
+        engine: PullSink,
         clock: Clock,
         sleep: Callable[[float], Awaitable[object]],
     ) -> None:
