@@ -43,6 +43,7 @@ PURE = [
     "routing/matchers.py",
     "engine.py",
     "engine_view.py",
+    "engine_record.py",
 ]
 """The judging core: pure functions of their inputs and an explicit ``now``."""
 
@@ -76,7 +77,7 @@ FORBIDDEN = {
 }
 """What the pure core may not import: clocks, sockets, databases, servers, the I/O shell."""
 
-NO_FILES = ["ledger", "anomaly", "alerting", "engine.py", "engine_view.py"]
+NO_FILES = ["ledger", "anomaly", "alerting", "engine.py", "engine_view.py", "engine_record.py"]
 """Parts of the core that hold state or judge it and have no reason even to name a path:
 files are read by the loaders (``config/``, ``slo/load.py``) and written by the store."""
 
@@ -101,7 +102,7 @@ LAYERS: Mapping[int, tuple[str, ...]] = {
     2: ("ledger",),
     3: ("anomaly", "slo", "routing"),
     4: ("alerting",),
-    5: ("engine", "engine_view"),
+    5: ("engine", "engine_view", "engine_record"),
     6: ("notify", "sources", "store", "export", "sim", "client"),
     7: ("server", "agent"),  # an agent serves the push API locally with the server's handlers
     8: ("daemon", "testing", "testing_fakes", "validate"),
