@@ -256,7 +256,7 @@ class Daemon:
         class _Server(uvicorn.Server):
             # The daemon owns SIGTERM/SIGINT: uvicorn would re-raise them after shutting down,
             # killing the process before the flush and with a non-zero status.
-            def capture_signals(self):  # type: ignore[no-untyped-def]
+            def capture_signals(self):
                 return contextlib.nullcontext()
 
         app = create_app(self)

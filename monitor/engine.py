@@ -32,7 +32,7 @@ from monitor.engine_view import (
     frozen_map,
 )
 from monitor.ledger.agents import SILENT_AFTER_FLUSHES, AgentLiveness, Outage
-from monitor.ledger.aggregate import AggregateBatch
+from monitor.ledger.aggregate import AggregateBatch, HopAggregate
 from monitor.ledger.applied import UNKNOWN_AGENT, AppliedSequences
 from monitor.ledger.latency_totals import HopLatencyTotals, LatencyHistogram
 from monitor.ledger.ledger import Closed, PipelineLedger
@@ -228,7 +228,7 @@ class Engine:
         if self.applied.seen(batch):
             self.applied.record(batch, applied=False)
             return False
-        by_pipeline: dict[str, list] = {}
+        by_pipeline: dict[str, list[HopAggregate]] = {}
         for agg in batch.aggregates:
             by_pipeline.setdefault(agg.pipeline, []).append(agg)
         for name, aggregates in by_pipeline.items():
@@ -418,10 +418,9 @@ class Engine:
                 version=ENGINE_VERSION,
                 ledgers={name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
                 edge_totals=[
-                    (p, e, *dataclasses.astuple(t))  # type: ignore[misc]
-                    for (p, e), t in self.edge_totals.items()
+                    (p, e, *dataclasses.astuple(t)) for (p, e), t in self.edge_totals.items()
                 ],
-                emitted=[(*k, *v) for k, v in self._emitted.items()],  # type: ignore[misc]
+                emitted=[(*k, *v) for k, v in self._emitted.items()],
                 slo_outcomes=self.slos.ledger.to_bytes(),
                 slo_phases=self.slos.phases_to_bytes(),
                 checks=self.checks.to_bytes(),

@@ -14,7 +14,7 @@ from monitor.slo.load import load_slos
 from monitor.slo.rules import write_rules
 
 
-def _load(config_path: str):  # type: ignore[no-untyped-def]
+def _load(config_path: str):
     config = load_config(config_path)
     return config, load_slos(config)
 

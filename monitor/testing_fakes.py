@@ -32,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from monitor.alerting.alert import Alert, AlertState, labels_of
+from monitor.alerting.alert import Alert, AlertState
 from monitor.alerting.notification import Notification, Prior
+from monitor.labels import labels_of
 from monitor.testing import serve_in_thread
 
 __all__ = [

@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 
 import msgspec
 
-from monitor.alerting.alert import Alert, AlertState, labels_of
+from monitor.alerting.alert import Alert, AlertState
+from monitor.labels import labels_of
 from monitor.verdict import Judgement, Verdict
 
 ALERT_NAMES = {

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.alerting.alert import Alert, AlertState, Labels
+from monitor.alerting.alert import Alert, AlertState
 from monitor.alerting.inhibit import Inhibitor, PipelineLike, Topology
 from monitor.alerting.mute import NOT_MUTED, MuteStatus, Silences, TimeMuter
 from monitor.alerting.nflog import (
@@ -37,6 +37,7 @@ from monitor.alerting.nflog import (
     sends_resolved,
 )
 from monitor.alerting.notification import Delivery, Notification, Outcome, Prior
+from monitor.labels import Labels
 from monitor.routing.model import Receiver, Route, RouteOpts, RoutingConfig
 
 IN_FLIGHT_TIMEOUT = 600.0

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.alerting.alert import Alert, AlertState, Labels
+from monitor.alerting.alert import Alert, AlertState
+from monitor.labels import Labels
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,7 @@ def checks_spec(kinds: KindRegistry) -> type[ChecksSpec]:
     any_check = Annotated[Union[(*members, unknown)], Discriminator(tag)]  # type: ignore[valid-type]
 
     class ChecksDocumentSpec(ChecksSpec):
-        checks: list[any_check] = Field(min_length=1)  # type: ignore[valid-type]
+        checks: list[any_check] = Field(min_length=1)
 
     return ChecksDocumentSpec
 

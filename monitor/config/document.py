@@ -55,7 +55,7 @@ def kind_is(expected: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value != expected:
             raise invalid(f"expected kind {expected!r}, got {value!r}")
-        return value
+        return str(value)
 
     return check
 

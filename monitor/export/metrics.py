@@ -16,14 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
-    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as PromExemplar
@@ -33,6 +29,7 @@ from monitor.alerting.alert import AlertState
 from monitor.anomaly.model import CheckState
 from monitor.config.model import Config
 from monitor.engine_view import EngineView, HopHistogram, Viewable
+from monitor.export.family import new_family
 from monitor.export.slo_metrics import slo_families
 from monitor.ledger.records import Completeness
 from monitor.ledger.sketch import LatencySketch
@@ -67,20 +64,8 @@ def hopwatch_version() -> str:
         return __version__
 
 
-def _family(metric: names.Metric) -> Metric:
-    if metric.kind == "counter":
-        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
-    if metric.kind == "histogram":
-        return HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
-    if metric.kind == "summary":
-        # Quantile samples only (see names.py); the family's labels exclude ``quantile``.
-        labels = [label for label in metric.labels if label != names.QUANTILE]
-        return SummaryMetricFamily(metric.name, metric.help, labels=labels)
-    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
-
-
 def _add_quantiles(
-    family: Metric, label_names: tuple[str, ...], labels: list[str], sketch: LatencySketch | None
+    family: Any, label_names: tuple[str, ...], labels: list[str], sketch: LatencySketch | None
 ) -> None:
     """One sample per exported quantile of ``sketch``; nothing for an empty sketch."""
     if sketch is None or not sketch.count:
@@ -92,7 +77,7 @@ def _add_quantiles(
             family.add_sample(family.name, values, value)
 
 
-def _add_histogram(family: Metric, labels: list[str], histogram: HopHistogram) -> None:
+def _add_histogram(family: Any, labels: list[str], histogram: HopHistogram) -> None:
     """Cumulative ``le`` buckets with their exemplars (written only in OpenMetrics), and the sum."""
     buckets: list[tuple[str, float] | tuple[str, float, PromExemplar]] = []
     les = [*(repr(float(b)) for b in histogram.bounds), "+Inf"]
@@ -104,7 +89,7 @@ def _add_histogram(family: Metric, labels: list[str], histogram: HopHistogram) -
             trace = {"trace_id": exemplar.trace_id}
             sample = PromExemplar(trace, exemplar.latency_seconds, exemplar.observed_time)
             buckets.append((le, n, sample))
-    family.add_metric(labels, buckets, sum_value=histogram.sum)  # type: ignore[attr-defined]
+    family.add_metric(labels, buckets, sum_value=histogram.sum)
 
 
 class HopwatchCollector(Collector):
@@ -128,7 +113,7 @@ class HopwatchCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         """Names only: lets the registry check for clashes without reading the engine."""
-        return [_family(m) for m in (*names.ALL, *slo_names.ALL)]
+        return [new_family(m) for m in (*names.ALL, *slo_names.ALL)]
 
     def collect(self) -> Iterator[Metric]:
         config, view = self._source.config, self._source.engine.view()
@@ -140,16 +125,16 @@ class HopwatchCollector(Collector):
         yield from self._checks(view)
         yield from self._alerts(view)
         yield from slo_families(view)
-        info = _family(names.BUILD_INFO)
+        info = new_family(names.BUILD_INFO)
         info.add_metric([self._version], 1.0)
         yield info
 
     # --- families -----------------------------------------------------------------------------
 
     def _hops(self, config: Config, view: EngineView) -> Iterator[Metric]:
-        events = _family(names.HOP_EVENTS)
-        latency = _family(names.HOP_LATENCY)
-        histogram = _family(names.HOP_EVENT_LATENCY)
+        events = new_family(names.HOP_EVENTS)
+        latency = new_family(names.HOP_LATENCY)
+        histogram = new_family(names.HOP_EVENT_LATENCY)
         totals = dict(view.hop_totals)
         for pipeline in config.pipelines:
             for hop in pipeline.hop_names:
@@ -163,23 +148,23 @@ class HopwatchCollector(Collector):
                     histogram, [pipeline.name, hop], view.hop_histogram(pipeline.name, hop)
                 )
         # Series restored from a checkpoint of an older config are still real counts.
-        for (pipeline_name, hop, status), n in sorted(totals.items()):
-            events.add_metric([pipeline_name, hop, status], float(n))
+        for (pipeline_name, hop, status_name), n in sorted(totals.items()):
+            events.add_metric([pipeline_name, hop, status_name], float(n))
         yield events
         yield latency
         yield histogram
 
     def _edges(self, view: EngineView) -> Iterator[Metric]:
         families = {
-            "expected": _family(names.EDGE_EXPECTED),
-            "arrived": _family(names.EDGE_ARRIVED),
-            "missing": _family(names.EDGE_MISSING),
-            "late": _family(names.EDGE_LATE),
-            "duplicates": _family(names.EDGE_DUPLICATE),
-            "incomplete_buckets": _family(names.EDGE_INCOMPLETE),
+            "expected": new_family(names.EDGE_EXPECTED),
+            "arrived": new_family(names.EDGE_ARRIVED),
+            "missing": new_family(names.EDGE_MISSING),
+            "late": new_family(names.EDGE_LATE),
+            "duplicates": new_family(names.EDGE_DUPLICATE),
+            "incomplete_buckets": new_family(names.EDGE_INCOMPLETE),
         }
-        loss = _family(names.EDGE_LOSS_RATIO)
-        latency = _family(names.EDGE_LATENCY)
+        loss = new_family(names.EDGE_LOSS_RATIO)
+        latency = new_family(names.EDGE_LATENCY)
         for (pipeline_name, edge), totals in sorted(view.edge_totals.items()):
             labels = [pipeline_name, edge]
             for attr, family in families.items():
@@ -197,8 +182,8 @@ class HopwatchCollector(Collector):
 
     def _ingest(self, config: Config, view: EngineView) -> Iterator[Metric]:
         stats = view.ingest
-        items = _family(names.INGEST_ITEMS)
-        rejected = _family(names.INGEST_REJECTED)
+        items = new_family(names.INGEST_ITEMS)
+        rejected = new_family(names.INGEST_REJECTED)
         by_kind = dict(stats.rejected)
         for kind in names.INGEST_KINDS:
             accepted = stats.accepted.get((kind, names.OUTCOME_ACCEPTED), 0)
@@ -211,30 +196,30 @@ class HopwatchCollector(Collector):
             for reason in RejectReason:
                 n = by_kind.pop((kind, reason.value), 0)
                 rejected.add_metric([kind, reason.value], float(n))
-        for (kind, reason), n in sorted(by_kind.items()):
-            rejected.add_metric([kind, str(reason)], float(n))
+        for (kind, reason_name), n in sorted(by_kind.items()):
+            rejected.add_metric([kind, str(reason_name)], float(n))
         yield items
         yield rejected
 
-        dropped = _family(names.INGEST_DROPPED_ATTRIBUTES)
+        dropped = new_family(names.INGEST_DROPPED_ATTRIBUTES)
         for pipeline in config.pipelines:
             n = stats.dropped_attributes.get(pipeline.name, 0)
             dropped.add_metric([pipeline.name], float(n))
         yield dropped
 
         if self._requests is not None:
-            requests = _family(names.INGEST_REQUESTS)
+            requests = new_family(names.INGEST_REQUESTS)
             for (kind, code), n in sorted(self._requests.items()):
                 requests.add_metric([kind, code], float(n))
             yield requests
 
     def _ledgers(self, view: EngineView) -> Iterator[Metric]:
-        pending = _family(names.LEDGER_PENDING_IDS)
-        open_buckets = _family(names.LEDGER_OPEN_BUCKETS)
-        late = _family(names.LEDGER_LATE_OBSERVATIONS)
-        overflow = _family(names.LEDGER_OVERFLOW_OBSERVATIONS)
-        evicted = _family(names.LEDGER_PENDING_EVICTED)
-        too_late = _family(names.LEDGER_TOO_LATE)
+        pending = new_family(names.LEDGER_PENDING_IDS)
+        open_buckets = new_family(names.LEDGER_OPEN_BUCKETS)
+        late = new_family(names.LEDGER_LATE_OBSERVATIONS)
+        overflow = new_family(names.LEDGER_OVERFLOW_OBSERVATIONS)
+        evicted = new_family(names.LEDGER_PENDING_EVICTED)
+        too_late = new_family(names.LEDGER_TOO_LATE)
         for name, ledger in sorted(view.ledgers.items()):
             evicted.add_metric([name], float(ledger.pending_evicted))
             too_late.add_metric([name], float(ledger.too_late_for_edges))
@@ -246,14 +231,14 @@ class HopwatchCollector(Collector):
 
     def _checks(self, view: EngineView) -> Iterator[Metric]:
         """State and score of every (check, series); segments are bounded by the ledger's cap."""
-        state, score = _family(names.CHECK_STATE), _family(names.CHECK_SCORE)
+        state, score = new_family(names.CHECK_STATE), new_family(names.CHECK_SCORE)
         for entry in view.check_series:
             check, last = entry.check, entry.last
             labels = [check.name, str(check.kind), entry.series]
             for s in CheckState:
                 state.add_metric([*labels, s.value], 1.0 if last.state is s else 0.0)
             score.add_metric(labels, float(last.score))
-        errors = _family(names.CHECK_ERRORS)
+        errors = new_family(names.CHECK_ERRORS)
         for (check_name, reason), n in sorted(view.check_errors.items()):
             errors.add_metric([check_name, reason], float(n))
         yield state
@@ -268,18 +253,18 @@ class HopwatchCollector(Collector):
             (names.DAEMON_TICK_ERRORS, stats.tick_errors),
             (names.DAEMON_TICK_DURATION, stats.last_tick_seconds),
         ):
-            family = _family(metric)
+            family = new_family(metric)
             family.add_metric([], float(value))
             yield family
         for metric, counts in (
             (names.NOTIFICATIONS, stats.notifications),
             (names.NOTIFICATION_FAILURES, stats.notification_failures),
         ):
-            family = _family(metric)
+            family = new_family(metric)
             for key, n in sorted(counts.items()):
                 family.add_metric(list(key), float(n))
             yield family
-        errors = _family(names.NOTIFY_ERRORS)
+        errors = new_family(names.NOTIFY_ERRORS)
         errors.add_metric([], float(stats.notify_errors))
         yield errors
 
@@ -287,7 +272,7 @@ class HopwatchCollector(Collector):
         counts = dict.fromkeys(AlertState, 0)
         for alert in view.alerts:
             counts[alert.state] += 1
-        family = _family(names.ALERTS)
+        family = new_family(names.ALERTS)
         for state, n in counts.items():
             family.add_metric([state.value], float(n))
         yield family

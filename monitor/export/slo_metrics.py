@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from monitor.engine_view import EngineView
-from monitor.names import Metric as MetricName
+from monitor.export.family import new_family
 from monitor.slo import names
 from monitor.slo.evaluate import SLOStatus, TierPhase, WindowStats
 from monitor.slo.model import SLO
@@ -34,13 +35,7 @@ from monitor.timeutil import format_duration
 __all__ = ["slo_families"]
 
 
-def _family(metric: MetricName) -> Metric:
-    if metric.kind == "counter":
-        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
-    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
-
-
-def _add(family: Metric, labels: list[str], value: float | None) -> None:
+def _add(family: Any, labels: list[str], value: float | None) -> None:
     """One sample, unless there is no value (or it is not a finite number)."""
     if value is not None and math.isfinite(value):
         family.add_metric(labels, float(value))
@@ -62,14 +57,14 @@ def slo_families(view: EngineView) -> Iterator[Metric]:
         return
     statuses = {s.slo: s for s in view.slo_statuses}
 
-    events = _family(names.EVENTS)
-    objective = _family(names.OBJECTIVE)
-    sli = _family(names.SLI)
-    window_events = _family(names.WINDOW_EVENTS)
-    budget = _family(names.BUDGET_REMAINING)
-    burn_rate = _family(names.BURN_RATE)
-    alert_state = _family(names.ALERT_STATE)
-    exhaustion = _family(names.TIME_TO_EXHAUSTION)
+    events = new_family(names.EVENTS)
+    objective = new_family(names.OBJECTIVE)
+    sli = new_family(names.SLI)
+    window_events = new_family(names.WINDOW_EVENTS)
+    budget = new_family(names.BUDGET_REMAINING)
+    burn_rate = new_family(names.BURN_RATE)
+    alert_state = new_family(names.ALERT_STATE)
+    exhaustion = new_family(names.TIME_TO_EXHAUSTION)
 
     for slo, totals in zip(slos, view.slo_totals, strict=True):
         key = [slo.name, slo.service]

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from monitor import names
+from monitor.export.family import new_family
 from monitor.sources.health import FailureReason, SourceHealth, SourceKey
 
 __all__ = ["SourceCollector"]
@@ -28,23 +29,17 @@ class HealthSource(Protocol):
     def health(self) -> Mapping[SourceKey, SourceHealth]: ...
 
 
-def _family(metric: names.Metric) -> Metric:
-    if metric.kind == "counter":
-        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
-    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
-
-
 class SourceCollector(Collector):
     def __init__(self, source: HealthSource) -> None:
         self._source = source
 
     def describe(self) -> Iterable[Metric]:
-        return [_family(m) for m in names.SOURCE_ALL]
+        return [new_family(m) for m in names.SOURCE_ALL]
 
     def collect(self) -> Iterator[Metric]:
-        up, last = _family(names.SOURCE_UP), _family(names.SOURCE_LAST_SUCCESS)
-        errors = _family(names.SOURCE_ERRORS)
-        failing = _family(names.SOURCE_CONSECUTIVE_FAILURES)
+        up, last = new_family(names.SOURCE_UP), new_family(names.SOURCE_LAST_SUCCESS)
+        errors = new_family(names.SOURCE_ERRORS)
+        failing = new_family(names.SOURCE_CONSECUTIVE_FAILURES)
         for key, health in sorted(self._source.health.items()):
             labels = [key.pipeline, key.hop, key.source]
             up.add_metric(labels, 1.0 if health.up else 0.0)

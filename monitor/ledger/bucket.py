@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from monitor.ledger.records import Completeness, Exemplar, HopBucket, SeriesKey
 from monitor.ledger.sketch import LatencySketch
 from monitor.records import Attributes, Status
@@ -86,7 +88,7 @@ class HopCounts:
             exemplar=self.exemplar,
         )
 
-    def to_state(self) -> list:
+    def to_state(self) -> list[Any]:
         return [
             [[s, [list(kv) for kv in attrs], n] for (s, attrs), n in self.counts.items()],
             self.latency.to_bytes(),
@@ -96,7 +98,7 @@ class HopCounts:
         ]
 
     @classmethod
-    def from_state(cls, state: list) -> HopCounts:
+    def from_state(cls, state: list[Any]) -> HopCounts:
         counts, latency, (late, overflow), closed, partial = state
         acc = cls(partial=partial)
         for status, attrs, n in counts:

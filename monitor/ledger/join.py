@@ -13,6 +13,8 @@ keep their text, so that a closed bucket can show a few missing ids to grep for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from monitor.ledger.sketch import LatencySketch
@@ -135,7 +137,7 @@ class EdgeJoin:
         out = [name for h, name in self.names.items() if h in self.pending]
         return tuple(out[:MAX_MISSING_IDS])
 
-    def to_state(self) -> list:
+    def to_state(self) -> list[Any]:
         return [
             list(self.pending.items()),
             list(self.arrived),
@@ -155,7 +157,7 @@ class EdgeJoin:
         ]
 
     @classmethod
-    def from_state(cls, state: list) -> EdgeJoin:
+    def from_state(cls, state: list[Any]) -> EdgeJoin:
         pending, arrived, settled, early, names, numbers, latency, closed = state
         join = cls()
         join.pending = {int(h): int(t) for h, t in pending}

@@ -83,7 +83,8 @@ class LatencySketch:
     @property
     def count(self) -> int:
         self._fold()
-        return round(self._sketch.count)
+        count: float = self._sketch.count  # ddsketch is untyped
+        return round(count)
 
     @property
     def sum(self) -> float:

@@ -19,13 +19,14 @@ from collections.abc import Iterator
 
 import msgspec
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor import names
+from monitor.export.family import new_family
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
 from monitor.server.problems import Problem, json_response, problem_response
@@ -105,23 +106,17 @@ class AgentCollector(Collector):
         view = self.runtime.engine.view()
         outcomes, contacts = view.agent_batches, view.agents
         if outcomes:
-            batches = _family(names.AGENT_BATCHES)
+            batches = new_family(names.AGENT_BATCHES)
             for (agent, outcome), n in sorted(outcomes.items()):
                 batches.add_metric([agent, outcome], n)
             yield batches
         if contacts:
             now = self.runtime.clock.now()
-            up, last = _family(names.AGENT_UP), _family(names.AGENT_LAST_CONTACT)
+            up, last = new_family(names.AGENT_UP), new_family(names.AGENT_LAST_CONTACT)
             for agent, contact in sorted(contacts.items()):
                 up.add_metric([agent], 1.0 if contact.is_up(now) else 0.0)
                 last.add_metric([agent], contact.last_contact)
             yield from (up, last)
-
-
-def _family(metric: names.Metric) -> Metric:
-    if metric.kind == "counter":
-        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
-    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
 
 
 def aggregate_route(runtime: Runtime, registry: CollectorRegistry) -> Route:

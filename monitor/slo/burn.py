@@ -112,4 +112,5 @@ def binomial_significant(
     if bad.size == 0:
         return np.zeros(0, dtype=bool)
     p_value = stats.binom.sf(bad - 1, n, 1.0 - target)
-    return (n > 0) & (bad > 0) & (p_value < alpha)
+    significant: np.ndarray = (n > 0) & (bad > 0) & (p_value < alpha)
+    return significant

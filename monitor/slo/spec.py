@@ -275,7 +275,10 @@ class IndicatorSpec(Spec):
 
     @property
     def chosen(self) -> LatencySpec | RatioSpec | CompletenessSpec | SampledSpec:
-        return next(getattr(self, k) for k in INDICATOR_KINDS if getattr(self, k) is not None)
+        chosen: LatencySpec | RatioSpec | CompletenessSpec | SampledSpec = next(
+            getattr(self, k) for k in INDICATOR_KINDS if getattr(self, k) is not None
+        )
+        return chosen
 
 
 class TierOverrideSpec(Spec):
@@ -455,7 +458,7 @@ def _openslo_api_version(value: Any) -> str:
             f"unsupported apiVersion {value!r}",
             f"an OpenSLO document says {OPENSLO_API_VERSION!r}",
         )
-    return value
+    return str(value)
 
 
 def _metric_source_type(value: Any) -> str:
@@ -464,7 +467,7 @@ def _metric_source_type(value: Any) -> str:
             f"metric source type {value!r} is not one hopwatch can count",
             f"use type: {HOPWATCH_METRIC_SOURCE} with spec {{pipeline, hop, query}}",
         )
-    return value
+    return str(value)
 
 
 def _one_item(what: str) -> Any:

@@ -85,7 +85,7 @@ class ReportedCounts:
 
     def restore(self, state: Iterable[list[object]]) -> None:
         self._sent = {
-            (float(b), str(s), tuple((str(k), str(v)) for k, v in attrs)): int(n)  # type: ignore[misc, attr-defined, arg-type, call-overload]
+            (float(b), str(s), tuple((str(k), str(v)) for k, v in attrs)): int(n)  # type: ignore[attr-defined, arg-type, call-overload]
             for b, s, attrs, n in state
         }
 

@@ -82,7 +82,7 @@ def _row(entry: Entry) -> tuple[object, ...]:
     )
 
 
-def _entry(row: tuple) -> Entry:  # type: ignore[type-arg]
+def _entry(row: tuple) -> Entry:
     receiver, group_key, integration, sent_at, firing, resolved, state, expires = row
     decoded = json.loads(state)
     if not isinstance(decoded, dict):
