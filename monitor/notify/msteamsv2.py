@@ -12,7 +12,7 @@ an error message. Teams keeps no handle to update, so this integration has no ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, model_validator
@@ -20,7 +20,7 @@ from pydantic import BeforeValidator, model_validator
 from monitor.alerting.notification import Delivery, Notification, Outcome
 from monitor.config.errors import IssueCollector, format_key_path
 from monitor.config.spec import Spec, invalid
-from monitor.notify import http, render
+from monitor.notify import http, render, resolved
 from monitor.routing.integrations import IntegrationSpec, ReceiverContext
 from monitor.routing.model import Secret
 from monitor.routing.secret_sources import own_or_ext
@@ -179,13 +179,9 @@ class MSTeamsV2Notifier:
         environ: Mapping[str, str],
         clients: Clients,
     ) -> Delivery:
-        if not config.send_resolved:
-            notification = replace(notification, alerts=notification.firing)
+        notification = resolved.shown(notification, config.send_resolved)
         if not notification.alerts:
-            return Delivery(
-                Outcome.SENT,
-                detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
-            )
+            return resolved.skipped()
         try:
             url = config.webhook_url.reveal(environ)
         except LookupError:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from monitor.alerting.notification import Delivery, Notification, Outcome
-from monitor.notify import http, render
+from monitor.notify import http, render, resolved
 from monitor.routing.model import PagerDutyConfig
 
 if TYPE_CHECKING:
@@ -181,11 +181,7 @@ class PagerDutyNotifier:
     ) -> Delivery:
         key = dedup_key(notification)
         if not notification.firing and not config.send_resolved:
-            return Delivery(
-                Outcome.SENT,
-                state={STATE_KEY: key},
-                detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
-            )
+            return resolved.skipped({STATE_KEY: key})
         try:
             routing_key = config.routing_key.reveal(environ)
         except LookupError:

@@ -33,7 +33,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from monitor.alerting.notification import Delivery, Notification, Outcome
-from monitor.notify import http
+from monitor.notify import http, resolved
 from monitor.notify.ratelimit import ChannelLimiter, Sleep
 from monitor.notify.slack_blocks import SlackMessage, render_message, thread_reply
 from monitor.routing.model import SlackConfig, SlackMode
@@ -159,9 +159,9 @@ class SlackNotifier:
     async def send(
         self, notification: Notification, config: SlackConfig, environ: Mapping[str, str]
     ) -> Delivery:
-        shown = notification if config.send_resolved else _only_firing(notification)
+        shown = resolved.shown(notification, config.send_resolved)
         if not shown.alerts:
-            return _skipped(notification)
+            return resolved.skipped()
         try:
             url = config.api_url.reveal(environ)
             token = (
@@ -279,18 +279,6 @@ async def _call(request: Any) -> tuple[dict[str, Any], Delivery | None, str]:
 def _state(channel: str, ts: str) -> dict[str, str]:
     """The message's handle for the notification log (empty values left out)."""
     return {k: v for k, v in ((CHANNEL, channel), (TS, ts)) if v}
-
-
-def _only_firing(notification: Notification) -> Notification:
-    return replace(notification, alerts=notification.firing)
-
-
-def _skipped(notification: Notification) -> Delivery:
-    """Nothing to send (only resolved alerts and ``send_resolved: false``): done, not failed."""
-    return Delivery(
-        Outcome.SENT,
-        detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
-    )
 
 
 class _Slack:

@@ -18,7 +18,7 @@ import httpx
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.alerting.notification import Delivery, Notification, Outcome
-from monitor.notify import http, render
+from monitor.notify import http, render, resolved
 from monitor.routing.model import WebhookConfig
 
 if TYPE_CHECKING:
@@ -75,13 +75,9 @@ class WebhookNotifier:
     async def send(
         self, notification: Notification, config: WebhookConfig, environ: Mapping[str, str]
     ) -> Delivery:
-        if not config.send_resolved:
-            notification = replace(notification, alerts=notification.firing)
+        notification = resolved.shown(notification, config.send_resolved)
         if not notification.alerts:
-            return Delivery(
-                Outcome.SENT,
-                detail={"skipped": "resolved alerts are not sent (send_resolved: false)"},
-            )
+            return resolved.skipped()
         try:
             url = config.url.reveal(environ)
         except LookupError:
