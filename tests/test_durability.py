@@ -226,3 +226,25 @@ def test_hopwatch_run_exits_1_with_one_line_and_no_traceback(tmp_path: Path, dam
     assert "Traceback" not in done.stderr
     [line] = [x for x in done.stderr.splitlines() if x.startswith("hopwatch: ")]
     assert str(data) in line
+
+
+def test_durability_metrics_are_exported_and_pass_promtool(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from sources_support import promtool_errors
+
+    from monitor import names
+    from monitor.export.durability_metrics import DurabilityCollector
+
+    d = daemon(tmp_path, FakeClock(T0))
+    d.start()
+    asyncio.run(push(d, [batch(0, 10, T0)]))
+    d.checkpoint()
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(DurabilityCollector(d.durability))
+    text = generate_latest(registry).decode()
+    for metric in names.DURABILITY_ALL:
+        assert f"# TYPE {metric.name} {metric.kind}" in text
+    assert 'hopwatch_checkpoints_total{outcome="ok"} 1.0' in text
+    assert "hopwatch_wal_fsyncs_total 1.0" in text
+    assert promtool_errors(text) in ("", None)
+    d.stop()
