@@ -312,7 +312,11 @@ def _run(args: argparse.Namespace) -> int:
         routing=routing,
         nflog_store=nflog,
     )
-    asyncio.run(daemon.serve(server.host, server.port))
+    try:
+        asyncio.run(daemon.serve(server.host, server.port))
+    except StoreError as err:  # a damaged checkpoint or log: one line, no traceback, exit 1
+        print(f"hopwatch: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,11 +16,13 @@ import os
 import signal
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.model import CheckDef
 from monitor.config.model import Config
+from monitor.durability import MODE_WAL, Durability, data_dir_of
 from monitor.engine import Engine, TickOutput
 from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
@@ -59,6 +61,8 @@ class Daemon:
         routing: RoutingConfig | None = None,
         nflog_store: NflogStore | None = None,
         environ: Mapping[str, str] | None = None,
+        data_dir: Path | None = None,
+        durability: str | None = None,
     ) -> None:
         self.config = config
         self.silences = silences if silences is not None else SilenceBook()
@@ -69,6 +73,14 @@ class Daemon:
         self.engine = Engine(
             config, slos=slos, checks=checks, verdict_sources=[self.sources.verdicts]
         )
+        self.durability = Durability(
+            data_dir if data_dir is not None else data_dir_of(store, config.storage.data_dir),
+            self.engine,
+            durability or config.storage.durability,
+        )
+        self.background_checkpoints = False
+        """Set by ``serve``: checkpoints are then written by a forked child, off the loop; a
+        daemon driven by hand (tests, replay) checkpoints synchronously in ``tick``."""
         self.tick_interval = tick_interval
         self.checkpoint_interval = checkpoint_interval
         self.retention_interval = retention_interval
@@ -92,29 +104,52 @@ class Daemon:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Gap | None:
-        """Restore state; returns the gap recorded for the time hopwatch was not observing, if any."""
+        """Restore state; returns the gap recorded for the time hopwatch was not observing, if any.
+
+        The checkpoint, then the write-ahead log after it. The time not observed starts at the
+        last sign of life: in ``wal`` mode the last logged batch or heartbeat (nothing acknowledged
+        before then was lost), in ``checkpoint`` mode the checkpoint itself (what came after it
+        is gone). Raises StoreError (the daemon cannot start on this data dir) with one line
+        naming the file and what to do.
+        """
         now = self.clock.now()
         gap = None
-        saved = self.store.load_checkpoint(CHECKPOINT)
-        if saved is not None:
-            at, blob = saved
-            self.engine.restore(blob)
-            if now > at:
-                gap = Gap(at, now, "hopwatch was not running")
-            elif at > now:
+        at, last_record = self.durability.restore(self.store)
+        if at is not None or last_record is not None:
+            since = at if at is not None else now
+            if self.durability.mode == MODE_WAL:
+                beat = self.store.last_beat()
+                since = max(t for t in (at, beat, last_record) if t is not None)
+                if at is not None and at > now:
+                    since = at
+            if now > since:
+                gap = Gap(since, now, "hopwatch was not running")
+            elif since > now:
                 # The clock went back (NTP step, a restored VM): what lies between is unreliable.
-                gap = Gap(now, at, "the clock moved back")
-                log.warning("checkpoint is newer than the clock", extra={"checkpoint_at": at})
+                gap = Gap(now, since, "the clock moved back")
+                log.warning("checkpoint is newer than the clock", extra={"checkpoint_at": since})
             if gap is not None:
                 self.store.add_gap(gap.start, gap.end, gap.reason)
                 self.engine.mark_gap(gap)
-            log.info("restored", extra={"checkpoint_at": at, "gap_seconds": round(now - at, 3)})
+            log.info(
+                "restored",
+                extra={
+                    "checkpoint_at": at,
+                    "replayed_records": self.durability.wal.stats.records_replayed,
+                    "gap_seconds": round(now - since, 3),
+                },
+            )
         self._restore_sources()
         self.engine.load_alerts(Alert.from_json(a) for a in self.store.load_alerts())
         self.notifier.start(self.engine.view().alerts, now)
         self._last_checkpoint = now
         self._ready = True
         return gap
+
+    async def durable(self, kind: str, items: object, now: float) -> None:
+        """The ``Runtime`` hook the push handlers await before answering: the batch the engine
+        just took is in the write-ahead log, fsync'ed (``monitor.durability``)."""
+        await self.durability.durable(kind, items, now)
 
     def _restore_sources(self) -> None:
         saved = self.store.load_checkpoint(SOURCES_CHECKPOINT) if self.sources.sources else None
@@ -145,8 +180,12 @@ class Daemon:
                 self._persist(self._outbox[0])
                 self._outbox.pop(0)
             self.store.beat(now)
+            self.durability.poll()
             if now - self._last_checkpoint >= self.checkpoint_interval:
-                self.checkpoint(now)
+                if self.background_checkpoints:
+                    self.checkpoint_in_background(now)
+                else:
+                    self.checkpoint(now)
             if now - self._last_purge >= self.retention_interval:
                 self.store.purge(now - self.config.storage.retention)
                 self.silences.gc(now)
@@ -205,13 +244,25 @@ class Daemon:
                 )
 
     def checkpoint(self, now: float | None = None) -> None:
+        """Checkpoint synchronously, here and now (shutdown, tests): the loop waits for it."""
         now = self.clock.now() if now is None else now
-        self.store.save_checkpoint(CHECKPOINT, now, self.engine.checkpoint())
+        self.durability.checkpoint_now(now)
+        self._save_side_state(now)
+        self.stats.checkpoints += 1
+
+    def checkpoint_in_background(self, now: float) -> None:
+        """Fork the engine's checkpoint (``monitor.store.snapshot``); the loop goes on serving.
+        The WAL segments it covers are deleted when ``tick`` sees it finished."""
+        if self.durability.begin_checkpoint(now):
+            self._save_side_state(now)
+            self.stats.checkpoints += 1
+        # else the previous one still runs: try again at the next tick
+
+    def _save_side_state(self, now: float) -> None:
         if self.sources.sources:
             self.store.save_checkpoint(SOURCES_CHECKPOINT, now, self.sources.to_bytes())
         self.store.beat(now)
         self._last_checkpoint = now
-        self.stats.checkpoints += 1
 
     def stop(self) -> None:
         """Flush: the open state is saved so a restart resumes exactly where this left off.
@@ -228,6 +279,10 @@ class Daemon:
         except Exception:
             log.exception("final checkpoint failed; the next start resumes from the previous one")
         finally:
+            try:
+                self.durability.close()
+            except Exception:
+                log.exception("closing the write-ahead log failed")
             try:
                 self.store.close()
             except Exception:
@@ -259,9 +314,12 @@ class Daemon:
             def capture_signals(self):
                 return contextlib.nullcontext()
 
+        from monitor.export.durability_metrics import DurabilityCollector
+
         app = create_app(self)
         sources = self.sources
         app.state.registry.register(SourceCollector(sources))
+        app.state.registry.register(DurabilityCollector(self.durability))
         server = self._server = _Server(
             uvicorn.Config(
                 app,
@@ -277,6 +335,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         self.start()
+        self.background_checkpoints = True
         log.info("listening", extra={"listen": f"{host}:{port}"})
         async with open_clients() as clients:
             tasks = [asyncio.create_task(self.tick_forever())]

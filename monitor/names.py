@@ -373,3 +373,74 @@ AGENT_LAST_CONTACT = Metric(
 AGENT_ALL: Final = (AGENT_BATCHES, AGENT_UP, AGENT_LAST_CONTACT)
 """Not in ``ALL``: exported only once an agent has talked to the server, so a server without
 agents exposes nothing new."""
+
+# --- durability (``monitor.export.durability_metrics``, registered by the daemon) ----------------
+
+WAL_APPENDED_BYTES = Metric(
+    "hopwatch_wal_appended_bytes_total",
+    "counter",
+    "Bytes appended to the write-ahead log (storage.durability: wal) since start.",
+    (),
+)
+WAL_SIZE_BYTES = Metric(
+    "hopwatch_wal_size_bytes",
+    "gauge",
+    "Bytes in the write-ahead log's segments on disk (shrinks after each checkpoint).",
+    (),
+)
+WAL_FSYNCS = Metric(
+    "hopwatch_wal_fsyncs_total",
+    "counter",
+    "fsync rounds of the write-ahead log; concurrent push requests share one.",
+    (),
+)
+WAL_FSYNC_SECONDS = Metric(
+    "hopwatch_wal_fsync_seconds_total",
+    "counter",
+    "Time spent in fsync of the write-ahead log (off the event loop); divide by "
+    "hopwatch_wal_fsyncs_total for the mean.",
+    (),
+)
+WAL_REPLAYED_RECORDS = Metric(
+    "hopwatch_wal_replayed_records_total",
+    "counter",
+    "Write-ahead log records replayed into the engine at start (newer than the checkpoint).",
+    (),
+)
+WAL_CORRUPT_RECORDS = Metric(
+    "hopwatch_wal_corrupt_records_total",
+    "counter",
+    "Damaged write-ahead log records found at start (replay stopped there; logged).",
+    (),
+)
+CHECKPOINTS = Metric(
+    "hopwatch_checkpoints_total",
+    "counter",
+    "Engine checkpoints written, by outcome (ok, failed).",
+    (OUTCOME,),
+)
+CHECKPOINT_DURATION = Metric(
+    "hopwatch_checkpoint_last_duration_seconds",
+    "gauge",
+    "Wall time of the last checkpoint (in a forked child while serving: not on the event loop).",
+    (),
+)
+CHECKPOINT_SIZE = Metric(
+    "hopwatch_checkpoint_size_bytes",
+    "gauge",
+    "Size of the last checkpoint file written.",
+    (),
+)
+
+DURABILITY_ALL: Final = (
+    WAL_APPENDED_BYTES,
+    WAL_SIZE_BYTES,
+    WAL_FSYNCS,
+    WAL_FSYNC_SECONDS,
+    WAL_REPLAYED_RECORDS,
+    WAL_CORRUPT_RECORDS,
+    CHECKPOINTS,
+    CHECKPOINT_DURATION,
+    CHECKPOINT_SIZE,
+)
+"""Not in ``ALL``: a running daemon registers their collector (the golden exposition holds)."""

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from monitor.store import open_store
+from monitor.store.snapshot import FILENAME as SNAPSHOT_FILE
+from monitor.store.snapshot import read_snapshot
 from monitor.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,9 +91,11 @@ def test_run_serves_and_sigterm_flushes_state_and_exits_zero(tmp_path: Path):
             proc.kill()
     logs = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "stopped" for entry in logs)
+    # The engine's checkpoint is a file beside hopwatch.db now (monitor.store.snapshot).
+    saved = read_snapshot(tmp_path / SNAPSHOT_FILE)
+    assert saved is not None and saved.at >= now
     with open_store(tmp_path) as store:
-        saved = store.load_checkpoint("engine")
-    assert saved is not None and saved[0] >= now
+        assert store.last_beat() is not None
 
 
 @pytest.mark.slow

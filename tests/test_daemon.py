@@ -39,6 +39,7 @@ def test_results_closed_while_the_store_fails_are_stored_once_it_recovers(tmp_pa
     assert store.edge_results("p") == []
     assert daemon.stats.tick_errors == 2
     assert store.load_checkpoint("engine") is None  # no checkpoint ahead of what is stored
+    assert not (tmp_path / "checkpoint.bin").exists()  # where checkpoints are written now
     clock.set(362.0)
     daemon.tick()
     [result] = store.edge_results("p")

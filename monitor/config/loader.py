@@ -156,6 +156,7 @@ def _build(
         storage=StorageConfig(
             data_dir=data_dir if data_dir.is_absolute() else path.parent / data_dir,
             retention=spec.storage.retention,
+            durability=spec.storage.durability,
         ),
         pipelines=tuple(_pipeline(p, path.parent, environ) for p in spec.pipelines),
         agent=AgentConfig(

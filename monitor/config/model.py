@@ -182,6 +182,9 @@ class ServerConfig:
 class StorageConfig:
     data_dir: Path = Path("data")
     retention: float = 35 * 86400.0
+    durability: str = "wal"
+    """``wal``: a 202 means on disk (write-ahead log); ``checkpoint``: a crash may lose up to one
+    checkpoint interval (``monitor.durability``)."""
 
 
 @dataclass(frozen=True)

@@ -273,9 +273,20 @@ class ServerSpec(Spec):
     max_body_size: ByteSize = 10 * 1024 * 1024
 
 
+def _durability(value: str) -> str:
+    if value not in ("wal", "checkpoint"):
+        raise invalid(
+            f"{value!r} is not a durability mode",
+            "write wal (a 202 is on disk before it is answered) or checkpoint (faster, but a "
+            "crash loses up to one checkpoint interval)",
+        )
+    return value
+
+
 class StorageSpec(Spec):
     data_dir: str = "data"
     retention: Duration = 35 * 86400.0
+    durability: Annotated[str, AfterValidator(_durability)] = "wal"
 
 
 def _http_url(value: str) -> str:

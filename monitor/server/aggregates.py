@@ -29,6 +29,7 @@ from monitor import names
 from monitor.export.family import new_family
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
+from monitor.server.durable import make_durable
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
 from monitor.sources.agent_batch import Admitted, BatchGate
@@ -87,6 +88,9 @@ class AggregateIngest:
             )
             raise Problem(400, verdict.error, verdict.hint)
         applied = self.runtime.engine.absorb(verdict.batch, now, verdict.dropped_attributes)
+        await make_durable(
+            self.runtime, "aggregates", (verdict.batch, dict(verdict.dropped_attributes)), now
+        )
         outcome = "applied" if applied else "duplicate"
         return json_response({"outcome": outcome, "seq": batch.seq}, 200)
 

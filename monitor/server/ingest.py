@@ -25,6 +25,7 @@ from monitor.server.body import (
     gunzip,
     read_body,
 )
+from monitor.server.durable import make_durable
 from monitor.server.idempotency import RecentAnswers
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
@@ -115,6 +116,8 @@ class Ingest:
                 engine.observe_counts(batch.accepted)
         except BodyError as exc:
             raise Problem(400, exc.message, exc.hint) from None
+        if batch.accepted:
+            await make_durable(runtime, kind, batch.accepted, now)
         engine.record_ingest(kind, len(batch.accepted), batch.rejected, batch.dropped_attributes)
         response = json_response(
             {

@@ -84,6 +84,51 @@ def _range_query(
     return sql, params
 
 
+STATE_BESIDE_THE_DATABASE = ("checkpoint.bin", "wal", f"{DB_FILENAME}-wal")
+"""What a data dir that has been used holds besides hopwatch.db (``monitor.durability``)."""
+
+
+def _refuse_an_emptied_database(path: Path) -> None:
+    """A zero-length hopwatch.db in a data dir that was used before is damage (a truncating
+    copy, a full disk, a bad restore), not a new start: opening it would silently begin with no
+    history. Refused, unless nothing else is in the data dir (a genuinely new one)."""
+    try:
+        if path.stat().st_size != 0:
+            return
+    except OSError:  # missing (a new data dir) or unreachable: ``connect`` names the problem
+        return
+    used = [
+        name
+        for name in STATE_BESIDE_THE_DATABASE
+        if (path.parent / name).exists()
+        and not ((path.parent / name).is_dir() and not any((path.parent / name).iterdir()))
+    ]
+    if used:
+        raise StoreError(
+            f"{path}: the database is empty (0 bytes) but this data dir was used before "
+            f"({', '.join(used)} present); hopwatch will not start over silently — restore "
+            "hopwatch.db from a backup, or to really start afresh move the whole data dir aside"
+        )
+
+
+def _refuse_a_foreign_database(path: Path, conn: sqlite3.Connection) -> None:
+    """An SQLite file with tables but none of hopwatch's is someone else's database: refused
+    rather than filled with hopwatch's tables."""
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    own = {"notification_log", "silences"}  # created on open by the other stores of this file
+    if tables and not own.intersection(tables):
+        shown = ", ".join(sorted(tables)[:5])
+        raise StoreError(
+            f"{path}: an SQLite database that is not hopwatch's (tables: {shown}); point "
+            "storage.data_dir (or --data-dir) at hopwatch's own directory, or move the file aside"
+        )
+
+
 class SQLiteStore(SharedConnection):
     """A ``Store`` on one SQLite file; create it with ``open_store(data_dir)``."""
 
@@ -94,9 +139,12 @@ class SQLiteStore(SharedConnection):
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
+        _refuse_an_emptied_database(path)
         conn = connect(path, "open the hopwatch database", shared=True)
         try:
             version = current_version(conn)
+            if version == 0:
+                _refuse_a_foreign_database(path, conn)
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: schema version {version} is newer than this hopwatch supports "
