@@ -168,10 +168,12 @@ class PushDecoder:
         if framed is None:
             return [], None, None
         lines: Sequence[int] | None = framed.lines
-        nesting = limits.nesting_error(framed.array, per_line=lines is not None)
+        # NDJSON is scanned as sent (framing joins its lines with commas), so lines are counted.
+        ndjson = lines is not None
+        nesting = limits.nesting_error(body if ndjson else framed.array, per_line=ndjson)
         if nesting is not None:
             raise BodyError(nesting, _NESTING_HINT)
-        if lines is not None:
+        if ndjson:
             _check_count(len(lines))
         try:
             items = decoder.decode(framed.array)
