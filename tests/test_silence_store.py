@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -68,12 +69,20 @@ def test_the_table_shares_the_main_store_file_in_either_opening_order(tmp_path: 
     assert {"silences", "heartbeat", "schema_version"} <= tables
 
 
-def test_a_damaged_row_is_a_store_error_naming_the_file(tmp_path: Path) -> None:
+def test_a_damaged_row_is_skipped_counted_and_logged_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One bad row must not stop the daemon (or every later listing) from starting: DESIGN §8."""
     SQLiteSilences.in_data_dir(tmp_path)
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         conn.execute("INSERT INTO silences VALUES ('x', 0, '{\"id\": \"x\"}')")
-    with pytest.raises(StoreError, match=r"hopwatch\.db: cannot load silence x"):
-        SQLiteSilences.in_data_dir(tmp_path).load()
+    silences = SQLiteSilences.in_data_dir(tmp_path)
+    with caplog.at_level("WARNING", logger="hopwatch.store"):
+        assert silences.load() == []
+    assert silences.skipped == 1
+    assert re.search(
+        r"hopwatch\.db: skipping silence x: the stored row does not decode", caplog.text
+    )
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ dropped by ``gc``.
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from monitor.routing.matchers import LABEL_NAME, MatcherError, check_regex, parse_matchers
 from monitor.routing.model import Matcher, MatchOp
+from monitor.timeutil import format_duration
 
 RETENTION = 5 * 86400.0
 """How long an expired silence is kept (Alertmanager's ``--data.retention`` default is 120 h)."""
@@ -34,6 +36,10 @@ MAX_CREATED_BY = 256
 MAX_COMMENT = 2048
 MAX_SILENCES = 10_000
 """Bounds so one request (or a loop of them) cannot grow the book without limit."""
+MAX_DURATION = 365 * 86400.0
+"""How long a silence may last, and how far ahead it may start (``SilenceBook(max_duration=)``).
+A silence meant to be permanent belongs in the config (inhibit rules, routes), not here; and
+times beyond year 9999 could not even be written as RFC 3339."""
 
 
 class SilenceState(enum.StrEnum):
@@ -144,6 +150,42 @@ def matcher_from_parts(
     return Matcher(name, op, value)
 
 
+def _check_unicode(field: str, value: str) -> None:
+    """A string that cannot be encoded as UTF-8 (a lone surrogate from a JSON ``\\ud800``
+    escape) could be stored but never answered: refuse it at the door."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SilenceError(
+                field, f"{field} is not valid Unicode (it holds a lone surrogate such as \\ud800)"
+            ) from None
+
+
+def stored_error(silence: Silence) -> str | None:
+    """Why a silence read back from storage cannot be served (None if it can): non-finite or
+    unrepresentable times, or text that is not valid Unicode. Rows written by an older hopwatch
+    (before silences were validated) or by hand may hold these; listing skips them."""
+    for name in ("starts_at", "ends_at", "updated_at"):
+        at = getattr(silence, name)
+        if not (isinstance(at, float) and math.isfinite(at) and _EARLIEST <= at <= _LATEST):
+            return f"{name} {at!r} is no time between years 1 and 9999"
+    texts = [silence.id, silence.created_by, silence.comment]
+    texts += [t for m in silence.matchers for t in (m.name, m.value)]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a text field holds a lone surrogate"
+    return None
+
+
+_EARLIEST = -62_135_596_800.0
+"""0001-01-01T00:00:00Z."""
+_LATEST = 253_402_300_799.0
+"""9999-12-31T23:59:59Z."""
+
+
 def _check_matchers(matchers: Sequence[Matcher]) -> None:
     if not matchers:
         raise SilenceError(
@@ -155,6 +197,8 @@ def _check_matchers(matchers: Sequence[Matcher]) -> None:
             "matchers", f"{len(matchers)} matchers; at most {MAX_MATCHERS} are allowed"
         )
     for i, m in enumerate(matchers):
+        _check_unicode(f"matchers[{i}].name", m.name)
+        _check_unicode(f"matchers[{i}].value", m.value)
         if len(m.name) > MAX_NAME:
             raise SilenceError(f"matchers[{i}]", f"label name longer than {MAX_NAME} characters")
         if len(m.value) > MAX_VALUE:
@@ -171,6 +215,7 @@ def _check_matchers(matchers: Sequence[Matcher]) -> None:
 
 
 def _check_text(field: str, value: str, limit: int, example: str) -> str:
+    _check_unicode(field, value)
     value = value.strip()
     if not value:
         raise SilenceError(field, f"{field} is required; {example}")
@@ -204,11 +249,13 @@ class SilenceBook:
         journal: SilenceJournal | None = None,
         new_id: Callable[[], str] = _new_id,
         retention: float = RETENTION,
+        max_duration: float = MAX_DURATION,
     ) -> None:
         self._by_id: dict[str, Silence] = {s.id: s for s in silences}
         self._journal = journal
         self._new_id = new_id
         self.retention = retention
+        self.max_duration = max_duration
 
     def add(
         self,
@@ -229,6 +276,18 @@ class SilenceBook:
             "comment", comment, MAX_COMMENT, "say why (e.g. a ticket or the maintenance)"
         )
         start = now if starts_at is None or starts_at < now else starts_at
+        limit = format_duration(self.max_duration)
+        if not math.isfinite(start) or start > now + self.max_duration:
+            raise SilenceError(
+                "startsAt",
+                f"the silence starts more than {limit} from now; at most {limit} ahead is allowed",
+            )
+        if not math.isfinite(ends_at) or ends_at - start > self.max_duration:
+            raise SilenceError(
+                "endsAt",
+                f"the silence would last more than {limit}; at most {limit} is allowed (add a "
+                "new silence when it ends, or change the config for a lasting rule)",
+            )
         if ends_at <= start:
             raise SilenceError(
                 "endsAt",
@@ -301,6 +360,7 @@ class SilenceBook:
 
 
 __all__ = [
+    "MAX_DURATION",
     "RETENTION",
     "Silence",
     "SilenceBook",
@@ -310,4 +370,5 @@ __all__ = [
     "UnknownSilence",
     "matcher_from_parts",
     "parse_silence_matcher",
+    "stored_error",
 ]

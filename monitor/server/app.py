@@ -16,6 +16,7 @@ from monitor.export.metrics import HopwatchCollector
 from monitor.server.aggregates import aggregate_route
 from monitor.server.api import ReadApi
 from monitor.server.ingest import Ingest
+from monitor.server.openapi import openapi
 from monitor.server.otlp import OtlpIngest
 from monitor.server.problems import Problem, handle_problem
 from monitor.server.runtime import Runtime
@@ -52,6 +53,7 @@ def create_app(
             Route("/api/v1/slos", api.slos, methods=["GET"]),
             Route("/api/v1/checks", api.checks, methods=["GET"]),
             *silence_routes(runtime),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={Problem: handle_problem},
     )

@@ -27,6 +27,7 @@ from monitor.server.body import (
 )
 from monitor.server.durable import make_durable
 from monitor.server.idempotency import RecentAnswers
+from monitor.server.offload import off_loop
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
 from monitor.sources.push import BodyError, PushBatch, PushDecoder
@@ -102,17 +103,19 @@ class Ingest:
         gzipped = check_encoding(request)
         body = await read_body(request, server.max_body_bytes)
         if gzipped:
-            body = gunzip(body, server.max_body_bytes)
+            body = await off_loop(gunzip, body, server.max_body_bytes)
         decoder = self._decoder_for(config)
         now = runtime.clock.now()
         engine = runtime.engine
         batch: PushBatch
         try:
             if kind == names.KIND_OBSERVATIONS:
-                batch = decoder.observations(body, content_type=content_type, now=now)
+                batch = await off_loop(
+                    decoder.observations, body, content_type=content_type, now=now
+                )
                 engine.observe(batch.accepted)
             else:
-                batch = decoder.counts(body, content_type=content_type, now=now)
+                batch = await off_loop(decoder.counts, body, content_type=content_type, now=now)
                 engine.observe_counts(batch.accepted)
         except BodyError as exc:
             raise Problem(400, exc.message, exc.hint) from None

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from monitor import names
 from monitor.config.model import Config
 from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
+from monitor.server.offload import off_loop
 from monitor.server.problems import Problem
 from monitor.server.runtime import Runtime
 from monitor.sources import otlp_wire
@@ -77,10 +78,12 @@ class OtlpIngest:
         gzipped = check_encoding(request)
         body = await read_body(request, server.max_body_bytes)
         if gzipped:
-            body = gunzip(body, server.max_body_bytes)
+            body = await off_loop(gunzip, body, server.max_body_bytes)
         decoder = self._decoder_for(config)
         try:
-            batch = decoder.traces(body, content_type=content_type, now=runtime.clock.now())
+            batch = await off_loop(
+                decoder.traces, body, content_type=content_type, now=runtime.clock.now()
+            )
         except BodyError as exc:
             raise Problem(400, exc.message, exc.hint) from None
         self._feed(batch)

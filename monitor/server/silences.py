@@ -13,9 +13,12 @@ reads are open like the rest of ``/api/v1``. Errors are ``{"error", "field", "hi
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,13 +32,19 @@ from monitor.routing.silence import (
     UnknownSilence,
     matcher_from_parts,
     parse_silence_matcher,
+    stored_error,
 )
 from monitor.server.body import check_bearer, read_body
 from monitor.server.problems import json_response
 from monitor.server.runtime import Runtime
+from monitor.sources.limits import clip, clip_message, nesting_error
 from monitor.timeutil import parse_duration
 
+log = logging.getLogger("hopwatch.server")
+
 MAX_BODY_BYTES = 64 * 1024
+MAX_DEPTH = 8
+"""JSON nesting of a silence body (a PostableSilence needs 3 levels); checked before parsing."""
 FIELDS = frozenset({"matchers", "startsAt", "endsAt", "duration", "createdBy", "comment"})
 MATCHER_FIELDS = frozenset({"name", "value", "isRegex", "isEqual"})
 
@@ -166,6 +175,8 @@ class SilenceApi:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.unservable: set[str] = set()
+        """Ids of silences skipped from listings (each logged once)."""
 
     @property
     def book(self) -> SilenceBook:
@@ -179,16 +190,22 @@ class SilenceApi:
     async def create(self, request: Request) -> Response:
         check_bearer(request, self.runtime.config.server.bearer_token)
         raw = await read_body(request, MAX_BODY_BYTES)
+        nesting = nesting_error(raw, MAX_DEPTH)
+        if nesting is not None:
+            return _error(400, nesting, None, "send a PostableSilence: a flat JSON object")
         try:
             body = json.loads(raw)
         except ValueError as err:
-            return _error(400, f"body is not JSON: {err}", None, "send a JSON object")
+            return _error(400, f"body is not JSON: {clip(str(err))}", None, "send a JSON object")
         now = self._now()
         try:
             silence = create_silence(self.book, body, now)
         except SilenceError as err:
             return _error(
-                400, err.message, err.field or None, "fix that field and send the silence again"
+                400,
+                clip_message(err.message),
+                clip(err.field) or None,
+                "fix that field and send the silence again",
             )
         response = json_response(silence_json(silence, now), 201)
         response.headers["Location"] = f"/api/v1/silences/{silence.id}"
@@ -208,7 +225,25 @@ class SilenceApi:
                 states.append(SilenceState(part))
         now = self._now()
         found = self.book.list(now, states or None)
-        return json_response([silence_json(s, now) for s in found])
+        return json_response(self._servable(found, now))
+
+    def _servable(self, found: Iterable[Silence], now: float) -> list[dict[str, Any]]:
+        """Each silence as JSON, skipping (logging once, counting) one that cannot be written:
+        one bad stored row must not take the whole listing, and ``hopwatch silence list``
+        with it, down."""
+        out = []
+        for silence in found:
+            why = stored_error(silence)
+            if why is None:
+                try:
+                    out.append(msgspec.json.decode(msgspec.json.encode(silence_json(silence, now))))
+                    continue
+                except (ValueError, OverflowError, msgspec.EncodeError) as exc:
+                    why = str(exc)
+            if silence.id not in self.unservable:
+                log.warning("silence %s cannot be listed: %s", clip(silence.id), clip_message(why))
+            self.unservable.add(silence.id)
+        return out
 
     async def get(self, request: Request) -> Response:
         now = self._now()
@@ -216,7 +251,15 @@ class SilenceApi:
             silence = self.book.get(request.path_params["silence_id"])
         except UnknownSilence as err:
             return _not_found(str(err))
-        return json_response(silence_json(silence, now))
+        served = self._servable([silence], now)
+        if not served:
+            return _error(
+                500,
+                f"silence {clip(silence.id)!r} is stored damaged and cannot be shown",
+                "id",
+                "expire it (DELETE) and add it again",
+            )
+        return json_response(served[0])
 
     async def expire(self, request: Request) -> Response:
         check_bearer(request, self.runtime.config.server.bearer_token)
@@ -231,7 +274,7 @@ class SilenceApi:
 def _not_found(silence_id: str) -> Response:
     return _error(
         404,
-        f"no silence {silence_id!r}",
+        f"no silence {clip(silence_id)!r}",
         "id",
         "list silences with GET /api/v1/silences (expired ones are kept for 5 days)",
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from monitor.records import Attributes
+from monitor.sources.limits import MAX_ATTRIBUTE_VALUE
 
 __all__ = ["ATTRIBUTE_CACHE_SIZE", "AttributeFilter", "NotText"]
 
@@ -32,7 +33,8 @@ _JSON_NAMES: Final = {
 
 @dataclass(frozen=True, slots=True)
 class NotText:
-    """An allow-listed attribute whose value is not a string: the item is rejected (``field``)."""
+    """An allow-listed attribute whose value is not a string (or is too long): the item is
+    rejected (``field``)."""
 
     field: str
     message: str
@@ -68,6 +70,12 @@ class AttributeFilter:
                     f"attributes.{key}",
                     f"attributes.{key}: expected a string, got {what}; allow-listed attribute "
                     "values are compared as text, so send them as JSON strings",
+                )
+            if len(value) > MAX_ATTRIBUTE_VALUE:
+                return NotText(
+                    f"attributes.{key}",
+                    f"attributes.{key}: {len(value)} characters, longer than the "
+                    f"{MAX_ATTRIBUTE_VALUE} allowed; attribute values are labels, keep them short",
                 )
             kept.append((key, value))
         kept.sort()

@@ -25,6 +25,7 @@ from monitor.records import (
 from monitor.sources import bounds
 from monitor.sources.attributes import AttributeFilter, NotText
 from monitor.sources.bounds import ALIGNMENT_TOLERANCE, MAX_COUNT, TimeBounds
+from monitor.sources.limits import clip
 from monitor.sources.rejection import ItemError, Rejections, RejectReason
 
 __all__ = ["WireMapper"]
@@ -201,14 +202,15 @@ class WireMapper:
             return ItemError(
                 index,
                 "pipeline",
-                f"unknown pipeline {pipeline!r}; known pipelines: {known}",
+                f"unknown pipeline {clip(pipeline)!r}; known pipelines: {clip(known, 512)}",
                 RejectReason.UNKNOWN_PIPELINE,
                 line,
             )
         return ItemError(
             index,
             "hop",
-            f"unknown hop {hop!r} in pipeline {pipeline!r}; known hops: {self._hop_list[pipeline]}",
+            f"unknown hop {clip(hop)!r} in pipeline {pipeline!r}; known hops: "
+            f"{clip(self._hop_list[pipeline], 512)}",
             RejectReason.UNKNOWN_HOP,
             line,
         )

@@ -33,10 +33,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from monitor.client import attributes as keys
 from monitor.config.model import Config
 from monitor.records import Observation, ObservationIn, StatusText
-from monitor.sources import otlp_wire
+from monitor.sources import limits, otlp_wire
 from monitor.sources.mapping import WireMapper
 from monitor.sources.push import PushBatch
-from monitor.sources.rejection import ItemError, Rejections, RejectReason
+from monitor.sources.rejection import BodyError, ItemError, Rejections, RejectReason
 
 __all__ = ["OtlpDecoder", "TraceBatch", "decode_traces"]
 
@@ -74,6 +74,7 @@ class OtlpDecoder:
     def traces(self, body: bytes, *, content_type: str, now: float) -> TraceBatch:
         """Every hop span of the request mapped; ``BodyError`` if the body is no OTLP request."""
         request = otlp_wire.parse(body, content_type)
+        _check_span_count(request)
         rejections, dropped = Rejections(), Counter[str]()
         accepted: list[Observation] = []
         skipped = index = 0
@@ -115,6 +116,16 @@ class OtlpDecoder:
         return [msgspec.structs.replace(obs, trace_id=trace_id) for obs in mapped]
 
 
+def _check_span_count(request: Any) -> None:
+    """``BodyError`` for more than ``MAX_ITEMS`` spans, before any per-span work."""
+    n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    if n > limits.MAX_ITEMS:
+        raise BodyError(
+            f"export has {n} spans; at most {limits.MAX_ITEMS} are accepted in one request",
+            "lower the exporter's max_export_batch_size",
+        )
+
+
 def decode_traces(body: bytes, *, content_type: str, config: Config, now: float) -> TraceBatch:
     """Decode one ``POST /v1/traces`` body (already un-gzipped); see ``OtlpDecoder``."""
     return OtlpDecoder(config).traces(body, content_type=content_type, now=now)
@@ -137,7 +148,7 @@ def _wire_item(span: Span, resource: Attrs, index: int) -> ObservationIn | ItemE
     if keys.EVENT_TYPE not in attrs:
         return None
     try:
-        return ObservationIn(
+        item = ObservationIn(
             pipeline=_required_text(attrs, keys.PIPELINE, index, resource),
             hop=_required_text(attrs, keys.HOP, index, resource),
             event_type=_required_text(attrs, keys.EVENT_TYPE, index),
@@ -146,10 +157,51 @@ def _wire_item(span: Span, resource: Attrs, index: int) -> ObservationIn | ItemE
             observed_time=_nanos(span.end_time_unix_nano or span.start_time_unix_nano),
             status=_status(attrs, span, index),
             reason=_optional_text(attrs, keys.REASON, index),
-            attributes=_observation_attributes(resource, attrs),
+            attributes=_observation_attributes(resource, attrs, index),
         )
+        _check_lengths(item, index)
     except _Refused as refused:
         return refused.error
+    return item
+
+
+_LENGTHS: Final = (
+    ("pipeline", keys.PIPELINE, limits.MAX_NAME),
+    ("hop", keys.HOP, limits.MAX_NAME),
+    ("event_type", keys.EVENT_TYPE, limits.MAX_EVENT_TYPE),
+    ("event_id", keys.EVENT_ID, limits.MAX_EVENT_ID),
+    ("reason", keys.REASON, limits.MAX_REASON),
+)
+
+
+def _check_lengths(item: ObservationIn, index: int) -> None:
+    """The push path's string bounds (msgspec checks them there while decoding)."""
+    for name, key, limit in _LENGTHS:
+        value = getattr(item, name)
+        if value is not None and len(value) > limit:
+            raise _refuse(
+                index,
+                key,
+                f"{key}: {len(value)} characters, longer than the {limit} allowed",
+                RejectReason.INVALID_VALUE,
+            )
+    if len(item.attributes) > limits.MAX_ATTRIBUTES:
+        raise _refuse(
+            index,
+            keys.ATTRIBUTE_PREFIX + "*",
+            f"{len(item.attributes)} {keys.ATTRIBUTE_PREFIX}* attributes; at most "
+            f"{limits.MAX_ATTRIBUTES} are allowed",
+            RejectReason.INVALID_VALUE,
+        )
+    for attribute in item.attributes:
+        if len(attribute) > limits.MAX_ATTRIBUTE_KEY:
+            raise _refuse(
+                index,
+                keys.ATTRIBUTE_PREFIX + limits.clip(attribute),
+                f"attribute name of {len(attribute)} characters, longer than the "
+                f"{limits.MAX_ATTRIBUTE_KEY} allowed",
+                RejectReason.INVALID_VALUE,
+            )
 
 
 def _attribute_map(kvs: Any) -> dict[str, AnyValue]:
@@ -161,15 +213,27 @@ def _attribute_map(kvs: Any) -> dict[str, AnyValue]:
     return out
 
 
-def _value(value: AnyValue) -> Any:
-    """An ``AnyValue`` as a plain Python value (None when unset)."""
+def _value(value: AnyValue, key: str, index: int, depth: int = 0) -> Any:
+    """An ``AnyValue`` as a plain Python value (None when unset).
+
+    Arrays and maps nest at most ``MAX_ANY_VALUE_DEPTH`` deep: a deeper value refuses the span
+    (naming the attribute) instead of recursing towards ``RecursionError``.
+    """
     kind = value.WhichOneof("value")
     if kind is None:
         return None
-    if kind == "array_value":
-        return [_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
+    if kind in ("array_value", "kvlist_value"):
+        if depth >= limits.MAX_ANY_VALUE_DEPTH:
+            raise _refuse(
+                index,
+                key,
+                f"{limits.clip(key)}: arrays/maps nested deeper than "
+                f"{limits.MAX_ANY_VALUE_DEPTH} levels",
+                RejectReason.INVALID_VALUE,
+            )
+        if kind == "array_value":
+            return [_value(v, key, index, depth + 1) for v in value.array_value.values]
+        return {kv.key: _value(kv.value, key, index, depth + 1) for kv in value.kvlist_value.values}
     return getattr(value, kind)
 
 
@@ -188,7 +252,7 @@ def _required_text(attrs: Attrs, key: str, index: int, resource: Attrs | None = 
     raw = attrs.get(key)
     if raw is None and resource is not None:
         raw = resource.get(key)
-    value = None if raw is None else _value(raw)
+    value = None if raw is None else _value(raw, key, index)
     if value is None:
         where = "the span or its resource" if resource is not None else "the span"
         raise _refuse(
@@ -215,7 +279,7 @@ def _optional_text(attrs: Attrs, key: str, index: int) -> str | None:
 def _event_id(attrs: Attrs, index: int) -> str | None:
     """An opaque string; integer ids are accepted as their decimal text."""
     raw = attrs.get(keys.EVENT_ID)
-    value = None if raw is None else _value(raw)
+    value = None if raw is None else _value(raw, keys.EVENT_ID, index)
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -231,7 +295,7 @@ def _event_id(attrs: Attrs, index: int) -> str | None:
 def _event_time(attrs: Attrs, span: Span, index: int) -> datetime | float:
     """``hopwatch.event_time`` as epoch seconds or RFC 3339, else the span's start."""
     raw = attrs.get(keys.EVENT_TIME)
-    value = None if raw is None else _value(raw)
+    value = None if raw is None else _value(raw, keys.EVENT_TIME, index)
     if value is None:
         return _nanos(span.start_time_unix_nano) or 0.0
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -248,7 +312,7 @@ def _event_time(attrs: Attrs, span: Span, index: int) -> datetime | float:
     raise _refuse(
         index,
         keys.EVENT_TIME,
-        f"{keys.EVENT_TIME}: {value!r} is neither epoch seconds nor an RFC 3339 time; send when "
+        f"{keys.EVENT_TIME}: {limits.clip(repr(value))} is neither epoch seconds nor an RFC 3339 time; send when "
         "the event was created at its source, e.g. 1700000000.25 or 2023-11-14T22:13:20.25Z",
         RejectReason.INVALID_VALUE,
     )
@@ -263,13 +327,14 @@ def _status(attrs: Attrs, span: Span, index: int) -> StatusText:
         raise _refuse(
             index,
             keys.STATUS,
-            f"{keys.STATUS}: {value!r} is not a status; use one of " + ", ".join(sorted(_STATUSES)),
+            f"{keys.STATUS}: {limits.clip(value)!r} is not a status; use one of "
+            + ", ".join(sorted(_STATUSES)),
             RejectReason.INVALID_VALUE,
         )
     return value  # type: ignore[return-value]
 
 
-def _observation_attributes(resource: Attrs, attrs: Attrs) -> dict[str, Any]:
+def _observation_attributes(resource: Attrs, attrs: Attrs, index: int) -> dict[str, Any]:
     """``hopwatch.attribute.*`` keys of the resource, then of the span (which wins).
 
     The pipeline's allow-list is applied by ``WireMapper``, which drops and counts the others.
@@ -279,7 +344,7 @@ def _observation_attributes(resource: Attrs, attrs: Attrs) -> dict[str, Any]:
     for source in (resource, attrs):
         for key, value in source.items():
             if key.startswith(prefix):
-                out[key[n:]] = _value(value)
+                out[key[n:]] = _value(value, key, index)
     return out
 
 

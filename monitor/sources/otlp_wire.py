@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from monitor.sources import limits
 from monitor.sources.rejection import BodyError
 
 __all__ = [
@@ -66,6 +67,9 @@ def parse(body: bytes, content_type: str) -> ExportTraceServiceRequest:
 
 def parse_json(body: bytes) -> ExportTraceServiceRequest:
     """An OTLP/JSON request: hex ids turned into what protobuf's JSON parser expects (base64)."""
+    nesting = limits.nesting_error(body, limits.MAX_OTLP_DEPTH)
+    if nesting is not None:
+        raise BodyError(nesting, _JSON_HINT)
     try:
         document = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -112,7 +116,7 @@ def _hex_to_base64(key: str, value: str) -> str:
         return base64.b64encode(bytes.fromhex(value)).decode("ascii")
     except (ValueError, binascii.Error):
         raise BodyError(
-            f"{key}: {value[:40]!r} is not a hex string",
+            f"{key}: {limits.clip(value, 40)!r} is not a hex string",
             "OTLP/JSON carries trace and span ids as hex (32 and 16 hex digits), not base64",
         ) from None
 

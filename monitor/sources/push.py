@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Final, Generic, TypeVar
 
 import msgspec
 
 from monitor.config.model import Config
-from monitor.records import CountSample, CountSampleIn, Observation, ObservationIn
-from monitor.sources import framing, rejection
+from monitor.records import CountSample, CountSampleIn, Observation, ObservationIn, StatusText
+from monitor.sources import framing, limits, rejection
 from monitor.sources.framing import JSON_TYPES, NDJSON_TYPES
 from monitor.sources.mapping import WireMapper
 from monitor.sources.rejection import (
@@ -73,13 +74,44 @@ class PushBatch(Generic[R]):
         return sum(self.rejected.values())
 
 
+def _text(limit: int) -> Any:
+    """A string of at most ``limit`` characters, checked by msgspec while it decodes (so a
+    too-long value is an item rejection naming the field, and is never copied into a record)."""
+    return Annotated[str, msgspec.Meta(max_length=limit)]
+
+
+_Attributes = Annotated[
+    dict[_text(limits.MAX_ATTRIBUTE_KEY), Any], msgspec.Meta(max_length=limits.MAX_ATTRIBUTES)
+]
+
+
 class _ObservationWire(ObservationIn, frozen=True, gc=False):
     """``ObservationIn`` without GC tracking: a decoded batch is a flat list of acyclic structs,
-    and not tracking them saves the collector passes that otherwise cost as much as the decode."""
+    and not tracking them saves the collector passes that otherwise cost as much as the decode.
+    Its strings are bounded (``monitor.sources.limits``)."""
+
+    pipeline: _text(limits.MAX_NAME)
+    hop: _text(limits.MAX_NAME)
+    event_type: _text(limits.MAX_EVENT_TYPE)
+    event_time: datetime | float
+    event_id: _text(limits.MAX_EVENT_ID) | None = None
+    observed_time: datetime | float | None = None
+    status: StatusText = "ok"
+    reason: _text(limits.MAX_REASON) | None = None
+    attributes: _Attributes = msgspec.field(default_factory=dict)
 
 
 class _CountSampleWire(CountSampleIn, frozen=True, gc=False):
-    """``CountSampleIn`` without GC tracking (see ``_ObservationWire``)."""
+    """``CountSampleIn`` without GC tracking (see ``_ObservationWire``), strings bounded."""
+
+    pipeline: _text(limits.MAX_NAME)
+    hop: _text(limits.MAX_NAME)
+    bucket_start: datetime | float
+    count: int
+    bucket_seconds: float | None = None
+    status: StatusText = "ok"
+    event_type: _text(limits.MAX_EVENT_TYPE) | None = None
+    attributes: _Attributes = msgspec.field(default_factory=dict)
 
 
 _UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError)
@@ -136,21 +168,46 @@ class PushDecoder:
         if framed is None:
             return [], None, None
         lines: Sequence[int] | None = framed.lines
+        # NDJSON is scanned as sent (framing joins its lines with commas), so lines are counted.
+        ndjson = lines is not None
+        nesting = limits.nesting_error(body if ndjson else framed.array, per_line=ndjson)
+        if nesting is not None:
+            raise BodyError(nesting, _NESTING_HINT)
+        if ndjson:
+            _check_count(len(lines))
         try:
             items = decoder.decode(framed.array)
         except _UNREADABLE:
             pass
         else:
             if lines is None or len(items) == len(lines):
+                _check_count(len(items))
                 return items, None, lines
         # Some item is bad: decode one at a time, keeping the others.
         if lines is None:
             raws: Sequence[bytes | msgspec.Raw] = framing.array_items(framed.array)
         else:
             raws, lines = framing.ndjson_lines(body)
+        _check_count(len(raws))
         items, indexes = _decode_each(raws, lines, item_decoder, rejections)
         rejections.next_phase()
         return items, indexes, lines
+
+
+_NESTING_HINT: Final = (
+    "a push item is a flat object whose attributes map names to strings; "
+    f"nesting is limited to {limits.MAX_DEPTH} levels"
+)
+
+
+def _check_count(n: int) -> None:
+    """``BodyError`` for a batch of more than ``MAX_ITEMS`` items: checked before the per-item
+    work, so a body of millions of tiny items costs one split, not millions of rejections."""
+    if n > limits.MAX_ITEMS:
+        raise BodyError(
+            f"batch has {n} items; at most {limits.MAX_ITEMS} are accepted in one request",
+            "split the batch into smaller requests (the Python client batches for you)",
+        )
 
 
 def _decode_each(

@@ -16,6 +16,8 @@ from typing import Final
 
 import msgspec
 
+from monitor.sources import limits
+
 __all__ = ["MAX_ERRORS", "BodyError", "ItemError", "RejectReason", "Rejections"]
 
 MAX_ERRORS: Final = 100
@@ -40,6 +42,7 @@ class BodyError(ValueError):
     """The body as a whole cannot be split into items (not JSON, not an array): the server answers 400."""
 
     def __init__(self, message: str, hint: str) -> None:
+        message = limits.clip_message(message)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -83,13 +86,21 @@ class Rejections:
         return tuple(sorted(self.kept, key=lambda e: e.index)[:MAX_ERRORS])
 
 
+_QUOTED = re.compile(rf"'(?P<value>[^']{{{limits.MAX_ECHO + 1},}})'")
+"""A value msgspec quotes in its message (``Invalid enum value 'x…'``): clipped, never echoed whole."""
+
+
+def _clip_quoted(match: re.Match[str]) -> str:
+    return f"'{limits.clip(match.group('value'))}'"
+
+
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 
 
 def from_validation(exc: Exception, index: int, line: int | None) -> ItemError:
     """Map msgspec's message (``Expected `str`, got `int` - at `$.hop```) to field + reason."""
-    text = str(exc)
+    text = _QUOTED.sub(_clip_quoted, str(exc))
     field_name: str | None = None
     match = _AT.search(text)
     if match:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from monitor.routing.silence import Silence, SilenceBook
-from monitor.store.base import StoreError
+from monitor.routing.silence import Silence, SilenceBook, SilenceError, stored_error
+from monitor.sources.limits import clip
 from monitor.store.connection import connect, explain, transaction
 from monitor.store.sqlite import DB_FILENAME
+
+log = logging.getLogger("hopwatch.store")
 
 _CREATE = """CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY,
@@ -32,6 +35,8 @@ class SQLiteSilences:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.skipped = 0
+        """Rows ``load`` skipped because they cannot be served (each logged once per load)."""
         with self._transaction("create the silences table") as conn:
             conn.execute(_CREATE)
 
@@ -71,13 +76,21 @@ class SQLiteSilences:
         out = []
         for silence_id, payload in rows:
             try:
-                out.append(Silence.from_json(json.loads(payload)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise StoreError(
-                    f"{self.path}: cannot load silence {silence_id}: the stored row does not "
-                    f"decode ({exc}); the file was edited by hand or is damaged — delete the row "
-                    "or restore the file from a backup"
-                ) from exc
+                silence = Silence.from_json(json.loads(payload))
+                why = stored_error(silence)
+            except (ValueError, KeyError, TypeError, RecursionError, SilenceError) as exc:
+                why = f"the stored row does not decode ({clip(str(exc))})"
+            if why is None:
+                out.append(silence)
+                continue
+            self.skipped += 1
+            log.warning(
+                "%s: skipping silence %s: %s; the row was written by an older hopwatch, edited "
+                "by hand or damaged: delete it or restore the file from a backup",
+                self.path,
+                clip(str(silence_id)),
+                why,
+            )
         return out
 
     def book(self) -> SilenceBook:
