@@ -65,7 +65,7 @@ def crash(d: Daemon) -> None:
 
 
 def events_at_a(d: Daemon) -> int:
-    return sum(n for (p, hop, _), n in d.engine.hop_totals.items() if hop == "a")
+    return sum(n for (p, hop, _), n in d.engine.view().hop_totals.items() if hop == "a")
 
 
 def test_every_acknowledged_observation_survives_a_crash_in_wal_mode(tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ class SilenceApi:
         response.headers["Location"] = f"/api/v1/silences/{silence.id}"
         return response
 
-    async def list(self, request: Request) -> Response:
+    async def list_silences(self, request: Request) -> Response:
         states: list[SilenceState] = []
         for value in request.query_params.getlist("state"):
             for part in filter(None, value.split(",")):
@@ -283,7 +283,7 @@ def _not_found(silence_id: str) -> Response:
 def silence_routes(runtime: Runtime) -> list[Route]:
     api = SilenceApi(runtime)
     return [
-        Route("/api/v1/silences", api.list, methods=["GET"]),
+        Route("/api/v1/silences", api.list_silences, methods=["GET"]),
         Route("/api/v1/silences", api.create, methods=["POST"]),
         Route("/api/v1/silences/{silence_id}", api.get, methods=["GET"]),
         Route("/api/v1/silences/{silence_id}", api.expire, methods=["DELETE"]),

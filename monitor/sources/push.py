@@ -74,15 +74,15 @@ class PushBatch(Generic[R]):
         return sum(self.rejected.values())
 
 
-def _text(limit: int) -> Any:
-    """A string of at most ``limit`` characters, checked by msgspec while it decodes (so a
-    too-long value is an item rejection naming the field, and is never copied into a record)."""
-    return Annotated[str, msgspec.Meta(max_length=limit)]
-
-
-_Attributes = Annotated[
-    dict[_text(limits.MAX_ATTRIBUTE_KEY), Any], msgspec.Meta(max_length=limits.MAX_ATTRIBUTES)
-]
+# Strings of at most so many characters, checked by msgspec while it decodes (so a too-long value
+# is an item rejection naming the field, and is never copied into a record). Spelled out as type
+# aliases, one per limit, so type checkers read them as types.
+_Name = Annotated[str, msgspec.Meta(max_length=limits.MAX_NAME)]
+_EventType = Annotated[str, msgspec.Meta(max_length=limits.MAX_EVENT_TYPE)]
+_EventId = Annotated[str, msgspec.Meta(max_length=limits.MAX_EVENT_ID)]
+_Reason = Annotated[str, msgspec.Meta(max_length=limits.MAX_REASON)]
+_AttributeKey = Annotated[str, msgspec.Meta(max_length=limits.MAX_ATTRIBUTE_KEY)]
+_Attributes = Annotated[dict[_AttributeKey, Any], msgspec.Meta(max_length=limits.MAX_ATTRIBUTES)]
 
 
 class _ObservationWire(ObservationIn, frozen=True, gc=False):
@@ -90,27 +90,27 @@ class _ObservationWire(ObservationIn, frozen=True, gc=False):
     and not tracking them saves the collector passes that otherwise cost as much as the decode.
     Its strings are bounded (``monitor.sources.limits``)."""
 
-    pipeline: _text(limits.MAX_NAME)
-    hop: _text(limits.MAX_NAME)
-    event_type: _text(limits.MAX_EVENT_TYPE)
+    pipeline: _Name
+    hop: _Name
+    event_type: _EventType
     event_time: datetime | float
-    event_id: _text(limits.MAX_EVENT_ID) | None = None
+    event_id: _EventId | None = None
     observed_time: datetime | float | None = None
     status: StatusText = "ok"
-    reason: _text(limits.MAX_REASON) | None = None
+    reason: _Reason | None = None
     attributes: _Attributes = msgspec.field(default_factory=dict)
 
 
 class _CountSampleWire(CountSampleIn, frozen=True, gc=False):
     """``CountSampleIn`` without GC tracking (see ``_ObservationWire``), strings bounded."""
 
-    pipeline: _text(limits.MAX_NAME)
-    hop: _text(limits.MAX_NAME)
+    pipeline: _Name
+    hop: _Name
     bucket_start: datetime | float
     count: int
     bucket_seconds: float | None = None
     status: StatusText = "ok"
-    event_type: _text(limits.MAX_EVENT_TYPE) | None = None
+    event_type: _EventType | None = None
     attributes: _Attributes = msgspec.field(default_factory=dict)
 
 
@@ -173,7 +173,7 @@ class PushDecoder:
         nesting = limits.nesting_error(body if ndjson else framed.array, per_line=ndjson)
         if nesting is not None:
             raise BodyError(nesting, _NESTING_HINT)
-        if ndjson:
+        if lines is not None:
             _check_count(len(lines))
         try:
             items = decoder.decode(framed.array)
