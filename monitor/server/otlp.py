@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from monitor import names
 from monitor.config.model import Config
-from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
+from monitor.server.body import check_encoding, gunzip, read_body
 from monitor.server.problems import Problem
 from monitor.server.runtime import Runtime
 from monitor.sources import otlp_wire
@@ -72,7 +72,6 @@ class OtlpIngest:
         runtime = self.runtime
         config = runtime.config
         server = config.server
-        check_bearer(request, server.bearer_token)
         content_type = _check_content_type(request)
         gzipped = check_encoding(request)
         body = await read_body(request, server.max_body_bytes)
