@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as AsgiScope
@@ -153,7 +154,7 @@ class Gatekeeper:
             self.refused[(needed.value, "invalid_token")] += 1
             raise Problem(
                 401,
-                "Authorization header: the bearer token is not one configured in server.auth",
+                "Authorization header: the bearer token is not the one configured (nor any in server.auth)",
                 "check the token the client sends against server.auth on the hopwatch side",
                 {"WWW-Authenticate": 'Bearer realm="hopwatch", error="invalid_token"'},
             )
@@ -230,26 +231,37 @@ class AuthGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        needed = self._scope_of(scope)
-        if needed is not None:
+        route = self._route_of(scope)
+        if route is not None:
+            needed = scope_for(route.path, scope["method"])
             keeper = self.gatekeeper
             try:
                 principal = keeper.admit(needed, _bearer(scope), keeper.server().auth)
             except Problem as problem:
-                await problem_response(problem)(scope, receive, send)
+                await _refusal(route.path, problem, scope)(scope, receive, send)
                 return
             state = scope.setdefault("state", {})
             state[PRINCIPAL] = principal
             state[GATEKEEPER] = keeper
         await self.app(scope, receive, send)
 
-    def _scope_of(self, scope: AsgiScope) -> Scope | None:
-        """The scope of the route the request matches; None when none does (404/405 follow)."""
+    def _route_of(self, scope: AsgiScope) -> Route | None:
+        """The route the request matches; None when none does (404/405 follow, no auth needed)."""
         for route in self.routes:
             match, _ = route.matches(scope)
             if match is Match.FULL and isinstance(route, Route):
-                return scope_for(route.path, scope["method"])
+                return route
         return None
+
+
+def _refusal(path: str, problem: Problem, scope: AsgiScope) -> Response:
+    """The 401/403 in the shape the endpoint's clients read: OTLP exporters expect a
+    ``google.rpc.Status``, everyone else hopwatch's ``{"error", "hint"}``."""
+    if path == "/v1/traces":
+        from monitor.server.otlp import refusal_for
+
+        return refusal_for(problem, Request(scope))
+    return problem_response(problem)
 
 
 def protect(app: Starlette, server: Callable[[], ServerConfig]) -> Gatekeeper:

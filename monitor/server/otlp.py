@@ -132,3 +132,8 @@ def _refusal(problem: Problem, content_type: str) -> Response:
     response = Response(payload, problem.status, media_type=content_type)
     response.headers.update(problem.headers)
     return response
+
+
+def refusal_for(problem: Problem, request: Request) -> Response:
+    """``problem`` as OTLP/HTTP answers it, for refusals made before the handler runs (auth)."""
+    return _refusal(problem, _answer_type(request))
