@@ -1,7 +1,7 @@
 """Auth: every route has a scope, writes are closed by default, scopes are enforced, the open mode
 works only on loopback, and agents speak only for themselves and their own hops.
 
-The app is driven in-process (Starlette's TestClient) on a real engine and fake clock, with
+The app is driven in-process (uvicorn in a thread) on a real engine and fake clock, with
 configs loaded from YAML the way ``hopwatch run`` loads them.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import redirect_stderr
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from prometheus_client import generate_latest
-from starlette.testclient import TestClient
 
 from monitor.agent.daemon import Agent
 from monitor.cli import main
@@ -26,7 +26,7 @@ from monitor.config.model import Config
 from monitor.ledger.aggregate import AggregateBatch, HopAggregate
 from monitor.server.app import create_app
 from monitor.server.auth import ROUTE_SCOPES, route_methods, scope_for
-from monitor.testing import FakeClock, StaticRuntime
+from monitor.testing import FakeClock, StaticRuntime, serve_in_thread
 
 B0 = 1_700_000_040.0
 TOKENS = {
@@ -87,25 +87,25 @@ def batch(agent: str, *hops: str, seq: int = 1) -> bytes:
     )
 
 
-def post_batch(client: TestClient, body: bytes, token: str | None = None):
+def post_batch(client: httpx.Client, body: bytes, token: str | None = None):
     headers = {"content-type": "application/msgpack", **(bearer(token) if token else {})}
     return client.post("/v1/aggregates", content=body, headers=headers)
 
 
 @pytest.fixture
-def scoped(tmp_path: Path) -> Iterator[tuple[TestClient, StaticRuntime]]:
+def scoped(tmp_path: Path) -> Iterator[tuple[httpx.Client, StaticRuntime]]:
     runtime = StaticRuntime(load(tmp_path, SCOPED + PIPELINES), clock=FakeClock(B0 + 10))
-    with TestClient(create_app(runtime)) as client:
+    with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         yield client, runtime
 
 
 @pytest.fixture
-def closed(tmp_path: Path) -> Iterator[tuple[TestClient, StaticRuntime]]:
+def closed(tmp_path: Path) -> Iterator[tuple[httpx.Client, StaticRuntime]]:
     """The default: no server.auth at all."""
     runtime = StaticRuntime(
         load(tmp_path, "apiVersion: hopwatch/v1\n" + PIPELINES), clock=FakeClock(B0 + 10)
     )
-    with TestClient(create_app(runtime)) as client:
+    with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         yield client, runtime
 
 
@@ -153,7 +153,7 @@ def test_a_route_nobody_gave_a_scope_fails_closed() -> None:
 
 @pytest.mark.parametrize(("method", "path", "body", "headers"), WRITES, ids=WRITE_IDS)
 def test_without_auth_configured_every_write_is_401_and_says_how_to_configure_it(
-    closed: tuple[TestClient, StaticRuntime], method: str, path: str, body: bytes, headers: dict
+    closed: tuple[httpx.Client, StaticRuntime], method: str, path: str, body: bytes, headers: dict
 ) -> None:
     client, runtime = closed
     answer = client.request(method, path, content=body, headers=headers)
@@ -165,7 +165,7 @@ def test_without_auth_configured_every_write_is_401_and_says_how_to_configure_it
 
 
 def test_a_thousand_year_wildcard_silence_without_a_token_is_refused(
-    closed: tuple[TestClient, StaticRuntime],
+    closed: tuple[httpx.Client, StaticRuntime],
 ) -> None:
     client, _ = closed
     wildcard = {**SILENCE, "matchers": ['alertname=~".+"'], "duration": "1000y"}
@@ -173,7 +173,7 @@ def test_a_thousand_year_wildcard_silence_without_a_token_is_refused(
     assert client.get("/api/v1/silences").json() == []
 
 
-def test_reads_are_open_by_default(closed: tuple[TestClient, StaticRuntime]) -> None:
+def test_reads_are_open_by_default(closed: tuple[httpx.Client, StaticRuntime]) -> None:
     client, _ = closed
     for path in ("/metrics", "/healthz", "/api/v1/pipelines", "/api/v1/silences"):
         assert client.get(path).status_code == 200, path
@@ -193,7 +193,7 @@ WRONG = {
 
 @pytest.mark.parametrize(("method", "path", "body", "headers"), WRITES, ids=WRITE_IDS)
 def test_a_token_of_the_wrong_scope_is_403_naming_the_scope(
-    scoped: tuple[TestClient, StaticRuntime], method: str, path: str, body: bytes, headers: dict
+    scoped: tuple[httpx.Client, StaticRuntime], method: str, path: str, body: bytes, headers: dict
 ) -> None:
     client, runtime = scoped
     token = TOKENS[WRONG[path]]
@@ -205,7 +205,7 @@ def test_a_token_of_the_wrong_scope_is_403_naming_the_scope(
 
 @pytest.mark.parametrize(("method", "path", "body", "headers"), WRITES, ids=WRITE_IDS)
 def test_an_unknown_token_is_401(
-    scoped: tuple[TestClient, StaticRuntime], method: str, path: str, body: bytes, headers: dict
+    scoped: tuple[httpx.Client, StaticRuntime], method: str, path: str, body: bytes, headers: dict
 ) -> None:
     client, _ = scoped
     answer = client.request(method, path, content=body, headers={**headers, **bearer("guess")})
@@ -213,7 +213,7 @@ def test_an_unknown_token_is_401(
     assert "invalid_token" in answer.headers["www-authenticate"]
 
 
-def test_the_right_scope_works(scoped: tuple[TestClient, StaticRuntime]) -> None:
+def test_the_right_scope_works(scoped: tuple[httpx.Client, StaticRuntime]) -> None:
     client, runtime = scoped
     push, admin = bearer(TOKENS["PUSH_TOKEN"]), bearer(TOKENS["ADMIN_TOKEN"])
     answer = client.post("/v1/observations", content=OBSERVATION, headers={**NDJSON, **push})
@@ -236,7 +236,7 @@ def test_the_right_scope_works(scoped: tuple[TestClient, StaticRuntime]) -> None
 def test_read_can_be_required_and_admin_implies_it(tmp_path: Path) -> None:
     text = SCOPED.replace("  auth:\n", "  auth:\n    read_requires_token: true\n") + PIPELINES
     runtime = StaticRuntime(load(tmp_path, text), clock=FakeClock(B0))
-    with TestClient(create_app(runtime)) as client:
+    with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers=bearer(TOKENS["READ_TOKEN"])).status_code == 200
         assert client.get("/metrics", headers=bearer(TOKENS["ADMIN_TOKEN"])).status_code == 200
@@ -249,7 +249,7 @@ def test_the_old_single_token_form_still_works_for_every_write(tmp_path: Path) -
     assert config.server.auth == AuthPolicy.single_token("legacy-secret")
     runtime = StaticRuntime(config, clock=FakeClock(B0 + 10))
     token = bearer(TOKENS["LEGACY_TOKEN"])
-    with TestClient(create_app(runtime)) as client:
+    with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         assert client.post("/v1/observations", content=OBSERVATION).status_code == 401
         answer = client.post("/v1/observations", content=OBSERVATION, headers={**NDJSON, **token})
         assert answer.status_code == 202
@@ -267,7 +267,7 @@ OPEN = "apiVersion: hopwatch/v1\nserver:\n  listen: '{listen}'\n  auth: {{open: 
 def test_open_mode_on_loopback_lets_writes_through_without_a_token(tmp_path: Path) -> None:
     config = load(tmp_path, OPEN.format(listen="127.0.0.1:9464") + PIPELINES)
     runtime = StaticRuntime(config, clock=FakeClock(B0 + 10))
-    with TestClient(create_app(runtime)) as client:
+    with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         answer = client.post("/v1/observations", content=OBSERVATION, headers=NDJSON)
         assert answer.status_code == 202
         assert client.post("/api/v1/silences", json=SILENCE).status_code == 201
@@ -307,7 +307,7 @@ def test_loopback_addresses() -> None:
 
 
 def test_a_forged_agent_cannot_mark_any_hop_incomplete(
-    scoped: tuple[TestClient, StaticRuntime],
+    scoped: tuple[httpx.Client, StaticRuntime],
 ) -> None:
     client, runtime = scoped
     ghost = batch("ghost", "sdk", "ingest", "crm")
@@ -324,7 +324,7 @@ def test_a_forged_agent_cannot_mark_any_hop_incomplete(
 
 
 def test_a_known_agent_cannot_declare_a_hop_not_assigned_to_it(
-    scoped: tuple[TestClient, StaticRuntime],
+    scoped: tuple[httpx.Client, StaticRuntime],
 ) -> None:
     client, runtime = scoped
     answer = post_batch(client, batch("edge-2", "crm", "sdk"), TOKENS["EDGE2_TOKEN"])
@@ -352,7 +352,7 @@ def _series(runtime: StaticRuntime, app: object) -> set[str]:
 def test_a_hundred_heartbeats_from_unknown_agents_add_no_metric_series(tmp_path: Path) -> None:
     runtime = StaticRuntime(load(tmp_path, SCOPED + PIPELINES), clock=FakeClock(B0 + 10))
     app = create_app(runtime)
-    with TestClient(app) as client:
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as client:
         post_batch(client, batch("ghost-0", "sdk"))  # the refusal counter's one series
         post_batch(client, batch("ghost-0", "sdk"), "forged")
         before = _series(runtime, app)
@@ -369,7 +369,7 @@ def test_a_hundred_heartbeats_from_unknown_agents_add_no_metric_series(tmp_path:
 def test_agents_not_on_the_allow_list_are_bounded_in_open_mode(tmp_path: Path) -> None:
     config = load(tmp_path, OPEN.format(listen="127.0.0.1:9464") + PIPELINES)
     runtime = StaticRuntime(config, clock=FakeClock(B0 + 10))
-    with TestClient(create_app(runtime)) as client:
+    with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         codes = [post_batch(client, batch(f"a{n}", "sdk")).status_code for n in range(40)]
     assert codes == [200] * 32 + [403] * 8
     assert len(runtime.engine.agents.contacts) == 32
