@@ -285,6 +285,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         storage = dataclasses.replace(storage, data_dir=args.data_dir)
     config = dataclasses.replace(config, server=server, storage=storage)
+    if not _auth_ok(server):
+        return 2
     if args.mode == "agent":
         return _run_agent(args, config)
     try:
@@ -318,6 +320,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _auth_ok(server: object) -> bool:
+    """Refuse open writes on a non-loopback address (one line on stderr); log open mode."""
+    import logging
+
+    from monitor.config.auth import exposure_problem
+    from monitor.config.model import ServerConfig
+
+    assert isinstance(server, ServerConfig)
+    problem = exposure_problem(server.host, server.auth)
+    if problem is not None:
+        print(f"hopwatch: {problem}", file=sys.stderr)
+        return False
+    if server.auth.open:
+        logging.getLogger("hopwatch.server.auth").warning(
+            "server.auth.open is set: writes need no token, on purpose, on loopback %s only",
+            server.listen,
+        )
+    return True
 
 
 def _run_agent(args: argparse.Namespace, config: object) -> int:

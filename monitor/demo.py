@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import secrets
 import sys
 import tempfile
 import time
@@ -25,6 +27,8 @@ from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.load import load_checks
 from monitor.clock import AcceleratedClock
 from monitor.config import ConfigError
+from monitor.config.auth import Credential, Scope
+from monitor.config.model import Config
 from monitor.daemon import Daemon
 from monitor.logs import setup_logging
 from monitor.records import Observation
@@ -74,8 +78,13 @@ def ndjson(observations: list[Observation]) -> bytes:
 class Feeder:
     """Moves the simulator along with the accelerated clock and posts what each hop saw."""
 
-    def __init__(self, sim: Simulator, clock: AcceleratedClock, url: str) -> None:
+    def __init__(
+        self, sim: Simulator, clock: AcceleratedClock, url: str, token: str | None = None
+    ) -> None:
         self.sim, self.clock, self.url = sim, clock, url
+        self.headers = {"content-type": "application/x-ndjson"}
+        if token:
+            self.headers["authorization"] = f"Bearer {token}"
         self.sent = 0
         self._cursor = sim.start
 
@@ -94,7 +103,7 @@ class Feeder:
                         response = await client.post(
                             self.url,
                             content=ndjson(chunk),
-                            headers={"content-type": "application/x-ndjson"},
+                            headers=self.headers,
                         )
                         response.raise_for_status()
                         del backlog[: len(chunk)]
@@ -171,6 +180,18 @@ async def _stop_after(daemon: Daemon, seconds: float) -> None:
     daemon.request_stop()
 
 
+def with_demo_token(config: Config) -> tuple[Config, str]:
+    """The config plus a fresh token (push and admin) for this run only, and that token.
+
+    The demo posts like any client does, through the same auth as ``hopwatch run``: no open
+    mode, so it runs on any listen address, and the printed token lets the user try silences."""
+    token = secrets.token_urlsafe(24)
+    auth = config.server.auth
+    demo = Credential("demo", frozenset({Scope.PUSH, Scope.ADMIN}), token)
+    auth = dataclasses.replace(auth, credentials=(*auth.credentials, demo))
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, auth=auth)), token
+
+
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     setup_logging(args.log_format, args.log_level)
     # Show what the log receiver is handed: the grouped notifications, after group_wait.
@@ -209,6 +230,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except ValueError as err:
         print(f"{scenario_path}: {err}", file=sys.stderr)
         return 1
+    config, token = with_demo_token(config)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hopwatch-demo-"))
     daemon = Daemon(
         config,
@@ -224,11 +246,18 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     shown: set = set()
     daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out, shown))
     host, port = args.listen
-    feeder = Feeder(sim, clock, f"http://{host}:{port}/v1/observations")
+    feeder = Feeder(sim, clock, f"http://{host}:{port}/v1/observations", token)
     print(
         f"hopwatch demo: pipeline {pipeline.name!r}, {speed:g}× speed "
         f"(one simulated hour every {3600 / speed:.0f} s), metrics at http://{host}:{port}/metrics, "
         f"alerts at http://{host}:{port}/api/v1/alerts, state in {data_dir}. Ctrl-C stops.",
+        file=out,
+        flush=True,
+    )
+    print(
+        "   writes need a token (server.auth); this run generated one with scopes push and "
+        f"admin: export HOPWATCH_TOKEN={token}  then e.g. hopwatch silence add "
+        f"--url http://{host}:{port} alertname=EdgeLoss -d 1h -c 'demo'",
         file=out,
         flush=True,
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Hop, Pipeline, ServerConfig
 from monitor.server.app import create_app
 from monitor.testing import FakeClock, StaticRuntime
@@ -64,7 +65,7 @@ class Arrivals:
 
 def hopwatch_runtime() -> tuple[StaticRuntime, Arrivals]:
     """A real engine behind the real app, with its ``observe`` wrapped to record ids."""
-    config = Config(server=ServerConfig(bearer_token=TOKEN), pipelines=(SHOP,))
+    config = Config(server=ServerConfig(auth=AuthPolicy.single_token(TOKEN)), pipelines=(SHOP,))
     runtime = StaticRuntime(config, FakeClock(time.time()))
     arrivals = Arrivals()
     observe = runtime.engine.observe

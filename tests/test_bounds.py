@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from monitor.cli import main
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
 from monitor.routing.silence import Silence
 from monitor.server.app import create_app
@@ -39,7 +40,8 @@ SHOP = Pipeline(
     edges=(Edge("web", "sink"),),
     attributes=frozenset({"region"}),
 )
-CONFIG = Config(server=ServerConfig(), pipelines=(SHOP,))
+# Open on loopback: these are tests of input bounds, not of auth (test_auth.py).
+CONFIG = Config(server=ServerConfig(auth=AuthPolicy(open=True)), pipelines=(SHOP,))
 JSON = {"Content-Type": "application/json"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from monitor.store import open_store
 from monitor.store.snapshot import FILENAME as SNAPSHOT_FILE
@@ -62,14 +64,24 @@ def test_validate_exits_zero_with_a_summary_for_the_example():
 def test_run_serves_and_sigterm_flushes_state_and_exits_zero(tmp_path: Path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # The example config as shipped, plus a push token (as a deployment would add one).
+    data = yaml.safe_load((ROOT / "hopwatch.yaml").read_text(encoding="utf-8"))
+    data["include"] = [str(ROOT / entry) for entry in data["include"]]
+    data["server"]["auth"] = {
+        "tokens": [{"name": "svc", "scopes": ["push"], "token_env": "HOPWATCH_TEST_PUSH"}]
+    }
+    config = tmp_path / "hopwatch.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    env = {**os.environ, "HOPWATCH_TEST_PUSH": "push-secret"}
     proc = hopwatch(
         "run",
         "--config",
-        "hopwatch.yaml",
+        str(config),
         "--listen",
         f"127.0.0.1:{port}",
         "--data-dir",
         str(tmp_path),
+        env=env,
     )
     try:
         wait_ready(url, proc)
@@ -81,7 +93,9 @@ def test_run_serves_and_sigterm_flushes_state_and_exits_zero(tmp_path: Path):
             "event_type": "user_signed_up",
             "event_time": now - 1,
         }
-        r = httpx.post(url + "/v1/observations", json=[body])
+        assert httpx.post(url + "/v1/observations", json=[body]).status_code == 401
+        auth = {"authorization": "Bearer push-secret"}
+        r = httpx.post(url + "/v1/observations", json=[body], headers=auth)
         assert r.status_code == 202 and r.json()["accepted"] == 1
         assert "hopwatch_hop_events_total" in httpx.get(url + "/metrics").text
         proc.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ from monitor.config import (
     load_document,
     validate_data,
 )
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import ExpectKind
 from monitor.config.spec import DocumentSpec
 from monitor.config.yamlpos import Positions, load_yaml_text
@@ -59,7 +60,7 @@ def test_the_example_config_loads_into_the_model(monkeypatch: pytest.MonkeyPatch
     config = load_config("hopwatch.yaml")
     assert (config.server.host, config.server.port) == ("127.0.0.1", 9464)
     assert config.server.max_body_bytes == 10 * 1024 * 1024
-    assert config.server.bearer_token is None
+    assert config.server.auth == AuthPolicy()  # no token: writes are refused (401)
     assert config.storage.data_dir == Path("data")
     assert config.storage.retention == 35 * 86400
     signup = config.pipeline("signup")
@@ -104,14 +105,14 @@ def test_defaults_apply_and_paths_are_relative_to_the_config_file(tmp_path: Path
 def test_a_bearer_token_comes_from_the_environment_and_is_never_shown(tmp_path: Path) -> None:
     text = "apiVersion: hopwatch/v1\nserver:\n  auth:\n    bearer_token_env: HW_TOKEN\n"
     config = load_config(_write(tmp_path, text), environ={"HW_TOKEN": "s3cret\n"})
-    assert config.server.bearer_token == "s3cret"
+    assert config.server.auth == AuthPolicy.single_token("s3cret")
     assert "s3cret" not in repr(config)
 
 
 def test_a_bearer_token_comes_from_a_file_next_to_the_config(tmp_path: Path) -> None:
     _write(tmp_path, "from-file\n", "token")
     text = "apiVersion: hopwatch/v1\nserver:\n  auth:\n    bearer_token_file: token\n"
-    assert load_config(_write(tmp_path, text)).server.bearer_token == "from-file"
+    assert load_config(_write(tmp_path, text)).server.auth == AuthPolicy.single_token("from-file")
 
 
 def test_an_empty_token_is_an_error_that_does_not_print_it(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ import httpx
 import msgspec
 import pytest
 
-from monitor.config.model import Config, Edge, Hop, Pipeline, StorageConfig
+from monitor.config.auth import AuthPolicy
+from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig, StorageConfig
 from monitor.daemon import Daemon
 from monitor.durability import MODE_CHECKPOINT
 from monitor.server.app import create_app
@@ -28,7 +29,11 @@ from monitor.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000.0
-CONFIG = Config(pipelines=(Pipeline(name="p", hops=(Hop("a"), Hop("b")), edges=(Edge("a", "b"),)),))
+# Open on loopback: these are tests of durability, not of auth (test_auth.py).
+CONFIG = Config(
+    server=ServerConfig(auth=AuthPolicy(open=True)),
+    pipelines=(Pipeline(name="p", hops=(Hop("a"), Hop("b")), edges=(Edge("a", "b"),)),),
+)
 NDJSON = {"content-type": "application/x-ndjson"}
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from monitor.config import load_config
+from monitor.config.auth import AuthPolicy, Credential, Scope
 from monitor.config.model import Config, StorageConfig
 from monitor.daemon import Daemon
 from monitor.demo import ndjson
@@ -28,15 +29,19 @@ from monitor.testing import FakeClock, serve_in_thread
 ROOT = Path(__file__).resolve().parents[1]
 START = 1_700_000_040.0  # a minute boundary
 EDGE = "identity->activation"
-NDJSON = {"content-type": "application/x-ndjson"}
+PUSH_TOKEN = "e2e-push-token"
+NDJSON = {"content-type": "application/x-ndjson", "authorization": f"Bearer {PUSH_TOKEN}"}
 # The example warehouse loads in batches (p95 2 min), so a few of its sightings come after the
 # 5-minute lateness and amend their bucket later; these tests want every bucket final when it closes.
 HOPS = {**DEFAULT_HOPS, "warehouse": HopModel(latency_median=5.0, latency_p95=20.0)}
 
 
 def example_config(data_dir: Path) -> Config:
+    """The example config as shipped (writes closed), plus a push token the posts send."""
     config = load_config(ROOT / "hopwatch.yaml")
-    return dataclasses.replace(config, storage=StorageConfig(data_dir=data_dir))
+    push = Credential("e2e", frozenset({Scope.PUSH}), PUSH_TOKEN)
+    server = dataclasses.replace(config.server, auth=AuthPolicy((push,)))
+    return dataclasses.replace(config, server=server, storage=StorageConfig(data_dir=data_dir))
 
 
 @contextmanager

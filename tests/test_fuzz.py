@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
 from monitor.server.app import create_app
 from monitor.server.openapi import document
@@ -32,7 +33,10 @@ SHOP = Pipeline(
     edges=(Edge("web", "sink"),),
     attributes=frozenset({"region"}),
 )
-CONFIG = Config(server=ServerConfig(max_body_bytes=1024 * 1024), pipelines=(SHOP,))
+# Open on loopback so hostile bodies reach the handlers (auth refusals are test_auth.py's).
+CONFIG = Config(
+    server=ServerConfig(max_body_bytes=1024 * 1024, auth=AuthPolicy(open=True)), pipelines=(SHOP,)
+)
 
 ENDPOINTS = sorted(
     (path.replace("{silence_id}", "fuzz-id"), method.upper())

@@ -35,6 +35,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from monitor.anomaly.model import CheckDef, CheckKind, Target
 from monitor.client import attributes as keys
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
 from monitor.engine import Engine
 from monitor.records import Observation
@@ -51,7 +52,7 @@ SHOP = Pipeline(
     attributes=frozenset({"region"}),
     allowed_lateness=60.0,
 )
-CONFIG = Config(server=ServerConfig(bearer_token=TOKEN), pipelines=(SHOP,))
+CONFIG = Config(server=ServerConfig(auth=AuthPolicy.single_token(TOKEN)), pipelines=(SHOP,))
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROTOBUF = {**AUTH, "Content-Type": "application/x-protobuf"}
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}

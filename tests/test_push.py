@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
 from monitor.records import CountSample, Observation
 from monitor.sources.push import (
@@ -25,7 +26,9 @@ SHOP = Pipeline(
     edges=(Edge("web", "sink"),),
     attributes=frozenset({"region", "consent"}),
 )
-CONFIG = Config(server=ServerConfig(max_future_skew=300.0), pipelines=(SHOP,))
+CONFIG = Config(
+    server=ServerConfig(max_future_skew=300.0, auth=AuthPolicy.open_writes()), pipelines=(SHOP,)
+)
 
 
 def good(event_id: str = "e1", **extra: Any) -> dict[str, Any]:

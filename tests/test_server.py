@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 from monitor.alerting.alert import Alert, labels_of
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
 from monitor.server.app import create_app
 from monitor.testing import FakeClock, StaticRuntime
@@ -35,7 +36,7 @@ SHOP = Pipeline(
     allowed_lateness=60.0,
 )
 CONFIG = Config(
-    server=ServerConfig(bearer_token=TOKEN, max_body_bytes=LIMIT),
+    server=ServerConfig(auth=AuthPolicy.single_token(TOKEN), max_body_bytes=LIMIT),
     pipelines=(SHOP,),
 )
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

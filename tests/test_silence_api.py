@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from monitor.alerting.alert import Alert, labels_of
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, ServerConfig
 from monitor.server.app import create_app
 from monitor.testing import FakeClock, StaticRuntime, serve_in_thread
@@ -20,7 +21,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def runtime() -> StaticRuntime:
-    return StaticRuntime(Config(server=ServerConfig(bearer_token=TOKEN)), FakeClock(T0))
+    return StaticRuntime(
+        Config(server=ServerConfig(auth=AuthPolicy.single_token(TOKEN))), FakeClock(T0)
+    )
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, ServerConfig
 from monitor.server.app import create_app
 from monitor.testing import FakeClock, StaticRuntime, free_port, serve_in_thread
@@ -27,7 +28,9 @@ class Daemon:
 def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     monkeypatch.setenv("HOPWATCH_TOKEN", TOKEN)
     monkeypatch.setenv("USER", "ana")
-    runtime = StaticRuntime(Config(server=ServerConfig(bearer_token=TOKEN)), FakeClock(T0))
+    runtime = StaticRuntime(
+        Config(server=ServerConfig(auth=AuthPolicy.single_token(TOKEN))), FakeClock(T0)
+    )
     with serve_in_thread(create_app(runtime)) as url:
         yield Daemon(runtime, url)
 

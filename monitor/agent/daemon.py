@@ -44,6 +44,7 @@ from monitor.config.spec import AGENT_ID_PATTERN
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.records import CountSample, Observation
 from monitor.routing.silence import SilenceBook
+from monitor.server.auth import AuthCollector, protect
 from monitor.server.ingest import Ingest
 from monitor.server.problems import Problem, handle_problem
 from monitor.stats import DaemonStats
@@ -191,7 +192,7 @@ class Agent:
         async def healthz(_request: Request) -> Response:
             return Response("ok\n", media_type="text/plain")
 
-        return Starlette(
+        app = Starlette(
             routes=[
                 Route("/v1/observations", ingest.observations, methods=["POST"]),
                 Route("/v1/counts", ingest.counts, methods=["POST"]),
@@ -200,6 +201,9 @@ class Agent:
             ],
             exception_handlers={Problem: handle_problem},
         )
+        # The local push API takes the same server.auth as a server's (push scope).
+        registry.register(AuthCollector(protect(app, lambda: self.config.server)))
+        return app
 
     async def serve(self, host: str, port: int) -> None:
         """Serve until SIGINT/SIGTERM, ticking in a worker thread; flush to the spool on exit."""

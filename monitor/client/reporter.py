@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import os
 import random
 import threading
 import time
@@ -26,7 +27,7 @@ from monitor.client.buffer import HoldingQueue
 from monitor.client.retry import Backoff
 from monitor.client.sender import Batching, BatchSender
 from monitor.client.stats import ReporterStats, Tally
-from monitor.client.transport import Poster
+from monitor.client.transport import Poster, resolve_token
 
 __all__ = ["HopReporter"]
 
@@ -44,7 +45,10 @@ class HopReporter:
     holds a thread and a connection pool). ``observe`` is safe from any thread.
 
     - ``url``: hopwatch's base URL, e.g. ``http://127.0.0.1:9464``.
-    - ``token``: the bearer token when hopwatch sets ``server.auth``.
+    - ``token``: the bearer token (scope ``push``); ``token_file``: a file holding it. With
+      neither, ``$HOPWATCH_TOKEN`` when set (``resolve_token``), so deployments pass it from a
+      secret, never from code or a command line. hopwatch refuses pushes without one unless
+      its ``server.auth.open`` is set.
     - ``max_queue``: observations held while unsent, waiting or being retried; beyond it new
       ones are dropped and counted (``dropped_queue_full``). This is the memory bound and the
       outage the reporter can ride out: at 1,000 events/s, 60,000 hold one minute.
@@ -66,6 +70,7 @@ class HopReporter:
         hop: str,
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         max_queue: int = 10_000,
         batch_size: int = 500,
         max_batch_bytes: int = 1 << 20,
@@ -87,6 +92,7 @@ class HopReporter:
         self._lock = threading.Lock()
         self._tally = Tally()
         batching = Batching(batch_size, max_batch_bytes, flush_interval, backoff or Backoff())
+        token = resolve_token(token, token_file)
         poster = Poster(url, token=token, timeout=timeout, client=client)
         self._sender = BatchSender(
             self._buffer, poster, self._tally, self._lock, batching, rng or random.Random()

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,3 +142,22 @@ def _json(content: bytes) -> Any:
         return json.loads(content)
     except ValueError:
         return None
+
+
+TOKEN_ENV = "HOPWATCH_TOKEN"
+
+
+def resolve_token(
+    token: str | None,
+    token_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """The bearer token to send: ``token``, else the contents of ``token_file``, else
+    ``$HOPWATCH_TOKEN``; None when none is set. A file that cannot be read raises (a
+    misconfigured secret should fail at startup, not as a stream of 401s)."""
+    if token:
+        return token
+    if token_file is not None:
+        return Path(token_file).read_text(encoding="utf-8").strip() or None
+    env = os.environ if environ is None else environ
+    return env.get(TOKEN_ENV, "").strip() or None

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from monitor.config.auth import LEGACY_NAME, LEGACY_SCOPES, AuthPolicy, Credential, Scope
 from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.includes import KindValidator
@@ -42,6 +43,7 @@ from monitor.config.spec import (
     HttpJsonSourceSpec,
     PipelineSpec,
     PrometheusSourceSpec,
+    ServerAuthSpec,
     SourceSpec,
     SqlSourceSpec,
     split_listen,
@@ -65,6 +67,29 @@ def _read_token(auth: AuthSpec | None, base: Path, environ: Mapping[str, str]) -
     if auth is None:
         return None
     return _read_secret(auth.bearer_token_env, auth.bearer_token_file, base, environ)
+
+
+def build_auth(spec: ServerAuthSpec | None, base: Path, environ: Mapping[str, str]) -> AuthPolicy:
+    """``server.auth`` with its tokens read (the checker has proven them readable)."""
+    if spec is None:
+        return AuthPolicy()
+    credentials: list[Credential] = []
+    legacy = _read_secret(spec.bearer_token_env, spec.bearer_token_file, base, environ)
+    if legacy is not None:
+        credentials.append(Credential(LEGACY_NAME, LEGACY_SCOPES, legacy))
+    for token in spec.tokens:
+        secret = _read_secret(token.token_env, token.token_file, base, environ)
+        assert secret is not None
+        scopes = frozenset(Scope(s) for s in token.scopes)
+        credentials.append(Credential(token.name, scopes, secret))
+    for agent in spec.agents:
+        secret = _read_secret(agent.token_env, agent.token_file, base, environ)
+        assert secret is not None
+        hops = frozenset((p, h) for p, names in agent.hops.items() for h in names)
+        credentials.append(
+            Credential(f"agent {agent.id}", frozenset({Scope.AGENT}), secret, agent.id, hops)
+        )
+    return AuthPolicy(tuple(credentials), spec.open, spec.read_requires_token)
 
 
 def default_step(bucket: float) -> float:
@@ -150,7 +175,7 @@ def _build(
         server=ServerConfig(
             host=host,
             port=port,
-            bearer_token=_read_token(spec.server.auth, path.parent, environ),
+            auth=build_auth(spec.server.auth, path.parent, environ),
             max_body_bytes=spec.server.max_body_size,
         ),
         storage=StorageConfig(

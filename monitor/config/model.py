@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.config.auth import AuthPolicy
 from monitor.records import Observation
 
 
@@ -169,7 +170,8 @@ class Pipeline:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 9464
-    bearer_token: str | None = field(default=None, repr=False)
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
+    """Who may write (``monitor.config.auth``); the default lets no one write."""
     max_body_bytes: int = 10 * 1024 * 1024
     max_future_skew: float = 300.0
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.config.auth_checks import check_server_auth
 from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
 from monitor.config.includes import KindValidator, check_included_file, include_files
 from monitor.config.spec import AgentSpec, PipelineSpec, Spec, StorageSpec
@@ -65,6 +66,7 @@ class ConfigChecker(IssueCollector):
     def check_auth(self, environ: Mapping[str, str]) -> None:
         auth = _dict(_dict(self.data.get("server")).get("auth"))
         self.check_secret(("server", "auth"), auth, "bearer_token", "bearer token", environ)
+        check_server_auth(self, _dict(self.data.get("server")), self.data, environ)
         agent_auth = _dict(_dict(self.data.get("agent")).get("auth"))
         self.check_secret(("agent", "auth"), agent_auth, "bearer_token", "bearer token", environ)
 

@@ -267,9 +267,96 @@ class AuthSpec(Spec):
         return self
 
 
+AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _agent_id(value: str) -> str:
+    if not AGENT_ID_PATTERN.match(value):
+        raise invalid(
+            f"{value!r} is not a valid agent id",
+            "it becomes a label value: up to 63 letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit; a host name fits",
+        )
+    return value
+
+
+ScopeName = Literal["read", "push", "agent", "admin"]
+
+
+def _one_token_source(env: str | None, file: str | None) -> None:
+    if env is not None and file is not None:
+        raise invalid(
+            "set token_env or token_file, not both", "keep the one your deployment provides"
+        )
+    if env is None and file is None:
+        raise invalid(
+            "needs token_env or token_file",
+            "name the environment variable or file holding the token; never the token itself",
+        )
+
+
+class TokenSpec(Spec):
+    """``server.auth.tokens[]``: a named bearer token and the scopes it grants."""
+
+    name: Annotated[str, AfterValidator(object_name)]
+    scopes: list[ScopeName] = Field(min_length=1)
+    token_env: str | None = None
+    token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenSpec:
+        _one_token_source(self.token_env, self.token_file)
+        return self
+
+
+class AgentAuthSpec(Spec):
+    """``server.auth.agents[]``: an agent the server accepts batches from, and its hops."""
+
+    id: Annotated[str, AfterValidator(_agent_id)]
+    token_env: str | None = None
+    token_file: str | None = None
+    hops: dict[str, list[str]] = Field(min_length=1)
+    """pipeline -> the hops this agent may declare and ship."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AgentAuthSpec:
+        _one_token_source(self.token_env, self.token_file)
+        return self
+
+
+class ServerAuthSpec(Spec):
+    """``server.auth`` (``monitor.config.auth``): tokens with scopes, agents, the open mode.
+
+    ``bearer_token_env`` / ``bearer_token_file`` is the old single-token form, still accepted:
+    one token with the push, agent and admin scopes."""
+
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+    tokens: list[TokenSpec] = []
+    agents: list[AgentAuthSpec] = []
+    open: bool = False
+    read_requires_token: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServerAuthSpec:
+        if self.bearer_token_env is not None and self.bearer_token_file is not None:
+            raise invalid(
+                "set bearer_token_env or bearer_token_file, not both",
+                "keep the one your deployment provides",
+            )
+        legacy = self.bearer_token_env is not None or self.bearer_token_file is not None
+        if not (legacy or self.tokens or self.agents or self.open):
+            raise invalid(
+                "auth grants nothing: no tokens, no agents, not open",
+                "add tokens: [{name, scopes, token_env}], or remove auth (writes then need a "
+                "token and get 401), or set open: true on a loopback listen",
+            )
+        return self
+
+
 class ServerSpec(Spec):
     listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9464"
-    auth: AuthSpec | None = None
+    auth: ServerAuthSpec | None = None
     max_body_size: ByteSize = 10 * 1024 * 1024
 
 
@@ -428,19 +515,6 @@ class PipelineSpec(Spec):
     attributes: list[Annotated[str, AfterValidator(_attribute)]] = []
     hops: list[HopSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = []
-
-
-AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
-
-def _agent_id(value: str) -> str:
-    if not AGENT_ID_PATTERN.match(value):
-        raise invalid(
-            f"{value!r} is not a valid agent id",
-            "it becomes a label value: up to 63 letters, digits, '.', '_' or '-', starting "
-            "with a letter or digit; a host name fits",
-        )
-    return value
 
 
 class AgentSpec(Spec):

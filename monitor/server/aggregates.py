@@ -28,7 +28,8 @@ from starlette.routing import Route
 from monitor import names
 from monitor.export.family import new_family
 from monitor.ledger.aggregate import AggregateBatch
-from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
+from monitor.server.auth import authorize_batch
+from monitor.server.body import check_encoding, gunzip, read_body
 from monitor.server.durable import make_durable
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
@@ -60,7 +61,6 @@ class AggregateIngest:
 
     async def _apply(self, request: Request) -> Response:
         config = self.runtime.config
-        check_bearer(request, config.server.bearer_token)
         media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
         if media not in MEDIA_TYPES:
             raise Problem(
@@ -78,6 +78,7 @@ class AggregateIngest:
             raise Problem(
                 400, f"not an aggregate batch: {exc}", "send what hopwatch agents send"
             ) from None
+        authorize_batch(request, batch, config.server.auth)
         now = self.runtime.clock.now()
         verdict = self._gate_for(self.runtime).admit(batch, now)
         if not isinstance(verdict, Admitted):

@@ -2,7 +2,8 @@
 
 ``create_app`` is the one place where routes are assembled (read it to see the whole surface).
 Handlers live in ``ingest.py`` (push), ``otlp.py`` (OTLP traces) and ``api.py`` (reads); transport
-checks in ``body.py``.
+checks in ``body.py``. Auth is one middleware in front of every route (``auth.py``: route + method
+-> scope), so no handler checks tokens and no route can be added without a scope.
 The app never owns a loop or a thread: the daemon runs it under uvicorn next to its ticker.
 """
 
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from monitor.export.metrics import HopwatchCollector
 from monitor.server.aggregates import aggregate_route
 from monitor.server.api import ReadApi
+from monitor.server.auth import AuthCollector, protect
 from monitor.server.ingest import Ingest
 from monitor.server.openapi import openapi
 from monitor.server.otlp import OtlpIngest
@@ -57,6 +59,7 @@ def create_app(
         ],
         exception_handlers={Problem: handle_problem},
     )
+    registry.register(AuthCollector(protect(app, lambda: runtime.config.server)))
     app.state.registry = registry
     app.state.runtime = runtime
     return app

@@ -1,13 +1,14 @@
 """Transport checks of a push request, in the order a client would want to hear about them.
 
-Auth (401) → content type and encoding (415) → size, first from Content-Length and then while
+(Auth comes before all of them, in ``monitor.server.auth``'s middleware.)
+
+Content type and encoding (415) → size, first from Content-Length and then while
 streaming (413) → gzip, bounded after decompression too (400 / 413). What comes out is the plain
 body for ``monitor.sources.push``, which does everything about the items themselves.
 """
 
 from __future__ import annotations
 
-import hmac
 import zlib
 
 from starlette.requests import Request
@@ -17,31 +18,6 @@ from monitor.sources.push import JSON_TYPES, NDJSON_TYPES
 
 GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
 ACCEPTED_TYPES = "application/json (an array of objects) or application/x-ndjson (one per line)"
-
-
-def check_bearer(request: Request, token: str | None) -> None:
-    """401 unless the configured token was sent; constant-time so timing says nothing about it."""
-    if token is None:
-        return
-    header = request.headers.get("authorization")
-    if header is None:
-        raise Problem(
-            401,
-            "missing Authorization header: this hopwatch requires a bearer token",
-            "send 'Authorization: Bearer <token>' with the token configured in "
-            "server.auth (bearer_token_env or bearer_token_file)",
-            {"WWW-Authenticate": 'Bearer realm="hopwatch"'},
-        )
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    ):
-        raise Problem(
-            401,
-            "Authorization header: the bearer token is not the one configured",
-            "check the token the client sends against server.auth on the hopwatch side",
-            {"WWW-Authenticate": 'Bearer realm="hopwatch", error="invalid_token"'},
-        )
 
 
 def check_content_type(request: Request) -> str | None:

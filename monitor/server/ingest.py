@@ -19,7 +19,6 @@ from monitor import names
 from monitor.config.model import Config
 from monitor.server import idempotency
 from monitor.server.body import (
-    check_bearer,
     check_content_type,
     check_encoding,
     gunzip,
@@ -82,7 +81,6 @@ class Ingest:
         runtime = self.runtime
         config = runtime.config
         server = config.server
-        check_bearer(request, server.bearer_token)
         key = request.headers.get(idempotency.HEADER)
         if key is not None:
             if not 0 < len(key) <= idempotency.MAX_KEY_LENGTH:

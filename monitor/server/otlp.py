@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from monitor import names
 from monitor.config.model import Config
-from monitor.server.body import check_bearer, check_encoding, gunzip, read_body
+from monitor.server.body import check_encoding, gunzip, read_body
 from monitor.server.offload import off_loop
 from monitor.server.problems import Problem
 from monitor.server.runtime import Runtime
@@ -73,7 +73,6 @@ class OtlpIngest:
         runtime = self.runtime
         config = runtime.config
         server = config.server
-        check_bearer(request, server.bearer_token)
         content_type = _check_content_type(request)
         gzipped = check_encoding(request)
         body = await read_body(request, server.max_body_bytes)
@@ -136,3 +135,8 @@ def _refusal(problem: Problem, content_type: str) -> Response:
     response = Response(payload, problem.status, media_type=content_type)
     response.headers.update(problem.headers)
     return response
+
+
+def refusal_for(problem: Problem, request: Request) -> Response:
+    """``problem`` as OTLP/HTTP answers it, for refusals made before the handler runs (auth)."""
+    return _refusal(problem, _answer_type(request))
