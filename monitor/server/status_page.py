@@ -227,7 +227,7 @@ class _Layout:
 
 NODE_W: Final = 120
 NODE_H: Final = 36
-COL_GAP: Final = 110
+COL_GAP: Final = 140
 ROW_GAP: Final = 34
 
 
@@ -576,7 +576,7 @@ th,td{border-bottom:1px solid var(--line);padding:.25rem .6rem;text-align:left;v
 dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:0 .5rem}dt{font-weight:600}dd{margin:0}
 .graph-wrap{overflow-x:auto}.graph rect{fill:var(--bg);stroke:var(--fg);stroke-width:1.5}
 .graph text{fill:var(--fg);font-size:12px}.graph .hop-name{font-weight:600}
-.graph path{stroke-width:3}.graph marker path{fill:var(--fg)}
+.graph path{stroke-width:3}.graph a text{paint-order:stroke;stroke:var(--bg);stroke-width:4px}.graph marker path{fill:var(--fg)}
 .graph a:focus{outline:none}.graph a:focus path{stroke-width:6}
 .edge-ok path,.edge-ok.swatch{stroke:var(--ok);background:var(--ok)}
 .edge-loss path,.edge-loss.swatch{stroke:var(--loss);background:var(--loss)}
@@ -633,6 +633,7 @@ SCRIPT: Final = """
     }).catch(function (err) { note("Refresh failed (" + err.message + "); retrying."); });
   }
   window.setInterval(poll, %(ms)d);
+  document.documentElement.setAttribute("data-refresh", "on");
 })();
 """
 
