@@ -55,7 +55,7 @@ EVIDENCE_KEYS: Final = (
 )
 """Evidence numbers worth a column, in this order when present (the rest stay in the JSON API)."""
 
-MISSING_IDS_SHOWN: Final = 10
+MISSING_IDS_SHOWN: Final = 5
 
 
 class EdgeState:
@@ -404,11 +404,17 @@ def _evidence(alert: Alert) -> str:
     latency attribution (which hop added the delay)."""
     ev = alert.evidence
     parts = []
-    ids = ev.get("missing_ids") or ev.get("sample_event_ids")
-    if isinstance(ids, (list, tuple)) and ids:
-        shown = ", ".join(f"<code>{esc(i)}</code>" for i in list(ids)[:MISSING_IDS_SHOWN])
-        more = f" and {len(ids) - MISSING_IDS_SHOWN} more" if len(ids) > MISSING_IDS_SHOWN else ""
-        parts.append(f"<dt>missing ids (sample)</dt><dd>{shown}{esc(more)}</dd>")
+    for key, heading in (
+        ("missing_ids", "missing ids (sample)"),
+        ("sample_event_ids", "bad events"),
+    ):
+        ids = ev.get(key)
+        if isinstance(ids, (list, tuple)) and ids:
+            shown = ", ".join(f"<code>{esc(i)}</code>" for i in list(ids)[:MISSING_IDS_SHOWN])
+            more = len(ids) - MISSING_IDS_SHOWN
+            parts.append(
+                f"<dt>{heading}</dt><dd>{shown}{esc(f' and {more} more' if more > 0 else '')}</dd>"
+            )
     for key in EVIDENCE_KEYS:
         if key in ev and not isinstance(ev[key], (list, tuple, dict)):
             parts.append(f"<dt>{esc(key.replace('_', ' '))}</dt><dd>{esc(fmt_num(ev[key]))}</dd>")
@@ -678,10 +684,11 @@ def render_status(runtime: Runtime, view: EngineView, now: float) -> str:
         f'<p class="summary"><strong>{firing} firing</strong>, {pending} pending. '
         f"Last evaluation {esc(fmt_time(view.last_tick))}.</p>"
     )
+    # The graph first: where data is being lost is the question the page answers at a glance.
     body = (
         summary
-        + _alerts_section(view, silenced)
         + "".join(_pipeline_section(p, view) for p in runtime.config.pipelines)
+        + _alerts_section(view, silenced)
         + _slos_section(view)
         + _checks_section(view)
         + _silences_section(runtime, now)
