@@ -13,13 +13,13 @@ matplotlib with the Agg backend (no display needed); imported only when a plot i
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from monitor.replay.history import HistoryReplay, HistoryRow
+from monitor.replay.history import HistoryReplay, HistoryRow, ReplayedAlert
 
 __all__ = ["FORMATS", "MAX_SERIES", "Baseline", "baseline", "plot_replay", "statistic"]
 
@@ -108,9 +108,9 @@ def plot_replay(replay: HistoryReplay, path: Path) -> int:
         gridspec_kw={"height_ratios": [2, 1] * len(series)},
         squeeze=False,
     )
-    spans = {(a.check, a.series): [] for a in replay.alerts}  # type: dict[tuple[str, str], list]
+    spans: dict[tuple[str, str], list[ReplayedAlert]] = {}
     for a in replay.alerts:
-        spans[(a.check, a.series)].append(a)
+        spans.setdefault((a.check, a.series), []).append(a)
     for i, ((check, name), rows) in enumerate(series):
         top, bottom = axes[2 * i][0], axes[2 * i + 1][0]
         times = [datetime.fromtimestamp(r.at, UTC) for r in rows]
