@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         "timestamp,check,series,value,score,alert; required with --series",
     )
     replay.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.svg|png",
+        help="draw each replayed series (alerting ones first), its baseline band, the "
+        "detector's statistic against its threshold and the alerts, to an SVG or PNG",
+    )
+    replay.add_argument(
         "--labels",
         type=Path,
         metavar="FILE",
@@ -220,7 +227,7 @@ def _replay(args: argparse.Namespace) -> int:
         from monitor.replay.series import replay_command
 
         flags = {"config": "--config", "data_dir": "--data-dir", "checks": "--check"}
-        flags |= {"since": "--since", "until": "--until"}
+        flags |= {"since": "--since", "until": "--until", "plot": "--plot"}
         extra = [flag for name, flag in flags.items() if getattr(args, name) is not None]
         if args.out is None or extra:
             verb = "does" if len(extra) == 1 else "do"
@@ -251,6 +258,7 @@ def _replay(args: argparse.Namespace) -> int:
         until=args.until,
         labels=args.labels,
         out=args.out,
+        plot=args.plot,
     )
     return history_command(
         request, open_existing, time.time(), sys.stdout, sys.stderr, store_errors=(StoreError,)

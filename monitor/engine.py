@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
@@ -67,6 +68,23 @@ class IngestStats:
     dropped_attributes: Counter[str] = field(default_factory=Counter)
 
 
+RECENT_BUCKETS = 60
+"""Closed buckets kept per edge and per hop for the view's ``recent_*`` (the status page's
+sparklines): bounded so memory does not grow with uptime; older history is in the store."""
+
+_B = TypeVar("_B", EdgeResult, HopBucket)
+
+
+def remember(recent: tuple[_B, ...], item: _B, keep: int = RECENT_BUCKETS) -> tuple[_B, ...]:
+    """``recent`` with ``item`` in bucket order: an amended bucket replaces its earlier version
+    (same ``bucket_start``), and only the newest ``keep`` buckets stay. A tuple, rebuilt on each
+    change, so a view can share it without copying."""
+    kept = [r for r in recent if r.bucket_start != item.bucket_start]
+    kept.append(item)
+    kept.sort(key=lambda r: r.bucket_start)
+    return tuple(kept[-keep:])
+
+
 VerdictSource = Callable[[float], Iterable[Verdict]]
 """A judge outside the ledger asked for verdicts at each tick (``now`` in, verdicts out)."""
 
@@ -111,6 +129,8 @@ class Engine:
         }
         self._last_edge: dict[tuple[str, str], EdgeResult] = {}
         self._last_hop: dict[tuple[str, str], HopBucket] = {}
+        self._recent_edges: dict[tuple[str, str], tuple[EdgeResult, ...]] = {}
+        self._recent_hops: dict[tuple[str, str], tuple[HopBucket, ...]] = {}
         self._hop_latency = HopLatencyTotals()
         self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
         self._amend_horizon = amend_horizon
@@ -145,6 +165,8 @@ class Engine:
             edge_totals=frozen_map(self._edge_totals),
             last_edge=frozen_map(self._last_edge),
             last_hop=frozen_map(self._last_hop),
+            recent_edges=frozen_map(self._recent_edges),
+            recent_hops=frozen_map(self._recent_hops),
             hop_totals=frozen_map(self._hop_totals()),
             hop_latency=MappingProxyType(
                 {k: _frozen(h, bounds) for k, h in self._hop_latency.by_hop.items()}
@@ -284,6 +306,8 @@ class Engine:
                 last = self._last_hop.get((bucket.pipeline, bucket.hop))
                 if last is None or bucket.bucket_start >= last.bucket_start:
                     self._last_hop[(bucket.pipeline, bucket.hop)] = bucket
+                key = (bucket.pipeline, bucket.hop)
+                self._recent_hops[key] = remember(self._recent_hops.get(key, ()), bucket)
                 if bucket.late == 0:  # a hop bucket is amended only by late sightings
                     new_hops.append(bucket)
             for result in c.edge_results:
@@ -338,6 +362,7 @@ class Engine:
         last = self._last_edge.get(key)
         if last is None or result.bucket_start >= last.bucket_start:
             self._last_edge[key] = result
+        self._recent_edges[key] = remember(self._recent_edges.get(key, ()), result)
         if result.completeness is Completeness.INCOMPLETE:
             if before is None:
                 self._edge_totals[key] = dataclasses.replace(
