@@ -74,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         "grafana", help="Grafana dashboards for the pipelines, SLOs and checks of the config"
     )
     grafana.add_argument("--config", default="hopwatch.yaml", help="main config file")
-    grafana.add_argument("--out", type=Path, default=Path("grafana/provisioning/dashboards/hopwatch"), help="output directory")
+    grafana.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grafana/provisioning/dashboards/hopwatch"),
+        help="output directory",
+    )
 
     replay = sub.add_parser(
         "replay",

@@ -39,7 +39,10 @@ def bundled() -> dict[str, dict[str, Any]]:
 
 
 def test_committed_dashboards_match_the_generator(tmp_path: Path) -> None:
-    assert main(["export", "grafana", "--config", str(ROOT / "hopwatch.yaml"), "--out", str(tmp_path)]) == 0
+    assert (
+        main(["export", "grafana", "--config", str(ROOT / "hopwatch.yaml"), "--out", str(tmp_path)])
+        == 0
+    )
     generated = {p.name: p.read_bytes() for p in sorted(tmp_path.iterdir())}
     assert set(generated) == {"pipeline-signup.json", "slos.json", "checks.json", "hopwatch.json"}
     if UPDATE_GOLDEN:
@@ -111,7 +114,10 @@ def test_pipeline_dashboard_reads_in_topology_order_and_links_each_edge() -> Non
     variables = {v["name"]: v for v in data["templating"]["list"]}
     assert variables["edge"]["query"] == ",".join(e.name for e in edges)
     assert variables["hopwatch_url"]["query"] == "http://127.0.0.1:9464"
-    assert {a["name"] for a in data["annotations"]["list"]} >= {"Check alerts", "SLO burn-rate alerts"}
+    assert {a["name"] for a in data["annotations"]["list"]} >= {
+        "Check alerts",
+        "SLO burn-rate alerts",
+    }
 
 
 def test_slo_and_check_dashboards_carry_thresholds_and_runbooks_from_the_config() -> None:
@@ -122,10 +128,22 @@ def test_slo_and_check_dashboards_carry_thresholds_and_runbooks_from_the_config(
     start = panels.index(next(p for p in panels if p["title"].startswith("SLO signup-activation")))
     sli = next(p for p in panels[start:] if p["title"] == "SLI over 28d")
     assert sli["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"] == 0.99
-    assert sli["links"][0]["url"] == "https://runbooks.example.com/hopwatch/signup-activation-latency"
+    assert (
+        sli["links"][0]["url"] == "https://runbooks.example.com/hopwatch/signup-activation-latency"
+    )
     burn = next(p for p in slos["panels"] if p["title"] == "Burn rate per alert window")
-    assert [s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 1, 3, 6, 14.4]
+    assert [s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
+        None,
+        1,
+        3,
+        6,
+        14.4,
+    ]
     checks = bundled()["checks.json"]
     score = next(p for p in checks["panels"] if p["title"] == "activation-delivery: score")
-    assert [s["value"] for s in score["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 0.25, 0.5]
+    assert [s["value"] for s in score["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [
+        None,
+        0.25,
+        0.5,
+    ]
     assert score["links"][0]["url"] == "https://runbooks.example.com/signup/activation-delivery"

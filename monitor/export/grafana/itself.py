@@ -22,8 +22,10 @@ def itself_dashboard() -> dash_b.Dashboard:
     d = (
         dash_b.Dashboard("hopwatch / itself")
         .uid("hopwatch-itself")
-        .description("The monitor's own health: ingest, evaluation, sources, agents, "
-                     "notifications, durability and memory.")
+        .description(
+            "The monitor's own health: ingest, evaluation, sources, agents, "
+            "notifications, durability and memory."
+        )
         .tags(["hopwatch", "meta"])
         .time("now-6h", "now")
         .refresh("30s")
@@ -37,8 +39,12 @@ def itself_dashboard() -> dash_b.Dashboard:
         p.timeseries(
             "Items per second by endpoint and outcome",
             f"Items received on the push API ({names.INGEST_ITEMS.name}).",
-            [p.query(f"sum by ({names.KIND}, {names.OUTCOME}) (rate({names.INGEST_ITEMS.name}[{R}]))",
-                     "{{kind}} {{outcome}}")],
+            [
+                p.query(
+                    f"sum by ({names.KIND}, {names.OUTCOME}) (rate({names.INGEST_ITEMS.name}[{R}]))",
+                    "{{kind}} {{outcome}}",
+                )
+            ],
             "ops",
             min_value=0,
             width=8,
@@ -49,8 +55,13 @@ def itself_dashboard() -> dash_b.Dashboard:
             "Rejected items per second by reason",
             f"Items the push API refused, by endpoint and reason ({names.INGEST_REJECTED.name}); "
             "each 4xx names the field.",
-            [p.query(f"sum by ({names.KIND}, {names.REASON}) "
-                     f"(rate({names.INGEST_REJECTED.name}[{R}]))", "{{kind}} {{reason}}")],
+            [
+                p.query(
+                    f"sum by ({names.KIND}, {names.REASON}) "
+                    f"(rate({names.INGEST_REJECTED.name}[{R}]))",
+                    "{{kind}} {{reason}}",
+                )
+            ],
             "ops",
             steps=((None, "green"), (0.001, "red")),
             min_value=0,
@@ -61,8 +72,12 @@ def itself_dashboard() -> dash_b.Dashboard:
         p.timeseries(
             "Requests per second by status code",
             f"Push API requests by endpoint and HTTP code ({names.INGEST_REQUESTS.name}).",
-            [p.query(f"sum by ({names.KIND}, {names.CODE}) (rate({names.INGEST_REQUESTS.name}[{R}]))",
-                     "{{kind}} {{code}}")],
+            [
+                p.query(
+                    f"sum by ({names.KIND}, {names.CODE}) (rate({names.INGEST_REQUESTS.name}[{R}]))",
+                    "{{kind}} {{code}}",
+                )
+            ],
             "reqps",
             min_value=0,
             width=8,
@@ -86,8 +101,9 @@ def itself_dashboard() -> dash_b.Dashboard:
             f"({names.DAEMON_TICK_ERRORS.name}, {names.CHECK_ERRORS.name}).",
             [
                 p.query(f"sum(rate({names.DAEMON_TICK_ERRORS.name}[{R}]))", "tick errors"),
-                p.query(f"sum(rate({names.CHECK_ERRORS.name}[{R}])) or vector(0)",
-                        "check errors", "B"),
+                p.query(
+                    f"sum(rate({names.CHECK_ERRORS.name}[{R}])) or vector(0)", "check errors", "B"
+                ),
             ],
             "ops",
             steps=((None, "green"), (0.001, "red")),
@@ -101,10 +117,15 @@ def itself_dashboard() -> dash_b.Dashboard:
             f"Ids waiting for their edge's to hop and buckets not yet closed "
             f"({names.LEDGER_PENDING_IDS.name}, {names.LEDGER_OPEN_BUCKETS.name}).",
             [
-                p.query(f"sum by ({names.PIPELINE}) ({names.LEDGER_PENDING_IDS.name})",
-                        "{{pipeline}} pending ids"),
-                p.query(f"sum by ({names.PIPELINE}) ({names.LEDGER_OPEN_BUCKETS.name})",
-                        "{{pipeline}} open buckets", "B"),
+                p.query(
+                    f"sum by ({names.PIPELINE}) ({names.LEDGER_PENDING_IDS.name})",
+                    "{{pipeline}} pending ids",
+                ),
+                p.query(
+                    f"sum by ({names.PIPELINE}) ({names.LEDGER_OPEN_BUCKETS.name})",
+                    "{{pipeline}} open buckets",
+                    "B",
+                ),
             ],
             "short",
             min_value=0,
@@ -113,21 +134,42 @@ def itself_dashboard() -> dash_b.Dashboard:
     )
     d = d.with_row(dash_b.Row("Sources and agents"))
     for title, expr, bad, desc in (
-        ("Pulled sources up", f"count({names.SOURCE_UP.name} == 1) or vector(0)", False,
-         f"Pulled sources whose last pull succeeded ({names.SOURCE_UP.name})."),
-        ("Pulled sources down", f"count({names.SOURCE_UP.name} == 0) or vector(0)", True,
-         f"Pulled sources whose last pull failed; their buckets are marked incomplete "
-         f"({names.SOURCE_UP.name}, per source: {names.SOURCE_CONSECUTIVE_FAILURES.name})."),
-        ("Agents up", f"count({names.AGENT_UP.name} == 1) or vector(0)", False,
-         f"Agents heard from within 3 flush intervals ({names.AGENT_UP.name})."),
-        ("Agents down", f"count({names.AGENT_UP.name} == 0) or vector(0)", True,
-         f"Agents silent for 3 flush intervals; their hops' buckets are incomplete, not lost "
-         f"({names.AGENT_UP.name})."),
+        (
+            "Pulled sources up",
+            f"count({names.SOURCE_UP.name} == 1) or vector(0)",
+            False,
+            f"Pulled sources whose last pull succeeded ({names.SOURCE_UP.name}).",
+        ),
+        (
+            "Pulled sources down",
+            f"count({names.SOURCE_UP.name} == 0) or vector(0)",
+            True,
+            f"Pulled sources whose last pull failed; their buckets are marked incomplete "
+            f"({names.SOURCE_UP.name}, per source: {names.SOURCE_CONSECUTIVE_FAILURES.name}).",
+        ),
+        (
+            "Agents up",
+            f"count({names.AGENT_UP.name} == 1) or vector(0)",
+            False,
+            f"Agents heard from within 3 flush intervals ({names.AGENT_UP.name}).",
+        ),
+        (
+            "Agents down",
+            f"count({names.AGENT_UP.name} == 0) or vector(0)",
+            True,
+            f"Agents silent for 3 flush intervals; their hops' buckets are incomplete, not lost "
+            f"({names.AGENT_UP.name}).",
+        ),
     ):
         d = d.with_panel(
-            p.stat(title, desc, [p.query(expr, title)], "short",
-                   steps=((None, "green"), (1, "red")) if bad else ((None, "blue"),),
-                   decimals=0)
+            p.stat(
+                title,
+                desc,
+                [p.query(expr, title)],
+                "short",
+                steps=((None, "green"), (1, "red")) if bad else ((None, "blue"),),
+                decimals=0,
+            )
         )
     d = d.with_panel(
         p.timeseries(
@@ -147,9 +189,13 @@ def itself_dashboard() -> dash_b.Dashboard:
             "Notifications by integration and outcome",
             f"Deliveries to Slack, PagerDuty, webhooks, Alertmanager and the log "
             f"({names.NOTIFICATIONS.name}).",
-            [p.query(f"sum by (integration, {names.OUTCOME}) "
-                     f"(increase({names.NOTIFICATIONS.name}[{R}])) or vector(0)",
-                     "{{integration}} {{outcome}}")],
+            [
+                p.query(
+                    f"sum by (integration, {names.OUTCOME}) "
+                    f"(increase({names.NOTIFICATIONS.name}[{R}])) or vector(0)",
+                    "{{integration}} {{outcome}}",
+                )
+            ],
             "short",
             min_value=0,
         )
@@ -161,8 +207,10 @@ def itself_dashboard() -> dash_b.Dashboard:
             f"e.g. http_429, timeout, secret) and failed notification rounds "
             f"({names.NOTIFY_ERRORS.name}).",
             [
-                p.query(f"sum(increase({names.NOTIFICATION_FAILURES.name}[{R}])) or vector(0)",
-                        "failed deliveries"),
+                p.query(
+                    f"sum(increase({names.NOTIFICATION_FAILURES.name}[{R}])) or vector(0)",
+                    "failed deliveries",
+                ),
                 p.query(f"sum(increase({names.NOTIFY_ERRORS.name}[{R}]))", "failed rounds", "B"),
             ],
             "short",
@@ -191,8 +239,11 @@ def itself_dashboard() -> dash_b.Dashboard:
             f"Mean fsync time ({names.WAL_FSYNC_SECONDS.name} / {names.WAL_FSYNCS.name}) and "
             "fsync rounds per second (concurrent pushes share one).",
             [
-                p.query(f"rate({names.WAL_FSYNC_SECONDS.name}[{R}]) / "
-                        f"rate({names.WAL_FSYNCS.name}[{R}])", "mean fsync"),
+                p.query(
+                    f"rate({names.WAL_FSYNC_SECONDS.name}[{R}]) / "
+                    f"rate({names.WAL_FSYNCS.name}[{R}])",
+                    "mean fsync",
+                ),
                 p.query(f"rate({names.WAL_FSYNCS.name}[{R}])", "fsyncs / s", "B"),
             ],
             "s",
@@ -207,8 +258,12 @@ def itself_dashboard() -> dash_b.Dashboard:
             f"{names.CHECKPOINT_SIZE.name}); failed checkpoints ({names.CHECKPOINTS.name}).",
             [
                 p.query(names.CHECKPOINT_DURATION.name, "last duration"),
-                p.query(f'sum(increase({names.CHECKPOINTS.name}{{{names.OUTCOME}="failed"}}[{R}]))'
-                        " or vector(0)", "failed", "B"),
+                p.query(
+                    f'sum(increase({names.CHECKPOINTS.name}{{{names.OUTCOME}="failed"}}[{R}]))'
+                    " or vector(0)",
+                    "failed",
+                    "B",
+                ),
             ],
             "s",
             min_value=0,

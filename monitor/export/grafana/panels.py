@@ -66,7 +66,9 @@ def custom_variable(
     return var
 
 
-def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False) -> prom_b.Dataquery:
+def query(
+    expr: str, legend: str = "", ref: str = "A", *, instant: bool = False
+) -> prom_b.Dataquery:
     q = prom_b.Dataquery().expr(expr).ref_id(ref).datasource(datasource())
     if legend:
         q = q.legend_format(legend)

@@ -113,16 +113,15 @@ def pipeline_dashboard(
             .description("Base URL of hopwatch's status page, for the edge links.")
             .default_value(hopwatch_url)
         )
-        .link(
-            p.link("hopwatch status page", f"${{{HOPWATCH_URL_VAR}}}/", "hopwatch's own view")
-        )
+        .link(p.link("hopwatch status page", f"${{{HOPWATCH_URL_VAR}}}/", "hopwatch's own view"))
     )
     for annotation in _annotations(pipeline, slos, checks):
         d = d.annotation(annotation)
 
     flow = " → ".join(f"`{h}`" for h in hops)
     edge_lines = "\n".join(
-        f"- `{e.name}`" + (f": where `{e.where.source}`" if e.where.source else ": every event")
+        f"- `{e.name}`"
+        + (f": where `{e.where.source}`" if e.where.source else ": every event")
         + (f", expect {e.expect.ratio:g} of them" if e.expect.kind is ExpectKind.RATIO else "")
         for e in edges
     )
@@ -145,7 +144,10 @@ def pipeline_dashboard(
             "or where nothing was expected: not zero loss, no measurement.",
             [p.query(f"{names.EDGE_LOSS_RATIO.name}{all_edges}", "{{edge}}")],
             "percentunit",
-            steps=((None, "green"), (min(loss_threshold(e) for e in edges) if edges else 0.001, "red")),
+            steps=(
+                (None, "green"),
+                (min(loss_threshold(e) for e in edges) if edges else 0.001, "red"),
+            ),
             threshold_lines=True,
             min_value=0,
             width=16,
@@ -317,7 +319,7 @@ def _annotations(
             .enable(True)
             .icon_color("red")
             .expr(
-                f'max by ({names.CHECK}, {names.SEGMENT}) ({names.CHECK_STATE.name}'
+                f"max by ({names.CHECK}, {names.SEGMENT}) ({names.CHECK_STATE.name}"
                 f'{{{names.CHECK}=~"{alternation(names_)}", {names.STATE}="firing"}}) == 1'
             )
         )

@@ -39,7 +39,10 @@ def slos_dashboard(slos: list[SLO]) -> dash_b.Dashboard:
         .with_variable(p.datasource_variable())
         .with_variable(
             p.custom_variable(
-                "slo", "SLO", [s.name for s in slos], "SLOs from slo_definitions/ (overview panels)."
+                "slo",
+                "SLO",
+                [s.name for s in slos],
+                "SLOs from slo_definitions/ (overview panels).",
             )
         )
     )
@@ -176,7 +179,8 @@ def _slo_row(d: dash_b.Dashboard, slo: SLO) -> dash_b.Dashboard:
             f"1 while the tier's multi-window burn-rate alert fires ({names.ALERT_STATE.name}).",
             [
                 p.query(
-                    f"{names.ALERT_STATE.name}{sel}", f"{{{{{names.TIER}}}}} ({{{{{names.SEVERITY}}}}})"
+                    f"{names.ALERT_STATE.name}{sel}",
+                    f"{{{{{names.TIER}}}}} ({{{{{names.SEVERITY}}}}})",
                 )
             ],
             [(0, "ok", "green"), (1, "firing", "red")],
