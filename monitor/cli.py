@@ -70,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("prometheus-rules"), help="output directory"
     )
 
+    grafana = export_sub.add_parser(
+        "grafana", help="Grafana dashboards for the pipelines, SLOs and checks of the config"
+    )
+    grafana.add_argument("--config", default="hopwatch.yaml", help="main config file")
+    grafana.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grafana/provisioning/dashboards/hopwatch"),
+        help="output directory",
+    )
+
     replay = sub.add_parser(
         "replay",
         help="run checks over history and say what they would have fired",
@@ -196,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.slo_command == "status":
             return status_command(args.url)
         return explain_command(args.config, args.name)
+    if args.command == "export" and args.export_command == "grafana":
+        from monitor.slo_cli import export_grafana_command
+
+        return export_grafana_command(args.config, args.out)
     if args.command == "export":
         from monitor.slo_cli import export_rules_command
 
