@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "--out", type=Path, default=Path("prometheus-rules"), help="output directory"
     )
+    rules.add_argument(
+        "--format",
+        choices=["prometheus", "prometheus-operator"],
+        default="prometheus",
+        help="prometheus: <file>.rules.yml rule files (default); prometheus-operator: one "
+        "PrometheusRule object per SLO file, <file>.prometheusrule.yaml",
+    )
 
     grafana = export_sub.add_parser(
         "grafana", help="Grafana dashboards for the pipelines, SLOs and checks of the config"
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         from monitor.slo_cli import export_rules_command
 
-        return export_rules_command(args.config, args.out)
+        return export_rules_command(args.config, args.out, format=args.format)
     if args.command == "replay":
         return _replay(args)
     if args.command == "silence":

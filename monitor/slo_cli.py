@@ -34,13 +34,17 @@ def explain_command(config_path: str, name: str, out: TextIO = sys.stdout) -> in
     return 0
 
 
-def export_rules_command(config_path: str, out_dir: Path, out: TextIO = sys.stdout) -> int:
+def export_rules_command(
+    config_path: str, out_dir: Path, out: TextIO = sys.stdout, format: str = "prometheus"
+) -> int:
+    """Write the rules of every SLO file; ``format`` ``prometheus-operator`` writes
+    ``PrometheusRule`` objects for clusters where the Prometheus Operator loads rules."""
     try:
         _, groups = _load(config_path)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
-    for path in write_rules(groups, out_dir):
+    for path in write_rules(groups, out_dir, format):
         print(path, file=out)
     return 0
 

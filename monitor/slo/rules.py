@@ -26,6 +26,11 @@ its relative slack ``outcomes.EPS``: 1 bad in 10 is on a 90% budget), ties inclu
 alerts of an SLO share one rule group: rules of a group run in order at one timestamp, so each
 alert reads the ratios recorded in the same evaluation rather than the previous one.
 
+``--format prometheus-operator`` wraps the same groups in one ``PrometheusRule`` object per SLO file
+(``monitoring.coreos.com/v1``, ``<file>.prometheusrule.yaml``), so a cluster run by the Prometheus
+Operator loads them with ``kubectl apply`` and no file mounts; its ``spec.groups`` are the rule
+groups above, byte for byte the same expressions.
+
 Not expressible over these counters (stated in the file header when an SLO uses them): the
 binomial low-traffic test, the Wilson bound of sampled indicators, timeslice budgeting and
 calendar-aligned periods (the nominal length is used as a rolling period).
@@ -53,10 +58,20 @@ from monitor.slo.model import (
 from monitor.slo.outcomes import EPS
 from monitor.timeutil import format_duration
 
-__all__ = ["prometheus_rules", "rules_filename", "write_rules"]
+__all__ = [
+    "FORMATS",
+    "prometheus_operator_rule",
+    "prometheus_rules",
+    "rules_filename",
+    "write_rules",
+]
+
+#: ``hopwatch export prometheus-rules --format``: a Prometheus rule file, or a PrometheusRule.
+FORMATS = ("prometheus", "prometheus-operator")
 
 _DECIDED = "|".join(names.DECIDED_OUTCOMES)
 _FILENAME_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_NOT_DNS = re.compile(r"[^a-z0-9.-]+")
 
 
 def prometheus_rules(group: SLOGroup) -> str:
@@ -67,28 +82,69 @@ def prometheus_rules(group: SLOGroup) -> str:
     )
 
 
-def rules_filename(group: SLOGroup) -> str:
+def prometheus_operator_rule(group: SLOGroup) -> str:
+    """The group as one ``PrometheusRule`` object (YAML text, deterministic like the rule file).
+
+    The Prometheus Operator selects rule objects by label (``ruleSelector``), so the object
+    carries the usual ``app.kubernetes.io`` labels to match on; its name follows the SLO file so
+    re-exporting replaces the object instead of adding a second copy of every alert. No
+    namespace: ``kubectl apply -n`` (or a kustomization) places it.
+    """
+    stem = _stem(group)
+    name = _NOT_DNS.sub("-", f"hopwatch-slo-{stem}".lower()).strip("-.")[:253]
+    doc = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/name": "hopwatch",
+                "app.kubernetes.io/component": "slo-rules",
+                "app.kubernetes.io/managed-by": "hopwatch",
+            },
+        },
+        "spec": {"groups": [_rule_group(slo) for slo in group.slos]},
+    }
+    return _header(group) + yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000
+    )
+
+
+def rules_filename(group: SLOGroup, format: str = "prometheus") -> str:
     """``<file>.rules.yml`` after the SLO file the group came from (``<service>.rules.yml`` for a
-    group built in code), so one group is one file; ValueError when that cannot be a file name."""
+    group built in code), so one group is one file; ``<file>.prometheusrule.yaml`` for the
+    ``prometheus-operator`` format (a Kubernetes manifest, named as manifests are). ValueError
+    when that cannot be a file name or the format is unknown."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown rules format {format!r} (known: {', '.join(FORMATS)})")
+    stem = _stem(group)
+    return f"{stem}.prometheusrule.yaml" if format == "prometheus-operator" else f"{stem}.rules.yml"
+
+
+def _stem(group: SLOGroup) -> str:
     stem = Path(group.source).stem if group.source else group.service
     if not _FILENAME_SAFE.fullmatch(stem):
         raise ValueError(
             f"{group.source or 'SLO group'}: {stem!r} cannot name a rules file; "
             "use letters, digits, '_', '.' and '-'"
         )
-    return f"{stem}.rules.yml"
+    return stem
 
 
-def write_rules(groups: Iterable[SLOGroup], out_dir: Path) -> list[Path]:
-    """Write one rule file per group into ``out_dir`` (created if needed); the paths, in order.
+def write_rules(
+    groups: Iterable[SLOGroup], out_dir: Path, format: str = "prometheus"
+) -> list[Path]:
+    """Write one rule file (or ``PrometheusRule`` manifest, by ``format``) per group into
+    ``out_dir`` (created if needed); the paths, in order.
 
     Two groups for the same service would overwrite each other's file, so that is an error
     raised before anything is written.
     """
     groups = list(groups)
+    render = prometheus_operator_rule if format == "prometheus-operator" else prometheus_rules
     seen: dict[str, SLOGroup] = {}
     for group in groups:
-        name = rules_filename(group)
+        name = rules_filename(group, format)
         if name in seen:
             raise ValueError(
                 f"{group.source or 'SLO group'} and {seen[name].source or 'another group'} "
@@ -99,7 +155,7 @@ def write_rules(groups: Iterable[SLOGroup], out_dir: Path) -> list[Path]:
     paths = []
     for name, group in seen.items():
         path = out_dir / name
-        path.write_text(prometheus_rules(group), encoding="utf-8", newline="\n")
+        path.write_text(render(group), encoding="utf-8", newline="\n")
         paths.append(path)
     return paths
 
