@@ -70,6 +70,7 @@ def config_file(tmp_path: Path, mode: str) -> Path:
     path = tmp_path / f"{mode}.yaml"
     path.write_text(
         "apiVersion: hopwatch/v1\n"
+        "server:\n  auth: {open: true}\n"  # loopback only: writes open on purpose
         f"storage:\n  durability: {mode}\n"
         "pipelines:\n  - name: p\n    bucket: 60s\n    allowed_lateness: 5m\n"
         "    hops:\n      - name: a\n"
