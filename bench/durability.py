@@ -24,17 +24,24 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import ROOT, bare_decode, batches, best_of, free_port
+from ingest import (
+    PUSH_HEADERS,
+    ROOT,
+    bare_decode,
+    batches,
+    bench_env,
+    best_of,
+    config_text,
+    free_port,
+)
 
-HEADERS = {"content-type": "application/x-ndjson"}
+HEADERS = PUSH_HEADERS
 
 
 def config_for(mode: str) -> Path:
-    """The bundled config with ``storage.durability`` set, beside it (its includes are relative)."""
-    text = (ROOT / "hopwatch.yaml").read_text()
-    text = text.replace("storage:\n", f"storage:\n  durability: {mode}\n", 1)
+    """The bundled config with ``storage.durability`` set and a push token, beside it."""
     path = ROOT / f".bench-durability-{mode}.yaml"
-    path.write_text(text)
+    path.write_text(config_text(durability=mode))
     return path
 
 
@@ -48,7 +55,7 @@ class Hopwatch:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(self.config),
              "--listen", f"127.0.0.1:{self.port}", "--data-dir", data, "--log-level", "warning"],
-            cwd=ROOT,
+            cwd=ROOT, env=bench_env(),
         )  # fmt: skip
         for _ in range(400):
             try:

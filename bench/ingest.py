@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import math
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -49,6 +53,37 @@ def batches(n_events: int) -> tuple[list[bytes], int]:
     observations = sim.first_events(n_events)
     bodies = [ndjson(observations[i : i + BATCH]) for i in range(0, len(observations), BATCH)]
     return bodies, len(observations)
+
+
+TOKEN_ENV = "HOPWATCH_BENCH_TOKEN"
+BENCH_TOKEN = secrets.token_urlsafe(24)
+"""The push token of the benches' servers: passed in the environment, never on a command line."""
+INCLUDES = ("slo_definitions/", "checks/", "alert_rules/")
+
+
+def config_text(root: Path = ROOT, durability: str | None = None) -> str:
+    """The bundled hopwatch.yaml with a push token read from ``HOPWATCH_BENCH_TOKEN`` (auth is on
+    by default for writes), its includes made absolute (the copy lives in a temporary directory)
+    and, if given, ``storage.durability``."""
+    text = (root / "hopwatch.yaml").read_text()
+    auth = (
+        f"  auth:\n    tokens:\n      - {{name: bench, scopes: [push], token_env: {TOKEN_ENV}}}\n"
+    )
+    text, n = re.subn(r"(?m)^server:\n", "server:\n" + auth, text, count=1)
+    if n != 1:
+        raise ValueError("hopwatch.yaml has no server section")
+    for inc in INCLUDES:
+        text = text.replace(f"  - {inc}\n", f"  - {root / inc}\n")
+    if durability:
+        text = text.replace("storage:\n", f"storage:\n  durability: {durability}\n", 1)
+    return text
+
+
+def bench_env() -> dict[str, str]:
+    return {**os.environ, TOKEN_ENV: BENCH_TOKEN}
+
+
+PUSH_HEADERS = {"content-type": "application/x-ndjson", "authorization": f"Bearer {BENCH_TOKEN}"}
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -86,7 +121,8 @@ def free_port() -> int:
 def http(bodies: list[bytes], workers: int = 2) -> float:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
+        config = Path(tmp) / "hopwatch.yaml"
+        config.write_text(config_text())
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -94,15 +130,15 @@ def http(bodies: list[bytes], workers: int = 2) -> float:
                 "monitor",
                 "run",
                 "--config",
-                str(ROOT / "hopwatch.yaml"),
+                str(config),
                 "--listen",
                 f"127.0.0.1:{port}",
                 "--data-dir",
-                tmp,
+                str(Path(tmp) / "data"),
                 "--log-level",
                 "warning",
             ],
-            env=env,
+            env=bench_env(),
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -113,7 +149,7 @@ def http(bodies: list[bytes], workers: int = 2) -> float:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)
-            headers = {"content-type": "application/x-ndjson"}
+            headers = PUSH_HEADERS
             with httpx.Client() as warm:
                 warm.post(base + "/v1/observations", content=bodies[0], headers=headers)
             chunks = [bodies[i::workers] for i in range(workers)]
@@ -136,32 +172,190 @@ def http(bodies: list[bytes], workers: int = 2) -> float:
             proc.wait(timeout=30)
 
 
-def bytes_per_pending_id(n: int = 1_000_000) -> float:
+def rss_from_status(text: str) -> int:
+    """Resident set size in bytes from the text of ``/proc/<pid>/status`` (its ``VmRSS`` line,
+    in kB); 0 when there is none (a zombie)."""
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            value, unit = line.split()[1:3]
+            if unit.lower() != "kb":
+                raise ValueError(f"unexpected VmRSS unit {unit!r}")
+            return int(value) * 1024
+    return 0
+
+
+def read_rss(pid: int | str = "self") -> int:
+    """RSS of a process, as the kernel counts it (no psutil)."""
+    return rss_from_status(Path(f"/proc/{pid}/status").read_text())
+
+
+def settled_rss() -> int:
+    """This process' RSS after a full garbage collection."""
+    gc.collect()
+    return read_rss()
+
+
+def _one_edge(cap: int) -> PipelineLedger:
     pipeline = Pipeline(
-        name="p", hops=(Hop("a"), Hop("b")), edges=(Edge("a", "b"),), max_pending_ids=2 * n
+        name="p", hops=(Hop("a"), Hop("b")), edges=(Edge("a", "b"),), max_pending_ids=cap
     )
-    ledger = PipelineLedger(pipeline)
-    base = time.time()
+    return PipelineLedger(pipeline)
+
+
+def _push_missing(ledger: PipelineLedger, first: int, count: int, at: float) -> None:
+    """``count`` ids of event time ``at`` seen at hop ``a`` (each at its own millisecond, the
+    worst case for memory), never at ``b``."""
+    ledger.observe(
+        [
+            Observation(
+                "p",
+                "a",
+                "x",
+                at,
+                at + 0.25 + k / 1000.0,
+                event_id=f"evt-{i:012x}-{(i * 7919) & 0xFFFFFFFF:08x}",
+            )
+            for k, i in enumerate(range(first, first + count))
+        ]
+    )
+
+
+class PendingPhases:
+    """Memory of ids that never arrive downstream, through the ledger's real path.
+
+    Time is simulated (``now`` advances with the ids pushed, and ``close(now)`` runs every
+    simulated second as the daemon's ticker does: it compacts latency buffers and closes what the
+    watermark has passed), so an hour of amendment window takes seconds.
+
+    Phase 1: ``n`` ids at ``fill_rate`` per simulated second, all inside the lateness window (no
+    bucket closes): RSS growth / ``n``.
+    Phase 2: ``steady_rate`` ids per simulated second for ``minutes``, past the amendment window
+    (buckets evicted, and ids beyond ``max_pending_ids`` evicted): RSS at each simulated minute.
+    """
+
+    BATCH = 1_000
+
+    def __init__(self, n: int = 1_000_000, fill_rate: int = 10_000) -> None:
+        self.n = n
+        self.fill_rate = fill_rate
+        self.ledger = _one_edge(cap=n)
+        # From the start of a bucket, so the ids split over buckets (and dict tables) the same
+        # way in every run: 1,000,000 at 10,000/s fill 60 + 40 s of the first two buckets.
+        size = self.ledger.watermark.bucket_seconds
+        self.now = (time.time() // size) * size
+        self.next_id = 0
+
+    def _run(self, rate: int, seconds: int, on_minute=None) -> None:
+        per_second = max(rate // self.BATCH, 1)
+        for s in range(seconds):
+            for _ in range(per_second):
+                _push_missing(self.ledger, self.next_id, self.BATCH, self.now)
+                self.next_id += self.BATCH
+                self.now += 1.0 / per_second
+            self.ledger.close(self.now)
+            if on_minute is not None and (s + 1) % 60 == 0:
+                on_minute((s + 1) // 60)
+
+    def fill(self) -> float:
+        """Phase 1: bytes of RSS per pending id."""
+        before = settled_rss()
+        self._run(self.fill_rate, self.n // self.fill_rate)
+        after = settled_rss()
+        assert self.ledger.pending_ids == self.n, self.ledger.pending_ids
+        joins = [j for js in self.ledger._edges.values() for j in js.values()]
+        assert not any(j.closed for j in joins), "phase 1 must stay inside the lateness window"
+        return (after - before) / self.n
+
+    def steady(self, rate: int, minutes: int) -> list[int]:
+        """Phase 2: RSS at the end of each simulated minute."""
+        out: list[int] = []
+        self._run(rate, minutes * 60, lambda _m: out.append(settled_rss()))
+        return out
+
+
+def window_minutes(ledger: PipelineLedger) -> float:
+    """Minutes after which a bucket's ids are forgotten: bucket, lateness, amendment horizon."""
+    w = ledger.watermark
+    return (w.bucket_seconds + w.lateness + ledger.amend_horizon) / 60.0
+
+
+def bytes_per_pending_id(n: int = 1_000_000) -> float:
+    """Python heap bytes per pending id (tracemalloc), same path as ``PendingPhases.fill``."""
+    phases = PendingPhases(n)
     gc.collect()
     tracemalloc.start()
-    for k in range(0, n, 10_000):
-        ledger.observe(
-            [
-                Observation(
-                    "p",
-                    "a",
-                    "x",
-                    base + (i % 600) * 0.1,
-                    base + (i % 600) * 0.1 + 1,
-                    event_id=f"evt-{i:012x}-{(i * 7919) & 0xFFFFFFFF:08x}",
-                )
-                for i in range(k, k + 10_000)
-            ]
-        )
+    phases._run(phases.fill_rate, n // phases.fill_rate)
+    gc.collect()
     current, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert ledger.pending_ids == n
+    assert phases.ledger.pending_ids == n
     return current / n
+
+
+def pending_rss_report(n: int, steady_rate: int, minutes: int) -> dict[str, object]:
+    """Run in a fresh interpreter (``--pending-rss``) so no freed heap of other benches is
+    reused: phase 1 and 2 of ``PendingPhases``."""
+    phases = PendingPhases(n)
+    per_id = phases.fill()
+    base_rss = read_rss()
+    per_minute = phases.steady(steady_rate, minutes)
+    return {
+        "per_id": per_id,
+        "after_fill": base_rss,
+        "per_minute": per_minute,
+        "window_minutes": window_minutes(phases.ledger),
+        "evicted": phases.ledger.stats.pending_evicted,
+        "held": phases.ledger.pending_ids,
+    }
+
+
+def pending_rss_in_child(n: int, steady_rate: int, minutes: int) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--pending-rss", str(n), "--steady-rate", str(steady_rate),
+         "--minutes", str(minutes)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def flatness(per_minute: list[int], window: float) -> tuple[int, int, float]:
+    """(RSS at the first whole minute after the window, RSS at the end, end / that)."""
+    if not per_minute:
+        return 0, 0, float("nan")
+    first = min(math.ceil(window), len(per_minute)) - 1
+    start, end = per_minute[max(first, 0)], per_minute[-1]
+    return start, end, end / start
+
+
+def print_pending(report: dict[str, object], tracemalloc_per_id: float, n: int) -> None:
+    per_minute = [int(x) for x in report["per_minute"]]  # type: ignore[attr-defined]
+    window = float(report["window_minutes"])  # type: ignore[arg-type]
+    print(
+        f"pending id memory     {tracemalloc_per_id:10.1f} bytes/id at {n:,} (tracemalloc, "
+        "Python heap)"
+    )
+    print(
+        f"pending id memory     {float(report['per_id']):10.1f} bytes/id at {n:,} "  # type: ignore[arg-type]
+        "(RSS growth, VmRSS; goal <= 150)"
+    )
+    print(
+        f"steady phase: {len(per_minute)} simulated minutes; a bucket's ids are kept "
+        f"{window:.0f} min (bucket + lateness + amendment horizon); "
+        f"{report['evicted']:,} ids evicted, {report['held']:,} held at the end"
+    )
+    for i in range(0, len(per_minute), 10):
+        row = "  ".join(f"{r / 1e6:6.1f}" for r in per_minute[i : i + 10])
+        print(f"  RSS MB, minutes {i + 1:3d}-{min(i + 10, len(per_minute)):3d}: {row}")
+    start, end, ratio = flatness(per_minute, window)
+    print(
+        f"RSS after the window {start / 1e6:.1f} MB, at the end {end / 1e6:.1f} MB: "
+        f"{ratio:.3f} (goal: flat)"
+    )
+    after_fill = int(report["after_fill"])  # type: ignore[call-overload]
+    print(
+        f"RSS at the end / after phase 1 (both with {report['held']:,} ids held): "
+        f"{end / after_fill:.3f} ({after_fill / 1e6:.1f} -> {end / 1e6:.1f} MB)"
+    )
 
 
 def main() -> None:
@@ -169,7 +363,22 @@ def main() -> None:
     parser.add_argument(
         "--events", type=int, default=40_000, help="simulated events (≈4.5 observations each)"
     )
+    parser.add_argument("--pending", type=int, default=1_000_000, help="ids pending in phase 1")
+    parser.add_argument(
+        "--steady-rate", type=int, default=2_500, help="ids per simulated second in phase 2"
+    )
+    parser.add_argument("--minutes", type=int, default=75, help="simulated minutes of phase 2")
+    parser.add_argument("--pending-only", action="store_true", help="only the memory figures")
+    parser.add_argument("--pending-rss", type=int, help=argparse.SUPPRESS)  # the child's mode
     args = parser.parse_args()
+    if args.pending_rss:
+        report = pending_rss_report(args.pending_rss, args.steady_rate, args.minutes)
+        print(json.dumps(report))
+        return
+    if args.pending_only:
+        report = pending_rss_in_child(args.pending, args.steady_rate, args.minutes)
+        print_pending(report, bytes_per_pending_id(args.pending), args.pending)
+        return
     bodies, n = batches(args.events)
     print(
         f"{n} observations in {len(bodies)} NDJSON batches, {sum(map(len, bodies)) / n:.0f} bytes each"
@@ -183,9 +392,8 @@ def main() -> None:
     print(
         f"HTTP NDJSON x{BATCH}    {over_http:10,.0f} obs/s  {over_http / bare:.2f} of bare decode (goal >= 0.50)"
     )
-    print(
-        f"pending id memory     {bytes_per_pending_id():10.1f} bytes/id at 1,000,000 (goal <= 150)"
-    )
+    report = pending_rss_in_child(args.pending, args.steady_rate, args.minutes)
+    print_pending(report, bytes_per_pending_id(args.pending), args.pending)
 
 
 if __name__ == "__main__":

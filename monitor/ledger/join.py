@@ -13,7 +13,8 @@ keep their text, so that a closed bucket can show a few missing ids to grep for.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,30 @@ from monitor.ledger.sketch import LatencySketch
 _EMPTY = np.empty(0, dtype=np.uint64)
 NAME_SLOTS = 128
 MAX_MISSING_IDS = 20
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def fitted(held: dict[K, V]) -> dict[K, V]:
+    """``held``, or a copy sized to fit when removals left its table mostly empty.
+
+    A dict never gives its table back as items leave it (``pop``, ``popitem``): a bucket whose
+    1,000,000 pending ids were evicted (``max_pending_ids``) or arrived kept ~40 MB of empty
+    slots until the bucket itself was evicted, an hour after it closed, so RSS grew with every
+    id ever pending instead of with the ids held. The copy keeps the order (``popitem`` and
+    iteration give the same items in the same order), and it happens only once the table is
+    several times what ``len(held)`` needs, so its cost is amortised over the removals.
+    """
+    if sys.getsizeof(held) > _FIT_SLACK_BYTES + _FIT_BYTES_PER_ITEM * len(held):
+        return dict(held)
+    return held
+
+
+_FIT_BYTES_PER_ITEM = 256
+"""A fresh dict takes 30-120 bytes per item (its table grows by steps); beyond this it is mostly
+empty slots."""
+_FIT_SLACK_BYTES = 4096
 
 
 class EdgeJoin:
@@ -128,6 +153,10 @@ class EdgeJoin:
         self.settled = np.fromiter(self.arrived, dtype=np.uint64, count=len(self.arrived))
         self.settled.sort()
         self.arrived = set()
+        # Kept for the amendment horizon: give back the slots of the ids that arrived.
+        self.pending = fitted(self.pending)
+        self.early = fitted(self.early)
+        self.names = fitted(self.names)
 
     @property
     def missing(self) -> int:

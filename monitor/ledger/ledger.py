@@ -17,7 +17,7 @@ import msgspec
 from monitor.config.model import Edge, Pipeline
 from monitor.ledger.aggregate import HopAggregate
 from monitor.ledger.bucket import HopCounts
-from monitor.ledger.join import EdgeJoin
+from monitor.ledger.join import EdgeJoin, fitted
 from monitor.ledger.records import Completeness, EdgeResult, Exemplar, HopBucket, JoinMode
 from monitor.ledger.sampling import HASH_MASK, IdSampler, id_hash, xxh3_64
 from monitor.ledger.watermark import Gap, Watermark
@@ -230,6 +230,8 @@ class PipelineLedger:
                 for joins in self._edges.values():
                     join = joins.get(b)
                     held = getattr(join, attr) if join is not None else None
+                    if not held or over <= 0:
+                        continue
                     while held and over > 0:
                         h, _ = held.popitem()
                         if attr == "pending":
@@ -239,6 +241,7 @@ class PipelineLedger:
                             join.dirty = join.closed  # type: ignore[union-attr]
                         over -= 1
                         self.stats.pending_evicted += 1
+                    setattr(join, attr, fitted(held))  # give back the evicted ids' slots
                 if over <= 0:
                     return
 
