@@ -17,6 +17,8 @@ Outcomes go to a ``sink(slo_name, at, good, bad)``: the evaluator's outcome ledg
 from __future__ import annotations
 
 import heapq
+import math
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -62,16 +64,47 @@ def _segment(slo: SLO, obs: Observation) -> str | None:
     return None if value is None else f"{slo.segment_by}={value}"
 
 
+MAX_SEGMENTS = 10_000
+"""Distinct segment texts one SLO shares between its pending events (attribute sets are bounded
+per pipeline; past this, a segment text is made per event again)."""
+
+
 class _Latency:
-    """Pending events of one latency SLO, with a deadline heap so expiry is O(log n)."""
+    """Pending events of one latency SLO.
+
+    Deadlines are kept in one-second bins of packed hashes (8 bytes an event, where a heap of
+    tuples cost 64) with a small heap of the bins' seconds, and segment texts are shared: a
+    pending event costs its dict entry and one small tuple, which matters at a million pending.
+    Expiry decides in (deadline, hash) order, as a heap of (deadline, hash) would.
+    """
 
     def __init__(self, slo: SLO, ind: LatencyIndicator, sampler: IdSampler, cap: int) -> None:
         self.slo, self.ind, self.sampler, self.cap = slo, ind, sampler, cap
         self.pending: dict[int, tuple[float, str, str | None]] = {}
         self.early: dict[int, float] = {}
         self.decided: set[int] = set()
-        self.deadlines: list[tuple[float, int]] = []
+        self._bins: dict[int, array[int]] = {}
+        self._bin_seconds: list[int] = []
+        self._segments: dict[str, str] = {}
         self.evidence = Evidence()
+
+    def _shared(self, segment: str | None) -> str | None:
+        if segment is None:
+            return None
+        shared = self._segments.get(segment)
+        if shared is not None:
+            return shared
+        if len(self._segments) < MAX_SEGMENTS:
+            self._segments[segment] = segment
+        return segment
+
+    def _schedule(self, deadline: float, h: int) -> None:
+        second = math.floor(deadline)
+        hashes = self._bins.get(second)
+        if hashes is None:
+            hashes = self._bins[second] = array("Q")
+            heapq.heappush(self._bin_seconds, second)
+        hashes.append(h)
 
     def at_from(self, obs: Observation, sink: Sink) -> None:
         if obs.event_id is None:
@@ -82,7 +115,7 @@ class _Latency:
             return
         deadline = obs.event_time + self.ind.threshold
         seen_at_to = self.early.pop(h, None)
-        segment = _segment(self.slo, obs)
+        segment = self._shared(_segment(self.slo, obs))
         if seen_at_to is not None:
             at = max(seen_at_to, obs.observed_time)
             self._decide(h, seen_at_to <= deadline, segment, obs.event_id, at, sink)
@@ -90,7 +123,7 @@ class _Latency:
             self._decide(h, False, segment, obs.event_id, deadline, sink)
         elif len(self.pending) < self.cap:
             self.pending[h] = (deadline, obs.event_id, segment)
-            heapq.heappush(self.deadlines, (deadline, h))
+            self._schedule(deadline, h)
 
     def at_to(self, obs: Observation, sink: Sink) -> None:
         if obs.event_id is None:
@@ -109,10 +142,29 @@ class _Latency:
 
     def expire(self, now: float, sink: Sink) -> None:
         """Every pending event whose threshold has passed is bad, at its deadline."""
-        while self.deadlines and self.deadlines[0][0] <= now:
-            deadline, h = heapq.heappop(self.deadlines)
-            entry = self.pending.pop(h, None)
-            if entry is not None:
+        due: list[tuple[float, int]] = []
+        later: list[tuple[int, array[int]]] = []
+        pending = self.pending
+        while self._bin_seconds and self._bin_seconds[0] <= now:
+            second = heapq.heappop(self._bin_seconds)
+            keep = array("Q")
+            for h in self._bins.pop(second):
+                entry = pending.get(h)
+                if entry is None:
+                    continue  # decided when it arrived; its bin entry is dropped here
+                if entry[0] <= now:
+                    due.append((entry[0], h))
+                else:
+                    keep.append(h)
+            if keep:
+                later.append((second, keep))
+        for second, keep in later:
+            self._bins[second] = keep
+            heapq.heappush(self._bin_seconds, second)
+        due.sort()
+        for deadline, h in due:
+            entry = pending.pop(h, None)
+            if entry is not None and entry[0] == deadline:
                 self._decide(h, False, entry[2], entry[1], deadline, sink)
         if len(self.decided) > self.cap:
             self.decided.clear()  # bounded memory: a repeat older than this counts as new
