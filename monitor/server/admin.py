@@ -2,7 +2,8 @@
 
 The admin scope guards it (``auth.ROUTE_SCOPES``), like silences: a reload changes what is
 judged and who is paged. The runtime does the work (``monitor.daemon.Daemon.reload``); a runtime
-that cannot reload (a test's static one) answers 501 rather than pretending. A refused config
+that cannot reload (a test's static one) answers 403, as Prometheus does with its lifecycle API
+off, rather than pretending. A refused config
 answers 400 with every error, and the previous config keeps running.
 """
 
@@ -47,7 +48,7 @@ def reload_route(runtime: Runtime) -> Route:
                     "error": "this hopwatch cannot reload its config",
                     "hint": "reload a daemon started with hopwatch run",
                 },
-                501,
+                403,
             )
         outcome = await runtime.reload()
         if outcome.ok:

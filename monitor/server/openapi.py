@@ -277,7 +277,7 @@ def document() -> dict[str, Any]:
                         },
                     ),
                     **_problems(401),
-                    "501": _answer("this runtime cannot reload", _ref("Problem")),
+                    "403": _answer("this runtime cannot reload", _ref("Problem")),
                 },
             }
         },
