@@ -292,22 +292,17 @@ def _run(args: argparse.Namespace) -> int:
     from monitor.config import ConfigError
     from monitor.daemon import Daemon
     from monitor.logs import setup_logging
+    from monitor.reload import load_all
     from monitor.store import StoreError, open_store
-    from monitor.validate import load_config
 
     setup_logging(args.log_format, args.log_level)
-    from monitor.anomaly.load import load_checks
-    from monitor.routing.load import load_routing
-    from monitor.slo.load import load_slos
-
     try:
-        config = load_config(args.config)
-        groups = load_slos(config)
-        checks = load_checks(config)
-        routing = load_routing(config)
+        # The same loader a reload (SIGHUP, POST /-/reload) uses: what starts, reloads.
+        loaded = load_all(args.config)
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
+    config = file_config = loaded.config
     server = config.server
     if args.listen:
         server = dataclasses.replace(server, host=args.listen[0], port=args.listen[1])
@@ -333,17 +328,17 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
-    slos = [slo for group in groups for slo in group.slos]
     daemon = Daemon(
         config,
         SystemClock(),
         store,
-        slos=slos,
-        checks=checks,
+        slos=loaded.slos,
+        checks=loaded.checks,
         silences=silences,
-        routing=routing,
+        routing=loaded.routing,
         nflog_store=nflog,
     )
+    daemon.file_config = file_config
     try:
         asyncio.run(daemon.serve(server.host, server.port))
     except StoreError as err:  # a damaged checkpoint or log: one line, no traceback, exit 1

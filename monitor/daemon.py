@@ -4,7 +4,7 @@ This is the I/O shell around ``Engine``. On start it restores the last checkpoin
 it was not running as a gap, so buckets it could not fully observe come out ``incomplete`` instead of
 as loss. Every tick closes buckets and persists what closed; every ``checkpoint_interval`` it saves the
 open state; SIGTERM / SIGINT save once more and exit 0. A failing tick is logged and counted, and the
-loop goes on.
+loop goes on. SIGHUP (or ``POST /-/reload``) reloads the config without a restart (``reload``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.model import CheckDef
+from monitor.config import ConfigError
 from monitor.config.model import Config
 from monitor.durability import MODE_WAL, Durability, data_dir_of
 from monitor.engine import Engine, TickOutput
@@ -28,9 +29,11 @@ from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
 from monitor.notify.dispatch import open_clients
 from monitor.notify.notifier import Notifier
+from monitor.reload import Loaded, ReloadOutcome, keep_running_settings, load_all
 from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
+from monitor.sources.health import SourceHealth, SourceKey
 from monitor.sources.pull import SourceRunner
 from monitor.stats import DaemonStats
 from monitor.store import Store
@@ -65,6 +68,11 @@ class Daemon:
         durability: str | None = None,
     ) -> None:
         self.config = config
+        self.file_config = config
+        """The config as its file says, before command-line overrides (``hopwatch run`` sets
+        it): a reload reports what the file changed since, not the overrides."""
+        self.config_path: Path | None = config.source
+        """The main config file a reload reads again."""
         self.silences = silences if silences is not None else SilenceBook()
         self.clock = clock
         self.store = store
@@ -92,6 +100,10 @@ class Daemon:
         self._server: Any = None
         self._outbox: list[TickOutput] = []
         self._failing = 0
+        self._serving = False
+        self._sources_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[ReloadOutcome]] = set()
         self.notifier = Notifier(
             routing if routing is not None else default_routing(),
             silences=self.silences,
@@ -143,6 +155,7 @@ class Daemon:
         self.engine.load_alerts(Alert.from_json(a) for a in self.store.load_alerts())
         self.notifier.start(self.engine.view().alerts, now)
         self._last_checkpoint = now
+        self.stats.last_reload_success_at = now
         self._ready = True
         return gap
 
@@ -289,6 +302,107 @@ class Daemon:
                 log.exception("closing the store failed")
         log.info("stopped")
 
+    # --- reload -------------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadOutcome:
+        """Reload the config file (SIGHUP, ``POST /-/reload``): read and validate it off the loop,
+        then swap it in on the loop (``apply``). One reload at a time."""
+        async with self._reload_lock:
+            path = self.config_path
+            if path is None:
+                return self._refused(["this hopwatch was not started from a config file"])
+            try:
+                loaded = await asyncio.to_thread(load_all, path)
+            except ConfigError as err:
+                return self._refused([str(issue) for issue in err.issues])
+            except Exception as exc:  # unreadable file, a loader bug: still keep running
+                log.exception("config reload failed")
+                return self._refused([f"{path}: {type(exc).__name__}: {exc}"])
+            return self.apply(loaded)
+
+    def reload_now(self) -> ReloadOutcome:
+        """``reload`` without a loop (tests, tools): load and swap here and now."""
+        path = self.config_path
+        if path is None:
+            return self._refused(["this hopwatch was not started from a config file"])
+        try:
+            loaded = load_all(path)
+        except ConfigError as err:
+            return self._refused([str(issue) for issue in err.issues])
+        return self.apply(loaded)
+
+    def apply(self, loaded: Loaded) -> ReloadOutcome:
+        """Swap in a validated config, keeping the state of everything that did not change.
+
+        Synchronous, so it runs between ticks and handlers on the one loop: nothing sees half
+        of it. The new engine is built from the new config and restored from the running
+        engine's checkpoint bytes (the same path as a restart: pipelines, edges and checks no
+        longer configured are dropped, new ones start empty, a changed check re-learns), then
+        takes what a checkpoint leaves out (``Engine.carry_over``). Pulled sources, the
+        write-ahead log, the notifier's routing and the HTTP app (it reads ``self.config`` and
+        ``self.engine`` per request) follow. If building any of it fails, nothing is swapped.
+        """
+        now = self.clock.now()
+        try:
+            config, notes = keep_running_settings(self.config, loaded.config, self.file_config)
+            sources = SourceRunner.from_config(config)
+            sources.carry_over(self.sources)
+            engine = Engine(
+                config, slos=loaded.slos, checks=loaded.checks, verdict_sources=[sources.verdicts]
+            )
+            engine.restore(self.engine.checkpoint())
+            engine.carry_over(self.engine)
+        except Exception as exc:
+            log.exception("config reload failed while building the new state")
+            return self._refused([f"{type(exc).__name__}: {exc}"])
+        old_engine, old_sources = self.engine, self.sources
+        with contextlib.suppress(Exception):  # the store retries at the next alert change
+            removed = old_engine.drain_removed_alerts()
+            if removed:
+                self.store.delete_alerts(removed)
+        self.config, self.file_config = config, loaded.config
+        self.engine, self.sources = engine, sources
+        self.durability.use_engine(engine)
+        self.notifier.reroute(loaded.routing, config.pipelines, engine.view().alerts, now)
+        self._restart_sources(old_sources)
+        self.stats.last_reload_successful = True
+        self.stats.last_reload_success_at = now
+        for note in notes:
+            log.warning("config reload: " + note)
+        log.info(
+            "config reloaded",
+            extra={
+                "file": str(self.config_path),
+                "pipelines": len(config.pipelines),
+                "slos": len(loaded.slos),
+                "checks": len(loaded.checks),
+            },
+        )
+        return ReloadOutcome(True, notes=notes, at=now)
+
+    def _refused(self, errors: list[str]) -> ReloadOutcome:
+        """A config that does not validate: the old one keeps running; one log line says why."""
+        self.stats.last_reload_successful = False
+        log.error(
+            "config reload refused, the previous config keeps running: " + "; ".join(errors),
+            extra={"file": str(self.config_path), "errors": errors},
+        )
+        return ReloadOutcome(False, errors=tuple(errors), at=self.clock.now())
+
+    def _restart_sources(self, old: SourceRunner) -> None:
+        """Stop the old runner's pulls (its adapters close as it ends) and start the new
+        runner's, feeding the new engine; a pull in flight is cancelled, never fed."""
+        if self._sources_task is not None:
+            self._sources_task.cancel()
+            self._sources_task = None
+        if self._serving and self.sources.sources:
+            self._sources_task = asyncio.create_task(self.sources.run(self.engine, self.clock))
+
+    def _on_sighup(self) -> None:
+        task = asyncio.create_task(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
     # --- serving ------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -317,8 +431,7 @@ class Daemon:
         from monitor.export.durability_metrics import DurabilityCollector
 
         app = create_app(self)
-        sources = self.sources
-        app.state.registry.register(SourceCollector(sources))
+        app.state.registry.register(SourceCollector(_CurrentSources(self)))
         app.state.registry.register(DurabilityCollector(self.durability))
         # process_* (memory, CPU, open files): the "hopwatch itself" dashboard plots them, and
         # the app's own registry leaves them out so test apps in one process stay comparable.
@@ -340,18 +453,36 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         self.start()
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.background_checkpoints = True
         log.info("listening", extra={"listen": f"{host}:{port}"})
         async with open_clients() as clients:
-            tasks = [asyncio.create_task(self.tick_forever())]
+            tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.tick_forever())]
             tasks.append(asyncio.create_task(self.notifier.run(self.clock, clients)))
             tasks += [asyncio.create_task(t) for t in extra_tasks]
-            if sources.sources:
-                tasks.append(asyncio.create_task(sources.run(self.engine, self.clock)))
+            self._serving = True
+            self._restart_sources(self.sources)
             try:
                 await server.serve()
             finally:
+                self._serving = False
+                loop.remove_signal_handler(signal.SIGHUP)
+                tasks += [*self._reloads]
+                if self._sources_task is not None:
+                    tasks.append(self._sources_task)
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self.stop()
+
+
+class _CurrentSources:
+    """The daemon's pulled sources as they are now (a reload replaces the runner), for the
+    ``hopwatch_source_*`` collector registered once per app."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    @property
+    def health(self) -> Mapping[SourceKey, SourceHealth]:
+        return self._daemon.sources.health

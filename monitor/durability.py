@@ -102,6 +102,14 @@ class Durability:
         self.stats = CheckpointStats()
         self.opened = False
 
+    def use_engine(self, engine: Engine) -> None:
+        """A config reload replaced the engine: checkpoint and replay that one from now on (a
+        checkpoint being written by a forked child carries the old engine's state, which the
+        new one was restored from, so it stays valid)."""
+        self.engine = engine
+        self.encode = engine.checkpoint
+        self.background.encode = self.encode
+
     # --- start --------------------------------------------------------------------------------
 
     def restore(self, store: Store) -> tuple[float | None, float | None]:

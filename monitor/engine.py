@@ -482,6 +482,31 @@ class Engine:
             if self._agents.contacts:
                 self._watch_agents()
 
+    def carry_over(self, old: Engine) -> None:
+        """On a reload, after ``restore(old.checkpoint())``: take from the running engine what
+        a checkpoint leaves out (a restart rebuilds it; a reload need not), for what is still
+        configured: the last and recent buckets (status page), the hop latency histograms and
+        push counters (counters must not reset on a reload), the last tick, and the SLI
+        recorder's in-flight latency events when the SLOs and their pipelines' id sampling are
+        unchanged (otherwise its pending events are re-learned, as after a restart)."""
+        edges = self._edge_totals.keys()
+        hops = {(p.name, h.name) for p in self._config.pipelines for h in p.hops}
+        self._last_edge = {k: v for k, v in old._last_edge.items() if k in edges}
+        self._recent_edges = {k: v for k, v in old._recent_edges.items() if k in edges}
+        self._last_hop = {k: v for k, v in old._last_hop.items() if k in hops}
+        self._recent_hops = {k: v for k, v in old._recent_hops.items() if k in hops}
+        for key, histogram in old._hop_latency.by_hop.items():
+            if key in hops and old._hop_latency.bounds == self._hop_latency.bounds:
+                self._hop_latency.by_hop[key] = histogram
+        self._ingest_stats = old._ingest_stats
+        self._last_tick = old._last_tick
+
+        def sampling(config: Config) -> dict[str, float]:
+            return {p.name: p.id_sampling for p in config.pipelines}
+
+        if old._sli.slos == self._sli.slos and sampling(old._config) == sampling(self._config):
+            self._sli = old._sli
+
 
 def _frozen(histogram: LatencyHistogram, bounds: tuple[float, ...]) -> HopHistogram:
     return HopHistogram(

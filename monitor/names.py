@@ -223,6 +223,19 @@ DAEMON_TICK_DURATION = Metric(
     "Wall time the last tick took (closing buckets, judging, persisting).",
     (),
 )
+CONFIG_LAST_RELOAD_SUCCESSFUL = Metric(
+    "hopwatch_config_last_reload_successful",
+    "gauge",
+    "1 if the last config reload (SIGHUP or POST /-/reload) succeeded, 0 if it was refused and "
+    "the previous config still runs.",
+    (),
+)
+CONFIG_LAST_RELOAD_SUCCESS = Metric(
+    "hopwatch_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "Unix time the running config was loaded (at start, then at each successful reload).",
+    (),
+)
 NOTIFICATIONS = Metric(
     "hopwatch_notifications_total",
     "counter",
@@ -301,6 +314,8 @@ ALL: Final = (
     DAEMON_TICKS,
     DAEMON_TICK_ERRORS,
     DAEMON_TICK_DURATION,
+    CONFIG_LAST_RELOAD_SUCCESSFUL,
+    CONFIG_LAST_RELOAD_SUCCESS,
     NOTIFICATIONS,
     NOTIFICATION_FAILURES,
     NOTIFY_ERRORS,

@@ -22,3 +22,7 @@ class DaemonStats:
     """Deliveries that did not go out, by (receiver, integration kind, reason)."""
     notify_errors: int = 0
     """Notification rounds or log writes that failed (each logged)."""
+    last_reload_successful: bool = True
+    """False while the last config reload was refused (the previous config still runs)."""
+    last_reload_success_at: float = 0.0
+    """When the running config was loaded: the start, then each successful reload."""

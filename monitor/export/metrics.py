@@ -252,6 +252,8 @@ class HopwatchCollector(Collector):
             (names.DAEMON_TICKS, stats.ticks),
             (names.DAEMON_TICK_ERRORS, stats.tick_errors),
             (names.DAEMON_TICK_DURATION, stats.last_tick_seconds),
+            (names.CONFIG_LAST_RELOAD_SUCCESSFUL, stats.last_reload_successful),
+            (names.CONFIG_LAST_RELOAD_SUCCESS, stats.last_reload_success_at),
         ):
             family = new_family(metric)
             family.add_metric([], float(value))

@@ -100,6 +100,32 @@ class Notifier:
             return
         self.dispatcher.put(alerts, now)
 
+    def reroute(
+        self,
+        routing: RoutingConfig,
+        topology: Iterable[PipelineLike],
+        alerts: Iterable[Alert],
+        now: float,
+    ) -> None:
+        """A config reload: route by the new tree from now on, as Alertmanager's reload does.
+
+        The groups are rebuilt from ``alerts`` (every alert the engine holds) as after a restart,
+        and the notification log is kept, so a group already notified under a route that did not
+        change is not notified again; deliveries in flight finish and are logged as usual."""
+        self.routing = routing
+        self.dispatcher = Dispatcher(
+            routing, self.dispatcher.silences, tuple(topology), self.dispatcher.nflog
+        )
+        previous = self.forwarding
+        self.forwarding = None
+        if routing.extensions.delivery is DeliveryMode.FORWARD:
+            interval = previous.interval if previous is not None else FORWARD_INTERVAL
+            self.forwarding = _Forwarding(routing.extensions.forward_urls, interval)
+            if previous is not None:
+                self.forwarding.alerts = previous.alerts
+                self.forwarding.last_sent = previous.last_sent
+        self.start(alerts, now)
+
     # --- one round ----------------------------------------------------------------------------
 
     async def step(self, now: float, clients: Clients) -> None:

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from monitor.export.metrics import HopwatchCollector
+from monitor.server.admin import reload_route
 from monitor.server.aggregates import aggregate_route
 from monitor.server.api import ReadApi
 from monitor.server.auth import AuthCollector, protect
@@ -57,6 +58,7 @@ def create_app(
             Route("/api/v1/slos", api.slos, methods=["GET"]),
             Route("/api/v1/checks", api.checks, methods=["GET"]),
             *silence_routes(runtime),
+            reload_route(runtime),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/", status.index, methods=["GET"]),
             Route("/edges/{pipeline}/{edge}", status.edge, methods=["GET"]),

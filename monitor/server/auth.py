@@ -57,6 +57,7 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], Scope]] = {
     ("/api/v1/silences/{silence_id}", "GET"): Scope.READ,
     ("/api/v1/silences", "POST"): Scope.ADMIN,
     ("/api/v1/silences/{silence_id}", "DELETE"): Scope.ADMIN,
+    ("/-/reload", "POST"): Scope.ADMIN,
 }
 """Every route and method of the server and the agent, and the scope it needs."""
 

@@ -102,21 +102,25 @@ class Ingest:
         body = await read_body(request, server.max_body_bytes)
         if gzipped:
             body = await off_loop(gunzip, body, server.max_body_bytes)
-        decoder = self._decoder_for(config)
-        now = runtime.clock.now()
-        engine = runtime.engine
         batch: PushBatch
-        try:
-            if kind == names.KIND_OBSERVATIONS:
-                batch = await off_loop(
-                    decoder.observations, body, content_type=content_type, now=now
-                )
-                engine.observe(batch.accepted)
-            else:
-                batch = await off_loop(decoder.counts, body, content_type=content_type, now=now)
-                engine.observe_counts(batch.accepted)
-        except BodyError as exc:
-            raise Problem(400, exc.message, exc.hint) from None
+        while True:
+            decoder = self._decoder_for(config)
+            now = runtime.clock.now()
+            decode = decoder.observations if kind == names.KIND_OBSERVATIONS else decoder.counts
+            try:
+                batch = await off_loop(decode, body, content_type=content_type, now=now)
+            except BodyError as exc:
+                raise Problem(400, exc.message, exc.hint) from None
+            if runtime.config is config:
+                break
+            # Reloaded while decoding: the batch is judged by the config now running, and fed
+            # to the engine now running (the one taken before the await may be gone).
+            config = runtime.config
+        engine = runtime.engine
+        if kind == names.KIND_OBSERVATIONS:
+            engine.observe(batch.accepted)
+        else:
+            engine.observe_counts(batch.accepted)
         if batch.accepted:
             await make_durable(runtime, kind, batch.accepted, now)
         engine.record_ingest(kind, len(batch.accepted), batch.rejected, batch.dropped_attributes)

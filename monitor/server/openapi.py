@@ -258,6 +258,29 @@ def document() -> dict[str, Any]:
                 "responses": {"204": _answer("expired"), **_problems(401, 404)},
             },
         },
+        "/-/reload": {
+            "post": {
+                "summary": "reload the config file (as SIGHUP does); state of what did not "
+                "change is kept",
+                "responses": {
+                    "200": _answer("reloaded", {"type": "object"}),
+                    "400": _answer(
+                        "the new config is invalid (errors listed); the previous one keeps running",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "error": {"type": "string"},
+                                "hint": {"type": "string"},
+                                "status": {"type": "string"},
+                                "errors": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    ),
+                    **_problems(401),
+                    "403": _answer("this runtime cannot reload", _ref("Problem")),
+                },
+            }
+        },
         "/openapi.json": _get("this document", {"type": "object"}),
         "/": _get("the status page (HTML)", {"type": "string"}, "text/html"),
         "/edges/{pipeline}/{edge}": {

@@ -78,13 +78,17 @@ class OtlpIngest:
         body = await read_body(request, server.max_body_bytes)
         if gzipped:
             body = await off_loop(gunzip, body, server.max_body_bytes)
-        decoder = self._decoder_for(config)
-        try:
-            batch = await off_loop(
-                decoder.traces, body, content_type=content_type, now=runtime.clock.now()
-            )
-        except BodyError as exc:
-            raise Problem(400, exc.message, exc.hint) from None
+        while True:
+            decoder = self._decoder_for(config)
+            try:
+                batch = await off_loop(
+                    decoder.traces, body, content_type=content_type, now=runtime.clock.now()
+                )
+            except BodyError as exc:
+                raise Problem(400, exc.message, exc.hint) from None
+            if runtime.config is config:
+                break
+            config = runtime.config  # reloaded while decoding: judge by the new config
         self._feed(batch)
         payload = otlp_wire.encode_response(
             batch.rejected_total, batch.error_message(), content_type

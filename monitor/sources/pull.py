@@ -99,6 +99,25 @@ class SourceRunner:
             if reported is not None:
                 reported.restore(state)
 
+    def carry_over(self, old: SourceRunner) -> None:
+        """On a config reload: keep what ``old`` knew of every source whose definition did not
+        change (the counts it reported, so nothing is counted twice; its health and outage gap,
+        so a source down before the reload stays one outage). A changed or new source starts
+        afresh, as at a first start."""
+        for key in self._reported.keys() & old._reported.keys():
+            if self._spec(key) != old._spec(key):
+                continue
+            self._reported[key].restore(old._reported[key].to_state())
+            self.health[key] = old.health[key]
+            if key in old._gaps:
+                self._gaps[key] = old._gaps[key]
+
+    def _spec(self, key: SourceKey) -> tuple[object, ...]:
+        pipeline = self._pipeline(key)
+        hop = next(h for h in pipeline.hops if h.name == key.hop)
+        spec = next(s for s in hop.sources if s.name == key.source)
+        return (spec, pipeline.bucket_seconds, pipeline.allowed_lateness, pipeline.attributes)
+
     def _pipeline(self, key: SourceKey) -> Pipeline:
         return self._pipelines[key.pipeline]
 
