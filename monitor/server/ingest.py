@@ -106,7 +106,7 @@ class Ingest:
         now = runtime.clock.now()
         engine = runtime.engine
         batch: PushBatch
-        too_late = 0
+        too_late: int | None = None
         try:
             if kind == names.KIND_OBSERVATIONS:
                 batch = await off_loop(
@@ -126,7 +126,7 @@ class Ingest:
             "rejected": batch.rejected_total,
             "errors": batch.errors,
         }
-        if kind == names.KIND_OBSERVATIONS:
+        if too_late is not None:
             # Accepted (hop totals count them) but their bucket had closed: no edge join. Said
             # here so a backfill does not look complete; see docs/observations.md, Backfill.
             answer["too_late_for_edges"] = too_late
