@@ -69,7 +69,8 @@ class Row:
     truth: str
     detection: Detection | None
     verdict: str
-    """``detected``, ``missed``, ``not expected in a short demo`` or ``not reached``."""
+    """``detected``, ``missed``, ``not expected in a short demo``, ``not reached`` or ``not yet
+    detected`` (the run stopped before the fault's window and grace were over)."""
 
     @property
     def delay(self) -> float | None:
