@@ -156,7 +156,35 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="state directory (default: a temporary one)")
     demo.add_argument("--duration", type=float, help="stop after this many real seconds")
     _log_args(demo, default_format="text", default_level="warning")
+    _describe(parser)
     return parser
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``ArgumentDefaultsHelpFormatter`` without ``(default: None)`` on flags that have none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        if action.help is None:  # a flag with no help text still shows its default
+            return "(default: %(default)s)"
+        return super()._get_help_string(action)
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every command's ``--help`` shows its defaults and has a description (its one-line help
+    when it has none of its own): a user reading ``hopwatch run --help`` should not have to read
+    the source to learn what a flag does when left out."""
+    parser.formatter_class = _DefaultsFormatter
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {a.dest: a.help for a in action._choices_actions}
+        for name, sub in action.choices.items():
+            text = helps.get(name)
+            if sub.description is None and text:
+                sub.description = text[0].upper() + text[1:] + "."
+            _describe(sub)
 
 
 def _reconcile_args(sub: argparse._SubParsersAction) -> None:
