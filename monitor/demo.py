@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -36,6 +37,8 @@ from monitor.records import Observation
 from monitor.routing.load import load_routing
 from monitor.routing.model import default_routing
 from monitor.sim import Simulator
+from monitor.sim.scoreboard import Detection, firing, score
+from monitor.sim.scoreboard import render as render_scoreboard
 from monitor.sim.spec import load_simulation
 from monitor.slo.load import load_slos
 from monitor.store import open_store
@@ -87,6 +90,8 @@ class Feeder:
         if token:
             self.headers["authorization"] = f"Bearer {token}"
         self.sent = 0
+        self.stopping = False
+        """Set when the demo stops, so the posts the shutdown cuts off are not warned about."""
         self._cursor = sim.start
 
     async def run(self, interval: float = 0.25) -> None:
@@ -112,14 +117,25 @@ class Feeder:
                     failures = 0
                 except httpx.HTTPError as err:
                     failures += 1
+                    if self.stopping:  # the server is shutting down (Ctrl-C): nothing to report
+                        return
                     if self.sent or failures >= 20:  # not while the server is still starting
-                        log.warning("demo feed failed; retrying", extra={"error": str(err)})
+                        # Some httpx errors have no message (a dropped connection): name the type.
+                        error = str(err) or type(err).__name__
+                        log.warning("demo feed failed; retrying", extra={"error": error})
                 await asyncio.sleep(interval)
 
 
-def render(daemon: Daemon, sim_now: float, sent: int) -> str:
-    """The live view: one line per hop and per edge, from the last closed bucket."""
+def render(daemon: Daemon, sim_now: float, sent: int, started: float | None = None) -> str:
+    """The live view: one line per hop and per edge, from the last closed bucket.
+
+    An SLO's budget is over its whole window (28 days): a demo minutes old has spent it many
+    times over on a single fault (``budget -749.2%``), which says nothing. Until the demo has
+    run a whole window (since ``started``), the line says how much of the window has elapsed
+    instead, and the 1-hour burn rate tells how fast the budget is going.
+    """
     view = daemon.engine.view()
+    windows = {slo.name: slo.window.duration for slo in view.slos}
     lines = [
         f"── {time.strftime('%a %H:%M', time.gmtime(sim_now))} simulated · {sent} observations sent"
     ]
@@ -148,9 +164,15 @@ def render(daemon: Daemon, sim_now: float, sent: int) -> str:
         budget = status.budget_remaining
         burn = next((w.burn_rate for w in status.windows if w.window == 3600.0), None)
         firing = [t.tier for t in status.tiers if t.state == "firing"]
+        window = windows.get(status.slo, 0.0)
+        age = None if started is None else sim_now - started
+        if age is not None and window and age < window:
+            budget_text = f"window {age / window:.1%} elapsed"
+        else:
+            budget_text = f"budget {'-' if budget is None else f'{budget:6.1%}'}"
         lines.append(
             f"  slo  {status.slo:<26} SLI {'-' if sli is None else f'{sli:7.2%}'}"
-            f"  budget {'-' if budget is None else f'{budget:6.1%}'}"
+            f"  {budget_text}"
             f"  burn 1h {'-' if burn is None else f'{burn:5.1f}×'}"
             + (f"  FIRING {','.join(firing)}" if firing else "")
         )
@@ -170,10 +192,25 @@ def print_alerts(alerts: tuple[Alert, ...], out: TextIO, shown: set | None = Non
         print(f"!! {mark} {alert.name}: {summary}", file=out, flush=True)
 
 
-async def _view(daemon: Daemon, clock: AcceleratedClock, feeder: Feeder, out: TextIO) -> None:
+async def _view(
+    daemon: Daemon, clock: AcceleratedClock, feeder: Feeder, out: TextIO, started: float
+) -> None:
     while True:
         await asyncio.sleep(3.0)
-        print(render(daemon, clock.now(), feeder.sent), file=out, flush=True)
+        print(render(daemon, clock.now(), feeder.sent, started), file=out, flush=True)
+
+
+class Detections:
+    """The first firing of each alert in the run, for the scoreboard (``on_alerts`` feeds it)."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Detection] = {}
+
+    def __call__(self, alerts: tuple[Alert, ...]) -> None:
+        for alert, detection in zip(
+            (a for a in alerts if a.state is AlertState.FIRING), firing(alerts), strict=True
+        ):
+            self.found.setdefault(alert.fingerprint, detection)
 
 
 async def _stop_after(daemon: Daemon, seconds: float) -> None:
@@ -239,6 +276,9 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(f"{scenario_path}: {err}", file=sys.stderr)
         return 1
     config, token = with_demo_token(config)
+    # A temporary state directory is the demo's own: removed when it ends (a user's --data-dir
+    # is kept).
+    temporary = args.data_dir is None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hopwatch-demo-"))
     daemon = Daemon(
         config,
@@ -253,6 +293,8 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     )
     shown: set = set()
     daemon.on_alerts.append(lambda alerts: print_alerts(alerts, out, shown))
+    detections = Detections()
+    daemon.on_alerts.append(detections)
     host, port = args.listen
     feeder = Feeder(sim, clock, f"http://{host}:{port}/v1/observations", token)
     print(
@@ -271,10 +313,62 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     )
     for fault in spec.faults:
         print(f"   scheduled fault: {fault.model_dump(exclude_none=True)}", file=out)
-    tasks: list = [feeder.run(), _view(daemon, clock, feeder, out)]
+    tasks: list = [feeder.run(), _view(daemon, clock, feeder, out, start)]
     if args.duration:
         tasks.append(_stop_after(daemon, args.duration))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(daemon.serve(host, port, extra_tasks=tuple(tasks)))
-    print("hopwatch demo: stopped", file=out)
+    stop = daemon.request_stop
+
+    def request_stop() -> None:
+        feeder.stopping = True
+        stop()
+
+    daemon.request_stop = request_stop  # type: ignore[method-assign]
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(daemon.serve(host, port, extra_tasks=tuple(tasks)))
+        feeder.stopping = True
+        rows = score(
+            sim.scenario.faults,
+            start,
+            clock.now(),
+            detections.found.values(),
+            sim.truth,
+            checks,
+        )
+        print(render_scoreboard(rows, start), file=out)
+        print("hopwatch demo: stopped", file=out)
+    finally:
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
     return 0
+
+
+def simulate(
+    config: Config,
+    scenario_path: Path,
+    seconds: float,
+    step: float = 10.0,
+    start: float = 1_767_225_600.0,
+) -> tuple[str, list]:
+    """The demo's scenario on a fake clock, in-process: what the scoreboard would say after
+    ``seconds`` of simulated time. The same config, checks, SLOs, simulator and scoreboard as
+    ``run_demo``, with the engine fed and ticked directly every ``step`` instead of over HTTP,
+    so a test can hold the scoreboard to the simulator's ground truth in seconds.
+    """
+    from monitor.engine import Engine
+
+    spec = load_simulation(scenario_path)
+    pipeline = config.pipeline(spec.pipeline)
+    assert pipeline is not None
+    slos = [slo for group in load_slos(config) for slo in group.slos]
+    checks = load_checks(config)
+    sim = Simulator(pipeline, spec.to_scenario(start=start))
+    engine = Engine(config, slos=slos, checks=checks)
+    detections = Detections()
+    t = start
+    while t < start + seconds:
+        engine.observe(sim.observations(t, t + step))
+        t += step
+        detections(engine.tick(t).alerts_changed)
+    rows = score(sim.scenario.faults, start, t, detections.found.values(), sim.truth, checks)
+    return render_scoreboard(rows, start), rows

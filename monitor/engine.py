@@ -206,19 +206,21 @@ class Engine:
 
     # --- ingest -------------------------------------------------------------------------------
 
-    def observe(self, observations: Iterable[Observation]) -> None:
-        """Validated observations (any pipelines, any order) into their ledgers."""
+    def observe(self, observations: Iterable[Observation]) -> int:
+        """Validated observations (any pipelines, any order) into their ledgers.
+
+        Returns how many were too late for edge reconciliation (``PipelineLedger.observe``), so
+        the push API can say so in its answer instead of leaving the sender to find a counter.
+        """
         if self._slos.slos:
             observations = list(observations)
             self._sli.observe(observations, self._record_outcome)
         if len(self._ledgers) == 1:  # the push decoder already refused other pipelines
-            next(iter(self._ledgers.values())).observe(observations)
-            return
+            return next(iter(self._ledgers.values())).observe(observations)
         by_pipeline: dict[str, list[Observation]] = {}
         for obs in observations:
             by_pipeline.setdefault(obs.pipeline, []).append(obs)
-        for name, batch in by_pipeline.items():
-            self._ledgers[name].observe(batch)
+        return sum(self._ledgers[name].observe(batch) for name, batch in by_pipeline.items())
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
         by_pipeline: dict[str, list[CountSample]] = {}

@@ -120,6 +120,7 @@ def test_a_partly_bad_batch_keeps_the_good_items(served: Served) -> None:
     assert response.json() == {
         "accepted": 2,
         "rejected": 1,
+        "too_late_for_edges": 0,
         "errors": [
             {
                 "index": 1,
@@ -150,7 +151,7 @@ def test_gzip_ndjson_is_accepted(served: Served) -> None:
     )
 
     assert response.status_code == 202, response.text
-    assert response.json() == {"accepted": 2, "rejected": 0, "errors": []}
+    assert response.json() == {"accepted": 2, "rejected": 0, "errors": [], "too_late_for_edges": 0}
 
 
 def test_counts_are_accepted(served: Served) -> None:
@@ -428,7 +429,11 @@ def test_a_batch_sent_again_with_its_idempotency_key_is_answered_not_counted_aga
         "/v1/observations", content=body, headers={**JSON, "Idempotency-Key": "reporter-7f3a-43"}
     )
     assert (first.status_code, again.status_code) == (202, 202)
-    assert again.json() == first.json() == {"accepted": 2, "rejected": 0, "errors": []}
+    assert (
+        again.json()
+        == first.json()
+        == {"accepted": 2, "rejected": 0, "errors": [], "too_late_for_edges": 0}
+    )
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers and other.status_code == 202
     assert served.runtime.engine.view().hop_totals[("shop", "web", "ok")] == 4  # not 6
@@ -436,3 +441,22 @@ def test_a_batch_sent_again_with_its_idempotency_key_is_answered_not_counted_aga
         "/v1/observations", content=body, headers={**JSON, "Idempotency-Key": "k" * 201}
     )
     assert_problem(too_long, 400, "Idempotency-Key")
+
+
+def test_an_observation_whose_bucket_has_closed_is_accepted_and_said_too_late_for_edges(
+    served: Served,
+) -> None:
+    """A backfill pushed after its buckets closed and were evicted counts in hop totals but
+    joins no edge: the answer says so, so the sender learns to use ``hopwatch reconcile``."""
+    served.runtime.clock.set(T0 + 2 * 3600)  # type: ignore[attr-defined]
+    served.runtime.engine.tick(T0 + 2 * 3600)
+    served.runtime.engine.tick(T0 + 2 * 3600 + 1)
+    response = served.client.post(
+        "/v1/observations",
+        content=ndjson([obs("e1"), obs("e1", hop="sink"), obs("e2", event_time=T0 + 7199)]),
+        headers={**AUTH, "Content-Type": "application/x-ndjson"},
+    )
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["accepted"] == 3 and body["too_late_for_edges"] == 2

@@ -69,11 +69,15 @@ class PipelineLedger:
 
     # --- ingest -------------------------------------------------------------------------------
 
-    def observe(self, observations: Iterable[Observation]) -> None:
+    def observe(self, observations: Iterable[Observation]) -> int:
         """Count each observation in its event-time bucket and feed the edge joins.
 
         The hot path of ingest: locals instead of attribute lookups, no Enum or dataclass hashing,
         and latency sketches that only append to a buffer (folded when read or compacted).
+
+        Returns how many observations were too late for edge reconciliation (their bucket was
+        closed and evicted, so they count in hop totals but join no edge): the push API tells
+        the sender, who should backfill such history with ``hopwatch reconcile`` instead.
         """
         size = self.watermark.bucket_seconds
         cap = self.pipeline.max_attribute_sets
@@ -82,6 +86,8 @@ class PipelineLedger:
         out_edges, in_edges = self._out_edges, self._in_edges
         buckets = self._buckets
         stats = self.stats
+        too_late = 0
+        counted: Observation | None = None  # the last observation counted in too_late
         for obs in observations:
             event_time = obs.event_time
             b = int(event_time // size)
@@ -112,6 +118,8 @@ class PipelineLedger:
                     continue
                 join = joins.get(b) or self._join(joins, b)
                 if join is None:
+                    if counted is not obs:
+                        too_late, counted = too_late + 1, obs
                     continue
                 join.expected_count += 1
                 if event_id is not None:
@@ -123,7 +131,10 @@ class PipelineLedger:
                     join = joins.get(b) or self._join(joins, b)
                     if join is not None:
                         join.seen_at_to(h, observed_ms)
+                    elif counted is not obs:
+                        too_late, counted = too_late + 1, obs
         self._evict_ids_over_cap()
+        return too_late
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
         """Aggregates from hops that cannot report single events: counts only, no id join."""

@@ -26,7 +26,10 @@ class EngineFeed(Protocol):
     handler cannot mutate it except through these methods (see ``Engine`` for each).
     """
 
-    def observe(self, observations: Iterable[Observation]) -> None: ...
+    def observe(self, observations: Iterable[Observation]) -> int | None:
+        """How many were too late for edge reconciliation; None when this feed cannot know (an
+        agent: the server joins its aggregates later)."""
+        ...
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None: ...
 
