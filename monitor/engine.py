@@ -303,6 +303,7 @@ class Engine:
         verdicts = []
         new_hops: list[HopBucket] = []
         new_edges: list[EdgeResult] = []
+        amended: list[tuple[EdgeResult, int]] = []  # late arrivals into buckets already judged
         for c in closed.values():
             for bucket in c.hop_buckets:
                 last = self._last_hop.get((bucket.pipeline, bucket.hop))
@@ -313,12 +314,16 @@ class Engine:
                 if bucket.late == 0:  # a hop bucket is amended only by late sightings
                     new_hops.append(bucket)
             for result in c.edge_results:
-                if result.key not in self._emitted:
+                before = self._emitted.get(result.key)
+                if before is None:
                     self._sli.edge_results([result], now, self._record_outcome)
                     new_edges.append(result)
+                elif result.arrived > before[1]:
+                    amended.append((result, result.arrived - before[1]))
                 self._account(result)
         self._hop_latency.add(new_hops)
         verdicts.extend(self._checks.feed(new_hops, new_edges, now))
+        verdicts.extend(self._checks.amend(amended, now))
         verdicts.extend(self._judge_slos(now))
         for judge in self._verdict_sources:
             verdicts.extend(judge(now))

@@ -416,6 +416,19 @@ def test_checks_list_every_check_with_its_series_last_judgement(served: Served) 
     # warm-up 0 still takes one bucket to learn the volume: the first one says so
     assert series["state"] == "learning"
     assert series["evidence"] == {"buckets_seen": 1, "buckets_needed": 1}
+    assert (series["threshold"], series["calibration"]) == (None, None)  # not learned yet
+
+    items = [obs(f"f{i}", event_time=T0 + 61) for i in range(10)] + [
+        obs(f"f{i}", hop="sink", event_time=T0 + 61, observed_time=T0 + 64) for i in range(10)
+    ]
+    body = msgspec.json.encode(items)
+    assert served.client.post("/v1/observations", content=body, headers=JSON).status_code == 202
+    served.runtime.clock.set(T0 + 181)
+    served.runtime.engine.tick(served.runtime.clock.now())
+    (series,) = served.client.get("/api/v1/checks").json()[0]["series"]
+    assert series["state"] == "ok"
+    assert series["threshold"] == series["evidence"]["threshold"] > 0
+    assert series["calibration"].startswith("simulated ARL0")
 
 
 def test_a_batch_sent_again_with_its_idempotency_key_is_answered_not_counted_again(

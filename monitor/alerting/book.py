@@ -49,7 +49,8 @@ RESOLVE_AFTER = {"slo": 1, "source_down": 1, "agent_down": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""
 RESOLVED_WITH_VERDICT = frozenset({"slo"})
 """Checks whose resolved alert carries the resolving verdict's summary and evidence (the burn
-rate now, below the threshold) rather than the last firing one's."""
+rate now, below the threshold) rather than the last firing one's). So does a divergence alert
+resolved because its shortfall arrived late: it then says "late, not lost"."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,12 @@ class AlertBook:
         if state is AlertState.FIRING:
             self._clean[key] = self._clean.get(key, 0) + 1
             cleared = self._cleared_at.setdefault(key, now)
-            if self._clean[key] >= policy.resolve_after and now - cleared >= policy.keep_firing_for:
+            # A shortfall that arrived late was never loss: nothing to wait out.
+            late = bool(v.evidence.get("late_not_lost"))
+            enough = self._clean[key] >= policy.resolve_after or late
+            if enough and now - cleared >= policy.keep_firing_for:
                 alert = replace(current, state=AlertState.RESOLVED, ends_at=now, updated_at=now)
-                if v.check in RESOLVED_WITH_VERDICT:
+                if v.check in RESOLVED_WITH_VERDICT or late:
                     summary = labels_of({"summary": v.summary, **dict(v.links)})
                     alert = replace(alert, annotations=summary, evidence=v.evidence)
                 self._alerts[key] = alert

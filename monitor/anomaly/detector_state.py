@@ -24,6 +24,9 @@ class BaselineState(msgspec.Struct, frozen=True):
     start: float
     end: float
     threshold: float
+    late_discount: float = 0.0
+    """Share of a promised edge's events learned to arrive after the allowed lateness (0 in
+    checkpoints written before the late tail was learned: such a series re-learns it)."""
 
 
 class DivergenceState(msgspec.Struct, frozen=True, tag="divergence"):
@@ -40,6 +43,14 @@ class DivergenceState(msgspec.Struct, frozen=True, tag="divergence"):
     b: list[float]
     alarmed: bool
     fired_by: int
+    late_events: float = 0.0
+    """Decayed count of late arrivals amended into judged buckets (the late tail's numerator)."""
+    late_exposure: float = 0.0
+    """Decayed count of expected events in those buckets (its denominator)."""
+    run_start: list[float] = msgspec.field(default_factory=list)
+    """Bucket start of each CUSUM's current run (empty in old checkpoints: no run is amended)."""
+    since_refresh: int = 0
+    late_since_onset: int = 0
 
 
 class ProportionState(msgspec.Struct, frozen=True, tag="proportion"):

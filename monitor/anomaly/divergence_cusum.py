@@ -38,6 +38,16 @@ adds variance — or ``ratio·(1 − tolerance)`` for a promised ratio (0.999 fo
 data never alarms. When ``φ`` is clearly above 1 the log-likelihood ratios are divided by it
 (quasi-likelihood). The baseline is frozen after the warm-up, so a slow loss cannot be absorbed.
 
+**Late is not lost.** Events that reach the to-hop after the allowed lateness amend a bucket that
+was already judged; the engine hands those amendments to ``amend``. Two uses: (1) the edge's late
+tail — the share of expected events that only arrive late, a decayed ratio over about a week — is
+learned online, and a promised edge is tested at ``ratio·(1 − tolerance)·(1 − late)``, with
+``late`` an upper bound (count + 3·√count over the exposure), so a steady 0.5% tail is not read as
+0.5% loss; it is refreshed once per warm-up length of buckets while quiet (it can only grow from
+events that did arrive, so a real loss is never learned as lateness); (2) late arrivals in a
+bucket of the current CUSUM run are credited back to the run (each moves the LLR by ``a − b``), and
+when that drains the CUSUM that fired, the alert resolves with ``late_not_lost`` in its evidence.
+
 **State.** ``firing`` from the alarm until the CUSUM that fired drains back to 0 (each statistic is
 capped at ``h`` while firing, so a long incident does not delay its resolution); then all
 statistics restart from 0. The score is ``statistic / h`` clipped to [0, 1] (1 when either test fires).
@@ -66,6 +76,9 @@ LOSS_GRID: tuple[float, ...] = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)
 """Loss sizes with one CUSUM each; consecutive ratios ≤ 1.5."""
 
 _MIN_TAIL_COUNT = 400
+_LATE_SPAN_SECONDS = 7 * 86400.0
+"""The late tail is a decayed ratio over about a week: long enough to be precise, short enough to
+follow a tail that grows."""
 
 
 def _llr_coefficients(p0: float, grid: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +155,7 @@ class Baseline:
     start: float
     end: float
     threshold: float
+    late_discount: float = 0.0
 
     def as_evidence(self) -> dict[str, Any]:
         return {
@@ -152,6 +166,8 @@ class Baseline:
             "baseline_events": self.events,
             "tested_delivery": round(self.delivery, 6),
             "dispersion": round(self.dispersion, 4),
+            "late_discount": round(self.late_discount, 6),
+            "calibration": "simulated ARL0 under the learned null (binomial CUSUM)",
         }
 
 
@@ -195,6 +211,24 @@ class DivergenceDetector:
         self._b: list[float] = []
         self._alarmed = False
         self._fired_by = 0
+        self._run_start = [0.0] * k
+        self._late_events = 0.0
+        self._late_exposure = 0.0
+        self._late_decay = math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS)
+        self._since_refresh = 0
+        self._late_since_onset = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A detector pickled before the late tail was learned (a v0 checkpoint) gets its
+        defaults: no late tail yet, and no CUSUM run an amendment could reach."""
+        self.__dict__.update(state)
+        k = len(self.grid)
+        self.__dict__.setdefault("_run_start", [math.inf] * k)
+        self.__dict__.setdefault("_late_events", 0.0)
+        self.__dict__.setdefault("_late_exposure", 0.0)
+        self.__dict__.setdefault("_late_decay", math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS))
+        self.__dict__.setdefault("_since_refresh", 0)
+        self.__dict__.setdefault("_late_since_onset", 0)
 
     @property
     def threshold(self) -> float | None:
@@ -215,6 +249,11 @@ class DivergenceDetector:
             b=list(self._b),
             alarmed=self._alarmed,
             fired_by=self._fired_by,
+            late_events=self._late_events,
+            late_exposure=self._late_exposure,
+            run_start=list(self._run_start),
+            since_refresh=self._since_refresh,
+            late_since_onset=self._late_since_onset,
         )
 
     def restore(self, state: DivergenceState) -> None:
@@ -231,12 +270,19 @@ class DivergenceDetector:
         self._w, self._run_n, self._run_x = list(state.w), list(state.run_n), list(state.run_x)
         self._a, self._b = list(state.a), list(state.b)
         self._alarmed, self._fired_by = state.alarmed, state.fired_by
+        self._late_events, self._late_exposure = state.late_events, state.late_exposure
+        k = len(self.grid)
+        # An older checkpoint has no run starts: +inf means "no amendment reaches this run".
+        self._run_start = list(state.run_start) if len(state.run_start) == k else [math.inf] * k
+        self._since_refresh, self._late_since_onset = state.since_refresh, state.late_since_onset
 
     def update(self, at: float, point: tuple[int, int]) -> Score:
         expected, arrived = int(point[0]), int(point[1])
         if expected < 0 or arrived < 0:
             raise ValueError(f"negative counts {point!r} at {at}")
         arrived = min(arrived, expected)  # duplicates and late arrivals are not deliveries
+        self._late_events *= self._late_decay
+        self._late_exposure = self._late_exposure * self._late_decay + expected
         if self.baseline is None:
             return self._learn(at, expected, arrived)
         return self._judge(at, expected, arrived)
@@ -264,9 +310,11 @@ class DivergenceDetector:
         total_n, total_x = int(n.sum()), int(x.sum())
         observed = total_x / total_n
         dispersion = 1.0
+        late = 0.0
         if self.expected_ratio is not None:
             ratio = self.expected_ratio
-            delivery = ratio * (1.0 - self.tolerance)
+            late = self._late_upper()
+            delivery = ratio * (1.0 - self.tolerance) * (1.0 - late)
         else:
             ratio = observed
             used = n > 0
@@ -279,18 +327,7 @@ class DivergenceDetector:
             se = math.sqrt(dispersion * observed * (1.0 - observed) / total_n)
             delivery = min(observed - 2.0 * se, observed * (1.0 - self.tolerance))
         mean_expected = total_n / len(n)
-        threshold = math.inf
-        if delivery > 0:
-            delivery = min(delivery, 1.0 - self.tolerance)
-            threshold = calibrate_threshold(
-                float(f"{mean_expected:.2g}"),
-                math.floor(delivery * 1e4) / 1e4,
-                round(self.arl0_cusum),
-                self.grid,
-            )
-            a, b = _llr_coefficients(delivery, self.grid)
-            self._a = [float(v) / dispersion for v in a]
-            self._b = [float(v) / dispersion for v in b]
+        delivery, threshold = self._calibrate(delivery, mean_expected, dispersion)
         self.baseline = Baseline(
             ratio=ratio,
             delivery=max(delivery, 0.0),
@@ -302,12 +339,98 @@ class DivergenceDetector:
             start=float(self._first_at if self._first_at is not None else at),
             end=at + self.bucket_seconds,
             threshold=threshold,
+            late_discount=late,
         )
         self._learn_n, self._learn_x = [], []
+
+    def _calibrate(
+        self, delivery: float, mean_expected: float, dispersion: float
+    ) -> tuple[float, float]:
+        """Set the LLR coefficients for ``delivery``; return it (capped) and the CUSUM's ``h``."""
+        if delivery <= 0:
+            self._a, self._b = [], []
+            return 0.0, math.inf
+        delivery = min(delivery, 1.0 - self.tolerance)
+        threshold = calibrate_threshold(
+            float(f"{mean_expected:.2g}"),
+            math.floor(delivery * 1e4) / 1e4,
+            round(self.arl0_cusum),
+            self.grid,
+        )
+        a, b = _llr_coefficients(delivery, self.grid)
+        self._a = [float(v) / dispersion for v in a]
+        self._b = [float(v) / dispersion for v in b]
+        return delivery, threshold
+
+    def _late_upper(self) -> float:
+        """An upper bound on the late tail's share: (L + 3·√L) / exposure, at most 50%."""
+        if self._late_exposure <= 0 or self._late_events <= 0:
+            return 0.0
+        ev = self._late_events
+        return min(0.5, (ev + 3.0 * math.sqrt(ev)) / self._late_exposure)
+
+    def _refresh_late(self) -> None:
+        """Once per warm-up length while quiet, re-test a promised edge at its current late tail
+        (only when it moved noticeably: each new delivery costs a threshold calibration)."""
+        base = self.baseline
+        if base is None or self.expected_ratio is None or self._alarmed or any(self._w):
+            return
+        self._since_refresh += 1
+        if self._since_refresh < self.warmup_buckets:
+            return
+        self._since_refresh = 0
+        late = self._late_upper()
+        if abs(late - base.late_discount) <= max(1e-4, 0.1 * base.late_discount):
+            return
+        delivery = base.ratio * (1.0 - self.tolerance) * (1.0 - late)
+        delivery, threshold = self._calibrate(delivery, base.mean_expected, base.dispersion)
+        self.baseline = dataclasses.replace(
+            base, delivery=delivery, threshold=threshold, late_discount=late
+        )
+
+    def amend(self, at: float, late: int) -> Score | None:
+        """``late`` more events of the bucket at ``at`` arrived after it was judged (after the
+        allowed lateness). They count towards the late tail, and are credited back to every CUSUM
+        whose run includes that bucket: a shortfall that turns out late is not loss. Returns a
+        score only when this resolves a firing alert ("late, not lost")."""
+        if late <= 0:
+            return None
+        self._late_events += late
+        if self.baseline is None or not self._a:
+            return None
+        w, run_n, run_x = self._w, self._run_n, self._run_x
+        fired = self._fired_by
+        if self._alarmed and run_n[fired] and at >= self._run_start[fired]:
+            self._late_since_onset += late
+        for k in range(len(w)):
+            if run_n[k] and at >= self._run_start[k]:
+                w[k] = max(0.0, w[k] + late * (self._a[k] - self._b[k]))
+                run_x[k] += late
+                if w[k] == 0.0:
+                    run_n[k], run_x[k] = 0, 0
+        if not self._alarmed or w[self._fired_by] > 0.0:
+            return None
+        evidence: dict[str, Any] = {
+            "resolved": True,
+            "late_not_lost": True,
+            "late": late,
+            "late_since_onset": self._late_since_onset,
+            **self.baseline.as_evidence(),
+        }
+        self._resolve()
+        return self._score(at, 0.0, evidence)
+
+    def _resolve(self) -> None:
+        """Restart every statistic from 0."""
+        self._alarmed = False
+        self._late_since_onset = 0
+        for k in range(len(self._w)):
+            self._w[k], self._run_n[k], self._run_x[k] = 0.0, 0, 0
 
     # -- monitoring -----------------------------------------------------------------------------
 
     def _judge(self, at: float, n: int, x: int) -> Score:
+        self._refresh_late()
         base = self.baseline
         assert base is not None
         h = base.threshold
@@ -335,6 +458,8 @@ class DivergenceDetector:
             if v <= 0.0:
                 w[k], run_n[k], run_x[k] = 0.0, 0, 0
             else:
+                if run_n[k] == 0:
+                    self._run_start[k] = at
                 w[k] = min(v, h) if self._alarmed else v
                 run_n[k] += n
                 run_x[k] += x
@@ -363,9 +488,9 @@ class DivergenceDetector:
                 for k in range(len(w)):
                     w[k] = min(w[k], h)
         elif w[self._fired_by] == 0.0:  # resolved: restart every statistic from 0
-            self._alarmed = False
-            for k in range(len(w)):
-                w[k], run_n[k], run_x[k] = 0.0, 0, 0
+            if self._late_since_onset:
+                evidence["late_since_onset"] = self._late_since_onset
+            self._resolve()
             evidence["resolved"] = True
         score = 1.0 if one_bucket else statistic / h
         return self._score(at, score, evidence)

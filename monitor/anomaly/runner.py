@@ -167,6 +167,32 @@ class CheckRunner:
             state = self._series[key] = _Series(detector)
         score = state.detector.update(bucket.bucket_start, point)
         state.last = score
+        return self._verdict(check, series, bucket, score, now)
+
+    def amend(self, amended: Iterable[tuple[EdgeResult, int]], now: float) -> list[Verdict]:
+        """Late arrivals that amended edge buckets already judged: ``(result, late)`` with the
+        number of events that arrived since the bucket was last handed over. A detector that
+        can use them (``amend``: divergence) learns its edge's late tail from them, and a verdict
+        comes out only when they resolve an alert ("late, not lost")."""
+        out: list[Verdict] = []
+        for result, late in amended:
+            if late <= 0 or result.completeness is Completeness.INCOMPLETE:
+                continue
+            for check in self._by_edge.get((result.pipeline, result.edge), []):
+                state = self._series.get((check.name, ""))
+                amend = getattr(state.detector, "amend", None) if state is not None else None
+                if state is None or amend is None:
+                    continue
+                score = amend(result.bucket_start, late)
+                if score is None:
+                    continue
+                state.last = score
+                out.append(self._verdict(check, "", result, score, now))
+        return out
+
+    def _verdict(
+        self, check: CheckDef, series: str, bucket: Any, score: Score, now: float
+    ) -> Verdict:
         t = check.target
         labels = labels_of(
             {
@@ -189,6 +215,11 @@ class CheckRunner:
         if attribution is not None:
             detail += f"; {attribution.summary()}"
             evidence["attribution"] = [[hop, round(s, 3)] for hop, s in attribution.by_hop]
+        if score.evidence.get("late_not_lost"):
+            late = score.evidence.get("late_since_onset", score.evidence.get("late"))
+            detail = (
+                f"late, not lost: {late} of the missing events arrived after the allowed lateness"
+            )
         if detail:
             summary += f": {detail}"
         return Verdict(
@@ -197,7 +228,7 @@ class CheckRunner:
             judgement=_JUDGEMENT[score.state],
             at=now,
             score=score.score,
-            summary=summary if score.alert else "",
+            summary=summary if score.alert or score.evidence.get("late_not_lost") else "",
             bucket_start=bucket.bucket_start,
             evidence=evidence,
             links=_links(check.runbook_url, check.dashboard_url),

@@ -94,7 +94,8 @@ class ReadApi:
 
     async def checks(self, _request: Request) -> Response:
         """Every check (configured ones and the built-in edge watches) with each series' last
-        judgement: state, score, the bucket it judged and the evidence (numbers only)."""
+        judgement: state, score, the bucket it judged, the evidence (numbers only), and the
+        threshold in use with how it was calibrated, so an owner can see why a series alarms."""
         view = self.runtime.engine.view()
         series: dict[str, list[dict[str, Any]]] = {}
         for entry in view.check_series:
@@ -107,6 +108,10 @@ class ReadApi:
                     "alert": score.alert,
                     "bucket_start": score.at,
                     "evidence": to_jsonable(score.evidence),
+                    # The threshold this series is judged against now, and how it was set (a
+                    # series' own score tail, a simulated ARL0 ...); null while it learns.
+                    "threshold": to_jsonable(score.evidence.get("threshold")),
+                    "calibration": score.evidence.get("calibration"),
                 }
             )
         out = []

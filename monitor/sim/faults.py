@@ -109,6 +109,23 @@ class Duplicates(_Window):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LateTail(_Window):
+    """A share of the events reaching ``hop`` are observed ``seconds`` later than they would have
+    been: a late tail past the allowed lateness, which the ledger books as a late amendment of a
+    bucket already closed (late, not lost). Decided when the event arrives at the hop."""
+
+    hop: str
+    share: float
+    seconds: float = 900.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_share(self.share)
+        if self.seconds <= 0:
+            raise ValueError("a late tail needs seconds > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Stall(_Window):
     """The hop observes nothing during the window; what it would have seen arrives after, or is lost."""
 
@@ -116,4 +133,4 @@ class Stall(_Window):
     lose: bool = False
 
 
-Fault = Loss | Latency | VolumeDrop | RejectionSpike | Duplicates | Stall
+Fault = Loss | Latency | VolumeDrop | RejectionSpike | Duplicates | LateTail | Stall

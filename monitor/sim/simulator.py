@@ -33,6 +33,7 @@ from monitor.sim.attributes import AttributeTable
 from monitor.sim.faults import (
     Duplicates,
     Latency,
+    LateTail,
     Loss,
     RejectionSpike,
     Stall,
@@ -269,6 +270,14 @@ class Simulator:
                 hit = reached & f.active(arrive, origin)
                 seen = np.where(hit, seen + f.seconds, seen)
                 truth.count(truth.slowed, hop, times[hit])
+            tails = self._faults(LateTail, hop)
+            if tails:
+                # Its own stream, so adding a late tail leaves every other draw where it was.
+                u_late = np.random.default_rng([self.seed, minute, 0x1A7E, len(observed)]).random(k)
+                for f in tails:
+                    hit = reached & f.active(arrive, origin) & (u_late < f.share)
+                    seen = np.where(hit, seen + f.seconds, seen)
+                    truth.count(truth.delayed, hop, times[hit])
             for f in self._faults(Stall, hop):
                 hit = reached & f.active(seen, origin)
                 if f.lose:

@@ -144,6 +144,16 @@ class DuplicatesSpec(_FaultSpec):
         return f.Duplicates(hop=self.hop, share=self.percent / 100, **self.window)
 
 
+class LateTailSpec(_FaultSpec):
+    kind: Literal["late_tail"]
+    hop: str
+    percent: Percent
+    after: Duration = 900.0
+
+    def to_fault(self) -> f.Fault:
+        return f.LateTail(hop=self.hop, share=self.percent / 100, seconds=self.after, **self.window)
+
+
 class StallSpec(_FaultSpec):
     kind: Literal["stall"]
     hop: str
@@ -154,7 +164,13 @@ class StallSpec(_FaultSpec):
 
 
 FaultSpec = Annotated[
-    LossSpec | LatencyFaultSpec | VolumeDropSpec | RejectionSpikeSpec | DuplicatesSpec | StallSpec,
+    LossSpec
+    | LatencyFaultSpec
+    | VolumeDropSpec
+    | RejectionSpikeSpec
+    | DuplicatesSpec
+    | LateTailSpec
+    | StallSpec,
     Field(discriminator="kind"),
 ]
 
