@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     slo_sub = slo.add_subparsers(dest="slo_command", required=True)
     status = slo_sub.add_parser("status", help="a table of every SLO from a running hopwatch")
     status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's base URL")
+    status.add_argument(
+        "--config",
+        help="the daemon's config: its address (server.listen) and, when reads need one, a "
+        "read token from server.auth, in place of --url",
+    )
     explain = slo_sub.add_parser("explain", help="an SLO's alerting tiers in plain language")
     explain.add_argument("name", help="SLO name")
     explain.add_argument("--config", default="hopwatch.yaml", help="main config file")
@@ -300,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         from monitor.slo_cli import explain_command, status_command
 
         if args.slo_command == "status":
-            return status_command(args.url)
+            return status_command(args.url, config=args.config)
         return explain_command(args.config, args.name)
     if args.command == "export" and args.export_command == "grafana":
         from monitor.slo_cli import export_grafana_command

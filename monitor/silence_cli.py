@@ -31,6 +31,12 @@ def add_arguments(silence: argparse.ArgumentParser) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", default=DEFAULT_URL, help="the daemon's base URL")
         p.add_argument(
+            "--config",
+            type=Path,
+            help="the daemon's config: its address (server.listen) and an admin token from "
+            "server.auth, in place of --url and $HOPWATCH_TOKEN",
+        )
+        p.add_argument(
             "--token-file",
             type=Path,
             help=f"file holding the bearer token (default: ${TOKEN_ENV}, if set)",
@@ -83,8 +89,21 @@ def silence_command(
     except OSError as exc:
         print(f"hopwatch silence: cannot read --token-file {args.token_file}: {exc}", file=err)
         return 2
+    url = args.url
+    if getattr(args, "config", None) is not None:
+        from monitor.config.auth import Scope
+        from monitor.config.errors import ConfigError
+        from monitor.daemon_address import from_config
+
+        scope = Scope.READ if args.silence_command == "list" else Scope.ADMIN
+        try:
+            address = from_config(args.config, scope, environ)
+        except ConfigError as exc:
+            print(f"hopwatch silence: {exc}", file=err)
+            return 2
+        url, token = address.url, token or address.token
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    base = args.url.rstrip("/") + "/api/v1/silences"
+    base = url.rstrip("/") + "/api/v1/silences"
     try:
         with httpx.Client(headers=headers, timeout=10) as client:
             if args.silence_command == "add":
@@ -94,8 +113,7 @@ def silence_command(
             return _expire(client, base, args.ids, err)
     except httpx.TransportError as exc:
         print(
-            f"hopwatch silence: cannot reach {args.url} ({exc}); is hopwatch running there? "
-            "(see --url)",
+            f"hopwatch silence: cannot reach {url} ({exc}); is hopwatch running there? (see --url)",
             file=err,
         )
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -113,9 +114,26 @@ def status_table(slos: list[dict[str, Any]]) -> str:
     )
 
 
-def status_command(url: str, out: TextIO = sys.stdout) -> int:
+def status_command(
+    url: str,
+    out: TextIO = sys.stdout,
+    config: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """The SLO table of a running hopwatch, found by ``url`` or by its ``config``."""
+    headers: dict[str, str] = {}
+    if config is not None:
+        from monitor.config.auth import Scope
+        from monitor.daemon_address import from_config
+
+        try:
+            address = from_config(config, Scope.READ, environ)
+        except ConfigError as exc:
+            print(f"hopwatch slo status: {exc}", file=sys.stderr)
+            return 2
+        url, headers = address.url, address.headers
     try:
-        response = httpx.get(url.rstrip("/") + "/api/v1/slos", timeout=10)
+        response = httpx.get(url.rstrip("/") + "/api/v1/slos", headers=headers, timeout=10)
         response.raise_for_status()
     except httpx.HTTPError as err:
         print(f"hopwatch slo status: cannot read {url}/api/v1/slos: {err}", file=sys.stderr)

@@ -133,3 +133,35 @@ def test_an_unreachable_daemon_is_named(capsys: pytest.CaptureFixture[str]) -> N
     code, _, err = run(capsys, "list", "--url", url)
     assert code == 1
     assert f"cannot reach {url}" in err
+
+
+def test_with_the_daemons_config_it_finds_the_address_and_the_admin_token(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv("HOPWATCH_TOKEN")
+    monkeypatch.setenv("OPS_TOKEN", TOKEN)
+    host, port = daemon.url.removeprefix("http://").rsplit(":", 1)
+    config = tmp_path / "hopwatch.yaml"
+    config.write_text(
+        "apiVersion: hopwatch/v1\n"
+        f"server:\n  listen: {host}:{port}\n  auth:\n    tokens:\n"
+        "      - {name: ops, scopes: [admin], token_env: OPS_TOKEN}\n"
+    )
+    code, out, err = run(
+        capsys, "add", "alertname=X", "--comment", "deploy", "--config", str(config)
+    )
+    assert (code, err) == (0, "")
+    (silence,) = daemon.runtime.silences.list(T0)
+    assert out == f"{silence.id}\n"
+
+
+def test_slo_status_with_the_config_reads_the_daemon_it_names(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    host, port = daemon.url.removeprefix("http://").rsplit(":", 1)
+    config = tmp_path / "hopwatch.yaml"
+    config.write_text(f"apiVersion: hopwatch/v1\nserver:\n  listen: {host}:{port}\n")
+    assert main(["slo", "status", "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[0].split()[0] == "SLO"

@@ -174,6 +174,12 @@ def _message(
                 f"expected a mapping of keys, got {type_name(value)}",
                 f"a hopwatch file starts with apiVersion: {API_VERSION}",
             )
+        if expected == "a mapping" and isinstance(value, str) and len(path) >= 2:
+            # ``hops: [web, queue]``: a list of names where a list of mappings belongs.
+            return (
+                f"expected a mapping, got {type_name(value)}",
+                f"each item is a mapping of keys: write '- name: {value}'",
+            )
         return _expected(expected, value)
     bounds = {
         "greater_than": ("gt", "greater than"),

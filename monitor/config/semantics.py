@@ -164,7 +164,9 @@ class ConfigChecker(IssueCollector):
         hops: dict[str, int] = {}
         for j, hop in enumerate(_list(pipeline.get("hops"))):
             self.check_sources((*at, "hops", j), _dict(hop), pipeline, at)
-            name = _dict(hop).get("name")
+            # A bare name (``hops: [web, queue]``) is already reported by the schema pass with
+            # its fix; it still names the hop, so edges that use it draw no follow-on errors.
+            name = hop if isinstance(hop, str) else _dict(hop).get("name")
             if not isinstance(name, str):
                 continue
             if name in hops:
