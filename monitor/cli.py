@@ -163,7 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the daemon on the example pipeline with the simulator")
     demo.add_argument("--config", default=None, help="main config (default: the bundled example)")
     demo.add_argument("--scenario", default=None, help="simulation scenario (default: bundled)")
-    demo.add_argument("--listen", type=_listen, default=("127.0.0.1", 9464))
+    demo.add_argument(
+        "--listen",
+        type=_listen,
+        default=("127.0.0.1", 9464),
+        help="HOST:PORT of the demo's daemon (its status page is at /)",
+    )
     demo.add_argument("--speed", type=float, help="simulated seconds per real second")
     demo.add_argument("--data-dir", type=Path, help="state directory (default: a temporary one)")
     demo.add_argument("--duration", type=float, help="stop after this many real seconds")
@@ -287,9 +292,17 @@ def _routes_args(sub: argparse._SubParsersAction) -> None:
 def _log_args(
     p: argparse.ArgumentParser, default_format: str = "json", default_level: str = "info"
 ) -> None:
-    p.add_argument("--log-format", choices=["json", "text"], default=default_format)
     p.add_argument(
-        "--log-level", default=default_level, choices=["debug", "info", "warning", "error"]
+        "--log-format",
+        choices=["json", "text"],
+        default=default_format,
+        help="one JSON object a line (for log collectors) or plain text",
+    )
+    p.add_argument(
+        "--log-level",
+        default=default_level,
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe log line written",
     )
 
 
