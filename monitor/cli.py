@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--listen",
         type=_listen,
-        default=("127.0.0.1", 9464),
+        default="127.0.0.1:9464",  # argparse passes a string default through ``type``
         help="HOST:PORT of the demo's daemon (its status page is at /)",
     )
     demo.add_argument("--speed", type=float, help="simulated seconds per real second")
