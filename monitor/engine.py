@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
+from monitor.alerting.leaks import ForbiddenFlowJudge
 from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
@@ -105,6 +106,8 @@ class Engine:
                 if c.for_ or c.keep_firing_for
             }
         )
+        self._leaks = ForbiddenFlowJudge(config)
+        self.book.policies.update(self._leaks.policies())
         self._ingest_stats = IngestStats()
         self.edge_totals: dict[tuple[str, str], EdgeTotals] = {
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
@@ -276,7 +279,9 @@ class Engine:
             # Until the next tick can tell otherwise, the silent agent's hops stay unseen.
             self._set_agent_gaps(outage, now + self.agents.silent_after)
         closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
-        verdicts = []
+        # Forbidden flows are judged on every tick, not per closed bucket: a leak pages at once.
+        leaks = [batch for ledger in self.ledgers.values() for batch in ledger.drain_leaks()]
+        verdicts = self._leaks.verdicts(leaks, now)
         new_hops: list[HopBucket] = []
         new_edges: list[EdgeResult] = []
         for c in closed.values():
@@ -356,7 +361,8 @@ class Engine:
 
     def _prune(self, now: float) -> None:
         """Forget per-bucket numbers once no amendment can come (the ledger evicted the bucket)."""
-        horizon = now - 2 * self._amend_horizon - 86400
+        lateness = max((p.allowed_lateness for p in self._config.pipelines), default=0.0)
+        horizon = now - 2 * self._amend_horizon - max(86400.0, 2 * lateness)
         for key in [k for k in self._emitted if k[2] < horizon]:
             del self._emitted[key]
 
@@ -474,4 +480,5 @@ def _ledger_view(ledger: PipelineLedger) -> LedgerView:
         pending_evicted=stats.pending_evicted,
         too_late_for_edges=stats.too_late_for_edges,
         gaps=tuple(ledger.gaps),
+        forbidden=frozen_map({name: log.total for name, log in ledger.leaks.items()}),
     )

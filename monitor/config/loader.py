@@ -19,6 +19,7 @@ from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.includes import KindValidator
 from monitor.config.model import (
+    DEFAULT_LEAK_WINDOW,
     AgentConfig,
     Config,
     Edge,
@@ -144,11 +145,14 @@ def _hop(spec: HopSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str
 
 
 def _edge(spec: EdgeSpec) -> Edge:
+    where = compile_where(spec.where)
     if spec.expect is None:
-        expect = Expectation()
-    else:
-        expect = Expectation(ExpectKind.RATIO, spec.expect.ratio, spec.expect.tolerance)
-    return Edge(spec.from_, spec.to, compile_where(spec.where), expect)
+        return Edge(spec.from_, spec.to, where, Expectation())
+    if isinstance(spec.expect, str):  # expect: none, a forbidden flow
+        window = spec.keep_firing_for or DEFAULT_LEAK_WINDOW
+        return Edge(spec.from_, spec.to, where, Expectation(ExpectKind.NONE, 0.0, 0.0), window)
+    expect = Expectation(ExpectKind.RATIO, spec.expect.ratio, spec.expect.tolerance)
+    return Edge(spec.from_, spec.to, where, expect)
 
 
 def _pipeline(spec: PipelineSpec, base: Path, environ: Mapping[str, str]) -> Pipeline:

@@ -177,7 +177,7 @@ class ConfigChecker(IssueCollector):
                 hops[name] = j
         attributes = {a for a in _list(pipeline.get("attributes")) if isinstance(a, str)}
         graph: dict[str, list[tuple[str, int]]] = {}
-        edges_seen: dict[tuple[str, str], int] = {}
+        edges_seen: dict[tuple[str, str, bool], int] = {}
         for k, raw in enumerate(_list(pipeline.get("edges"))):
             edge = _dict(raw)
             here = (*at, "edges", k)
@@ -195,21 +195,25 @@ class ConfigChecker(IssueCollector):
             if not known:
                 continue
             src, dst = str(ends[0]), str(ends[1])
+            # An ordinary edge and a forbidden one (expect: none) may join the same two hops.
+            pair = (src, dst, edge.get("expect") == "none")
             if src == dst:
                 self.add(
                     here,
                     f"edge from {src!r} to itself",
                     "an edge joins two different hops",
                 )
-            elif (src, dst) in edges_seen:
+            elif pair in edges_seen:
                 self.add(
                     here,
-                    f"duplicate edge {src} -> {dst}; first at edges[{edges_seen[(src, dst)]}]",
+                    f"duplicate {'forbidden ' if pair[2] else ''}edge {src} -> {dst}; "
+                    f"first at edges[{edges_seen[pair]}]",
                     "merge their where filters with 'or'",
                 )
             else:
-                edges_seen[(src, dst)] = k
-                graph.setdefault(src, []).append((dst, k))
+                edges_seen[pair] = k
+                if not pair[2] or (src, dst, False) not in edges_seen:
+                    graph.setdefault(src, []).append((dst, k))
         self.check_cycles(at, list(hops), graph)
 
     def check_sources(

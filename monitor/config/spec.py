@@ -164,12 +164,17 @@ def _bucket(value: Any) -> float:
     return seconds
 
 
+MAX_LATENESS = 30 * DAY
+"""Buckets stay open at most 30 days after they end: long enough for deletion requests that sinks
+complete within days (``docs/privacy.md``), short of the default 35-day retention."""
+
+
 def _lateness(value: Any) -> float:
     seconds = _duration(value, allow_zero=True)
-    if seconds > DAY:
+    if seconds > MAX_LATENESS:
         raise invalid(
-            f"{value!r} is longer than 1d: {seconds:g}s > {DAY}s",
-            "hopwatch keeps a bucket open at most a day after it ends",
+            f"{value!r} is longer than 30d: {seconds:.0f}s > {MAX_LATENESS}s",
+            "hopwatch keeps a bucket open at most 30 days after it ends",
         )
     return seconds
 
@@ -223,14 +228,19 @@ def _listen(value: str) -> str:
     return value
 
 
+EXPECT_NONE = "none"
+"""``expect: none``: a forbidden flow; the events passing ``where`` must never reach ``to``."""
+
+
 def _expect(value: Any) -> Any:
     if value == "all" or value is None:
         return None
-    if isinstance(value, dict):
+    if value == EXPECT_NONE or isinstance(value, dict):
         return value
     raise invalid(
-        f"expect must be 'all' or a mapping, got {value!r}",
-        "write expect: all, or expect: {ratio: 0.98, tolerance: 0.005}",
+        f"expect must be 'all', 'none' or a mapping, got {value!r}",
+        "write expect: all, expect: none (with a where: what must never arrive), "
+        "or expect: {ratio: 0.98, tolerance: 0.005}",
     )
 
 
@@ -501,7 +511,29 @@ class EdgeSpec(Spec):
     from_: str = Field(alias="from")
     to: str
     where: str | None = None
-    expect: Annotated[ExpectRatioSpec | None, BeforeValidator(_expect)] = None
+    expect: Annotated[ExpectRatioSpec | Literal["none"] | None, BeforeValidator(_expect)] = None
+    keep_firing_for: Duration | None = None
+    """Forbidden edges only: how long a leak alert keeps firing after the last leak (24h)."""
+
+    @property
+    def forbidden(self) -> bool:
+        return self.expect == EXPECT_NONE
+
+    @model_validator(mode="after")
+    def _forbidden_needs_where(self) -> EdgeSpec:
+        if self.forbidden and (self.where is None or not self.where.strip()):
+            raise invalid(
+                "expect: none needs a where filter",
+                "say which upstream events must never reach "
+                f'{self.to!r}, e.g. where: attributes.consent != "granted"; without one '
+                "every event would be forbidden",
+            )
+        if self.keep_firing_for is not None and not self.forbidden:
+            raise invalid(
+                "keep_firing_for applies only to an edge with expect: none",
+                "remove it, or set expect: none to make this edge a forbidden flow",
+            )
+        return self
 
 
 class PipelineSpec(Spec):
