@@ -51,7 +51,7 @@ def test_the_example_config_validates_clean(monkeypatch: pytest.MonkeyPatch) -> 
     assert validate_command([], out) == 0
     assert (
         out.getvalue()
-        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 7 edges, 4 included files, 4 SLOs, 7 checks, 5 routes, 3 receivers\n"
+        == "hopwatch.yaml: ok — 2 pipelines, 11 hops, 10 edges, 5 included files, 8 SLOs, 7 checks, 5 routes, 3 receivers\n"
     )
 
 

@@ -7,7 +7,16 @@ findings can be checked exactly. ``SimulationSpec`` is the YAML form (``kind: Si
 """
 
 from monitor.sim.example import example_pipeline
-from monitor.sim.faults import Duplicates, Fault, Latency, Loss, RejectionSpike, Stall, VolumeDrop
+from monitor.sim.faults import (
+    Bypass,
+    Duplicates,
+    Fault,
+    Latency,
+    Loss,
+    RejectionSpike,
+    Stall,
+    VolumeDrop,
+)
 from monitor.sim.scenario import DEFAULT_HOPS, DEFAULT_START, HopModel, Scenario
 from monitor.sim.simulator import Simulator
 from monitor.sim.spec import SimulationSpec, load_simulation
@@ -17,6 +26,7 @@ from monitor.sim.truth import GroundTruth
 __all__ = [
     "DEFAULT_HOPS",
     "DEFAULT_START",
+    "Bypass",
     "Duplicates",
     "Fault",
     "GroundTruth",
