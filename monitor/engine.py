@@ -281,7 +281,8 @@ class Engine:
         closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
         # Forbidden flows are judged on every tick, not per closed bucket: a leak pages at once.
         leaks = [batch for ledger in self.ledgers.values() for batch in ledger.drain_leaks()]
-        verdicts = self._leaks.verdicts(leaks, now)
+        firing = (dict(a.labels).get("check_name", "") for a in self.book.firing())
+        verdicts = self._leaks.verdicts(leaks, now, firing)
         new_hops: list[HopBucket] = []
         new_edges: list[EdgeResult] = []
         for c in closed.values():

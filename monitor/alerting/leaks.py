@@ -52,8 +52,13 @@ class ForbiddenFlowJudge:
             for (p, name), edge in self._edges.items()
         }
 
-    def verdicts(self, batches: Iterable[LeakBatch], now: float) -> list[Verdict]:
+    def verdicts(
+        self, batches: Iterable[LeakBatch], now: float, firing: Iterable[str] = ()
+    ) -> list[Verdict]:
+        """A firing verdict per edge with new leaks; a clean one only for edges whose alert is
+        firing (``firing``: their ``check_name`` labels), the rest say nothing."""
         by_edge = {(b.pipeline, b.edge): b for b in batches}
+        active = set(firing)
         out = []
         for (pipeline, name), edge in self._edges.items():
             labels = labels_of(
@@ -68,7 +73,8 @@ class ForbiddenFlowJudge:
             )
             batch = by_edge.get((pipeline, name))
             if batch is None:
-                out.append(Verdict(CHECK, labels, Judgement.OK, now))
+                if check_name(pipeline, name) in active:
+                    out.append(Verdict(CHECK, labels, Judgement.OK, now))
                 continue
             out.append(
                 Verdict(
