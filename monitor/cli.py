@@ -70,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("prometheus-rules"), help="output directory"
     )
 
+    grafana = export_sub.add_parser(
+        "grafana", help="Grafana dashboards for the pipelines, SLOs and checks of the config"
+    )
+    grafana.add_argument("--config", default="hopwatch.yaml", help="main config file")
+    grafana.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grafana/provisioning/dashboards/hopwatch"),
+        help="output directory",
+    )
+
     replay = sub.add_parser(
         "replay",
         help="run checks over history and say what they would have fired",
@@ -118,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="CSV to write: timestamp,value,score,alert (--series) or "
         "timestamp,check,series,value,score,alert; required with --series",
+    )
+    replay.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.svg|png",
+        help="draw each replayed series (alerting ones first), its baseline band, the "
+        "detector's statistic against its threshold and the alerts, to an SVG or PNG",
     )
     replay.add_argument(
         "--labels",
@@ -189,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.slo_command == "status":
             return status_command(args.url)
         return explain_command(args.config, args.name)
+    if args.command == "export" and args.export_command == "grafana":
+        from monitor.slo_cli import export_grafana_command
+
+        return export_grafana_command(args.config, args.out)
     if args.command == "export":
         from monitor.slo_cli import export_rules_command
 
@@ -220,7 +242,7 @@ def _replay(args: argparse.Namespace) -> int:
         from monitor.replay.series import replay_command
 
         flags = {"config": "--config", "data_dir": "--data-dir", "checks": "--check"}
-        flags |= {"since": "--since", "until": "--until"}
+        flags |= {"since": "--since", "until": "--until", "plot": "--plot"}
         extra = [flag for name, flag in flags.items() if getattr(args, name) is not None]
         if args.out is None or extra:
             verb = "does" if len(extra) == 1 else "do"
@@ -251,6 +273,7 @@ def _replay(args: argparse.Namespace) -> int:
         until=args.until,
         labels=args.labels,
         out=args.out,
+        plot=args.plot,
     )
     return history_command(
         request, open_existing, time.time(), sys.stdout, sys.stderr, store_errors=(StoreError,)

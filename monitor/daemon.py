@@ -320,6 +320,11 @@ class Daemon:
         sources = self.sources
         app.state.registry.register(SourceCollector(sources))
         app.state.registry.register(DurabilityCollector(self.durability))
+        # process_* (memory, CPU, open files): the "hopwatch itself" dashboard plots them, and
+        # the app's own registry leaves them out so test apps in one process stay comparable.
+        from prometheus_client import ProcessCollector
+
+        ProcessCollector(registry=app.state.registry)
         server = self._server = _Server(
             uvicorn.Config(
                 app,

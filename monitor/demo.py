@@ -2,8 +2,9 @@
 
 The clock is accelerated (``speed`` simulated seconds per real second, default 60: one simulated hour
 per real minute), the simulator's observations are POSTed to the daemon's own ``/v1/observations`` as
-NDJSON, and a compact view is printed every few seconds: per hop the rate and p95 latency of the last
-closed bucket, per edge its loss; alerts as they fire and resolve.
+NDJSON, the status page's URL is printed first (the page at ``/`` shows it all), and a compact
+view is printed every few seconds: per hop the rate and p95 latency of the last closed bucket, per
+edge its loss; alerts as they fire and resolve.
 """
 
 from __future__ import annotations
@@ -192,7 +193,14 @@ def with_demo_token(config: Config) -> tuple[Config, str]:
     return dataclasses.replace(config, server=dataclasses.replace(config.server, auth=auth)), token
 
 
+def status_url(host: str, port: int) -> str:
+    """Where the status page of this run is; a browser on an IPv6 host needs the brackets."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    # The first thing printed: the page to open while the rest scrolls by.
+    print(f"hopwatch demo: status page at {status_url(*args.listen)}", file=out, flush=True)
     setup_logging(args.log_format, args.log_level)
     # Show what the log receiver is handed: the grouped notifications, after group_wait.
     logging.getLogger("hopwatch.notify.console").setLevel(logging.INFO)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
@@ -68,6 +69,23 @@ class IngestStats:
     dropped_attributes: Counter[str] = field(default_factory=Counter)
 
 
+RECENT_BUCKETS = 60
+"""Closed buckets kept per edge and per hop for the view's ``recent_*`` (the status page's
+sparklines): bounded so memory does not grow with uptime; older history is in the store."""
+
+_B = TypeVar("_B", EdgeResult, HopBucket)
+
+
+def remember(recent: tuple[_B, ...], item: _B, keep: int = RECENT_BUCKETS) -> tuple[_B, ...]:
+    """``recent`` with ``item`` in bucket order: an amended bucket replaces its earlier version
+    (same ``bucket_start``), and only the newest ``keep`` buckets stay. A tuple, rebuilt on each
+    change, so a view can share it without copying."""
+    kept = [r for r in recent if r.bucket_start != item.bucket_start]
+    kept.append(item)
+    kept.sort(key=lambda r: r.bucket_start)
+    return tuple(kept[-keep:])
+
+
 VerdictSource = Callable[[float], Iterable[Verdict]]
 """A judge outside the ledger asked for verdicts at each tick (``now`` in, verdicts out)."""
 
@@ -98,8 +116,8 @@ class Engine:
         verdict_sources: Sequence[VerdictSource] = (),
     ) -> None:
         self._config = config
-        self.ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
-        self.book = AlertBook(
+        self._ledgers = {p.name: PipelineLedger(p, amend_horizon) for p in config.pipelines}
+        self._book = AlertBook(
             policies={
                 c.name: AlertPolicy(for_=c.for_, keep_firing_for=c.keep_firing_for)
                 for c in checks
@@ -107,27 +125,29 @@ class Engine:
             }
         )
         self._leaks = ForbiddenFlowJudge(config)
-        self.book.policies.update(self._leaks.policies())
+        self._book.policies.update(self._leaks.policies())
         self._ingest_stats = IngestStats()
-        self.edge_totals: dict[tuple[str, str], EdgeTotals] = {
+        self._edge_totals: dict[tuple[str, str], EdgeTotals] = {
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
         }
         self._last_edge: dict[tuple[str, str], EdgeResult] = {}
         self._last_hop: dict[tuple[str, str], HopBucket] = {}
+        self._recent_edges: dict[tuple[str, str], tuple[EdgeResult, ...]] = {}
+        self._recent_hops: dict[tuple[str, str], tuple[HopBucket, ...]] = {}
         self._hop_latency = HopLatencyTotals()
         self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
         self._amend_horizon = amend_horizon
         self._last_tick: float | None = None
-        self.slos = SLOEvaluator(slos)
-        self._sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self.ledgers.items()})
+        self._slos = SLOEvaluator(slos)
+        self._sli = SLIRecorder(slos, samplers={n: led.sampler for n, led in self._ledgers.items()})
         self._slo_statuses: list[SLOStatus] = []
         # Every edge is watched for loss: a configured divergence check, or the built-in default.
         checks = [*checks, *default_divergence_checks(config, checks)]
-        self.checks = CheckRunner(checks, config, detector_for)
+        self._checks = CheckRunner(checks, config, detector_for)
         self._verdict_sources: list[VerdictSource] = list(verdict_sources)
-        self.applied = AppliedSequences()
+        self._applied = AppliedSequences()
         """Agent batches already in the ledgers, checkpointed with them (``absorb``)."""
-        self.agents = AgentLiveness(SILENT_AFTER_FLUSHES * config.agent.flush_interval)
+        self._agents = AgentLiveness(SILENT_AFTER_FLUSHES * config.agent.flush_interval)
         """Agents' last contact and hops: a silent agent's hops get a gap, not loss (``tick``)."""
 
     # --- reading ------------------------------------------------------------------------------
@@ -141,13 +161,15 @@ class Engine:
         """A frozen snapshot for readers (see ``monitor.engine_view``): frozen records shared,
         small counters copied, nothing deep-copied, so it is cheap enough to build per scrape."""
         bounds = self._hop_latency.bounds
-        good, bad, _ = self.slos.ledger.totals()
-        agents = self.agents
+        good, bad, _ = self._slos.ledger.totals()
+        agents = self._agents
         return EngineView(
             last_tick=self._last_tick,
-            edge_totals=frozen_map(self.edge_totals),
+            edge_totals=frozen_map(self._edge_totals),
             last_edge=frozen_map(self._last_edge),
             last_hop=frozen_map(self._last_hop),
+            recent_edges=frozen_map(self._recent_edges),
+            recent_hops=frozen_map(self._recent_hops),
             hop_totals=frozen_map(self._hop_totals()),
             hop_latency=MappingProxyType(
                 {k: _frozen(h, bounds) for k, h in self._hop_latency.by_hop.items()}
@@ -158,15 +180,15 @@ class Engine:
                 rejected=frozen_map(self._ingest_stats.rejected),
                 dropped_attributes=frozen_map(self._ingest_stats.dropped_attributes),
             ),
-            ledgers=MappingProxyType({n: _ledger_view(led) for n, led in self.ledgers.items()}),
-            checks=self.checks.checks,
-            check_series=tuple(CheckSeries(c, s, last) for c, s, last in self.checks.states()),
-            check_errors=frozen_map(self.checks.errors),
-            slos=tuple(self.slos.slos),
+            ledgers=MappingProxyType({n: _ledger_view(led) for n, led in self._ledgers.items()}),
+            checks=self._checks.checks,
+            check_series=tuple(CheckSeries(c, s, last) for c, s, last in self._checks.states()),
+            check_errors=frozen_map(self._checks.errors),
+            slos=tuple(self._slos.slos),
             slo_statuses=tuple(self._slo_statuses),
             slo_totals=tuple(SLOTotals(int(g), int(b)) for g, b in zip(good, bad, strict=True)),
-            alerts=tuple(self.book.alerts()),
-            agent_batches=frozen_map(self.applied.outcomes),
+            alerts=tuple(self._book.alerts()),
+            agent_batches=frozen_map(self._applied.outcomes),
             agents=MappingProxyType(
                 {
                     name: AgentView(
@@ -180,7 +202,7 @@ class Engine:
     def _hop_totals(self) -> Counter[tuple[str, str, str]]:
         """Events seen per (pipeline, hop, status) since the first start: monotonic, for counters."""
         out: Counter[tuple[str, str, str]] = Counter()
-        for name, ledger in self.ledgers.items():
+        for name, ledger in self._ledgers.items():
             for (hop, status), n in ledger.hop_totals().items():
                 out[(name, hop, status)] += n
         return out
@@ -189,24 +211,24 @@ class Engine:
 
     def observe(self, observations: Iterable[Observation]) -> None:
         """Validated observations (any pipelines, any order) into their ledgers."""
-        if self.slos.slos:
+        if self._slos.slos:
             observations = list(observations)
             self._sli.observe(observations, self._record_outcome)
-        if len(self.ledgers) == 1:  # the push decoder already refused other pipelines
-            next(iter(self.ledgers.values())).observe(observations)
+        if len(self._ledgers) == 1:  # the push decoder already refused other pipelines
+            next(iter(self._ledgers.values())).observe(observations)
             return
         by_pipeline: dict[str, list[Observation]] = {}
         for obs in observations:
             by_pipeline.setdefault(obs.pipeline, []).append(obs)
         for name, batch in by_pipeline.items():
-            self.ledgers[name].observe(batch)
+            self._ledgers[name].observe(batch)
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None:
         by_pipeline: dict[str, list[CountSample]] = {}
         for s in samples:
             by_pipeline.setdefault(s.pipeline, []).append(s)
         for name, batch in by_pipeline.items():
-            self.ledgers[name].observe_counts(batch)
+            self._ledgers[name].observe_counts(batch)
 
     def absorb(
         self,
@@ -225,19 +247,19 @@ class Engine:
         Latency SLO indicators need single observations and are not fed from aggregates.
         """
         self._watch_agents()
-        ended = self.agents.heard(batch.agent_id, batch.served_hops(), now)
+        ended = self._agents.heard(batch.agent_id, batch.served_hops(), now)
         if ended is not None:
             self._set_agent_gaps(ended, now)
-        if self.applied.seen(batch):
-            self.applied.record(batch, applied=False)
+        if self._applied.seen(batch):
+            self._applied.record(batch, applied=False)
             return False
         by_pipeline: dict[str, list[HopAggregate]] = {}
         for agg in batch.aggregates:
             by_pipeline.setdefault(agg.pipeline, []).append(agg)
         for name, aggregates in by_pipeline.items():
-            self.ledgers[name].absorb(aggregates)
+            self._ledgers[name].absorb(aggregates)
         self.observe_counts(batch.samples)
-        self.applied.record(batch, applied=True)
+        self._applied.record(batch, applied=True)
         for pipeline, n in (dropped_attributes or {}).items():
             self._ingest_stats.dropped_attributes[pipeline] += n
         return True
@@ -246,8 +268,8 @@ class Engine:
         """Count a batch refused whole (undecodable: ``agent`` None). Nothing else changes: the
         agent is not heard from. Agents not heard from before are counted as ``"unknown"``, so a
         stream of made-up ids cannot grow the label set."""
-        self.applied.refused(
-            agent if agent is not None and agent in self.agents.contacts else UNKNOWN_AGENT
+        self._applied.refused(
+            agent if agent is not None and agent in self._agents.contacts else UNKNOWN_AGENT
         )
 
     def record_ingest(
@@ -275,13 +297,13 @@ class Engine:
 
     def tick(self, now: float) -> TickOutput:
         """Close what the watermark allows, judge every edge result, update alerts."""
-        for outage in self.agents.silent(now):
+        for outage in self._agents.silent(now):
             # Until the next tick can tell otherwise, the silent agent's hops stay unseen.
-            self._set_agent_gaps(outage, now + self.agents.silent_after)
-        closed = {name: ledger.close(now) for name, ledger in self.ledgers.items()}
+            self._set_agent_gaps(outage, now + self._agents.silent_after)
+        closed = {name: ledger.close(now) for name, ledger in self._ledgers.items()}
         # Forbidden flows are judged on every tick, not per closed bucket: a leak pages at once.
-        leaks = [batch for ledger in self.ledgers.values() for batch in ledger.drain_leaks()]
-        firing = (dict(a.labels).get("check_name", "") for a in self.book.firing())
+        leaks = [batch for ledger in self._ledgers.values() for batch in ledger.drain_leaks()]
+        firing = (dict(a.labels).get("check_name", "") for a in self._book.firing())
         verdicts = self._leaks.verdicts(leaks, now, firing)
         new_hops: list[HopBucket] = []
         new_edges: list[EdgeResult] = []
@@ -290,6 +312,8 @@ class Engine:
                 last = self._last_hop.get((bucket.pipeline, bucket.hop))
                 if last is None or bucket.bucket_start >= last.bucket_start:
                     self._last_hop[(bucket.pipeline, bucket.hop)] = bucket
+                key = (bucket.pipeline, bucket.hop)
+                self._recent_hops[key] = remember(self._recent_hops.get(key, ()), bucket)
                 if bucket.late == 0:  # a hop bucket is amended only by late sightings
                     new_hops.append(bucket)
             for result in c.edge_results:
@@ -298,28 +322,28 @@ class Engine:
                     new_edges.append(result)
                 self._account(result)
         self._hop_latency.add(new_hops)
-        verdicts.extend(self.checks.feed(new_hops, new_edges, now))
+        verdicts.extend(self._checks.feed(new_hops, new_edges, now))
         verdicts.extend(self._judge_slos(now))
         for judge in self._verdict_sources:
             verdicts.extend(judge(now))
-        changed = self.book.apply(verdicts, now)
+        changed = self._book.apply(verdicts, now)
         self._prune(now)
         self._last_tick = now
         return TickOutput(closed, tuple(verdicts), tuple(changed))
 
     def _record_outcome(self, slo: str, at: float, good: int, bad: int) -> None:
-        self.slos.ledger.record(slo, at, good, bad)
+        self._slos.ledger.record(slo, at, good, bad)
 
     def _judge_slos(self, now: float) -> list[Verdict]:
         """Decide what the clock decides (latency deadlines, matured labels), then every tier."""
-        if not self.slos.slos:
+        if not self._slos.slos:
             return []
         self._sli.expire(now, self._record_outcome)
         for name, n in self._sli.pending().items():
-            self.slos.ledger.set_pending(name, n)
-        self._slo_statuses = self.slos.evaluate(now)
+            self._slos.ledger.set_pending(name, n)
+        self._slo_statuses = self._slos.evaluate(now)
         out = []
-        for verdict in self.slos.verdicts(self._slo_statuses, now):
+        for verdict in self._slos.verdicts(self._slo_statuses, now):
             evidence = self._sli.evidence[dict(verdict.labels)["slo"]]
             top = evidence.top_segment()
             extra = {
@@ -337,21 +361,22 @@ class Engine:
         increases. Incomplete buckets never add to the loss counters.
         """
         key = (result.pipeline, result.edge)
-        totals = self.edge_totals[key]
+        totals = self._edge_totals[key]
         before = self._emitted.get(result.key)
         numbers = (result.expected, result.arrived, result.missing, result.duplicates, result.late)
         self._emitted[result.key] = numbers
         last = self._last_edge.get(key)
         if last is None or result.bucket_start >= last.bucket_start:
             self._last_edge[key] = result
+        self._recent_edges[key] = remember(self._recent_edges.get(key, ()), result)
         if result.completeness is Completeness.INCOMPLETE:
             if before is None:
-                self.edge_totals[key] = dataclasses.replace(
+                self._edge_totals[key] = dataclasses.replace(
                     totals, incomplete_buckets=totals.incomplete_buckets + 1
                 )
             return
         old = before or (0, 0, 0, 0, 0)
-        self.edge_totals[key] = dataclasses.replace(
+        self._edge_totals[key] = dataclasses.replace(
             totals,
             expected=totals.expected + max(0, numbers[0] - old[0]),
             arrived=totals.arrived + max(0, numbers[1] - old[1]),
@@ -371,43 +396,43 @@ class Engine:
 
     def mark_gap(self, gap: Gap) -> None:
         """hopwatch itself was not observing during ``gap``: no bucket overlapping it is loss."""
-        for ledger in self.ledgers.values():
+        for ledger in self._ledgers.values():
             ledger.add_gap(gap)
         if gap.hops is None:
-            self.agents.resumed(gap.end)
+            self._agents.resumed(gap.end)
 
     def set_gap(self, pipeline: str, gap: Gap, replaces: Gap | None = None) -> None:
         """Open an outage's gap in one pipeline, or extend it: ``replaces`` (the gap this outage
         set before, if it is still there and starts at the same time) gives way to ``gap``, so
         one outage is one gap however many pulls or ticks it spans."""
-        gaps = self.ledgers[pipeline].gaps
+        gaps = self._ledgers[pipeline].gaps
         if replaces is not None and replaces in gaps and replaces.start == gap.start:
             gaps[gaps.index(replaces)] = gap
         else:
-            self.ledgers[pipeline].add_gap(gap)
+            self._ledgers[pipeline].add_gap(gap)
 
     # --- alerts kept elsewhere ----------------------------------------------------------------
 
     def load_alerts(self, alerts: Iterable[Alert]) -> None:
         """Take alerts as the store kept them (at start); a pending one resumes its ``for``."""
-        self.book.load(alerts)
+        self._book.load(alerts)
 
     def drain_removed_alerts(self) -> list[str]:
         """Fingerprints of alerts dropped since the last call, for the store to delete."""
-        return self.book.drain_removed()
+        return self._book.drain_removed()
 
     def _watch_agents(self) -> None:
         """Ask the agents' tracker for ``HopwatchAgentDown`` verdicts on every tick, from the
         first agent contact on (a server no agent talks to judges nothing more)."""
-        if self.agents.verdicts not in self._verdict_sources:
-            self._verdict_sources.append(self.agents.verdicts)
+        if self._agents.verdicts not in self._verdict_sources:
+            self._verdict_sources.append(self._agents.verdicts)
 
     def _set_agent_gaps(self, outage: Outage, end: float) -> None:
         """Open, extend or (at the agent's return) end the outage's gap in each pipeline it
         touches: one gap per outage however many ticks it spans, found again by its start,
         reason and hops (so a restarted server extends the gap it restored)."""
         for pipeline, hops in outage.by_pipeline().items():
-            ledger = self.ledgers.get(pipeline)
+            ledger = self._ledgers.get(pipeline)
             if ledger is None:
                 continue  # a pipeline no longer configured
             gap = Gap(outage.since, end, outage.reason, hops)
@@ -423,17 +448,17 @@ class Engine:
         return encode_engine(
             EngineRecord(
                 version=ENGINE_VERSION,
-                ledgers={name: ledger.to_bytes() for name, ledger in self.ledgers.items()},
+                ledgers={name: ledger.to_bytes() for name, ledger in self._ledgers.items()},
                 edge_totals=[
-                    (p, e, *dataclasses.astuple(t)) for (p, e), t in self.edge_totals.items()
+                    (p, e, *dataclasses.astuple(t)) for (p, e), t in self._edge_totals.items()
                 ],
                 emitted=[(*k, *v) for k, v in self._emitted.items()],
-                slo_outcomes=self.slos.ledger.to_bytes(),
-                slo_phases=self.slos.phases_to_bytes(),
-                checks=self.checks.to_bytes(),
-                alert_book=self.book.to_bytes(),
-                agents=self.applied.to_bytes(),
-                agent_contacts=self.agents.to_bytes(),
+                slo_outcomes=self._slos.ledger.to_bytes(),
+                slo_phases=self._slos.phases_to_bytes(),
+                checks=self._checks.to_bytes(),
+                alert_book=self._book.to_bytes(),
+                agents=self._applied.to_bytes(),
+                agent_contacts=self._agents.to_bytes(),
             )
         )
 
@@ -442,26 +467,26 @@ class Engine:
         are skipped. A newer version raises ``CheckpointVersionError``."""
         state = decode_engine(data)
         for name, blob in state.ledgers.items():
-            if name in self.ledgers:
-                self.ledgers[name].restore(blob)
+            if name in self._ledgers:
+                self._ledgers[name].restore(blob)
         for p, e, *numbers in state.edge_totals:
-            if (p, e) in self.edge_totals:
-                self.edge_totals[(p, e)] = EdgeTotals(*numbers)
+            if (p, e) in self._edge_totals:
+                self._edge_totals[(p, e)] = EdgeTotals(*numbers)
         for p, e, b, *numbers in state.emitted:
             self._emitted[(p, e, b)] = tuple(numbers)  # type: ignore[assignment]
         if state.slo_outcomes is not None:
-            self.slos.ledger.restore(state.slo_outcomes)
+            self._slos.ledger.restore(state.slo_outcomes)
         if state.slo_phases is not None:
-            self.slos.restore_phases(state.slo_phases)
+            self._slos.restore_phases(state.slo_phases)
         if state.checks is not None:
-            self.checks.restore(state.checks)
+            self._checks.restore(state.checks)
         if state.alert_book is not None:
-            self.book.restore(state.alert_book)
+            self._book.restore(state.alert_book)
         if state.agents is not None:
-            self.applied.restore(state.agents)
+            self._applied.restore(state.agents)
         if state.agent_contacts is not None:
-            self.agents.restore(state.agent_contacts)
-            if self.agents.contacts:
+            self._agents.restore(state.agent_contacts)
+            if self._agents.contacts:
                 self._watch_agents()
 
 

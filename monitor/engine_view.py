@@ -157,6 +157,11 @@ class EngineView:
     edge_totals: Mapping[tuple[str, str], EdgeTotals]
     last_edge: Mapping[tuple[str, str], EdgeResult]
     last_hop: Mapping[tuple[str, str], HopBucket]
+    recent_edges: Mapping[tuple[str, str], tuple[EdgeResult, ...]]
+    """The last closed buckets per edge, oldest first, bounded (``engine.RECENT_BUCKETS``): what
+    a sparkline draws without a store read. Empty after a restart until buckets close again."""
+    recent_hops: Mapping[tuple[str, str], tuple[HopBucket, ...]]
+    """The same per hop."""
     hop_totals: Mapping[tuple[str, str, str], int]
     hop_latency: Mapping[tuple[str, str], HopHistogram]
     latency_bounds: tuple[float, ...]

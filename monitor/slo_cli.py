@@ -1,4 +1,4 @@
-"""``hopwatch slo status|explain`` and ``hopwatch export prometheus-rules``."""
+"""``hopwatch slo status|explain``, ``hopwatch export prometheus-rules`` and ``export grafana``."""
 
 from __future__ import annotations
 
@@ -41,6 +41,23 @@ def export_rules_command(config_path: str, out_dir: Path, out: TextIO = sys.stdo
         print(err, file=sys.stderr)
         return 1
     for path in write_rules(groups, out_dir):
+        print(path, file=out)
+    return 0
+
+
+def export_grafana_command(config_path: str, out_dir: Path, out: TextIO = sys.stdout) -> int:
+    """``hopwatch export grafana``: one JSON file per dashboard into ``out_dir``."""
+    from monitor.anomaly.load import load_checks
+    from monitor.export.grafana import build_dashboards, write_dashboards
+
+    try:
+        config, groups = _load(config_path)
+        checks = load_checks(config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    slos = [slo for group in groups for slo in group.slos]
+    for path in write_dashboards(build_dashboards(config, slos, checks), out_dir):
         print(path, file=out)
     return 0
 

@@ -389,7 +389,7 @@ def test_two_agents_count_every_observation_exactly_once_across_a_server_outage(
         tick_agents(5)
         assert agents["sdk"].spool.depth == 0
         assert agents["downstream"].spool.depth == 1
-        assert server.daemon.engine.applied.outcomes[("a2", "applied")] == 1
+        assert server.daemon.engine.view().agent_batches[("a2", "applied")] == 1
         tick_both()
 
         server.stop()  # down for a minute; the agents keep accepting and spool
@@ -405,7 +405,7 @@ def test_two_agents_count_every_observation_exactly_once_across_a_server_outage(
         tick_agents(31)  # past the longest backoff
         for agent in agents.values():
             assert agent.spool.depth == 0
-        outcomes = server.daemon.engine.applied.outcomes
+        outcomes = server.daemon.engine.view().agent_batches
         assert outcomes == {("a1", "applied"): 4, ("a2", "applied"): 4, ("a2", "duplicate"): 1}
         assert agents["downstream"].forwarder.stats.duplicates == 1
         tick_both()
@@ -457,4 +457,6 @@ def test_an_aggregate_naming_an_unknown_hop_is_refused_whole(tmp_path: Path) -> 
         )
     assert response.status_code == 400
     assert response.json()["error"] == "batch 1 of agent 'a1' names unknown hop signup/nope"
-    assert runtime.engine.applied.outcomes == {("unknown", "refused"): 1}, "counted, not applied"
+    assert runtime.engine.view().agent_batches == {("unknown", "refused"): 1}, (
+        "counted, not applied"
+    )

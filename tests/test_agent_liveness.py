@@ -225,14 +225,14 @@ def test_an_agent_cut_off_longer_than_allowed_lateness_leaves_incomplete_buckets
             for hop in ("sdk", "ingest", "crm"):
                 truth.observe(events[hop])
         if now == cut_at + 5:
-            last_contact = server.agents.contacts["a2"].last_contact
+            last_contact = server._agents.contacts["a2"].last_contact
             downstream_link.cut = True
         if now == back_at:
             downstream_link.cut = False
         sdk.tick()
         downstream.tick()
-        if returned is None and now >= back_at and not server.agents.contacts["a2"].down:
-            returned = server.agents.contacts["a2"].last_contact
+        if returned is None and now >= back_at and not server._agents.contacts["a2"].down:
+            returned = server._agents.contacts["a2"].last_contact
         outputs.append(server.tick(now))
         truth.tick(now)
         if now == cut_at + 300:  # longer than allowed_lateness: buckets closed meanwhile
@@ -241,11 +241,11 @@ def test_an_agent_cut_off_longer_than_allowed_lateness_leaves_incomplete_buckets
     assert downstream.spool.depth == 0
 
     # One gap for the outage, covering only the cut-off agent's hops.
-    (gap,) = server.ledgers["signup"].gaps
+    (gap,) = server._ledgers["signup"].gaps
     assert gap == Gap(last_contact, returned, "agent a2 unreachable", frozenset({"ingest", "crm"}))
 
     # Buckets the gap overlaps are incomplete, every other is complete; nothing counted missing.
-    watermark = server.ledgers["signup"].watermark
+    watermark = server._ledgers["signup"].watermark
     first_edges = {}
     for out in outputs:
         for r in out.edge_results:
@@ -259,7 +259,7 @@ def test_an_agent_cut_off_longer_than_allowed_lateness_leaves_incomplete_buckets
     }
     assert min(incomplete) == cut_at - 360 + 60 and max(incomplete) == returned // 60 * 60
     for edge in ("sdk->ingest", "ingest->crm"):
-        totals = server.edge_totals[("signup", edge)]
+        totals = server.view().edge_totals[("signup", edge)]
         assert totals.missing == 0 and totals.incomplete_buckets == len(incomplete) / 1
     sdk_buckets = [h for out in outputs for c in out.closed.values() for h in c.hop_buckets]
     assert {h.completeness for h in sdk_buckets if h.hop == "sdk"} == {Completeness.COMPLETE}
@@ -287,7 +287,7 @@ def test_without_liveness_the_same_outage_is_counted_as_loss(
 ) -> None:
     """The counterfactual: what the server reported before it tracked agents."""
     clock = runtime.clock
-    runtime.engine.agents.silent_after = runtime.engine.agents.alert_after = float("inf")
+    runtime.engine._agents.silent_after = runtime.engine._agents.alert_after = float("inf")
     downstream = _agent(runtime, server_url, tmp_path / "a2", "a2")
     link = _link(downstream)
     outputs: list[TickOutput] = []
@@ -301,9 +301,9 @@ def test_without_liveness_the_same_outage_is_counted_as_loss(
         link.cut = now > B0 + 300
         downstream.tick()
         outputs.append(runtime.engine.tick(now))
-    assert runtime.engine.ledgers["signup"].gaps == []
+    assert runtime.engine._ledgers["signup"].gaps == []
     # Five buckets closed while the agent's data sat in its spool: all of it counted missing.
-    totals = runtime.engine.edge_totals[("signup", "sdk->ingest")]
+    totals = runtime.engine.view().edge_totals[("signup", "sdk->ingest")]
     assert (totals.expected, totals.arrived, totals.missing) == (240, 120, 120)
     loss = _alerts(outputs, "HopwatchEdgeDataLoss")
     assert loss and loss[0].state is AlertState.FIRING
@@ -341,13 +341,13 @@ def test_an_idle_agent_heartbeats_every_flush_and_a_resent_heartbeat_is_ignored(
     )
     assert answer.json() == {"outcome": "duplicate", "seq": 2}
     engine = runtime.engine
-    assert engine.applied.outcomes == {("a1", "applied"): 2, ("a1", "duplicate"): 1}
-    assert engine.agents.contacts["a1"] == AgentContact(
+    assert engine.view().agent_batches == {("a1", "applied"): 2, ("a1", "duplicate"): 1}
+    assert engine._agents.contacts["a1"] == AgentContact(
         "a1", clock.now(), frozenset({("signup", "ingest")})
     )
     restored = Engine(config)
     restored.restore(before)
-    assert engine.ledgers["signup"].to_bytes() == restored.ledgers["signup"].to_bytes(), (
+    assert engine._ledgers["signup"].to_bytes() == restored._ledgers["signup"].to_bytes(), (
         "heartbeats, applied or resent, leave the ledger as it was"
     )
     metrics = link.get(f"{server_url}/metrics").text
@@ -367,7 +367,7 @@ def test_a_heartbeat_naming_an_unknown_hop_is_refused(
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == "batch 1 of agent 'a1' names unknown hop signup/nope"
-    assert runtime.engine.agents.contacts == {}
+    assert runtime.engine._agents.contacts == {}
 
 
 def test_an_agent_restarted_still_declares_the_hops_it_served(
@@ -395,19 +395,19 @@ def test_a_restarted_server_keeps_each_agents_last_contact_and_hops(config: Conf
     engine.tick(B0 + 30)  # silent for 25 s: an outage opens
     restarted = Engine(config)
     restarted.restore(engine.checkpoint())
-    assert restarted.agents.contacts == {
+    assert restarted._agents.contacts == {
         "a1": AgentContact("a1", B0 + 5, frozenset({("signup", "crm")}), down=True)
     }
-    assert restarted.applied.seen(AggregateBatch("a1", "i1", 2, 1))
+    assert restarted._applied.seen(AggregateBatch("a1", "i1", 2, 1))
     restarted.mark_gap(Gap(B0 + 40, B0 + 100, "hopwatch was not running"))
     restarted.tick(B0 + 110)  # silence counts from the restart: still within the grace
     restarted.tick(B0 + 120)  # the same outage: its gap is extended, not doubled
-    outage = [g for g in restarted.ledgers["signup"].gaps if g.reason == "agent a1 unreachable"]
+    outage = [g for g in restarted._ledgers["signup"].gaps if g.reason == "agent a1 unreachable"]
     assert outage == [Gap(B0 + 5, B0 + 135, "agent a1 unreachable", frozenset({"crm"}))]
     restarted.absorb(AggregateBatch("a1", "i1", 3, 3), B0 + 122)
-    outage = [g for g in restarted.ledgers["signup"].gaps if g.reason == "agent a1 unreachable"]
+    outage = [g for g in restarted._ledgers["signup"].gaps if g.reason == "agent a1 unreachable"]
     assert outage == [Gap(B0 + 5, B0 + 122, "agent a1 unreachable", frozenset({"crm"}))]
-    assert not restarted.agents.contacts["a1"].down
+    assert not restarted._agents.contacts["a1"].down
 
 
 @pytest.mark.skipif(

@@ -400,12 +400,12 @@ def test_refusals_of_unknown_agents_share_one_label(config: Config) -> None:
     engine.refuse(None)
     engine.absorb(good_batch(), NOW)
     engine.refuse("a1")
-    assert engine.applied.outcomes == {
+    assert engine.view().agent_batches == {
         ("unknown", "refused"): 2,
         ("a1", "applied"): 1,
         ("a1", "refused"): 1,
     }
-    assert set(engine.agents.contacts) == {"a1"}
+    assert set(engine._agents.contacts) == {"a1"}
 
 
 # --- over HTTP --------------------------------------------------------------------------------
@@ -435,7 +435,7 @@ def test_the_reviewers_batch_is_refused_and_leaves_no_trace(
     runtime: StaticRuntime, post: Callable[[object], httpx.Response]
 ) -> None:
     engine = runtime.engine
-    ledger, contacts = engine.ledgers["signup"].to_bytes(), engine.agents.to_bytes()
+    ledger, contacts = engine._ledgers["signup"].to_bytes(), engine._agents.to_bytes()
     body = {
         "agent_id": "fz",
         "instance": "i",
@@ -459,9 +459,9 @@ def test_the_reviewers_batch_is_refused_and_leaves_no_trace(
     }
     assert engine.view().hop_totals == {}
     assert engine.view().agents == {}
-    assert engine.applied.outcomes == {("unknown", "refused"): 1}
-    assert engine.ledgers["signup"].to_bytes() == ledger, "nothing applied"
-    assert engine.agents.to_bytes() == contacts, "no agent registered"
+    assert engine.view().agent_batches == {("unknown", "refused"): 1}
+    assert engine._ledgers["signup"].to_bytes() == ledger, "nothing applied"
+    assert engine._agents.to_bytes() == contacts, "no agent registered"
     assert b"x@y.z" not in engine.checkpoint()
     later = engine.tick(NOW + 86400.0)
     assert AGENT_DOWN_CHECK not in {v.check for v in later.verdicts}, "no agent is watched"
@@ -479,7 +479,7 @@ def test_a_garbage_sketch_is_a_400_naming_the_field_not_a_500(
         "batch 3 of agent 'a1': aggregates[0].latency: not a latency sketch "
         "(Expected `array`, got `int`)"
     )
-    assert runtime.engine.agents.contacts == {}
+    assert runtime.engine._agents.contacts == {}
 
 
 def test_a_disallowed_attribute_in_a_good_batch_is_dropped_and_counted(
@@ -492,7 +492,7 @@ def test_a_disallowed_attribute_in_a_good_batch_is_dropped_and_counted(
     engine = runtime.engine
     assert engine.view().ingest.dropped_attributes == {"signup": 1}
     assert b"x@y.z" not in engine.checkpoint()
-    assert set(engine.agents.contacts) == {"a1"}
+    assert set(engine._agents.contacts) == {"a1"}
     assert post(batch).json()["outcome"] == "duplicate"
     assert engine.view().ingest.dropped_attributes == {"signup": 1}, "a resend is not counted twice"
     metrics = httpx.get(f"{post.url}/metrics").text  # type: ignore[attr-defined]
@@ -505,4 +505,4 @@ def test_a_known_agents_refused_batch_is_counted_under_its_id(
 ) -> None:
     assert post(good_batch()).status_code == 200
     assert post(good_batch(seq=4, aggregates=(good_aggregate(late=-1),))).status_code == 400
-    assert runtime.engine.applied.outcomes == {("a1", "applied"): 1, ("a1", "refused"): 1}
+    assert runtime.engine.view().agent_batches == {("a1", "applied"): 1, ("a1", "refused"): 1}

@@ -161,7 +161,7 @@ def test_without_auth_configured_every_write_is_401_and_says_how_to_configure_it
     text = answer.text
     assert "server.auth" in text and "token" in text
     assert answer.headers["www-authenticate"].startswith("Bearer")
-    assert runtime.engine.agents.contacts == {}
+    assert runtime.engine._agents.contacts == {}
 
 
 def test_a_thousand_year_wildcard_silence_without_a_token_is_refused(
@@ -200,7 +200,7 @@ def test_a_token_of_the_wrong_scope_is_403_naming_the_scope(
     answer = client.request(method, path, content=body, headers={**headers, **bearer(token)})
     assert answer.status_code == 403
     assert "lacks scope" in answer.text
-    assert runtime.engine.agents.contacts == {}
+    assert runtime.engine._agents.contacts == {}
 
 
 @pytest.mark.parametrize(("method", "path", "body", "headers"), WRITES, ids=WRITE_IDS)
@@ -230,7 +230,7 @@ def test_the_right_scope_works(scoped: tuple[httpx.Client, StaticRuntime]) -> No
     assert client.delete(f"/api/v1/silences/{silence_id}", headers=admin).status_code == 204
     answer = post_batch(client, batch("edge-1", "sdk", "ingest"), TOKENS["EDGE1_TOKEN"])
     assert answer.status_code == 200, answer.text
-    assert set(runtime.engine.agents.contacts) == {"edge-1"}
+    assert set(runtime.engine._agents.contacts) == {"edge-1"}
 
 
 def test_read_can_be_required_and_admin_implies_it(tmp_path: Path) -> None:
@@ -319,8 +319,8 @@ def test_a_forged_agent_cannot_mark_any_hop_incomplete(
     assert "edge-1" in answer.json()["error"] and "ghost" in answer.json()["error"]
     runtime.clock.set(B0 + 3600)
     runtime.engine.tick(B0 + 3600)
-    assert runtime.engine.agents.contacts == {}
-    assert not [g for g in runtime.engine.ledgers["signup"].gaps if "agent" in g.reason]
+    assert runtime.engine._agents.contacts == {}
+    assert not [g for g in runtime.engine._ledgers["signup"].gaps if "agent" in g.reason]
 
 
 def test_a_known_agent_cannot_declare_a_hop_not_assigned_to_it(
@@ -336,12 +336,12 @@ def test_a_known_agent_cannot_declare_a_hop_not_assigned_to_it(
     answer = post_batch(client, msgspec.msgpack.encode(aggregate), TOKENS["EDGE2_TOKEN"])
     assert answer.status_code == 403
     assert "signup/ingest" in answer.json()["error"]
-    assert runtime.engine.agents.contacts == {}
+    assert runtime.engine._agents.contacts == {}
     text = client.get("/metrics").text
     assert 'hopwatch_http_auth_refused_total{reason="hop_not_assigned",scope="agent"} 2.0' in text
     answer = post_batch(client, batch("edge-2", "crm", seq=3), TOKENS["EDGE2_TOKEN"])
     assert answer.status_code == 200
-    assert runtime.engine.agents.contacts["edge-2"].hops == {("signup", "crm")}
+    assert runtime.engine._agents.contacts["edge-2"].hops == {("signup", "crm")}
 
 
 def _series(runtime: StaticRuntime, app: object) -> set[str]:
@@ -362,8 +362,8 @@ def test_a_hundred_heartbeats_from_unknown_agents_add_no_metric_series(tmp_path:
         assert _series(runtime, app) == before
         assert not [s for s in before if "ghost" in s]
         runtime.engine.tick(B0 + 7200)
-        assert runtime.engine.agents.contacts == {}
-        assert runtime.engine.agents.verdicts(B0 + 7200) == []
+        assert runtime.engine._agents.contacts == {}
+        assert runtime.engine._agents.verdicts(B0 + 7200) == []
 
 
 def test_agents_not_on_the_allow_list_are_bounded_in_open_mode(tmp_path: Path) -> None:
@@ -372,4 +372,4 @@ def test_agents_not_on_the_allow_list_are_bounded_in_open_mode(tmp_path: Path) -
     with serve_in_thread(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
         codes = [post_batch(client, batch(f"a{n}", "sdk")).status_code for n in range(40)]
     assert codes == [200] * 32 + [403] * 8
-    assert len(runtime.engine.agents.contacts) == 32
+    assert len(runtime.engine._agents.contacts) == 32

@@ -39,7 +39,7 @@ def test_a_configured_divergence_check_replaces_the_first_version_on_its_edge():
     assert labels["check_name"] == "a-to-b-loss"  # the new detector, not the first version
     assert firing[0].evidence["bucket_start"] == 20 * 60.0
     assert len(firing[0].evidence["missing_ids"]) == 20
-    states = {(c.name, s): score.state for c, s, score in engine.checks.states()}
+    states = {(c.name, s): score.state for c, s, score in engine._checks.states()}
     assert states[("a-to-b-loss", "")] == "firing"
 
 
@@ -47,7 +47,7 @@ def test_checks_are_learning_until_their_warm_up_is_over():
     engine = Engine(CONFIG, checks=[DIVERGENCE])
     for m in range(5):
         minute(engine, m, 100, 100)
-    [(_, _, score)] = engine.checks.states()
+    [(_, _, score)] = engine._checks.states()
     assert score.state == "learning"
 
 
@@ -130,12 +130,12 @@ def _loss_run(engine: Engine, minutes: range) -> list:
 def test_detector_state_survives_a_checkpoint():
     first = Engine(CONFIG, checks=[DIVERGENCE])
     _loss_run(first, range(21))
-    states = {(c.name, s): score.state for c, s, score in first.checks.states()}
+    states = {(c.name, s): score.state for c, s, score in first._checks.states()}
     assert states[("a-to-b-loss", "")] == "firing"
     second = Engine(CONFIG, checks=[DIVERGENCE])
     second.restore(first.checkpoint())
     _loss_run(second, range(21, 23))
-    [(_, _, score)] = [x for x in second.checks.states() if x[0].name == "a-to-b-loss"]
+    [(_, _, score)] = [x for x in second._checks.states() if x[0].name == "a-to-b-loss"]
     assert score.state == "firing"  # not learning again, and the incident is still on
     assert score.evidence["baseline_period"] == (0.0, 10 * 60.0)  # learned before the restart
 
@@ -149,14 +149,14 @@ def test_a_changed_check_starts_learning_after_a_restart():
     second = Engine(CONFIG, checks=[changed])
     second.restore(first.checkpoint())
     _loss_run(second, range(21, 23))
-    [(_, _, score)] = [x for x in second.checks.states() if x[0].name == "a-to-b-loss"]
+    [(_, _, score)] = [x for x in second._checks.states() if x[0].name == "a-to-b-loss"]
     assert score.state == "learning"
 
 
 def test_an_unreadable_checks_checkpoint_means_learning_again_not_a_crash():
     engine = Engine(CONFIG, checks=[DIVERGENCE])
-    assert engine.checks.restore(b"not a pickle") == 0
-    assert "every check re-learns" in (engine.checks.last_error or "")
+    assert engine._checks.restore(b"not a pickle") == 0
+    assert "every check re-learns" in (engine._checks.last_error or "")
 
 
 class _Recorder:
@@ -183,7 +183,7 @@ def test_volume_series_include_silent_segments_and_roll_up_small_ones():
     log: list = []
     runner = CheckRunner([volume], CONFIG, lambda c, b, cfg: _Recorder(log, "?"))
     engine = Engine(CONFIG)
-    engine.checks = runner
+    engine._checks = runner
     counts = [{"eu": 50, "us": 60, "mt": 2, "lu": 1}, {"us": 60, "mt": 1}]
     for m, by_region in enumerate(counts):
         t = m * 60.0 + 1.0

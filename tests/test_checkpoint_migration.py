@@ -44,7 +44,7 @@ def _resumed(blob: bytes) -> list[list]:
     """The verdicts of an engine restored from ``blob`` over the 20 minutes after it."""
     engine = make_v0.engine()
     engine.restore(blob)
-    assert engine.checks.last_error is None
+    assert engine._checks.last_error is None
     return _canonical(make_v0.run(engine, make_v0.simulator(engine), AFTER))
 
 
@@ -96,8 +96,8 @@ def test_the_legacy_reader_refuses_anything_but_hopwatch_detectors():
 
     engine = make_v0.engine()
     blob = pickle.dumps([("x", "", "id", Evil())], protocol=pickle.HIGHEST_PROTOCOL)
-    assert engine.checks.restore(blob) == 0
-    assert "builtins.print is not allowed" in (engine.checks.last_error or "")
+    assert engine._checks.restore(blob) == 0
+    assert "builtins.print is not allowed" in (engine._checks.last_error or "")
 
 
 def test_a_new_checkpoint_round_trips_to_identical_verdicts():
@@ -143,8 +143,8 @@ def test_a_checkpoint_from_a_newer_hopwatch_is_refused_clearly():
 def test_a_checks_section_from_a_newer_hopwatch_means_learning_again():
     engine = make_v0.engine()
     newer = msgspec.msgpack.encode({"version": CHECKS_VERSION + 1, "series": "changed"})
-    assert engine.checks.restore(newer) == 0
-    assert "newer than this hopwatch" in (engine.checks.last_error or "")
+    assert engine._checks.restore(newer) == 0
+    assert "newer than this hopwatch" in (engine._checks.last_error or "")
 
 
 def test_the_v1_fixture_keeps_loading():
@@ -155,10 +155,10 @@ def test_the_v1_fixture_keeps_loading():
     assert record.version == 1
     engine = make_v0.engine()
     engine.restore(blob)
-    assert engine.checks.last_error is None
+    assert engine._checks.last_error is None
     saved = decode_checks(record.checks or b"")
     assert saved.version == 1
-    assert len(engine.checks._series) == len(saved.series) > 0
+    assert len(engine._checks._series) == len(saved.series) > 0
     verdicts = _canonical(make_v0.run(engine, make_v0.simulator(engine), AFTER))
     # The v1 fixture continues the same simulated run as v0: the old code's verdicts hold.
     assert verdicts == json.loads((FIXTURES / "engine-v0-after.json").read_text())

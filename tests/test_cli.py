@@ -128,6 +128,7 @@ def test_demo_runs_and_stops_by_itself(tmp_path: Path):
     )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert out.splitlines()[0] == f"hopwatch demo: status page at http://127.0.0.1:{port}/"
     assert "hopwatch demo: pipeline 'signup'" in out
     assert "edge identity->activation" in out
     assert out.rstrip().endswith("hopwatch demo: stopped")

@@ -50,3 +50,20 @@ def test_alert_fires_once_and_resolves_after_two_clean_buckets():
         "pipeline": "signup",
         "severity": "page",
     }
+
+
+def test_one_bucket_tail_uses_the_measured_over_dispersion():
+    # Share Beta(mean 0.7, sd 0.03) per bucket of 6000 events: φ = 1 + 5999·ρ with
+    # ρ = 0.03² / (0.7·0.3) ≈ 0.00429, φ ≈ 26.7. A bucket at 0.61 (3 sd of the share) is
+    # ordinary under the beta-binomial, impossible under the binomial.
+    from scipy.stats import beta as beta_dist
+
+    rho = 0.03**2 / (0.7 * 0.3)
+    phi = 1 + 5999 * rho
+    assert shortfall_pvalue(6000, 3660, 0.7) < 1e-30
+    p_over = shortfall_pvalue(6000, 3660, 0.7, phi, 6000.0)
+    share_tail = beta_dist.cdf(0.61, 0.7 * (1 - rho) / rho, 0.3 * (1 - rho) / rho)
+    # The share's own tail (0.0020) plus the binomial noise of 6000 draws around it (0.0024).
+    assert share_tail < p_over < 1.25 * share_tail
+    assert 1e-4 < p_over < 1e-2
+    assert shortfall_pvalue(6000, 3660, 0.7, 1.0, 6000.0) == shortfall_pvalue(6000, 3660, 0.7)

@@ -70,6 +70,8 @@ def config_file(tmp_path: Path, mode: str) -> Path:
     path = tmp_path / f"{mode}.yaml"
     path.write_text(
         "apiVersion: hopwatch/v1\n"
+        # Open on loopback on purpose: this is a test of durability (auth: test_auth.py).
+        "server:\n  auth: {open: true}\n"
         f"storage:\n  durability: {mode}\n"
         "pipelines:\n  - name: p\n    bucket: 60s\n    allowed_lateness: 5m\n"
         "    hops:\n      - name: a\n"
@@ -108,6 +110,7 @@ def test_checkpoint_mode_loses_at_most_the_last_interval_and_nothing_on_sigterm(
     proc = start(config, data, port)
     try:
         acked = push_batches(port, 50, 200)
+        assert acked == 10_000  # every batch was answered 202
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -117,7 +120,9 @@ def test_checkpoint_mode_loses_at_most_the_last_interval_and_nothing_on_sigterm(
     try:
         after_crash = counted(port)
         assert after_crash <= acked
-        acked_now = after_crash + push_batches(port, 20, 200)
+        pushed = push_batches(port, 20, 200)
+        assert pushed == 4_000
+        acked_now = after_crash + pushed
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:

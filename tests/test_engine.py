@@ -23,7 +23,7 @@ def obs(hop: str, eid: str, t: float, seen: float | None = None) -> Observation:
 
 
 def totals(engine: Engine) -> tuple[int, ...]:
-    return dataclasses.astuple(engine.edge_totals[("p", "a->b")])
+    return dataclasses.astuple(engine.view().edge_totals[("p", "a->b")])
 
 
 def test_a_late_arrival_raises_late_and_arrived_and_never_lowers_missing():
@@ -53,7 +53,7 @@ def test_incomplete_buckets_count_as_incomplete_not_as_missing():
     engine.observe([obs("a", f"e{i}", 10.0) for i in range(10)])
     out = engine.tick(360.0)
     assert totals(engine) == (0, 0, 0, 0, 0, 1)
-    assert engine.book.firing() == []
+    assert engine._book.firing() == []
     assert out.verdicts == ()  # an incomplete bucket is never judged, not even as clean
 
 
@@ -62,11 +62,11 @@ def test_an_amendment_of_an_older_bucket_does_not_resolve_a_newer_alert():
     engine.observe([obs("a", f"old{i}", 10.0) for i in range(20)])
     engine.observe([obs("a", f"new{i}", 70.0) for i in range(20)])
     engine.tick(430.0)  # both buckets close with 20 of 20 missing
-    assert len(engine.book.firing()) == 1
+    assert len(engine._book.firing()) == 1
     for i in range(20):  # the old bucket heals twice over through late arrivals
         engine.observe([obs("b", f"old{i}", 10.0, seen=431.0 + i)])
         engine.tick(431.0 + i)
-    assert len(engine.book.firing()) == 1
+    assert len(engine._book.firing()) == 1
 
 
 sighting = st.tuples(

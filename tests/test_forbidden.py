@@ -79,7 +79,7 @@ def test_the_issue_repro_counts_and_pages_the_five_leaks(config: Config) -> None
     # The forbidden edge's blocked events are not loss: no divergence alert on it.
     assert not [
         a
-        for a in engine.book.alerts()
+        for a in engine._book.alerts()
         if dict(a.labels).get("edge") == FORBIDDEN and a.name != "HopwatchForbiddenFlow"
     ]
 
@@ -96,7 +96,7 @@ def test_a_clean_stream_never_pages_and_blocked_events_are_not_loss(config: Conf
     out = engine.tick(T0 + 361)
     leaked = {r.edge: r for r in out.edge_results}[FORBIDDEN]
     assert (leaked.expected, leaked.arrived, leaked.missing) == (3, 0, 3)
-    assert engine.book.alerts() == []
+    assert engine._book.alerts() == []
     assert engine.view().ledgers["signup"].forbidden == {FORBIDDEN: 0}
 
 
@@ -128,10 +128,10 @@ def test_the_alert_keeps_firing_24h_after_the_last_leak_then_resolves(config: Co
     engine.tick(T0 + 10)
     for hour in range(1, 24):
         engine.tick(T0 + 10 + hour * 3600)
-        assert [a.state for a in engine.book.alerts()] == [AlertState.FIRING]
+        assert [a.state for a in engine._book.alerts()] == [AlertState.FIRING]
     # 24h after the first clean tick (T0 + 10 + 3600) it resolves.
     engine.tick(T0 + 10 + 3600 + 86400 - 1)
-    assert [a.state for a in engine.book.alerts()] == [AlertState.FIRING]
+    assert [a.state for a in engine._book.alerts()] == [AlertState.FIRING]
     changed = engine.tick(T0 + 10 + 3600 + 86400).alerts_changed
     assert [a.state for a in changed] == [AlertState.RESOLVED]
 

@@ -159,7 +159,7 @@ def test_a_bucket_with_nothing_expected_has_no_loss_ratio_and_no_latency() -> No
 
 def test_alerts_are_counted_by_state() -> None:
     runtime = fake_runtime()
-    runtime.engine.book.load(
+    runtime.engine.load_alerts(
         [
             Alert(labels_of({"alertname": "EdgeLoss", "edge": "a"})),
             Alert(labels_of({"alertname": "EdgeLoss", "edge": "b"}), state=AlertState.RESOLVED),

@@ -162,7 +162,7 @@ def test_ten_percent_loss_on_the_warehouse_edge_is_one_slack_message_updated_on_
         clients, manager = clients_in(loop)
         run = loss_run(tmp_path, slack, pd)
         run.advance(24, clients)  # ten clean minutes, the loss, a few minutes after it started
-        firing = [a for a in run.daemon.engine.book.firing() if a.name == "HopwatchEdgeDataLoss"]
+        firing = [a for a in run.daemon.engine._book.firing() if a.name == "HopwatchEdgeDataLoss"]
         assert {dict(a.labels)["edge"] for a in firing} == {EDGE}
         [post] = slack.posts
         assert post.channel and not post.updates
@@ -177,7 +177,7 @@ def test_ten_percent_loss_on_the_warehouse_edge_is_one_slack_message_updated_on_
         loop.run_until_complete(manager.__aexit__(None, None, None))
         run.daemon.stop()
 
-    assert not [a for a in run.daemon.engine.book.firing() if a.name == "HopwatchEdgeDataLoss"]
+    assert not [a for a in run.daemon.engine._book.firing() if a.name == "HopwatchEdgeDataLoss"]
     [post] = slack.posts  # still one message: the resolve updated it
     assert len(post.updates) >= 1
     assert "RESOLVED" in slack_text(post)

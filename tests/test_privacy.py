@@ -94,7 +94,7 @@ def test_a_sink_that_stalls_deletions_for_8_days_burns_the_slo_and_pages(setup) 
     # Requests created from day 1 on would complete in the stall; the first reaches its 7-day
     # deadline at day 8, and the 1h page fires within the hour.
     assert T0 + 8 * DAY <= first <= T0 + 8 * DAY + 2 * H
-    status = {s.slo: s for s in engine.slos.evaluate(t)}
+    status = {s.slo: s for s in engine._slos.evaluate(t)}
     assert (status["deletion-warehouse"].budget_remaining or 0.0) < 0
     assert status["deletion-crm"].budget_remaining == 1.0
 

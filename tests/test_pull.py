@@ -165,16 +165,16 @@ def test_a_failing_source_makes_buckets_incomplete_not_lost(tmp_path: Path) -> N
     # Only the source's own hop (and edges touching it) went unobserved; ingest is complete.
     hops = {h.hop: h.completeness for c in closed for h in c.hop_buckets if h.bucket_start == T0}
     assert hops == {"ingest": Completeness.COMPLETE, "warehouse": Completeness.INCOMPLETE}
-    totals = engine.edge_totals[("signup", "ingest->warehouse")]
+    totals = engine.view().edge_totals[("signup", "ingest->warehouse")]
     assert (totals.missing, totals.incomplete_buckets) == (0, 1)
     health = runner.health[source.key]
     assert (health.up, health.consecutive_failures) == (False, 5)
     assert health.errors[FailureReason.CONNECTION] == 5
-    assert len(engine.ledgers["signup"].gaps) == 1  # one outage, one gap
+    assert len(engine._ledgers["signup"].gaps) == 1  # one outage, one gap
     restored = Engine(engine.config)
     restored.restore(engine.checkpoint())
-    assert restored.ledgers["signup"].gaps == engine.ledgers["signup"].gaps
-    assert restored.ledgers["signup"].gaps[0].hops == frozenset({"warehouse"})
+    assert restored._ledgers["signup"].gaps == engine._ledgers["signup"].gaps
+    assert restored._ledgers["signup"].gaps[0].hops == frozenset({"warehouse"})
 
 
 def test_a_slow_source_times_out_and_counts_as_failed(tmp_path: Path) -> None:
@@ -196,14 +196,14 @@ def test_source_down_fires_after_the_grace_period_and_resolves(tmp_path: Path) -
 
     def alert_state(at: float) -> AlertState | None:
         engine.tick(at)
-        alerts = [a for a in engine.book.alerts() if a.name == "HopwatchSourceDown"]
+        alerts = [a for a in engine._book.alerts() if a.name == "HopwatchSourceDown"]
         return alerts[0].state if alerts else None
 
     asyncio.run(runner.poll(source, engine, T0))
     assert alert_state(T0 + 59) is None
     asyncio.run(runner.poll(source, engine, T0 + 30))
     assert alert_state(T0 + 60) is AlertState.FIRING
-    alert = engine.book.firing()[0]
+    alert = engine._book.firing()[0]
     assert dict(alert.labels) == {
         "alertname": "HopwatchSourceDown",
         "check": "source_down",
@@ -216,7 +216,7 @@ def test_source_down_fires_after_the_grace_period_and_resolves(tmp_path: Path) -
     source.failure = None
     asyncio.run(runner.poll(source, engine, T0 + 90))
     assert alert_state(T0 + 91) is AlertState.RESOLVED
-    gap = engine.ledgers["signup"].gaps[0]
+    gap = engine._ledgers["signup"].gaps[0]
     assert (gap.start, gap.end) == (T0, T0 + 90)
 
 

@@ -535,3 +535,61 @@ def test_counts_and_data_dir_do_not_mix(config_path, tmp_path):
         2,
         "replay: --data-dir does not apply with --counts (nothing is read from the store)\n",
     )
+
+
+# --- --plot ------------------------------------------------------------------------------------
+
+
+def test_plot_draws_the_series_its_threshold_and_one_marker_per_alerting_bucket(
+    config_path, tmp_path
+):
+    """The SVG holds the alert markers' group with exactly the 10 alerting buckets, the value
+    line over all 239 judged buckets, and the threshold; a PNG is a PNG."""
+    import xml.etree.ElementTree as ET
+
+    fill_store(tmp_path / "data", history(incomplete=(100,)))
+    svg = tmp_path / "why.svg"
+    code, out, err = run(HistoryRequest(config_path, checks=("api-delivery",), plot=svg))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == f"drew 1 series to {svg}"
+    ns = {"svg": "http://www.w3.org/2000/svg", "xlink": "http://www.w3.org/1999/xlink"}
+    root = ET.parse(svg).getroot()
+    [markers] = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("id") == "alerts-0"]
+    assert len(markers.findall(".//svg:use", ns)) == 10
+    text = svg.read_text()
+    for label in ("api-delivery", "value", "baseline", "alerting bucket (10)", "threshold"):
+        assert f"<!-- {label} -->" in text  # matplotlib names each text it draws
+
+    png = tmp_path / "why.png"
+    code, _, err = run(HistoryRequest(config_path, checks=("api-delivery",), plot=png))
+    assert (code, err) == (0, "")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_refuses_other_formats_before_replaying(config_path, tmp_path):
+    code, out, err = run(HistoryRequest(config_path, plot=tmp_path / "why.pdf"))
+    assert (code, out) == (2, "")
+    assert err == f"replay: --plot {tmp_path / 'why.pdf'}: use a .svg or .png file name\n"
+
+
+def test_plot_baseline_and_statistic_read_the_kinds_evidence():
+    from monitor.replay.history import HistoryRow
+    from monitor.replay.plot import Baseline, baseline, statistic
+
+    div = HistoryRow(
+        0,
+        "c",
+        "",
+        50,
+        1.0,
+        True,
+        {"expected": 100, "baseline_ratio": 0.98, "statistic": 12.0, "threshold": 7.5},
+    )
+    assert baseline(div) == Baseline(pytest.approx(2.0))
+    assert statistic(div) == ("statistic", 12.0, 7.5)
+    vol = HistoryRow(
+        0, "v", "", 80, 0.2, False, {"expected": 100, "sd": 5, "cusum": 1.0, "cusum_h": 4.0}
+    )
+    assert baseline(vol) == Baseline(100.0, 85.0, 115.0)
+    assert statistic(vol) == ("cusum", 1.0, 4.0)
+    assert baseline(HistoryRow(0, "x", "", None, 0.0, False)) is None

@@ -377,7 +377,7 @@ def test_pipelines_show_hops_edges_and_the_last_closed_bucket(served: Served) ->
 def test_alerts_are_listed_as_json(served: Served) -> None:
     assert served.client.get("/api/v1/alerts").json() == []
     alert = Alert(labels=labels_of({"alertname": "EdgeLoss", "pipeline": "shop"}), starts_at=T0)
-    served.runtime.engine.book.load([alert])
+    served.runtime.engine.load_alerts([alert])
 
     (listed,) = served.client.get("/api/v1/alerts").json()
 

@@ -239,7 +239,7 @@ def test_alerts_show_the_silences_that_mute_them(
         labels_of({"alertname": "EdgeLoss", "edge": "identity->activation"}), starts_at=T0
     )
     other = Alert(labels_of({"alertname": "EdgeLoss", "edge": "sdk->edge"}), starts_at=T0)
-    runtime.engine.book.load([muted, other])
+    runtime.engine.load_alerts([muted, other])
     silence_id = client.post("/api/v1/silences", json=body(), headers=AUTH).json()["id"]
 
     def silenced_by() -> dict[str, list[str]]:

@@ -127,4 +127,4 @@ def test_a_failing_endpoint_makes_the_bucket_incomplete_not_lost(
     assert TOKEN not in health.last_error
     (edge,) = engine.tick(T0 + 181).edge_results
     assert edge.completeness is Completeness.INCOMPLETE
-    assert engine.edge_totals[("signup", "ingest->warehouse")].missing == 0
+    assert engine.view().edge_totals[("signup", "ingest->warehouse")].missing == 0

@@ -322,7 +322,9 @@ class DivergenceDetector:
         evidence["bucket_loss"] = round(bucket_loss, 6)
         one_bucket = False
         if shortfall >= self.min_missing and bucket_loss >= self.min_loss:
-            pvalue = shortfall_pvalue(n, x, base.delivery)
+            # The measured over-dispersion widens the one-bucket tail too (beta-binomial), not
+            # only the CUSUMs: a mix that varies per bucket is not loss.
+            pvalue = shortfall_pvalue(n, x, base.delivery, base.dispersion, base.mean_expected)
             evidence["p_value"] = pvalue
             evidence["alpha"] = self.alpha_one_bucket
             one_bucket = pvalue < self.alpha_one_bucket

@@ -53,6 +53,7 @@ from typing import Any
 from scipy.special import betainc, pdtr, pdtrc, stdtr
 
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
+from monitor.anomaly.tail_threshold import TailThreshold
 from monitor.anomaly.volume_model import (
     RobustLevel,
     RollingSum,
@@ -71,6 +72,8 @@ ALERT_SCORE = 0.5
 DIRECTIONS = ("both", "drop", "spike")
 VALUE_TYPES = ("auto", "count", "real")
 REAL_TESTS = ("precedent", "model")
+CALIBRATE = ("model", "all", "off")
+"""Which ratios the per-series tail calibrates: the parametric model's (default), every one, none."""
 CHOICE_MEMORY = 288
 Z_CLIP = 4.0
 """Standardised residuals enter the CUSUMs clipped: one wild bucket is the tail test's job."""
@@ -255,6 +258,22 @@ class VolumeDetector:
             day_refs=int(p.get("precedent_reference_days", 3)),
         )
 
+        # Per-series threshold on the ratio, from the series' own recent ratios (tail_threshold).
+        per_30d = 30 * 86400.0 / self.bucket_seconds
+        self.calibration = TailThreshold(
+            alpha=self.check.false_alarms_per_30d / per_30d,
+            memory=max(100, round(float(p.get("calibration_days", 14)) * per_day)),
+            refit_every=max(
+                1, round(float(p.get("calibration_refit_seconds", 21600)) / self.bucket_seconds)
+            ),
+            level=float(p.get("calibration_quantile", 0.98)),
+            max_threshold=float(p.get("calibration_max", 5.0)),
+            min_peaks=int(p.get("calibration_min_peaks", 10)),
+        )
+        self.calibrate = str(p.get("calibrate", "off"))
+        if self.calibrate not in CALIBRATE:
+            raise ValueError(f"calibrate: {self.calibrate!r} is not one of {', '.join(CALIBRATE)}")
+
     def _buckets(self, seconds: object) -> tuple[int, ...]:
         return tuple(
             sorted({max(1, round(float(s) / self.bucket_seconds)) for s in _items(seconds)})
@@ -371,6 +390,11 @@ class VolumeDetector:
         r = max(r_tail, r_cusum)
         if use_precedent:
             r = precedent[0]
+        raw_r = r
+        if self.calibrate == "all" or (self.calibrate == "model" and not use_precedent):
+            # The series' own tail may ask for more than the model's r = 1 (tail_threshold).
+            r = r / self.calibration.threshold
+            self.calibration.add(raw_r)
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
         # One alert per incident: after the hold-off, a run of flagged buckets that has already
@@ -422,6 +446,8 @@ class VolumeDetector:
             if self._is_count
             else ("precedent" if use_precedent else "robust_z"),
             "excluded_from_training": excluded,
+            "ratio": raw_r,
+            **self.calibration.describe(),
         }
         if use_precedent:
             evidence["precedent_ratio"] = precedent[0]
@@ -474,6 +500,8 @@ class VolumeDetector:
             lo=list(self._lo),
             hi=list(self._hi),
             precedent=self.precedent.state(),
+            # A detector unpickled from a v0 checkpoint predates the calibration: none recorded.
+            calibration=c.state() if (c := getattr(self, "calibration", None)) else None,
         )
 
     def restore(self, state: VolumeState) -> None:
@@ -498,6 +526,8 @@ class VolumeDetector:
             raise ValueError("CUSUM bank of another size")
         self._lo, self._hi = list(state.lo), list(state.hi)
         self.precedent.restore(state.precedent)
+        if state.calibration is not None:
+            self.calibration.restore(state.calibration)
 
     def _reset_cusums(self) -> None:
         for j in range(len(self.ks)):

@@ -107,6 +107,19 @@ class PrecedentTestState(msgspec.Struct, frozen=True):
     i: int
 
 
+class TailThresholdState(msgspec.Struct, frozen=True):
+    """``tail_threshold.TailThreshold``: the recent ratios and the fitted tail."""
+
+    window: list[float]
+    since_fit: int
+    threshold: float
+    u: float
+    sigma: float
+    xi: float
+    peaks: int
+    method: str
+
+
 class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     first_at: float | None
     holdoff_until: float
@@ -128,3 +141,6 @@ class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     lo: list[float]
     hi: list[float]
     precedent: PrecedentTestState
+    calibration: TailThresholdState | None = None
+    """Added with per-series calibrated thresholds; a checkpoint written before has none, and the
+    series re-learns its calibration (the model's own threshold meanwhile)."""

@@ -14,10 +14,11 @@ shell that reads the store and prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
+from typing import Any
 
 from monitor.alerting.book import RESOLVE_AFTER, AlertBook
 from monitor.anomaly.kind import KindRegistry
@@ -111,6 +112,9 @@ class HistoryRow:
     value: float | None
     score: float
     alert: bool
+    evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """The detector's numbers for the bucket (baseline, statistic, threshold): what ``--plot``
+    draws the band and the threshold from."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,7 @@ def _row(
         value=bucket_value(check, bucket, series, kinds),
         score=clamp01(v.score),
         alert=v.judgement is Judgement.FIRING,
+        evidence=v.evidence,
     )
 
 

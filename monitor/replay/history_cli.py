@@ -76,6 +76,8 @@ class HistoryRequest:
     until: str | None = None
     labels: Path | None = None
     out: Path | None = None
+    plot: Path | None = None
+    """``--plot``: an SVG or PNG drawn by ``monitor.replay.plot`` (matplotlib)."""
 
 
 def parse_bound(text: str, now: float) -> float:
@@ -207,6 +209,9 @@ def history_command(
     except ConfigError as e:
         print(e, file=err)
         return 1
+    if request.plot is not None and request.plot.suffix.lower() not in (".svg", ".png"):
+        print(f"replay: --plot {request.plot}: use a .svg or .png file name", file=err)
+        return 2
     try:
         since = None if request.since is None else parse_bound(request.since, now)
         until = None if request.until is None else parse_bound(request.until, now)
@@ -304,4 +309,13 @@ def history_command(
             print(f"replay: cannot write {request.out}: {e}", file=err)
             return 2
         print(f"wrote {_plural(len(replay.rows), 'row')} to {request.out}", file=out)
+    if request.plot is not None:
+        from monitor.replay.plot import plot_replay  # matplotlib only when a plot is asked for
+
+        try:
+            drawn = plot_replay(replay, request.plot)
+        except (OSError, ValueError) as e:
+            print(f"replay: cannot plot to {request.plot}: {e}", file=err)
+            return 2
+        print(f"drew {_plural(drawn, 'series')} to {request.plot}", file=out)
     return 0

@@ -23,6 +23,7 @@ from monitor.server.otlp import OtlpIngest
 from monitor.server.problems import Problem, handle_problem
 from monitor.server.runtime import Runtime
 from monitor.server.silences import silence_routes
+from monitor.server.status_page import StatusPage
 
 __all__ = ["Runtime", "create_app"]
 
@@ -40,6 +41,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     ingest = Ingest(runtime)
     api = ReadApi(runtime, registry)
+    status = StatusPage(runtime)
     registry.register(HopwatchCollector(runtime, requests=ingest.requests, version=version))
     app = Starlette(
         routes=[
@@ -56,6 +58,9 @@ def create_app(
             Route("/api/v1/checks", api.checks, methods=["GET"]),
             *silence_routes(runtime),
             Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/", status.index, methods=["GET"]),
+            Route("/edges/{pipeline}/{edge}", status.edge, methods=["GET"]),
+            Route("/api/v1/status", status.status, methods=["GET"]),
         ],
         exception_handlers={Problem: handle_problem},
     )

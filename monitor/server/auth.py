@@ -46,6 +46,8 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], Scope]] = {
     ("/healthz", "GET"): Scope.READ,
     ("/readyz", "GET"): Scope.READ,
     ("/", "GET"): Scope.READ,
+    ("/edges/{pipeline}/{edge}", "GET"): Scope.READ,
+    ("/api/v1/status", "GET"): Scope.READ,
     ("/openapi.json", "GET"): Scope.READ,
     ("/api/v1/alerts", "GET"): Scope.READ,
     ("/api/v1/pipelines", "GET"): Scope.READ,

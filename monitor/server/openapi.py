@@ -259,6 +259,23 @@ def document() -> dict[str, Any]:
             },
         },
         "/openapi.json": _get("this document", {"type": "object"}),
+        "/": _get("the status page (HTML)", {"type": "string"}, "text/html"),
+        "/edges/{pipeline}/{edge}": {
+            "parameters": [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in ("pipeline", "edge")
+            ],
+            "get": {
+                "summary": "one edge's history (HTML)",
+                "responses": {
+                    "200": _answer("OK", {"type": "string"}, "text/html"),
+                    "404": _answer("no such edge", {"type": "string"}, "text/html"),
+                },
+            },
+        },
+        "/api/v1/status": _get(
+            "the last tick and alert counts (what the status page polls)", {"type": "object"}
+        ),
     }
     return {
         "openapi": "3.1.0",

@@ -32,9 +32,18 @@ class DivergenceSpec(CheckSpec):
 
     min_missing: int = Field(default=5, ge=0)
     min_loss_ratio: float = Field(default=0.02, ge=0, lt=1)
+    learn_ratio: bool = False
+    """Learn the edge's share (and its spread) instead of taking the promised ``ratio``: a consent
+    filter or a router passes a share nobody can promise exactly."""
 
     def params(self) -> dict[str, Any]:
-        return {"min_missing": self.min_missing, "min_loss_ratio": self.min_loss_ratio}
+        out: dict[str, Any] = {
+            "min_missing": self.min_missing,
+            "min_loss_ratio": self.min_loss_ratio,
+        }
+        if self.learn_ratio:
+            out["learn_ratio"] = True
+        return out
 
 
 def detector(check: CheckDef, bucket_seconds: float, config: Config) -> Detector:
@@ -46,6 +55,10 @@ def detector(check: CheckDef, bucket_seconds: float, config: Config) -> Detector
     ratio = None
     if edge is not None:
         ratio = 1.0 if edge.expect.kind is ExpectKind.ALL else edge.expect.ratio
+        if check.params.get("learn_ratio") and edge.expect.kind is not ExpectKind.ALL:
+            # ``params: {learn_ratio: true}``: the promise is a rough share (consent filters,
+            # routing); the detector learns the edge's real share and its spread instead.
+            ratio = None
         params = {"tolerance": edge.expect.tolerance, **check.params}
         check = dataclasses.replace(check, params=params)
     return DivergenceDetector(check, bucket_seconds, expected_ratio=ratio)
