@@ -78,6 +78,7 @@ def test_the_example_config_loads_into_the_model(monkeypatch: pytest.MonkeyPatch
     assert "consent" in signup.attributes
     assert [e.name for e in signup.edges_from("identity")] == [
         "identity->activation",
+        "identity-/->activation",
         "identity->crm",
     ]
 
