@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from monitor.client.idhash import ID_KEY_ENV
 from monitor.config.auth import LEGACY_NAME, LEGACY_SCOPES, AuthPolicy, Credential, Scope
 from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
@@ -37,6 +38,7 @@ from monitor.config.model import (
 )
 from monitor.config.semantics import ConfigChecker
 from monitor.config.spec import (
+    AgentSpec,
     AuthSpec,
     ConfigSpec,
     EdgeSpec,
@@ -68,6 +70,15 @@ def _read_token(auth: AuthSpec | None, base: Path, environ: Mapping[str, str]) -
     if auth is None:
         return None
     return _read_secret(auth.bearer_token_env, auth.bearer_token_file, base, environ)
+
+
+def _id_hash_key(agent: AgentSpec, base: Path, environ: Mapping[str, str]) -> bytes | None:
+    """The agent's id hashing key: its ``id_hash_key_env`` / ``_file``, else ``$HOPWATCH_ID_KEY``
+    (the variable the client reads too, so one secret can serve both)."""
+    key = _read_secret(agent.id_hash_key_env, agent.id_hash_key_file, base, environ)
+    if key is None:
+        key = environ.get(ID_KEY_ENV, "").strip() or None
+    return None if key is None else key.encode("utf-8")
 
 
 def build_auth(spec: ServerAuthSpec | None, base: Path, environ: Mapping[str, str]) -> AuthPolicy:
@@ -194,6 +205,7 @@ def _build(
             bearer_token=_read_token(spec.agent.auth, path.parent, environ),
             spool_limit_bytes=spec.agent.spool_limit,
             flush_interval=spec.agent.flush_interval,
+            id_hash_key=_id_hash_key(spec.agent, path.parent, environ),
         ),
         includes=tuple(includes),
         source=path,

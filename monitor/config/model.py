@@ -221,6 +221,8 @@ class AgentConfig:
     bearer_token: str | None = field(default=None, repr=False)
     spool_limit_bytes: int = 256 * 1024 * 1024
     flush_interval: float = 5.0
+    id_hash_key: bytes | None = field(default=None, repr=False)
+    """The key for hashing event ids before they are bucketed and shipped (None: raw ids)."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor.client.idhash import MIN_KEY_BYTES
 from monitor.config.auth_checks import check_server_auth
 from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
 from monitor.config.includes import KindValidator, check_included_file, include_files
@@ -69,6 +70,32 @@ class ConfigChecker(IssueCollector):
         check_server_auth(self, _dict(self.data.get("server")), self.data, environ)
         agent_auth = _dict(_dict(self.data.get("agent")).get("auth"))
         self.check_secret(("agent", "auth"), agent_auth, "bearer_token", "bearer token", environ)
+        agent = _dict(self.data.get("agent"))
+        self.check_secret(("agent",), agent, "id_hash_key", "id hash key", environ)
+        self.check_id_key(agent, environ)
+
+    def check_id_key(self, agent: dict[str, Any], environ: Mapping[str, str]) -> None:
+        """A key shorter than ``MIN_KEY_BYTES`` can be brute-forced; ``validate`` says so before
+        the agent refuses to start with it."""
+        env, file = agent.get("id_hash_key_env"), agent.get("id_hash_key_file")
+        if isinstance(file, str):
+            try:
+                key = (self.base / file).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return  # check_secret reported it
+            at = ("agent", "id_hash_key_file")
+        elif isinstance(env, str):
+            key = environ.get(env, "").strip()
+            at = ("agent", "id_hash_key_env")
+        else:
+            return  # $HOPWATCH_ID_KEY alone: only an agent reads it, and refuses a short one
+        if key and len(key.encode("utf-8")) < MIN_KEY_BYTES:
+            self.add(
+                at,
+                f"the id hash key is {len(key.encode('utf-8'))} bytes, at least {MIN_KEY_BYTES} "
+                "are needed",
+                "generate one with `openssl rand -hex 32`",
+            )
 
     def check_secret(
         self, at: KeyPath, holder: dict[str, Any], key: str, what: str, environ: Mapping[str, str]

@@ -557,6 +557,19 @@ class AgentSpec(Spec):
     auth: AuthSpec | None = None
     spool_limit: ByteSize = 256 * 1024 * 1024
     flush_interval: Duration = 5.0
+    id_hash_key_env: str | None = None
+    id_hash_key_file: str | None = None
+    """Keyed hashing of event ids (``monitor.client.idhash``): the secret key's environment
+    variable or file; with neither, ``$HOPWATCH_ID_KEY`` when set. Same key at every hop."""
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AgentSpec:
+        if self.id_hash_key_env is not None and self.id_hash_key_file is not None:
+            raise invalid(
+                "set id_hash_key_env or id_hash_key_file, not both",
+                "keep the one your deployment provides",
+            )
+        return self
 
 
 class ConfigSpec(Spec):
