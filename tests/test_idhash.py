@@ -40,7 +40,7 @@ def test_the_token_is_keyed_stable_and_idempotent() -> None:
     h = IdHasher(KEY)
     token = h("user-42")
     assert token == h("user-42") and is_hashed(token) and len(token) == 34
-    assert token.startswith("h:") and "user-42" not in token
+    assert token.startswith("k:") and "user-42" not in token
     assert h(token) == token  # a client-hashed id passes an agent that hashes unchanged
     assert IdHasher(b"another key of 32 bytes, really!")("user-42") != token
     assert "0123" not in repr(h)

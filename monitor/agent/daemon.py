@@ -66,7 +66,7 @@ class AgentSink:
         key = config.agent.id_hash_key
         self.id_hash: IdHasher | None = None if key is None else IdHasher(key)
         """Keyed hashing of event ids before they are bucketed: with a key, the agent keeps and
-        ships only ``h:`` tokens, never a raw id (tokens a client already hashed pass as they are)."""
+        ships only ``k:`` tokens, never a raw id (tokens a client already hashed pass as they are)."""
         self.lock = threading.Lock()
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()

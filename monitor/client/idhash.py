@@ -7,10 +7,11 @@ forbidden-flow check exact. A keyed hash (HMAC-SHA256) is such a function that n
 key can invert or rebuild by hashing guessed ids, which a plain hash would allow.
 
 Every hop of a pipeline must use the same key: a hop with another key (or none) shares no ids
-with the others, and its edges report all events as missing. The token is ``h:`` and the first
+with the others, and its edges report all events as missing. The token is ``k:`` and the first
 32 hex digits (128 bits) of the HMAC: collisions are out of reach at any realistic volume, and
-the prefix makes hashing idempotent, so an id hashed by the client and passed through an agent
-that also hashes stays the same token. Raw ids that happen to look like ``h:`` + 32 hex digits
+the prefix (``k:`` for keyed, unlike the ``h:`` of ids known only by their join hash in
+leak alerts) makes hashing idempotent, so an id hashed by the client and passed through an agent
+that also hashes stays the same token. Raw ids that happen to look like ``k:`` + 32 hex digits
 are taken as already hashed; do not use that shape for raw ids.
 
 Standard library only, in ``monitor.client`` (which must not pull in the daemon); the agent
@@ -31,7 +32,7 @@ __all__ = ["HASH_PREFIX", "ID_KEY_ENV", "IdHasher", "resolve_id_key"]
 ID_KEY_ENV: Final = "HOPWATCH_ID_KEY"
 """The environment variable a key is read from when no key or key file is given."""
 
-HASH_PREFIX: Final = "h:"
+HASH_PREFIX: Final = "k:"
 HEX_DIGITS: Final = 32
 _HEX: Final = frozenset("0123456789abcdef")
 MIN_KEY_BYTES: Final = 16
@@ -39,7 +40,7 @@ MIN_KEY_BYTES: Final = 16
 
 
 class IdHasher:
-    """Maps a raw event id to ``h:`` + 32 hex digits of HMAC-SHA256(key, id); idempotent."""
+    """Maps a raw event id to ``k:`` + 32 hex digits of HMAC-SHA256(key, id); idempotent."""
 
     __slots__ = ("_key",)
 

@@ -61,7 +61,7 @@ class HopReporter:
     - ``backoff``: retry delays (exponential, full jitter); ``Retry-After`` wins when sent.
     - ``exit_timeout``: how long the ``atexit`` hook keeps trying to deliver at interpreter exit.
     - ``id_hash_key`` / ``id_hash_key_file``: a secret key (at least 16 bytes) for keyed hashing
-      of event ids (``monitor.client.idhash``): each id is sent as ``h:`` + 32 hex digits of
+      of event ids (``monitor.client.idhash``): each id is sent as ``k:`` + 32 hex digits of
       HMAC-SHA256, so hopwatch never sees the raw id. With neither, ``$HOPWATCH_ID_KEY`` when set.
       Every hop of a pipeline must use the same key (or all none), or the joins find nothing.
     - ``client``: an ``httpx.Client`` to use (proxies, TLS); the reporter does not close it.
