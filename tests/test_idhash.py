@@ -199,3 +199,10 @@ def test_validate_refuses_a_short_agent_key(tmp_path: Path) -> None:
     _, issues = check_config(path, environ={"IDKEY": "short"})
     assert [i.message for i in issues] == ["the id hash key is 5 bytes, at least 16 are needed"]
     assert AgentConfig().id_hash_key is None
+
+
+def test_the_config_copies_of_the_key_constants_match_the_client() -> None:
+    from monitor.client import idhash
+    from monitor.config import spec
+
+    assert (spec.ID_KEY_ENV, spec.MIN_ID_KEY_BYTES) == (idhash.ID_KEY_ENV, idhash.MIN_KEY_BYTES)

@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from monitor.client.idhash import ID_KEY_ENV
 from monitor.config.auth import LEGACY_NAME, LEGACY_SCOPES, AuthPolicy, Credential, Scope
 from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
@@ -38,6 +37,7 @@ from monitor.config.model import (
 )
 from monitor.config.semantics import ConfigChecker
 from monitor.config.spec import (
+    ID_KEY_ENV,
     AgentSpec,
     AuthSpec,
     ConfigSpec,

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor.client.idhash import MIN_KEY_BYTES
 from monitor.config.auth_checks import check_server_auth
 from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
 from monitor.config.includes import KindValidator, check_included_file, include_files
-from monitor.config.spec import AgentSpec, PipelineSpec, Spec, StorageSpec
+from monitor.config.spec import MIN_ID_KEY_BYTES, AgentSpec, PipelineSpec, Spec, StorageSpec
 from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
 from monitor.config.yamlpos import Positions
 from monitor.timeutil import format_duration, parse_duration
@@ -75,7 +74,7 @@ class ConfigChecker(IssueCollector):
         self.check_id_key(agent, environ)
 
     def check_id_key(self, agent: dict[str, Any], environ: Mapping[str, str]) -> None:
-        """A key shorter than ``MIN_KEY_BYTES`` can be brute-forced; ``validate`` says so before
+        """A key shorter than ``MIN_ID_KEY_BYTES`` can be brute-forced; ``validate`` says so before
         the agent refuses to start with it."""
         env, file = agent.get("id_hash_key_env"), agent.get("id_hash_key_file")
         if isinstance(file, str):
@@ -89,10 +88,10 @@ class ConfigChecker(IssueCollector):
             at = ("agent", "id_hash_key_env")
         else:
             return  # $HOPWATCH_ID_KEY alone: only an agent reads it, and refuses a short one
-        if key and len(key.encode("utf-8")) < MIN_KEY_BYTES:
+        if key and len(key.encode("utf-8")) < MIN_ID_KEY_BYTES:
             self.add(
                 at,
-                f"the id hash key is {len(key.encode('utf-8'))} bytes, at least {MIN_KEY_BYTES} "
+                f"the id hash key is {len(key.encode('utf-8'))} bytes, at least {MIN_ID_KEY_BYTES} "
                 "are needed",
                 "generate one with `openssl rand -hex 32`",
             )

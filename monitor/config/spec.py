@@ -549,6 +549,13 @@ class PipelineSpec(Spec):
     edges: list[EdgeSpec] = []
 
 
+ID_KEY_ENV = "HOPWATCH_ID_KEY"
+MIN_ID_KEY_BYTES = 16
+"""The id hashing key's default variable and least length, as in ``monitor.client.idhash``: copied,
+not imported, because config sits below the client's layer and the client imports no daemon code
+(``tests/test_idhash.py`` keeps the two equal)."""
+
+
 class AgentSpec(Spec):
     """``hopwatch run --mode agent``: where to ship aggregates and how much to hold meanwhile."""
 
