@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from monitor.alerting.alert import Alert
 from monitor.alerting.book import AlertBook, AlertPolicy
+from monitor.alerting.leaks import ForbiddenFlowJudge
 from monitor.anomaly.factory import detector_for
 from monitor.anomaly.model import CheckDef
 from monitor.anomaly.runner import CheckRunner, default_divergence_checks
@@ -123,6 +124,8 @@ class Engine:
                 if c.for_ or c.keep_firing_for
             }
         )
+        self._leaks = ForbiddenFlowJudge(config)
+        self._book.policies.update(self._leaks.policies())
         self._ingest_stats = IngestStats()
         self._edge_totals: dict[tuple[str, str], EdgeTotals] = {
             (p.name, e.name): EdgeTotals() for p in config.pipelines for e in p.edges
@@ -300,7 +303,10 @@ class Engine:
             # Until the next tick can tell otherwise, the silent agent's hops stay unseen.
             self._set_agent_gaps(outage, now + self._agents.silent_after)
         closed = {name: ledger.close(now) for name, ledger in self._ledgers.items()}
-        verdicts = []
+        # Forbidden flows are judged on every tick, not per closed bucket: a leak pages at once.
+        leaks = [batch for ledger in self._ledgers.values() for batch in ledger.drain_leaks()]
+        firing = (dict(a.labels).get("check_name", "") for a in self._book.firing())
+        verdicts = self._leaks.verdicts(leaks, now, firing)
         new_hops: list[HopBucket] = []
         new_edges: list[EdgeResult] = []
         amended: list[tuple[EdgeResult, int]] = []  # late arrivals into buckets already judged
@@ -388,7 +394,8 @@ class Engine:
 
     def _prune(self, now: float) -> None:
         """Forget per-bucket numbers once no amendment can come (the ledger evicted the bucket)."""
-        horizon = now - 2 * self._amend_horizon - 86400
+        lateness = max((p.allowed_lateness for p in self._config.pipelines), default=0.0)
+        horizon = now - 2 * self._amend_horizon - max(86400.0, 2 * lateness)
         for key in [k for k in self._emitted if k[2] < horizon]:
             del self._emitted[key]
 
@@ -531,4 +538,5 @@ def _ledger_view(ledger: PipelineLedger) -> LedgerView:
         pending_evicted=stats.pending_evicted,
         too_late_for_edges=stats.too_late_for_edges,
         gaps=tuple(ledger.gaps),
+        forbidden=frozen_map({name: log.total for name, log in ledger.leaks.items()}),
     )

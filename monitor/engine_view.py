@@ -12,7 +12,7 @@ explicit ``now`` (``AgentView.is_up``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
@@ -106,6 +106,9 @@ class LedgerView:
     too_late_for_edges: int
     gaps: tuple[Gap, ...]
     """Times hopwatch (or a source, or an agent) could not observe: no bucket in them is loss."""
+    forbidden: Mapping[str, int] = field(default_factory=dict)
+    """Leaks since the first start, by forbidden edge (``expect: none``): restricted events seen
+    downstream."""
 
 
 @dataclass(frozen=True, slots=True)

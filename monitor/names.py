@@ -145,6 +145,13 @@ EDGE_LATENCY = Metric(
     "Quantiles of the from-hop to to-hop latency of events in the edge's last closed bucket.",
     (PIPELINE, EDGE, QUANTILE),
 )
+EDGE_FORBIDDEN = Metric(
+    "hopwatch_edge_forbidden_events_total",
+    "counter",
+    "Restricted events seen at the to hop of a forbidden edge (expect: none): leaks, counted "
+    "as they happen.",
+    (PIPELINE, EDGE),
+)
 
 INGEST_ITEMS = Metric(
     "hopwatch_ingest_items_total",
@@ -301,6 +308,7 @@ ALL: Final = (
     EDGE_INCOMPLETE,
     EDGE_LOSS_RATIO,
     EDGE_LATENCY,
+    EDGE_FORBIDDEN,
     INGEST_ITEMS,
     INGEST_REJECTED,
     INGEST_DROPPED_ATTRIBUTES,

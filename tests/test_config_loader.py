@@ -51,7 +51,7 @@ def test_the_example_config_validates_clean(monkeypatch: pytest.MonkeyPatch) -> 
     assert validate_command([], out) == 0
     assert (
         out.getvalue()
-        == "hopwatch.yaml: ok — 1 pipeline, 7 hops, 6 edges, 4 included files, 4 SLOs, 7 checks, 5 routes, 3 receivers\n"
+        == "hopwatch.yaml: ok — 2 pipelines, 11 hops, 10 edges, 5 included files, 8 SLOs, 7 checks, 5 routes, 3 receivers\n"
     )
 
 
@@ -78,6 +78,7 @@ def test_the_example_config_loads_into_the_model(monkeypatch: pytest.MonkeyPatch
     assert "consent" in signup.attributes
     assert [e.name for e in signup.edges_from("identity")] == [
         "identity->activation",
+        "identity-/->activation",
         "identity->crm",
     ]
 

@@ -44,7 +44,13 @@ def test_committed_dashboards_match_the_generator(tmp_path: Path) -> None:
         == 0
     )
     generated = {p.name: p.read_bytes() for p in sorted(tmp_path.iterdir())}
-    assert set(generated) == {"pipeline-signup.json", "slos.json", "checks.json", "hopwatch.json"}
+    assert set(generated) == {
+        "pipeline-signup.json",
+        "pipeline-privacy.json",
+        "slos.json",
+        "checks.json",
+        "hopwatch.json",
+    }
     if UPDATE_GOLDEN:
         DASHBOARDS.mkdir(parents=True, exist_ok=True)
         for old in DASHBOARDS.glob("*.json"):

@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor import names
 from monitor.alerting.alert import Alert, AlertState, labels_of
-from monitor.config.model import Config, Edge, Hop, Pipeline
+from monitor.config.model import Config, Edge, Expectation, ExpectKind, Hop, Pipeline
+from monitor.config.where import compile_where
 from monitor.export.metrics import HopwatchCollector, hopwatch_version
 from monitor.server.app import create_app
 from monitor.sources.push import decode_observations
@@ -30,7 +31,16 @@ T0 = 1_700_000_040.0  # a bucket boundary (60 s buckets)
 SHOP = Pipeline(
     name="shop",
     hops=(Hop("web"), Hop("sink")),
-    edges=(Edge("web", "sink"),),
+    edges=(
+        Edge("web", "sink"),
+        # A forbidden flow nothing crosses in the scenario: its leak counter is exported at 0.
+        Edge(
+            "web",
+            "sink",
+            compile_where('attributes.region == "us"'),
+            Expectation(ExpectKind.NONE, 0.0, 0.0),
+        ),
+    ),
     attributes=frozenset({"region"}),
     allowed_lateness=60.0,
 )

@@ -148,8 +148,8 @@ def test_a_bad_file_is_refused_with_where_and_what(tmp_path, body, path, message
         (
             Loss(edge="identity->billing", share=0.1, start=0),
             "faults[0] (loss): 'identity->billing' is not an edge of pipeline signup; edges are "
-            "['broker->identity', 'broker->warehouse', 'identity->activation', 'identity->crm', "
-            "'ingest->broker', 'sdk->ingest']",
+            "['broker->identity', 'broker->warehouse', 'identity-/->activation', "
+            "'identity->activation', 'identity->crm', 'ingest->broker', 'sdk->ingest']",
         ),
         (
             Latency(hop="billing", seconds=1, start=0),

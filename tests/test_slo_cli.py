@@ -178,7 +178,11 @@ def test_export_writes_one_rules_file_per_slo_file(tmp_path: Path) -> None:
     out = io.StringIO()
     assert export_rules_command(str(CONFIG_PATH), tmp_path / "rules", out) == 0
     written = [Path(line) for line in out.getvalue().splitlines()]
-    assert sorted(p.name for p in written) == ["openslo-example.rules.yml", "signup.rules.yml"]
+    assert sorted(p.name for p in written) == [
+        "openslo-example.rules.yml",
+        "privacy.rules.yml",
+        "signup.rules.yml",
+    ]
     assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == sorted(p.name for p in written)
     assert all(p.parent == tmp_path / "rules" for p in written)
 
@@ -187,7 +191,7 @@ def test_export_writes_one_rules_file_per_slo_file(tmp_path: Path) -> None:
 def test_promtool_accepts_the_exported_rules(tmp_path: Path) -> None:
     assert export_rules_command(str(CONFIG_PATH), tmp_path, io.StringIO()) == 0
     files = sorted(tmp_path.glob("*.rules.yml"))
-    assert len(files) == 2
+    assert len(files) == 3
     result = subprocess.run(
         [str(PROMTOOL), "check", "rules", *map(str, files)],
         capture_output=True,

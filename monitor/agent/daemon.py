@@ -39,6 +39,7 @@ from starlette.routing import Route
 from monitor.agent.bucketer import Bucketer
 from monitor.agent.forwarder import Forwarder
 from monitor.agent.spool import Spool
+from monitor.client.idhash import IdHasher
 from monitor.config.model import Config
 from monitor.config.spec import AGENT_ID_PATTERN
 from monitor.ledger.aggregate import AggregateBatch
@@ -62,11 +63,17 @@ class AgentSink:
 
     def __init__(self, config: Config) -> None:
         self.bucketer = Bucketer(config)
+        key = config.agent.id_hash_key
+        self.id_hash: IdHasher | None = None if key is None else IdHasher(key)
+        """Keyed hashing of event ids before they are bucketed: with a key, the agent keeps and
+        ships only ``k:`` tokens, never a raw id (tokens a client already hashed pass as they are)."""
         self.lock = threading.Lock()
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
 
     def observe(self, observations: Iterable[Observation]) -> None:
+        if self.id_hash is not None:
+            observations = [_hashed(o, self.id_hash) for o in observations]
         with self.lock:
             self.bucketer.observe(observations)
 
@@ -239,6 +246,13 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await asyncio.to_thread(self.stop)
+
+
+def _hashed(obs: Observation, id_hash: IdHasher) -> Observation:
+    """``obs`` with its event id replaced by its keyed hash (hashing outside the lock)."""
+    if obs.event_id is None:
+        return obs
+    return msgspec.structs.replace(obs, event_id=id_hash(obs.event_id))
 
 
 def _configured(config: Config, hop: tuple[str, str]) -> bool:

@@ -44,6 +44,7 @@ ALERT_NAMES = {
     "identity": "HopwatchIdentityAnomaly",
     "source_down": "HopwatchSourceDown",
     "agent_down": "HopwatchAgentDown",
+    "forbidden": "HopwatchForbiddenFlow",
 }
 RESOLVE_AFTER = {"slo": 1, "source_down": 1, "agent_down": 1}
 """Clean verdicts needed to resolve, by check; SLO tiers do their own hysteresis (keep_firing_for)."""

@@ -48,7 +48,9 @@ def default_divergence_checks(config: Config, configured: Sequence[CheckDef]) ->
     out = []
     for pipeline in config.pipelines:
         for edge in pipeline.edges:
-            if (pipeline.name, edge.name) not in watched:
+            # A forbidden edge (expect: none) promises no arrivals: its missing are blocked
+            # events, not loss; ``monitor.alerting.leaks`` judges its arrivals instead.
+            if not edge.forbidden and (pipeline.name, edge.name) not in watched:
                 out.append(
                     CheckDef(
                         name=f"divergence:{edge.name}",

@@ -24,6 +24,7 @@ from queue import Full
 import httpx
 
 from monitor.client.buffer import HoldingQueue
+from monitor.client.idhash import resolve_id_key
 from monitor.client.retry import Backoff
 from monitor.client.sender import Batching, BatchSender
 from monitor.client.stats import ReporterStats, Tally
@@ -59,6 +60,10 @@ class HopReporter:
     - ``timeout``: per request; a hanging hopwatch costs the sending thread this much per try.
     - ``backoff``: retry delays (exponential, full jitter); ``Retry-After`` wins when sent.
     - ``exit_timeout``: how long the ``atexit`` hook keeps trying to deliver at interpreter exit.
+    - ``id_hash_key`` / ``id_hash_key_file``: a secret key (at least 16 bytes) for keyed hashing
+      of event ids (``monitor.client.idhash``): each id is sent as ``k:`` + 32 hex digits of
+      HMAC-SHA256, so hopwatch never sees the raw id. With neither, ``$HOPWATCH_ID_KEY`` when set.
+      Every hop of a pipeline must use the same key (or all none), or the joins find nothing.
     - ``client``: an ``httpx.Client`` to use (proxies, TLS); the reporter does not close it.
     - ``rng``: randomness for the jitter (seed it in tests).
     """
@@ -78,6 +83,8 @@ class HopReporter:
         timeout: float = 5.0,
         backoff: Backoff | None = None,
         exit_timeout: float = 5.0,
+        id_hash_key: str | bytes | None = None,
+        id_hash_key_file: str | os.PathLike[str] | None = None,
         client: httpx.Client | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -93,9 +100,10 @@ class HopReporter:
         self._tally = Tally()
         batching = Batching(batch_size, max_batch_bytes, flush_interval, backoff or Backoff())
         token = resolve_token(token, token_file)
+        id_hash = resolve_id_key(id_hash_key, id_hash_key_file)
         poster = Poster(url, token=token, timeout=timeout, client=client)
         self._sender = BatchSender(
-            self._buffer, poster, self._tally, self._lock, batching, rng or random.Random()
+            self._buffer, poster, self._tally, self._lock, batching, rng or random.Random(), id_hash
         )
         self._wake = self._sender.wake
         self._exit_hook = functools.partial(_close_at_exit, weakref.ref(self), exit_timeout)

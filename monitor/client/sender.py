@@ -16,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from monitor.client.buffer import HoldingQueue
@@ -51,8 +51,10 @@ class BatchSender:
         lock: threading.Lock,
         batching: Batching,
         rng: random.Random,
+        id_hash: Callable[[str], str] | None = None,
     ) -> None:
         self.buffer, self.poster, self.tally, self.lock = buffer, poster, tally, lock
+        self.id_hash = id_hash
         self.batching, self.rng = batching, rng
         self.wake = threading.Event()
         """Set to send now: a full batch is waiting, a flush or a close was asked for."""
@@ -113,7 +115,7 @@ class BatchSender:
                 self.settle(self._unsettled, "dropped_rejected", f"internal error: {exc!r}")
 
     def _deliver(self, items: Sequence[Item]) -> None:
-        encoded = encode(items)
+        encoded = encode(items, self.id_hash)
         self.settle(encoded.invalid, "dropped_invalid", encoded.first_error)
         for lines in chunks(encoded.lines, self.batching.max_batch_bytes):
             self._send(lines)

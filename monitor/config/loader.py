@@ -19,6 +19,7 @@ from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.includes import KindValidator
 from monitor.config.model import (
+    DEFAULT_LEAK_WINDOW,
     AgentConfig,
     Config,
     Edge,
@@ -36,6 +37,8 @@ from monitor.config.model import (
 )
 from monitor.config.semantics import ConfigChecker
 from monitor.config.spec import (
+    ID_KEY_ENV,
+    AgentSpec,
     AuthSpec,
     ConfigSpec,
     EdgeSpec,
@@ -67,6 +70,15 @@ def _read_token(auth: AuthSpec | None, base: Path, environ: Mapping[str, str]) -
     if auth is None:
         return None
     return _read_secret(auth.bearer_token_env, auth.bearer_token_file, base, environ)
+
+
+def _id_hash_key(agent: AgentSpec, base: Path, environ: Mapping[str, str]) -> bytes | None:
+    """The agent's id hashing key: its ``id_hash_key_env`` / ``_file``, else ``$HOPWATCH_ID_KEY``
+    (the variable the client reads too, so one secret can serve both)."""
+    key = _read_secret(agent.id_hash_key_env, agent.id_hash_key_file, base, environ)
+    if key is None:
+        key = environ.get(ID_KEY_ENV, "").strip() or None
+    return None if key is None else key.encode("utf-8")
 
 
 def build_auth(spec: ServerAuthSpec | None, base: Path, environ: Mapping[str, str]) -> AuthPolicy:
@@ -144,11 +156,14 @@ def _hop(spec: HopSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str
 
 
 def _edge(spec: EdgeSpec) -> Edge:
+    where = compile_where(spec.where)
     if spec.expect is None:
-        expect = Expectation()
-    else:
-        expect = Expectation(ExpectKind.RATIO, spec.expect.ratio, spec.expect.tolerance)
-    return Edge(spec.from_, spec.to, compile_where(spec.where), expect)
+        return Edge(spec.from_, spec.to, where, Expectation())
+    if isinstance(spec.expect, str):  # expect: none, a forbidden flow
+        window = spec.keep_firing_for or DEFAULT_LEAK_WINDOW
+        return Edge(spec.from_, spec.to, where, Expectation(ExpectKind.NONE, 0.0, 0.0), window)
+    expect = Expectation(ExpectKind.RATIO, spec.expect.ratio, spec.expect.tolerance)
+    return Edge(spec.from_, spec.to, where, expect)
 
 
 def _pipeline(spec: PipelineSpec, base: Path, environ: Mapping[str, str]) -> Pipeline:
@@ -190,6 +205,7 @@ def _build(
             bearer_token=_read_token(spec.agent.auth, path.parent, environ),
             spool_limit_bytes=spec.agent.spool_limit,
             flush_interval=spec.agent.flush_interval,
+            id_hash_key=_id_hash_key(spec.agent, path.parent, environ),
         ),
         includes=tuple(includes),
         source=path,

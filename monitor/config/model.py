@@ -34,10 +34,12 @@ MATCH_ALL = Where("", lambda _obs: True)
 
 
 class ExpectKind(enum.StrEnum):
-    """What an edge promises: every matching event arrives, or a stated share of them."""
+    """What an edge promises: every matching event arrives, a stated share of them, or none
+    (a forbidden flow: consent leaks, residency breaches)."""
 
     ALL = "all"
     RATIO = "ratio"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -128,18 +130,35 @@ class Hop:
     sources: tuple[PullSourceDef, ...] = ()
 
 
+FORBIDDEN_ARROW = "-/->"
+"""How a forbidden edge is named (``identity-/->activation``), so it can sit beside the ordinary
+edge between the same two hops without sharing its totals, checks or alerts."""
+DEFAULT_LEAK_WINDOW = 86400.0
+"""How long a forbidden-flow alert keeps firing after the last leak unless the edge says."""
+
+
 @dataclass(frozen=True)
 class Edge:
-    """``from_hop`` → ``to_hop``: events leaving ``from_hop`` that pass ``where`` should reach ``to_hop``."""
+    """``from_hop`` → ``to_hop``: events leaving ``from_hop`` that pass ``where`` should reach ``to_hop``.
+
+    With ``expect.kind == NONE`` the promise is reversed: those events must never reach ``to_hop``,
+    and each that does is a leak (``monitor.ledger.forbidden``); ``keep_firing_for`` is how long
+    its alert stays firing after the last leak, since a leak does not resolve by itself."""
 
     from_hop: str
     to_hop: str
     where: Where = MATCH_ALL
     expect: Expectation = Expectation()
+    keep_firing_for: float = DEFAULT_LEAK_WINDOW
+
+    @property
+    def forbidden(self) -> bool:
+        return self.expect.kind is ExpectKind.NONE
 
     @property
     def name(self) -> str:
-        return f"{self.from_hop}->{self.to_hop}"
+        arrow = FORBIDDEN_ARROW if self.forbidden else "->"
+        return f"{self.from_hop}{arrow}{self.to_hop}"
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,10 @@ class Pipeline:
 
     def edges_to(self, hop: str) -> tuple[Edge, ...]:
         return tuple(e for e in self.edges if e.to_hop == hop)
+
+    @property
+    def forbidden_edges(self) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.forbidden)
 
 
 @dataclass(frozen=True)
@@ -198,6 +221,8 @@ class AgentConfig:
     bearer_token: str | None = field(default=None, repr=False)
     spool_limit_bytes: int = 256 * 1024 * 1024
     flush_interval: float = 5.0
+    id_hash_key: bytes | None = field(default=None, repr=False)
+    """The key for hashing event ids before they are bucketed and shipped (None: raw ids)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 from monitor.config.auth_checks import check_server_auth
 from monitor.config.errors import ConfigIssue, IssueCollector, KeyPath, format_key_path
 from monitor.config.includes import KindValidator, check_included_file, include_files
-from monitor.config.spec import AgentSpec, PipelineSpec, Spec, StorageSpec
+from monitor.config.spec import MIN_ID_KEY_BYTES, AgentSpec, PipelineSpec, Spec, StorageSpec
 from monitor.config.where import ATTRIBUTE_PREFIX, WhereSyntaxError, parse_where, referenced_fields
 from monitor.config.yamlpos import Positions
 from monitor.timeutil import format_duration, parse_duration
@@ -69,6 +69,32 @@ class ConfigChecker(IssueCollector):
         check_server_auth(self, _dict(self.data.get("server")), self.data, environ)
         agent_auth = _dict(_dict(self.data.get("agent")).get("auth"))
         self.check_secret(("agent", "auth"), agent_auth, "bearer_token", "bearer token", environ)
+        agent = _dict(self.data.get("agent"))
+        self.check_secret(("agent",), agent, "id_hash_key", "id hash key", environ)
+        self.check_id_key(agent, environ)
+
+    def check_id_key(self, agent: dict[str, Any], environ: Mapping[str, str]) -> None:
+        """A key shorter than ``MIN_ID_KEY_BYTES`` can be brute-forced; ``validate`` says so before
+        the agent refuses to start with it."""
+        env, file = agent.get("id_hash_key_env"), agent.get("id_hash_key_file")
+        if isinstance(file, str):
+            try:
+                key = (self.base / file).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return  # check_secret reported it
+            at = ("agent", "id_hash_key_file")
+        elif isinstance(env, str):
+            key = environ.get(env, "").strip()
+            at = ("agent", "id_hash_key_env")
+        else:
+            return  # $HOPWATCH_ID_KEY alone: only an agent reads it, and refuses a short one
+        if key and len(key.encode("utf-8")) < MIN_ID_KEY_BYTES:
+            self.add(
+                at,
+                f"the id hash key is {len(key.encode('utf-8'))} bytes, at least {MIN_ID_KEY_BYTES} "
+                "are needed",
+                "generate one with `openssl rand -hex 32`",
+            )
 
     def check_secret(
         self, at: KeyPath, holder: dict[str, Any], key: str, what: str, environ: Mapping[str, str]
@@ -179,7 +205,7 @@ class ConfigChecker(IssueCollector):
                 hops[name] = j
         attributes = {a for a in _list(pipeline.get("attributes")) if isinstance(a, str)}
         graph: dict[str, list[tuple[str, int]]] = {}
-        edges_seen: dict[tuple[str, str], int] = {}
+        edges_seen: dict[tuple[str, str, bool], int] = {}
         for k, raw in enumerate(_list(pipeline.get("edges"))):
             edge = _dict(raw)
             here = (*at, "edges", k)
@@ -197,21 +223,25 @@ class ConfigChecker(IssueCollector):
             if not known:
                 continue
             src, dst = str(ends[0]), str(ends[1])
+            # An ordinary edge and a forbidden one (expect: none) may join the same two hops.
+            pair = (src, dst, edge.get("expect") == "none")
             if src == dst:
                 self.add(
                     here,
                     f"edge from {src!r} to itself",
                     "an edge joins two different hops",
                 )
-            elif (src, dst) in edges_seen:
+            elif pair in edges_seen:
                 self.add(
                     here,
-                    f"duplicate edge {src} -> {dst}; first at edges[{edges_seen[(src, dst)]}]",
+                    f"duplicate {'forbidden ' if pair[2] else ''}edge {src} -> {dst}; "
+                    f"first at edges[{edges_seen[pair]}]",
                     "merge their where filters with 'or'",
                 )
             else:
-                edges_seen[(src, dst)] = k
-                graph.setdefault(src, []).append((dst, k))
+                edges_seen[pair] = k
+                if not pair[2] or (src, dst, False) not in edges_seen:
+                    graph.setdefault(src, []).append((dst, k))
         self.check_cycles(at, list(hops), graph)
 
     def check_sources(

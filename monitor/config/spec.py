@@ -164,12 +164,17 @@ def _bucket(value: Any) -> float:
     return seconds
 
 
+MAX_LATENESS = 30 * DAY
+"""Buckets stay open at most 30 days after they end: long enough for deletion requests that sinks
+complete within days (``docs/privacy.md``), short of the default 35-day retention."""
+
+
 def _lateness(value: Any) -> float:
     seconds = _duration(value, allow_zero=True)
-    if seconds > DAY:
+    if seconds > MAX_LATENESS:
         raise invalid(
-            f"{value!r} is longer than 1d: {seconds:g}s > {DAY}s",
-            "hopwatch keeps a bucket open at most a day after it ends",
+            f"{value!r} is longer than 30d: {seconds:.0f}s > {MAX_LATENESS}s",
+            "hopwatch keeps a bucket open at most 30 days after it ends",
         )
     return seconds
 
@@ -223,14 +228,19 @@ def _listen(value: str) -> str:
     return value
 
 
+EXPECT_NONE = "none"
+"""``expect: none``: a forbidden flow; the events passing ``where`` must never reach ``to``."""
+
+
 def _expect(value: Any) -> Any:
     if value == "all" or value is None:
         return None
-    if isinstance(value, dict):
+    if value == EXPECT_NONE or isinstance(value, dict):
         return value
     raise invalid(
-        f"expect must be 'all' or a mapping, got {value!r}",
-        "write expect: all, or expect: {ratio: 0.98, tolerance: 0.005}",
+        f"expect must be 'all', 'none' or a mapping, got {value!r}",
+        "write expect: all, expect: none (with a where: what must never arrive), "
+        "or expect: {ratio: 0.98, tolerance: 0.005}",
     )
 
 
@@ -501,7 +511,29 @@ class EdgeSpec(Spec):
     from_: str = Field(alias="from")
     to: str
     where: str | None = None
-    expect: Annotated[ExpectRatioSpec | None, BeforeValidator(_expect)] = None
+    expect: Annotated[ExpectRatioSpec | Literal["none"] | None, BeforeValidator(_expect)] = None
+    keep_firing_for: Duration | None = None
+    """Forbidden edges only: how long a leak alert keeps firing after the last leak (24h)."""
+
+    @property
+    def forbidden(self) -> bool:
+        return self.expect == EXPECT_NONE
+
+    @model_validator(mode="after")
+    def _forbidden_needs_where(self) -> EdgeSpec:
+        if self.forbidden and (self.where is None or not self.where.strip()):
+            raise invalid(
+                "expect: none needs a where filter",
+                "say which upstream events must never reach "
+                f'{self.to!r}, e.g. where: attributes.consent != "granted"; without one '
+                "every event would be forbidden",
+            )
+        if self.keep_firing_for is not None and not self.forbidden:
+            raise invalid(
+                "keep_firing_for applies only to an edge with expect: none",
+                "remove it, or set expect: none to make this edge a forbidden flow",
+            )
+        return self
 
 
 class PipelineSpec(Spec):
@@ -517,6 +549,13 @@ class PipelineSpec(Spec):
     edges: list[EdgeSpec] = []
 
 
+ID_KEY_ENV = "HOPWATCH_ID_KEY"
+MIN_ID_KEY_BYTES = 16
+"""The id hashing key's default variable and least length, as in ``monitor.client.idhash``: copied,
+not imported, because config sits below the client's layer and the client imports no daemon code
+(``tests/test_idhash.py`` keeps the two equal)."""
+
+
 class AgentSpec(Spec):
     """``hopwatch run --mode agent``: where to ship aggregates and how much to hold meanwhile."""
 
@@ -525,6 +564,19 @@ class AgentSpec(Spec):
     auth: AuthSpec | None = None
     spool_limit: ByteSize = 256 * 1024 * 1024
     flush_interval: Duration = 5.0
+    id_hash_key_env: str | None = None
+    id_hash_key_file: str | None = None
+    """Keyed hashing of event ids (``monitor.client.idhash``): the secret key's environment
+    variable or file; with neither, ``$HOPWATCH_ID_KEY`` when set. Same key at every hop."""
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AgentSpec:
+        if self.id_hash_key_env is not None and self.id_hash_key_file is not None:
+            raise invalid(
+                "set id_hash_key_env or id_hash_key_file, not both",
+                "keep the one your deployment provides",
+            )
+        return self
 
 
 class ConfigSpec(Spec):

@@ -179,6 +179,11 @@ class HopwatchCollector(Collector):
         yield from families.values()
         yield loss
         yield latency
+        forbidden = new_family(names.EDGE_FORBIDDEN)
+        for pipeline_name, ledger in sorted(view.ledgers.items()):
+            for edge, n in sorted(ledger.forbidden.items()):
+                forbidden.add_metric([pipeline_name, edge], float(n))
+        yield forbidden
 
     def _ingest(self, config: Config, view: EngineView) -> Iterator[Metric]:
         stats = view.ingest

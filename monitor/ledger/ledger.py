@@ -17,6 +17,7 @@ import msgspec
 from monitor.config.model import Edge, Pipeline
 from monitor.ledger.aggregate import HopAggregate
 from monitor.ledger.bucket import HopCounts
+from monitor.ledger.forbidden import LeakBatch, LeakLog, hash_name
 from monitor.ledger.join import EdgeJoin, fitted
 from monitor.ledger.records import Completeness, EdgeResult, Exemplar, HopBucket, JoinMode
 from monitor.ledger.sampling import HASH_MASK, IdSampler, id_hash, xxh3_64
@@ -56,13 +57,26 @@ class PipelineLedger:
         self.gaps: list[Gap] = []
         self._hops: dict[str, dict[int, HopCounts]] = {h: {} for h in pipeline.hop_names}
         self._edges: dict[Edge, dict[int, EdgeJoin]] = {e: {} for e in pipeline.edges}
-        # Hot-path views: (filter, joins-by-bucket) per hop, so ingest never hashes an Edge.
+        self.leaks: dict[str, LeakLog] = {e.name: LeakLog() for e in pipeline.forbidden_edges}
+        """Leaks of forbidden edges (``expect: none``) by edge name (``monitor.ledger.forbidden``)."""
+        # Hot-path views: (filter, joins-by-bucket, leak log of a forbidden edge) per hop, so
+        # ingest never hashes an Edge.
         self._out_edges = {
-            h: tuple((e.where.predicate, self._edges[e]) for e in pipeline.edges_from(h))
+            h: tuple(
+                (e.where.predicate, self._edges[e], self.leaks.get(e.name))
+                for e in pipeline.edges_from(h)
+            )
             for h in pipeline.hop_names
         }
         self._in_edges = {
-            h: tuple(self._edges[e] for e in pipeline.edges_to(h)) for h in pipeline.hop_names
+            h: tuple(self._edges[e] for e in pipeline.edges_to(h) if not e.forbidden)
+            for h in pipeline.hop_names
+        }
+        self._in_forbidden = {
+            h: tuple(
+                (self._edges[e], self.leaks[e.name]) for e in pipeline.edges_to(h) if e.forbidden
+            )
+            for h in pipeline.hop_names
         }
         self._buckets: set[int] = set()
         self._evicted_totals: Counter[tuple[str, str]] = Counter()
@@ -83,7 +97,7 @@ class PipelineLedger:
         cap = self.pipeline.max_attribute_sets
         threshold = self.sampler.threshold
         hops = self._hops
-        out_edges, in_edges = self._out_edges, self._in_edges
+        out_edges, in_edges, in_forbidden = self._out_edges, self._in_edges, self._in_forbidden
         buckets = self._buckets
         stats = self.stats
         too_late = 0
@@ -107,13 +121,13 @@ class PipelineLedger:
                 acc.note_trace(latency, obs.trace_id, observed)
             event_id = obs.event_id
             if event_id is None:
-                h = -1
+                h = full = -1
             else:
-                h = xxh3_64(event_id.encode()) & HASH_MASK
+                h = full = xxh3_64(event_id.encode()) & HASH_MASK
                 if h >= threshold:
                     h = -1
             observed_ms = int(observed * 1000.0)
-            for where, joins in out_edges[obs.hop]:
+            for where, joins, leaks in out_edges[obs.hop]:
                 if not where(obs):
                     continue
                 join = joins.get(b) or self._join(joins, b)
@@ -122,10 +136,16 @@ class PipelineLedger:
                         too_late, counted = too_late + 1, obs
                     continue
                 join.expected_count += 1
-                if event_id is not None:
-                    join.ids_seen += 1
-                    if h >= 0:
-                        join.seen_at_from(h, event_id, observed_ms)
+                if event_id is None:
+                    continue
+                join.ids_seen += 1
+                if leaks is not None:  # forbidden flows are never sampled: a leak of one is a leak
+                    before = join.arrived_n
+                    join.seen_at_from(full, event_id, observed_ms)
+                    if join.arrived_n != before:
+                        leaks.add(event_id, observed, b * size)
+                elif h >= 0:
+                    join.seen_at_from(h, event_id, observed_ms)
             if h >= 0:
                 for joins in in_edges[obs.hop]:
                     join = joins.get(b) or self._join(joins, b)
@@ -133,6 +153,14 @@ class PipelineLedger:
                         join.seen_at_to(h, observed_ms)
                     elif counted is not obs:
                         too_late, counted = too_late + 1, obs
+            if full >= 0:
+                for joins, leaks in in_forbidden[obs.hop]:
+                    join = joins.get(b) or self._join(joins, b)
+                    if join is not None:
+                        before = join.arrived_n
+                        join.seen_at_to(full, observed_ms)
+                        if join.arrived_n != before:
+                            leaks.add(event_id, observed, b * size)  # type: ignore[arg-type]
         self._evict_ids_over_cap()
         return too_late
 
@@ -159,7 +187,7 @@ class PipelineLedger:
                 status=sample.status,
                 attributes=sample.attributes,
             )
-            for where, joins in self._out_edges[sample.hop]:
+            for where, joins, _leaks in self._out_edges[sample.hop]:
                 if where(probe):
                     join = self._join(joins, b)
                     if join is not None:
@@ -172,6 +200,7 @@ class PipelineLedger:
         late counts and overflow folding come out as if the observations had arrived here.
         """
         cap = self.pipeline.max_attribute_sets
+        size = self.watermark.bucket_seconds
         by_name = {e.name: joins for e, joins in self._edges.items()}
         for agg in aggregates:
             b = agg.bucket
@@ -196,8 +225,12 @@ class PipelineLedger:
                     continue
                 join.expected_count += edge.expected_count
                 join.ids_seen += edge.ids_seen
+                leaks = self.leaks.get(edge.edge)
                 for event_id, ms in edge.ids:
+                    before = join.arrived_n
                     join.seen_at_from(id_hash(event_id), event_id, ms)
+                    if leaks is not None and join.arrived_n != before:
+                        leaks.add(event_id, ms / 1000.0, b * size)
             for joins in self._in_edges[agg.hop] if agg.sightings else ():
                 join = self._join(joins, b)
                 if join is None:
@@ -205,6 +238,17 @@ class PipelineLedger:
                 for s in agg.sightings:
                     for _ in range(s.n):
                         join.seen_at_to(s.h, s.ms)
+            for joins, leaks in self._in_forbidden[agg.hop] if agg.sightings else ():
+                join = self._join(joins, b)
+                if join is None:
+                    continue
+                for s in agg.sightings:
+                    name = join.names.get(s.h) or hash_name(s.h)
+                    for _ in range(s.n):
+                        before = join.arrived_n
+                        join.seen_at_to(s.h, s.ms)
+                        if join.arrived_n != before:
+                            leaks.add(name, s.ms / 1000.0, b * size)
         self._evict_ids_over_cap()
 
     def _new_hop_counts(self, b: int) -> HopCounts:
@@ -293,11 +337,15 @@ class PipelineLedger:
             if acc is None:
                 acc = hop_buckets[b] = HopCounts()
             acc.closed = True
-        for joins in self._edges.values():
+        for edge, joins in self._edges.items():
             join = joins.get(b)
             if join is None:
                 join = joins[b] = EdgeJoin()
             join.close()
+            if edge.forbidden:
+                # Downstream sightings nothing restricted claimed are the edge's allowed traffic;
+                # holding them past the watermark would cost memory for every allowed event.
+                join.early.clear()
 
     def _hop_snapshots(self, b: int, newly: bool, partial_out: list[HopBucket]) -> list[HopBucket]:
         out: list[HopBucket] = []
@@ -398,6 +446,17 @@ class PipelineLedger:
         for (status, _attrs), n in acc.counts.items():
             self._evicted_totals[(hop, status)] += n
 
+    def drain_leaks(self) -> list[LeakBatch]:
+        """Leaks of each forbidden edge since the last call (``monitor.alerting.leaks``)."""
+        out = []
+        for edge in self.pipeline.forbidden_edges:
+            batch = self.leaks[edge.name].drain(
+                self.pipeline.name, edge.name, edge.from_hop, edge.to_hop
+            )
+            if batch is not None:
+                out.append(batch)
+        return out
+
     # --- views --------------------------------------------------------------------------------
 
     def hop_totals(self) -> Counter[tuple[str, str]]:
@@ -438,6 +497,7 @@ class PipelineLedger:
                 for g in self.gaps
             ],
             "evicted_totals": [[h, s, n] for (h, s), n in self._evicted_totals.items()],
+            "leaks": {name: log.to_state() for name, log in self.leaks.items()},
             "stats": [
                 self.stats.late_observations,
                 self.stats.overflow_observations,
@@ -466,6 +526,9 @@ class PipelineLedger:
                 joins.clear()
                 joins.update({int(b): EdgeJoin.from_state(s) for b, s in rows})
         self.gaps = [_gap(g) for g in state["gaps"]]
+        for name, saved in state.get("leaks", {}).items():
+            if name in self.leaks:
+                self.leaks[name].restore(saved)
         self._evicted_totals = Counter({(h, s): n for h, s, n in state["evicted_totals"]})
         (
             self.stats.late_observations,

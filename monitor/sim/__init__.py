@@ -8,6 +8,7 @@ findings can be checked exactly. ``SimulationSpec`` is the YAML form (``kind: Si
 
 from monitor.sim.example import example_pipeline
 from monitor.sim.faults import (
+    Bypass,
     Duplicates,
     Fault,
     Latency,
@@ -26,6 +27,7 @@ from monitor.sim.truth import GroundTruth
 __all__ = [
     "DEFAULT_HOPS",
     "DEFAULT_START",
+    "Bypass",
     "Duplicates",
     "Fault",
     "GroundTruth",

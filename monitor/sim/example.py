@@ -8,10 +8,11 @@ texts are copied verbatim from hopwatch.yaml (a test compares them) and compiled
 from __future__ import annotations
 
 from monitor.config import compile_where
-from monitor.config.model import Edge, Hop, Pipeline
+from monitor.config.model import Edge, Expectation, ExpectKind, Hop, Pipeline
 
 OK = 'status == "ok"'
 CONSENTED = 'status == "ok" and attributes.consent == "granted"'
+NOT_CONSENTED = 'attributes.consent != "granted"'
 CONSENTED_CRM = (
     'status == "ok" and attributes.consent == "granted" '
     'and event_type in ["user_signed_up", "plan_upgraded"]'
@@ -34,6 +35,12 @@ def example_pipeline() -> Pipeline:
         Edge("ingest", "broker", compile_where(OK)),
         Edge("broker", "identity"),
         Edge("identity", "activation", compile_where(CONSENTED)),
+        Edge(
+            "identity",
+            "activation",
+            compile_where(NOT_CONSENTED),
+            Expectation(ExpectKind.NONE, 0.0, 0.0),
+        ),
         Edge("identity", "crm", compile_where(CONSENTED_CRM)),
         Edge("broker", "warehouse"),
     )

@@ -10,6 +10,7 @@ recompute it:
   observed time at the previous hop, or its ``event_time`` at the first hop).
 - ``Stall`` of a hop: when the hop would have observed the event.
 - ``VolumeDrop``: the event's ``event_time``.
+- ``Bypass`` of a forbidden edge: when the event leaves the edge's ``from`` hop.
 
 Overlapping faults of the same kind on the same target combine by taking the largest share (each
 kind draws one uniform per event, so the decisions are nested, not independent); latencies add up.
@@ -133,4 +134,20 @@ class Stall(_Window):
     lose: bool = False
 
 
-Fault = Loss | Latency | VolumeDrop | RejectionSpike | Duplicates | LateTail | Stall
+@dataclass(frozen=True, kw_only=True)
+class Bypass(_Window):
+    """A share of the restricted events of a forbidden edge (``expect: none``: those passing its
+    ``where`` at its ``from`` hop) reach its ``to`` hop anyway: a consent filter that lets a denied
+    signup through (``consent_filter_bypass``), an EU profile synced to a US-only sink
+    (``residency_breach``). ``label`` is the kind the scenario named it by."""
+
+    edge: str
+    share: float
+    label: str = "bypass"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_share(self.share)
+
+
+Fault = Loss | Latency | VolumeDrop | RejectionSpike | Duplicates | LateTail | Stall | Bypass

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from monitor.alerting.alert import Alert, AlertState
 from monitor.anomaly.model import CheckDef
 from monitor.sim.faults import (
+    Bypass,
     Duplicates,
     Fault,
     Latency,
@@ -83,7 +84,7 @@ def fault_kind(fault: Fault) -> str:
 
 def fault_target(fault: Fault) -> tuple[str, str]:
     """(label, value) of what the fault hits: ``edge``, ``hop`` or ``segment``."""
-    if isinstance(fault, Loss):
+    if isinstance(fault, Loss | Bypass):
         return "edge", fault.edge
     if isinstance(fault, VolumeDrop):
         return "segment", f"{fault.attribute}={fault.value}"
@@ -105,6 +106,8 @@ def truth_of(fault: Fault, truth: GroundTruth) -> str:
         return f"{truth.total(truth.slowed, target)} events +{fault.seconds:g}s at {target}"
     if isinstance(fault, Stall):
         return f"{truth.total(truth.delayed, target)} events held at {target}"
+    if isinstance(fault, Bypass):
+        return f"{truth.total(truth.leaked, target)} restricted events leaked across {target}"
     return f"{label} {target}"
 
 

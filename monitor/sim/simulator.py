@@ -31,6 +31,7 @@ from monitor.config.model import Pipeline
 from monitor.records import Observation, Status
 from monitor.sim.attributes import AttributeTable
 from monitor.sim.faults import (
+    Bypass,
     Duplicates,
     Latency,
     LateTail,
@@ -158,7 +159,7 @@ class Simulator:
     # -- generation ---------------------------------------------------------------------------
 
     def _faults(self, kind: type[F], target: str) -> list[F]:
-        key = "edge" if kind is Loss else "hop"
+        key = "edge" if kind in (Loss, Bypass) else "hop"
         return [
             f for f in self.scenario.faults if isinstance(f, kind) and getattr(f, key) == target
         ]
@@ -176,6 +177,20 @@ class Simulator:
                 raise ValueError(
                     f"{label}: {f.edge!r} is not an edge of {where}; edges are {sorted(edges)}"
                 )
+            if isinstance(f, Bypass):
+                forbidden = {e.name: e for e in self.pipeline.forbidden_edges}
+                edge = forbidden.get(f.edge)
+                if edge is None:
+                    raise ValueError(
+                        f"{label}: {f.edge!r} is not a forbidden edge (expect: none) of {where}; "
+                        f"forbidden edges are {sorted(forbidden)}"
+                    )
+                carrier = self._topology.parent.get(edge.to_hop)
+                if carrier is None or carrier.from_hop != edge.from_hop:
+                    raise ValueError(
+                        f"{label}: {edge.to_hop!r} is not fed from {edge.from_hop!r} by an "
+                        "ordinary edge, so the simulator has no route for the leak"
+                    )
             if isinstance(f, VolumeDrop):
                 mix = roots.get(f.attribute)
                 if mix is None:
@@ -332,9 +347,45 @@ class Simulator:
                     passes &= ~hit
                     self._record_drop(truth, edge.name, times, ids, hit)
                 delivered[edge.name] = passes
+            self._bypass(minute, hop, idx, hop_obs, seen, ids, times, delivered, truth)
 
         out.sort(key=_observed_time)
         return out, int(created.sum())
+
+    def _bypass(
+        self,
+        minute: int,
+        hop: str,
+        idx: np.ndarray,
+        hop_obs: list[Observation],
+        seen: np.ndarray,
+        ids: list[str],
+        times: np.ndarray,
+        delivered: dict[str, np.ndarray],
+        truth: GroundTruth,
+    ) -> None:
+        """Send a ``Bypass`` fault's share of a forbidden edge's restricted events down the
+        ordinary edge into its ``to`` hop. Its draws come from a generator of their own, so a
+        run with the fault differs from the clean run only in the leaked events."""
+        for edge in self.pipeline.forbidden_edges:
+            faults = self._faults(Bypass, edge.name) if edge.from_hop == hop else []
+            if not faults:
+                continue
+            k = len(ids)
+            u = np.random.default_rng([self.seed, minute, 0xB1]).random(k)
+            restricted = np.zeros(k, dtype=bool)
+            restricted[idx] = np.fromiter(
+                (edge.where(o) for o in hop_obs), dtype=bool, count=len(hop_obs)
+            )
+            carrier = self._topology.parent[edge.to_hop]
+            for f in faults:
+                hit = restricted & ~delivered[carrier.name] & f.active(seen, self.scenario.start)
+                hit &= u < f.share
+                delivered[carrier.name] = delivered[carrier.name] | hit
+                truth.count(truth.leaked, edge.name, times[hit])
+                truth.leaked_ids.setdefault(edge.name, []).extend(
+                    ids[i] for i in np.flatnonzero(hit).tolist()
+                )
 
     def _build(
         self,

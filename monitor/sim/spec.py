@@ -102,6 +102,19 @@ class LossSpec(_FaultSpec):
         return f.Loss(edge=self.edge, share=self.percent / 100, **self.window)
 
 
+class BypassSpec(_FaultSpec):
+    """``consent_filter_bypass`` / ``residency_breach``: ``percent`` of a forbidden edge's
+    restricted events reach its ``to`` hop (``edge`` names the hops: ``identity->activation``)."""
+
+    kind: Literal["consent_filter_bypass", "residency_breach"]
+    edge: Annotated[str, AfterValidator(_edge)]
+    percent: Percent
+
+    def to_fault(self) -> f.Fault:
+        edge = self.edge if "-/->" in self.edge else self.edge.replace("->", "-/->", 1)
+        return f.Bypass(edge=edge, share=self.percent / 100, label=self.kind, **self.window)
+
+
 class LatencyFaultSpec(_FaultSpec):
     kind: Literal["latency"]
     hop: str
@@ -170,7 +183,8 @@ FaultSpec = Annotated[
     | RejectionSpikeSpec
     | DuplicatesSpec
     | LateTailSpec
-    | StallSpec,
+    | StallSpec
+    | BypassSpec,
     Field(discriminator="kind"),
 ]
 

@@ -31,7 +31,8 @@ class Topology:
                         f"pipeline {pipeline.name}: edge {e.name} names unknown hop {hop!r}"
                     )
         parent: dict[str, Edge] = {}
-        for e in pipeline.edges:
+        # Forbidden edges (expect: none) carry no traffic; a ``Bypass`` fault sends events over them.
+        for e in (e for e in pipeline.edges if not e.forbidden):
             if e.to_hop in parent:
                 raise ValueError(
                     f"pipeline {pipeline.name}: hop {e.to_hop!r} has two incoming edges "
@@ -44,7 +45,7 @@ class Topology:
                 f"pipeline {pipeline.name}: the simulator needs exactly one first hop (no incoming "
                 f"edge), found {roots or 'none'}"
             )
-        children = {h: pipeline.edges_from(h) for h in names}
+        children = {h: tuple(e for e in pipeline.edges_from(h) if not e.forbidden) for h in names}
         order: list[str] = []
         queue = [roots[0]]
         while queue:

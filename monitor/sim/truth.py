@@ -40,6 +40,9 @@ class GroundTruth:
     slowed: dict[str, Counter[float]] = field(default_factory=_table)
     suppressed: dict[str, Counter[float]] = field(default_factory=_table)
     created: Counter[float] = field(default_factory=Counter)
+    leaked: dict[str, Counter[float]] = field(default_factory=_table)
+    """``leaked[forbidden edge][bucket]``: restricted events a ``Bypass`` let reach the ``to`` hop."""
+    leaked_ids: dict[str, list[str]] = field(default_factory=dict)
 
     def count(self, table: dict[str, Counter[float]], key: str, event_times: np.ndarray) -> None:
         """Add one to ``table[key]`` per event time, in its bucket."""

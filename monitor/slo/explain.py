@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.slo.model import (
     SLO,
+    BlockedIndicator,
     CompletenessIndicator,
     LatencyIndicator,
     RatioIndicator,
@@ -47,6 +48,8 @@ def population(slo: SLO) -> tuple[str, str]:
         return who, f"are `{ind.bad.source}`"  # type: ignore[union-attr]
     if isinstance(ind, CompletenessIndicator):
         return f"events expected on {ind.edge}", "never arrive"
+    if isinstance(ind, BlockedIndicator):
+        return f"restricted events on the forbidden edge {ind.edge}", "reach its to hop"
     if isinstance(ind, SampledIndicator):
         return (
             f"audited events at {ind.hop}{_matching(ind.where.source)}",

@@ -10,6 +10,10 @@ to close:
 - ``sampled``: labelled observations count once they are ``maturity`` past their event time, since
   a verdict (a merge later split, an audit) may still be coming.
 - ``completeness``: each closed, complete edge bucket contributes its arrived (good) and missing (bad).
+- ``blocked``: the reverse over a forbidden edge (``expect: none``): each closed, complete bucket
+  contributes its blocked restricted events (missing: good) and its leaks (arrived: bad). Leaks
+  after the bucket's close amend it and are counted by ``hopwatch_edge_forbidden_events_total``
+  and its alert, not here (like late arrivals of ``completeness``).
 
 Outcomes go to a ``sink(slo_name, at, good, bad)``: the evaluator's outcome ledger.
 """
@@ -28,6 +32,7 @@ from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.records import Observation
 from monitor.slo.model import (
     SLO,
+    BlockedIndicator,
     CompletenessIndicator,
     LatencyIndicator,
     RatioIndicator,
@@ -248,6 +253,7 @@ class SLIRecorder:
         self._latency: list[_Latency] = []
         self._by_hop: dict[tuple[str, str], list[tuple[str, object]]] = {}
         self._completeness: dict[tuple[str, str], list[SLO]] = {}
+        self._blocked: dict[tuple[str, str], list[SLO]] = {}
         self._expiring: list[_Latency | _Sampled] = []
         self.evidence: dict[str, Evidence] = {}
         self._pending: dict[str, _Latency | _Sampled] = {}
@@ -272,6 +278,9 @@ class SLIRecorder:
                 self._pending[slo.name] = handler
             elif isinstance(ind, CompletenessIndicator):
                 self._completeness.setdefault((ind.pipeline, ind.edge), []).append(slo)
+                handler = None
+            elif isinstance(ind, BlockedIndicator):
+                self._blocked.setdefault((ind.pipeline, ind.edge), []).append(slo)
                 handler = None
             self.evidence[slo.name] = handler.evidence if handler is not None else Evidence()
 
@@ -299,8 +308,14 @@ class SLIRecorder:
     def edge_results(self, results: Iterable[EdgeResult], now: float, sink: Sink) -> None:
         """Newly closed edge buckets (not amendments) for completeness SLOs; incomplete ones skipped."""
         for r in results:
+            if r.completeness is Completeness.INCOMPLETE or r.expected == 0:
+                continue
+            for slo in self._blocked.get((r.pipeline, r.edge), ()):
+                sink(slo.name, now, r.missing, r.arrived)
+                if r.arrived:
+                    self.evidence[slo.name].bad_by_segment[f"edge={r.edge}"] += r.arrived
             slos = self._completeness.get((r.pipeline, r.edge))
-            if not slos or r.completeness is Completeness.INCOMPLETE or r.expected == 0:
+            if not slos:
                 continue
             for slo in slos:
                 sink(slo.name, now, r.arrived, r.missing)

@@ -21,7 +21,7 @@ from typing import Any
 
 from monitor.config.document import validate_data
 from monitor.config.errors import ConfigError, ConfigIssue, IssueCollector, KeyPath
-from monitor.config.model import Config
+from monitor.config.model import FORBIDDEN_ARROW, Config
 from monitor.config.where import (
     ATTRIBUTE_PREFIX,
     WhereSyntaxError,
@@ -32,6 +32,7 @@ from monitor.config.where import (
 from monitor.config.yamlpos import Positions, YamlDocument, load_yaml
 from monitor.slo.model import (
     SLO,
+    BlockedIndicator,
     BudgetingMethod,
     CompletenessIndicator,
     Exclusion,
@@ -182,6 +183,7 @@ _REF_KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("bad", "bad", "where"),
     ),
     "completeness": (("edge", "edge", "edge"),),
+    "blocked": (("edge", "edge", "forbidden_edge"),),
     "sampled": (("hop", "hop", "hop"), ("where", "where", "where"), ("bad", "bad", "where")),
 }
 
@@ -215,6 +217,8 @@ def _group_indicator(spec: IndicatorSpec) -> Callable[[], Indicator]:
             )
         if (com := spec.completeness) is not None:
             return CompletenessIndicator(com.pipeline, com.edge)
+        if (blo := spec.blocked) is not None:
+            return BlockedIndicator(blo.pipeline, forbidden_edge_name(blo.edge))
         sam = spec.sampled
         assert sam is not None
         return SampledIndicator(
@@ -420,6 +424,14 @@ def _check_tiers(draft: _Draft, out: _Issues) -> None:
             out.add(draft.target_at, message, draft.preset_hint.format(tier=tier.name))
 
 
+def forbidden_edge_name(edge: str) -> str:
+    """``identity->activation`` (or already ``identity-/->activation``) → the name of the
+    forbidden edge between those hops, so a ``blocked`` SLO can name the pair as people say it."""
+    if FORBIDDEN_ARROW in edge:
+        return edge
+    return edge.replace("->", FORBIDDEN_ARROW, 1)
+
+
 def _check_against(draft: _Draft, config: Config, out: _Issues) -> None:
     """Names and filters against the pipelines of ``config``; windows against its retention."""
     for ref in draft.refs:
@@ -434,6 +446,23 @@ def _check_against(draft: _Draft, config: Config, out: _Issues) -> None:
                 ref.path,
                 f"unknown hop {ref.value!r} in pipeline {pipeline.name!r}",
                 f"known hops: {', '.join(pipeline.hop_names)}",
+            )
+        elif ref.kind == "edge" and ref.value in {e.name for e in pipeline.forbidden_edges}:
+            out.add(
+                ref.path,
+                f"{ref.value!r} is a forbidden edge (expect: none): its arrivals are leaks, "
+                "not deliveries",
+                "measure it with indicator: {blocked: {pipeline, edge}}",
+            )
+        elif ref.kind == "forbidden_edge" and forbidden_edge_name(ref.value) not in {
+            e.name for e in pipeline.forbidden_edges
+        }:
+            known = ", ".join(e.name for e in pipeline.forbidden_edges) or "none"
+            out.add(
+                ref.path,
+                f"no forbidden edge {ref.value!r} in pipeline {pipeline.name!r}",
+                "add an edge with expect: none and a where saying which events must not "
+                f"cross it; forbidden edges: {known}",
             )
         elif ref.kind == "edge" and ref.value not in {e.name for e in pipeline.edges}:
             known = ", ".join(e.name for e in pipeline.edges) or "none"

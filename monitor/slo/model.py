@@ -18,6 +18,7 @@ class IndicatorKind(enum.StrEnum):
     RATIO = "ratio"
     COMPLETENESS = "completeness"
     SAMPLED = "sampled"
+    BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,21 @@ class SampledIndicator:
     kind: IndicatorKind = IndicatorKind.SAMPLED
 
 
-Indicator = LatencyIndicator | RatioIndicator | CompletenessIndicator | SampledIndicator
+@dataclass(frozen=True)
+class BlockedIndicator:
+    """Enforcement of a forbidden edge (``expect: none``): per closed, complete bucket, the
+    restricted upstream events that did not reach the ``to`` hop are good (blocked) and those that
+    did are bad (leaked). "Consent enforcement hit rate: 100% of restricted events blocked" is
+    this indicator; ``edge`` is the forbidden edge's name (``identity-/->activation``)."""
+
+    pipeline: str
+    edge: str
+    kind: IndicatorKind = IndicatorKind.BLOCKED
+
+
+Indicator = (
+    LatencyIndicator | RatioIndicator | CompletenessIndicator | SampledIndicator | BlockedIndicator
+)
 
 
 class WindowKind(enum.StrEnum):

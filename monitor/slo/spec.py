@@ -247,23 +247,31 @@ class SampledSpec(Spec):
     confidence: float = Field(default=0.95, gt=0, lt=1)
 
 
-INDICATOR_KINDS = ("latency", "ratio", "completeness", "sampled")
+class BlockedSpec(Spec):
+    """``blocked``: the share of a forbidden edge's restricted events that did not arrive."""
+
+    pipeline: str
+    edge: EdgeName
+
+
+INDICATOR_KINDS = ("latency", "ratio", "completeness", "sampled", "blocked")
 
 
 class IndicatorSpec(Spec):
-    """Exactly one of the four kinds, as a one-key mapping: ``indicator: {latency: {...}}``."""
+    """Exactly one of the kinds, as a one-key mapping: ``indicator: {latency: {...}}``."""
 
     latency: LatencySpec | None = None
     ratio: RatioSpec | None = None
     completeness: CompletenessSpec | None = None
     sampled: SampledSpec | None = None
+    blocked: BlockedSpec | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> IndicatorSpec:
         found = [k for k in INDICATOR_KINDS if getattr(self, k) is not None]
         if not found:
             raise invalid(
-                "indicator needs one of latency, ratio, completeness, sampled",
+                "indicator needs one of latency, ratio, completeness, sampled, blocked",
                 "e.g. indicator: {ratio: {pipeline: signup, hop: warehouse, good: status == 'ok'}}",
             )
         if len(found) > 1:
@@ -274,8 +282,8 @@ class IndicatorSpec(Spec):
         return self
 
     @property
-    def chosen(self) -> LatencySpec | RatioSpec | CompletenessSpec | SampledSpec:
-        chosen: LatencySpec | RatioSpec | CompletenessSpec | SampledSpec = next(
+    def chosen(self) -> LatencySpec | RatioSpec | CompletenessSpec | SampledSpec | BlockedSpec:
+        chosen: LatencySpec | RatioSpec | CompletenessSpec | SampledSpec | BlockedSpec = next(
             getattr(self, k) for k in INDICATOR_KINDS if getattr(self, k) is not None
         )
         return chosen
