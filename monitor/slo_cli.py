@@ -116,11 +116,12 @@ def status_table(slos: list[dict[str, Any]]) -> str:
 
 def status_command(
     url: str,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     config: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """The SLO table of a running hopwatch, found by ``url`` or by its ``config``."""
+    out = out or sys.stdout  # at call time: a default bound at import would miss redirection
     headers: dict[str, str] = {}
     if config is not None:
         from monitor.config.auth import Scope

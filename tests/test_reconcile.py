@@ -89,7 +89,7 @@ def test_reconcile_on_files_equals_feeding_the_same_observations_live(tmp_path: 
     out_path = tmp_path / "out.json"
 
     code = reconcile_command(
-        load_config(CONFIG), None, files, start, end, out_path, io.StringIO(), io.StringIO()
+        load_config(CONFIG), "signup", files, start, end, out_path, io.StringIO(), io.StringIO()
     )
 
     assert code == 0
@@ -119,6 +119,7 @@ def test_the_command_prints_a_table_and_skips_items_outside_the_range(
     files = write_files(tmp_path, observations)
     start = sim.start + 600
     args = ["reconcile", "--config", str(CONFIG), "--from", str(start), "--to", str(start + 300)]
+    args += ["--pipeline", "signup"]
     for f in files:
         args += ["--files", f"{f.hop}={f.path}"]
 
