@@ -159,15 +159,16 @@ class Worker:
         messages = self.consumer.consume(max_records, timeout)
         by_partition: dict[int, list[bytes]] = {}
         for m in messages:
-            if m.error() is not None:
-                if m.error().fatal():
-                    raise RuntimeError(f"kafka: {m.error().str()}")
+            err = m.error()
+            if err is not None:
+                if err.fatal():
+                    raise RuntimeError(f"kafka: {err.str()}")
                 continue
             p = m.partition()
             if p not in self.partitions:
                 continue  # revoked meanwhile
             by_partition.setdefault(p, []).append(m.value() or b"")
-            self.partitions[p].next_offset = m.offset() + 1
+            self.partitions[p].next_offset = int(m.offset() or 0) + 1
         now = self.now()
         for p, values in by_partition.items():
             batch = self.decoder.observations(
@@ -211,12 +212,10 @@ class Worker:
             if response is not None and response.status_code == 200:
                 break
             self.stats.send_errors += 1
-            if response is not None and 400 <= response.status_code < 500:
-                if response.status_code not in (408, 429):
-                    log.error(
-                        "judge refused a worker batch", extra={"status": response.status_code}
-                    )
-                    break
+            code = 0 if response is None else response.status_code
+            if 400 <= code < 500 and code not in (408, 429):
+                log.error("judge refused a worker batch", extra={"status": code})
+                break
             time.sleep(min(2.0, 0.1 * 2**attempt))
         else:
             # Not acknowledged: do not commit. Re-read from the committed offset (a restart of

@@ -7,10 +7,9 @@ JSON observation (``ObservationIn``), so workers validate them with the server's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
-
-import msgspec
 
 __all__ = ["KafkaTransport"]
 
@@ -25,14 +24,13 @@ class KafkaTransport:
         self.producer = Producer(
             {"bootstrap.servers": bootstrap_servers, "linger.ms": 20, **producer_config}
         )
-        self._encode = msgspec.json.Encoder()
 
-    def send(self, observations: Iterable[Any]) -> int:
-        """Queue every observation (dicts or msgspec structs); returns how many were queued."""
+    def send(self, observations: Iterable[dict[str, Any]]) -> int:
+        """Queue every observation item (the push API's JSON shape); returns how many."""
         n = 0
         for o in observations:
-            event_id = o.get("event_id") if isinstance(o, dict) else getattr(o, "event_id", None)
-            value = self._encode.encode(o)
+            event_id = o.get("event_id")
+            value = json.dumps(o, separators=(",", ":")).encode()
             key = None if event_id is None else str(event_id).encode()
             while True:
                 try:
