@@ -31,6 +31,7 @@ from monitor.notify.notifier import Notifier
 from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
+from monitor.sources.kafka import KafkaRunner
 from monitor.sources.pull import SourceRunner
 from monitor.stats import DaemonStats
 from monitor.store import Store
@@ -41,6 +42,14 @@ log = logging.getLogger("hopwatch.daemon")
 
 CHECKPOINT = "engine"
 SOURCES_CHECKPOINT = "sources"
+KAFKA_CHECKPOINT = "kafka"
+
+
+def _kafka_runner(config: Config) -> KafkaRunner | None:
+    """Only when a hop is a kafka topic, so other configs never need confluent-kafka."""
+    if not any(s.kind == "kafka" for p in config.pipelines for h in p.hops for s in h.sources):
+        return None
+    return KafkaRunner(config)
 
 
 class Daemon:
@@ -69,10 +78,12 @@ class Daemon:
         self.clock = clock
         self.store = store
         self.sources = SourceRunner.from_config(config)
+        self.kafka = _kafka_runner(config)
         # Pulled sources' health is judged on the engine's tick, alongside every other check.
-        self.engine = Engine(
-            config, slos=slos, checks=checks, verdict_sources=[self.sources.verdicts]
-        )
+        verdict_sources = [self.sources.verdicts]
+        if self.kafka is not None:
+            verdict_sources.append(self.kafka.verdicts)
+        self.engine = Engine(config, slos=slos, checks=checks, verdict_sources=verdict_sources)
         self.durability = Durability(
             data_dir if data_dir is not None else data_dir_of(store, config.storage.data_dir),
             self.engine,
@@ -151,7 +162,17 @@ class Daemon:
         just took is in the write-ahead log, fsync'ed (``monitor.durability``)."""
         await self.durability.durable(kind, items, now)
 
+    def _restore_kafka(self) -> None:
+        saved = self.store.load_checkpoint(KAFKA_CHECKPOINT) if self.kafka is not None else None
+        if saved is None or self.kafka is None:
+            return
+        try:
+            self.kafka.restore(saved[1])
+        except Exception:  # then the group's committed offsets (never ahead of a checkpoint)
+            log.exception("kafka sources' checkpoint unreadable; resuming from the group's offsets")
+
     def _restore_sources(self) -> None:
+        self._restore_kafka()
         saved = self.store.load_checkpoint(SOURCES_CHECKPOINT) if self.sources.sources else None
         if saved is None:
             return
@@ -261,6 +282,12 @@ class Daemon:
     def _save_side_state(self, now: float) -> None:
         if self.sources.sources:
             self.store.save_checkpoint(SOURCES_CHECKPOINT, now, self.sources.to_bytes())
+        if self.kafka is not None:
+            # A new checkpoint begins only once the previous one is written: commit its offsets.
+            self.kafka.committed()
+            self.store.save_checkpoint(KAFKA_CHECKPOINT, now, self.kafka.to_bytes())
+            if not self.background_checkpoints:
+                self.kafka.committed()  # written synchronously: already durable
         self.store.beat(now)
         self._last_checkpoint = now
 
@@ -348,6 +375,8 @@ class Daemon:
             tasks += [asyncio.create_task(t) for t in extra_tasks]
             if sources.sources:
                 tasks.append(asyncio.create_task(sources.run(self.engine, self.clock)))
+            if self.kafka is not None:
+                tasks.append(asyncio.create_task(self.kafka.run(self.engine, self.clock.now)))
             try:
                 await server.serve()
             finally:

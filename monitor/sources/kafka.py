@@ -282,13 +282,13 @@ class KafkaHopSource:
                 f"{behind} records behind, newest consumed {now - self.newest_ts:.0f}s old",
             )
 
-    def commit(self) -> None:
-        """Commit the offsets the checkpoint now holds, for this group's lag in other tools."""
-        if self.consumer is None or not self.offsets:
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit offsets a written checkpoint holds, for this group's lag in other tools."""
+        if self.consumer is None or not offsets:
             return
         from confluent_kafka import TopicPartition
 
-        tps = [TopicPartition(self.spec.topic, p, o) for p, o in sorted(self.offsets.items())]
+        tps = [TopicPartition(self.spec.topic, p, o) for p, o in sorted(offsets.items())]
         try:
             self.consumer.commit(offsets=tps, asynchronous=False)
         except Exception as exc:  # harmless: the checkpoint is the truth, retried next time
@@ -316,9 +316,12 @@ class KafkaRunner:
             s.key: SourceHealth(s.key, grace=s.spec.schedule.grace) for s in self.sources
         }
         self._gaps: dict[SourceKey, Gap] = {}
+        self._saved: list[dict[int, int]] | None = None
 
     def to_bytes(self) -> bytes:
-        """Every source's next offsets, saved in the same checkpoint as the engine's ledger."""
+        """Every source's next offsets, saved in the same checkpoint as the engine's ledger
+        (and remembered: ``committed`` commits exactly these once that checkpoint is written)."""
+        self._saved = [dict(s.offsets) for s in self.sources]
         return msgspec.msgpack.encode(
             [
                 [s.key.pipeline, s.key.hop, s.key.source, s.spec.topic, s.offsets]
@@ -335,9 +338,32 @@ class KafkaRunner:
                 s.offsets = {int(k): int(v) for k, v in offsets.items()}
 
     def committed(self) -> None:
-        """The checkpoint holding ``to_bytes`` is written: the group may now know the offsets."""
-        for s in self.sources:
-            s.commit()
+        """The checkpoint holding the last ``to_bytes`` is written: the group may know them."""
+        if self._saved is None:
+            return
+        for s, offsets in zip(self.sources, self._saved, strict=True):
+            s.commit(offsets)
+        self._saved = None
+
+    async def run(self, sink: Sink, now: Callable[[], float]) -> None:
+        """Fetch (off the loop) and feed every source until cancelled; closes them on the way out."""
+        import asyncio
+
+        try:
+            while True:
+                for s in self.sources:
+                    try:
+                        messages = await asyncio.to_thread(s.fetch, 10_000, 0.2)
+                    except Exception as exc:
+                        self._failed(
+                            s, sink, now(), SourceError(FailureReason.CONNECTION, str(exc))
+                        )
+                        await asyncio.sleep(s.spec.schedule.interval)
+                        continue
+                    self.poll(s, messages, sink, now())
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.to_thread(self.close)
 
     def verdicts(self, now: float) -> list[Verdict]:
         return [h.down_verdict(now) for _, h in sorted(self.health.items())]
