@@ -346,6 +346,10 @@ class Daemon:
         app = create_app(self)
         sources = self.sources
         app.state.registry.register(SourceCollector(sources))
+        if self.kafka is not None:
+            from monitor.export.source_metrics import KafkaCollector
+
+            app.state.registry.register(KafkaCollector(self.kafka))
         app.state.registry.register(DurabilityCollector(self.durability))
         # process_* (memory, CPU, open files): the "hopwatch itself" dashboard plots them, and
         # the app's own registry leaves them out so test apps in one process stay comparable.

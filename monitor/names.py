@@ -349,9 +349,9 @@ SOURCE_KAFKA_LAG = Metric(
     (PIPELINE, HOP, SOURCE, PARTITION),
 )
 SOURCE_KAFKA_END_OFFSET = Metric(
-    "hopwatch_source_kafka_end_offset",
+    "hopwatch_source_kafka_partition_records_total",
     "counter",
-    "A partition's end offset as the kafka source last read it; rate() is the topic's write rate.",
+    "A partition's end offset (records ever written) as a kafka source last read it; rate() is the write rate.",
     (PIPELINE, HOP, SOURCE, PARTITION),
 )
 SOURCE_KAFKA_BAD_RECORDS = Metric(

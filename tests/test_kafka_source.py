@@ -142,3 +142,32 @@ def test_a_kafka_hop_gives_the_results_of_the_same_observations_fed_to_one_ledge
         assert not diff
     assert ledger.hop_totals() == truth.hop_totals()
     assert not sink.gaps
+
+
+def test_kafka_metrics_are_exported_and_promtool_clean(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.export.source_metrics import KafkaCollector
+    from monitor.sources.kafka import PartitionStats
+
+    runner = KafkaRunner(_config(tmp_path, "127.0.0.1:9"))
+    source = runner.sources[0]
+    source.partitions = {0: PartitionStats(lag=5, end_offset=120), 1: PartitionStats(0, 80)}
+    source.mapper.bad["undecodable"] = 2
+    registry = CollectorRegistry()
+    registry.register(KafkaCollector(runner))
+    text = generate_latest(registry).decode()
+    assert (
+        'hopwatch_source_kafka_consumer_lag_records{hop="sdk",partition="0",pipeline="signup",'
+        'source="kafka"} 5.0'
+    ) in text
+    assert "hopwatch_source_kafka_partition_records_total{" in text
+    assert 'reason="undecodable"' in text
+    if shutil.which("promtool"):
+        lint = subprocess.run(
+            ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
+        )
+        assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr
