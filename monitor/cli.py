@@ -32,11 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, help="state directory (overrides storage.data_dir)")
     run.add_argument(
         "--mode",
-        choices=["server", "agent"],
+        choices=["server", "agent", "worker"],
         default="server",
         help="server: the whole daemon (default); agent: bucket next to a hop and forward "
-        "aggregates to --server",
+        "aggregates to --server; worker: consume the observations topic (--kafka) in a "
+        "consumer group and forward aggregates to --server",
     )
+    run.add_argument(
+        "--kafka", metavar="HOST:PORT[,…]", help="worker mode: the Kafka bootstrap servers"
+    )
+    run.add_argument(
+        "--topic", default="hopwatch-observations", help="worker mode: the observations topic"
+    )
+    run.add_argument("--group", default="hopwatch-workers", help="worker mode: consumer group")
     run.add_argument(
         "--server", metavar="URL", help="agent mode: the server (overrides agent.server)"
     )
@@ -422,6 +430,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     if args.mode == "agent":
         return _run_agent(args, config)
+    if args.mode == "worker":
+        return _run_worker(args, config)
     try:
         store = open_store(storage.data_dir)
     except StoreError as err:
@@ -473,6 +483,43 @@ def _auth_ok(server: object) -> bool:
             server.listen,
         )
     return True
+
+
+def _run_worker(args: argparse.Namespace, config: object) -> int:
+    """``hopwatch run --mode worker``: partitions of the observations topic, aggregates to the
+    judge. Every worker of a group sends under one agent id (``--agent-id``, default the group),
+    as partitions move between them."""
+    import signal
+
+    from monitor.agent.worker import Worker
+    from monitor.config.model import Config
+
+    assert isinstance(config, Config)
+    url = args.server or config.agent.server_url
+    if not url or not args.kafka:
+        print(
+            "hopwatch: worker mode needs --kafka and --server URL (or agent.server)",
+            file=sys.stderr,
+        )
+        return 2
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker = Worker(
+        config,
+        bootstrap_servers=args.kafka,
+        topic=args.topic,
+        group_id=args.group,
+        server_url=url,
+        agent_id=args.agent_id or config.agent.agent_id or args.group,
+    )
+    worker.run(config.agent.flush_interval, lambda: stop)
+    return 0
 
 
 def _run_agent(args: argparse.Namespace, config: object) -> int:

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,13 @@ from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
 from monitor.notify.dispatch import open_clients
 from monitor.notify.notifier import Notifier
+from monitor.records import Observation
 from monitor.reload import Loaded, ReloadOutcome, keep_running_settings, load_all
 from monitor.routing.model import RoutingConfig, default_routing
 from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
 from monitor.sources.health import SourceHealth, SourceKey
+from monitor.sources.kafka import KafkaRunner
 from monitor.sources.pull import SourceRunner
 from monitor.stats import DaemonStats
 from monitor.store import Store
@@ -44,6 +46,14 @@ log = logging.getLogger("hopwatch.daemon")
 
 CHECKPOINT = "engine"
 SOURCES_CHECKPOINT = "sources"
+KAFKA_CHECKPOINT = "kafka"
+
+
+def _kafka_runner(config: Config) -> KafkaRunner | None:
+    """Only when a hop is a kafka topic, so other configs never need confluent-kafka."""
+    if not any(s.kind == "kafka" for p in config.pipelines for h in p.hops for s in h.sources):
+        return None
+    return KafkaRunner(config)
 
 
 class Daemon:
@@ -77,10 +87,12 @@ class Daemon:
         self.clock = clock
         self.store = store
         self.sources = SourceRunner.from_config(config)
+        self.kafka = _kafka_runner(config)
         # Pulled sources' health is judged on the engine's tick, alongside every other check.
-        self.engine = Engine(
-            config, slos=slos, checks=checks, verdict_sources=[self.sources.verdicts]
-        )
+        verdict_sources = [self.sources.verdicts]
+        if self.kafka is not None:
+            verdict_sources.append(self.kafka.verdicts)
+        self.engine = Engine(config, slos=slos, checks=checks, verdict_sources=verdict_sources)
         self.durability = Durability(
             data_dir if data_dir is not None else data_dir_of(store, config.storage.data_dir),
             self.engine,
@@ -164,7 +176,17 @@ class Daemon:
         just took is in the write-ahead log, fsync'ed (``monitor.durability``)."""
         await self.durability.durable(kind, items, now)
 
+    def _restore_kafka(self) -> None:
+        saved = self.store.load_checkpoint(KAFKA_CHECKPOINT) if self.kafka is not None else None
+        if saved is None or self.kafka is None:
+            return
+        try:
+            self.kafka.restore(saved[1])
+        except Exception:  # then the group's committed offsets (never ahead of a checkpoint)
+            log.exception("kafka sources' checkpoint unreadable; resuming from the group's offsets")
+
     def _restore_sources(self) -> None:
+        self._restore_kafka()
         saved = self.store.load_checkpoint(SOURCES_CHECKPOINT) if self.sources.sources else None
         if saved is None:
             return
@@ -274,6 +296,12 @@ class Daemon:
     def _save_side_state(self, now: float) -> None:
         if self.sources.sources:
             self.store.save_checkpoint(SOURCES_CHECKPOINT, now, self.sources.to_bytes())
+        if self.kafka is not None:
+            # A new checkpoint begins only once the previous one is written: commit its offsets.
+            self.kafka.committed()
+            self.store.save_checkpoint(KAFKA_CHECKPOINT, now, self.kafka.to_bytes())
+            if not self.background_checkpoints:
+                self.kafka.committed()  # written synchronously: already durable
         self.store.beat(now)
         self._last_checkpoint = now
 
@@ -347,8 +375,14 @@ class Daemon:
             config, notes = keep_running_settings(self.config, loaded.config, self.file_config)
             sources = SourceRunner.from_config(config)
             sources.carry_over(self.sources)
+            # Kafka consumers keep the config they started with (a change needs a restart);
+            # their health stays judged by the new engine.
+            kafka = [self.kafka.verdicts] if self.kafka is not None else []
             engine = Engine(
-                config, slos=loaded.slos, checks=loaded.checks, verdict_sources=[sources.verdicts]
+                config,
+                slos=loaded.slos,
+                checks=loaded.checks,
+                verdict_sources=[sources.verdicts, *kafka],
             )
             engine.restore(self.engine.checkpoint())
             engine.carry_over(self.engine)
@@ -432,6 +466,10 @@ class Daemon:
 
         app = create_app(self)
         app.state.registry.register(SourceCollector(_CurrentSources(self)))
+        if self.kafka is not None:
+            from monitor.export.source_metrics import KafkaCollector
+
+            app.state.registry.register(KafkaCollector(self.kafka))
         app.state.registry.register(DurabilityCollector(self.durability))
         # process_* (memory, CPU, open files): the "hopwatch itself" dashboard plots them, and
         # the app's own registry leaves them out so test apps in one process stay comparable.
@@ -462,6 +500,10 @@ class Daemon:
             tasks += [asyncio.create_task(t) for t in extra_tasks]
             self._serving = True
             self._restart_sources(self.sources)
+            if self.kafka is not None:
+                # Through the daemon: a reload swaps the engine under a running consumer.
+                feed = _CurrentEngine(self)
+                tasks.append(asyncio.create_task(self.kafka.run(feed, self.clock.now)))
             try:
                 await server.serve()
             finally:
@@ -474,6 +516,19 @@ class Daemon:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self.stop()
+
+
+class _CurrentEngine:
+    """The daemon's engine as it is now, for a feeder that outlives a reload (Kafka)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        self._daemon.engine.observe(observations)
+
+    def set_gap(self, pipeline: str, gap: Gap, replaces: Gap | None = None) -> None:
+        self._daemon.engine.set_gap(pipeline, gap, replaces)
 
 
 class _CurrentSources:

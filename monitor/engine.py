@@ -232,6 +232,10 @@ class Engine:
         for name, batch in by_pipeline.items():
             self._ledgers[name].observe_counts(batch)
 
+    def applied_through(self, agent_id: str, instance: str) -> int:
+        """See ``AppliedSequences.applied_through`` (answered with every aggregate batch)."""
+        return self._applied.applied_through(agent_id, instance)
+
     def absorb(
         self,
         batch: AggregateBatch,

@@ -364,7 +364,28 @@ SOURCE_CONSECUTIVE_FAILURES = Metric(
     (PIPELINE, HOP, SOURCE),
 )
 
+PARTITION: Final = "partition"
+SOURCE_KAFKA_LAG = Metric(
+    "hopwatch_source_kafka_consumer_lag_records",
+    "gauge",
+    "Records between a kafka source's position and the partition's end offset.",
+    (PIPELINE, HOP, SOURCE, PARTITION),
+)
+SOURCE_KAFKA_END_OFFSET = Metric(
+    "hopwatch_source_kafka_partition_records_total",
+    "counter",
+    "A partition's end offset (records ever written) as a kafka source last read it; rate() is the write rate.",
+    (PIPELINE, HOP, SOURCE, PARTITION),
+)
+SOURCE_KAFKA_BAD_RECORDS = Metric(
+    "hopwatch_source_kafka_bad_records_total",
+    "counter",
+    "Records a kafka source could not map to an observation, by reason (skipped, never retried).",
+    (PIPELINE, HOP, SOURCE, REASON),
+)
+
 SOURCE_ALL: Final = (SOURCE_UP, SOURCE_LAST_SUCCESS, SOURCE_ERRORS, SOURCE_CONSECUTIVE_FAILURES)
+SOURCE_KAFKA_ALL: Final = (SOURCE_KAFKA_LAG, SOURCE_KAFKA_END_OFFSET, SOURCE_KAFKA_BAD_RECORDS)
 """Not in ``ALL``: ``SourceCollector`` describes them, so the registry sees each name once."""
 
 # --- agents, on the server (``monitor.server.aggregates.AgentCollector``) ------------------------

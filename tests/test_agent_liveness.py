@@ -339,7 +339,7 @@ def test_an_idle_agent_heartbeats_every_flush_and_a_resent_heartbeat_is_ignored(
     answer = link.post(
         f"{server_url}/v1/aggregates", content=body, headers={"content-type": "application/msgpack"}
     )
-    assert answer.json() == {"outcome": "duplicate", "seq": 2}
+    assert answer.json() == {"outcome": "duplicate", "seq": 2, "applied_through": 2}
     engine = runtime.engine
     assert engine.view().agent_batches == {("a1", "applied"): 2, ("a1", "duplicate"): 1}
     assert engine._agents.contacts["a1"] == AgentContact(

@@ -488,7 +488,10 @@ def test_a_disallowed_attribute_in_a_good_batch_is_dropped_and_counted(
     email = (("email", "x@y.z"), ("region", "eu"))
     batch = good_batch(aggregates=(good_aggregate(counts=(SeriesCount("ok", email, 3),)),))
     answer = post(batch)
-    assert (answer.status_code, answer.json()) == (200, {"outcome": "applied", "seq": 3})
+    assert (answer.status_code, answer.json()) == (
+        200,
+        {"outcome": "applied", "seq": 3, "applied_through": 1},
+    )
     engine = runtime.engine
     assert engine.view().ingest.dropped_attributes == {"signup": 1}
     assert b"x@y.z" not in engine.checkpoint()

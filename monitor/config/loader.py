@@ -27,6 +27,8 @@ from monitor.config.model import (
     ExpectKind,
     Hop,
     HttpJsonSource,
+    KafkaFields,
+    KafkaSource,
     Pipeline,
     PrometheusSource,
     PullSourceDef,
@@ -44,6 +46,7 @@ from monitor.config.spec import (
     EdgeSpec,
     HopSpec,
     HttpJsonSourceSpec,
+    KafkaSourceSpec,
     PipelineSpec,
     PrometheusSourceSpec,
     ServerAuthSpec,
@@ -111,7 +114,7 @@ def default_step(bucket: float) -> float:
 
 
 def _source(
-    spec: SourceSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str, str]
+    spec: SourceSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str, str], hop: str
 ) -> PullSourceDef:
     common = {
         "name": spec.name or spec.kind,
@@ -136,6 +139,26 @@ def _source(
             password=_read_secret(spec.password_env, spec.password_file, base, environ),
             **common,  # type: ignore[arg-type]
         )
+    if isinstance(spec, KafkaSourceSpec):
+        f = spec.fields
+        return KafkaSource(
+            bootstrap_servers=spec.bootstrap_servers,
+            topic=spec.topic,
+            group_id=spec.group_id or f"hopwatch-{pipeline.name}-{hop}",
+            format=spec.format,
+            fields=KafkaFields(
+                event_id=f.event_id,
+                event_type=f.event_type,
+                event_time=f.event_time,
+                status=f.status,
+                reason=f.reason,
+                observed_time=f.observed_time,
+                attributes=tuple(sorted(f.attributes.items())),
+            ),
+            event_type=spec.event_type,
+            max_lag=spec.max_lag,
+            **common,  # type: ignore[arg-type]
+        )
     assert isinstance(spec, HttpJsonSourceSpec)
     return HttpJsonSource(
         url=spec.url,
@@ -151,7 +174,7 @@ def _source(
 
 
 def _hop(spec: HopSpec, pipeline: PipelineSpec, base: Path, environ: Mapping[str, str]) -> Hop:
-    sources = tuple(_source(s, pipeline, base, environ) for s in spec.sources)
+    sources = tuple(_source(s, pipeline, base, environ, spec.name) for s in spec.sources)
     return Hop(spec.name, spec.description, sources)
 
 

@@ -58,6 +58,7 @@ class SourceKind(enum.StrEnum):
     PROMETHEUS = "prometheus"
     SQL = "sql"
     HTTP_JSON = "http_json"
+    KAFKA = "kafka"
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,44 @@ class HttpJsonSource:
     kind: SourceKind = SourceKind.HTTP_JSON
 
 
-PullSourceDef = PrometheusSource | SqlSource | HttpJsonSource
+@dataclass(frozen=True)
+class KafkaFields:
+    """Where each observation field comes from in a record: a dotted path in the decoded payload,
+    ``header:NAME`` for a record header, ``@key`` for the record key, ``@timestamp`` for the
+    record's timestamp (event_time only). ``None`` (optional fields): the default applies."""
+
+    event_id: str = "event_id"
+    event_type: str | None = None
+    event_time: str = "event_time"
+    status: str | None = None
+    reason: str | None = None
+    observed_time: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    """A Kafka topic consumed as one hop's observations, in a consumer group of hopwatch's.
+
+    Not a counts puller: records become observations for the hop's ledger, the consumed offsets
+    are saved with the checkpoint (``monitor.sources.kafka``). ``schedule.interval`` is how often
+    lag is measured and health judged; ``max_lag`` (None: the pipeline's allowed lateness) is how
+    far behind the newest record the source may fall before its buckets come out incomplete."""
+
+    name: str
+    bootstrap_servers: str
+    topic: str
+    group_id: str
+    format: str = "json"
+    fields: KafkaFields = KafkaFields()
+    event_type: str = "event"
+    max_lag: float | None = None
+    status: str = "ok"
+    schedule: Schedule = Schedule()
+    kind: SourceKind = SourceKind.KAFKA
+
+
+PullSourceDef = PrometheusSource | SqlSource | HttpJsonSource | KafkaSource
 
 
 @dataclass(frozen=True)

@@ -418,6 +418,51 @@ def _sqlalchemy_url(value: str) -> str:
     return value
 
 
+_KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}")
+_SPECIAL_PATHS = ("@key", "@timestamp")
+
+
+def _kafka_topic(value: str) -> str:
+    if not _KAFKA_NAME.fullmatch(value) or value in (".", ".."):
+        raise invalid(
+            f"{value!r} is not a valid Kafka topic or group name",
+            "use up to 249 letters, digits, '.', '_' or '-'",
+        )
+    return value
+
+
+def _bootstrap_servers(value: str) -> str:
+    parts = [p.strip() for p in value.split(",")]
+    if not parts or not all(_HOST_PORT.fullmatch(p) for p in parts):
+        raise invalid(
+            f"{value!r} is not a list of host:port",
+            "write bootstrap servers as host:port[,host:port…], e.g. kafka-1:9092,kafka-2:9092",
+        )
+    return ",".join(parts)
+
+
+def _format_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+        raise invalid(f"{value!r} is not a decoder name", "use json, or a registered decoder")
+    return value
+
+
+def _field_path(value: str) -> str:
+    if value in _SPECIAL_PATHS:
+        return value
+    if value.startswith("header:"):
+        if not value[len("header:") :]:
+            raise invalid("an empty header name", "write header:NAME")
+        return value
+    if not value or any(not part for part in value.split(".")):
+        raise invalid(
+            f"{value!r} is not a field path",
+            "write a dotted path into the payload (a.b.c), header:NAME, @key or @timestamp",
+        )
+    return value
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Text = Annotated[str, AfterValidator(_not_blank)]
 AttributeKey = Annotated[str, AfterValidator(_attribute)]
@@ -490,8 +535,40 @@ class HttpJsonSourceSpec(_PullSourceSpec):
     time_format: Literal["epoch", "rfc3339"] = "epoch"
 
 
+FieldPath = Annotated[str, AfterValidator(_field_path)]
+
+
+class KafkaFieldsSpec(Spec):
+    """Paths into a record: dotted payload paths, ``header:NAME``, ``@key``, ``@timestamp``."""
+
+    event_id: FieldPath = "event_id"
+    event_type: FieldPath | None = None
+    event_time: FieldPath = "event_time"
+    status: FieldPath | None = None
+    reason: FieldPath | None = None
+    observed_time: FieldPath | None = None
+    """Unset: when hopwatch consumed the record (its latency then includes the consumer lag)."""
+    attributes: dict[AttributeKey, FieldPath] = {}
+
+
+class KafkaSourceSpec(_PullSourceSpec):
+    kind: Literal["kafka"]
+    bootstrap_servers: Annotated[str, AfterValidator(_bootstrap_servers)]
+    topic: Annotated[str, AfterValidator(_kafka_topic)]
+    group_id: Annotated[str, AfterValidator(_kafka_topic)] | None = None
+    """Default ``hopwatch-<pipeline>-<hop>``: a group of hopwatch's own, never the pipeline's."""
+    format: Annotated[str, AfterValidator(_format_name)] = "json"
+    """A decoder of ``monitor.sources.kafka_decode`` (``json`` built in; Avro/Protobuf register)."""
+    fields: KafkaFieldsSpec = KafkaFieldsSpec()
+    event_type: Text = "event"
+    """The event type when ``fields.event_type`` is unset or absent in a record."""
+    max_lag: Duration | None = None
+    interval: Duration = 5.0
+    timeout: Duration = 5.0
+
+
 SourceSpec = Annotated[
-    PrometheusSourceSpec | SqlSourceSpec | HttpJsonSourceSpec,
+    PrometheusSourceSpec | SqlSourceSpec | HttpJsonSourceSpec | KafkaSourceSpec,
     Field(discriminator="kind"),
 ]
 

@@ -10,7 +10,7 @@ alerts work before anything has gone wrong.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -19,7 +19,7 @@ from monitor import names
 from monitor.export.family import new_family
 from monitor.sources.health import FailureReason, SourceHealth, SourceKey
 
-__all__ = ["SourceCollector"]
+__all__ = ["KafkaCollector", "SourceCollector"]
 
 
 class HealthSource(Protocol):
@@ -49,3 +49,26 @@ class SourceCollector(Collector):
                 errors.add_metric([*labels, reason.value], float(health.errors[reason]))
             failing.add_metric(labels, float(health.consecutive_failures))
         yield from (up, last, errors, failing)
+
+
+class KafkaCollector(Collector):
+    """Per-partition lag and end offsets and bad records of kafka sources (``KafkaRunner``);
+    registered only when a hop is a kafka topic."""
+
+    def __init__(self, runner: Any) -> None:
+        self._runner = runner
+
+    def describe(self) -> Iterable[Metric]:
+        return [new_family(m) for m in names.SOURCE_KAFKA_ALL]
+
+    def collect(self) -> Iterator[Metric]:
+        lag, end = new_family(names.SOURCE_KAFKA_LAG), new_family(names.SOURCE_KAFKA_END_OFFSET)
+        bad = new_family(names.SOURCE_KAFKA_BAD_RECORDS)
+        for source in self._runner.sources:
+            labels = [source.key.pipeline, source.key.hop, source.key.source]
+            for partition, stats in sorted(source.partitions.items()):
+                lag.add_metric([*labels, str(partition)], float(stats.lag))
+                end.add_metric([*labels, str(partition)], float(stats.end_offset))
+            for reason, n in sorted(source.mapper.bad.items()):
+                bad.add_metric([*labels, reason], float(n))
+        yield from (lag, end, bad)

@@ -65,6 +65,12 @@ class AppliedSequences:
             key = (batch.agent_id, batch.instance)
             self._instances.setdefault(key, _Instance()).add(batch.seq, batch.low_water)
 
+    def applied_through(self, agent: str, instance: str) -> int:
+        """The seq below which (inclusive) every batch of this instance is applied: a worker
+        whose seqs are partition offsets reads it as where the judge's data of it ends."""
+        inst = self._instances.get((agent, instance))
+        return 0 if inst is None else inst.contiguous
+
     def refused(self, agent: str) -> None:
         """Count a batch refused whole; ``agent`` is a known agent's id or ``UNKNOWN_AGENT``."""
         self.outcomes[(agent, "refused")] += 1

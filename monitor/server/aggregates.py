@@ -93,7 +93,10 @@ class AggregateIngest:
             self.runtime, "aggregates", (verdict.batch, dict(verdict.dropped_attributes)), now
         )
         outcome = "applied" if applied else "duplicate"
-        return json_response({"outcome": outcome, "seq": batch.seq}, 200)
+        through = self.runtime.engine.applied_through(batch.agent_id, batch.instance)
+        return json_response(
+            {"outcome": outcome, "seq": batch.seq, "applied_through": through}, 200
+        )
 
 
 class AgentCollector(Collector):

@@ -33,6 +33,8 @@ class EngineFeed(Protocol):
 
     def observe_counts(self, samples: Iterable[CountSample]) -> None: ...
 
+    def applied_through(self, agent_id: str, instance: str) -> int: ...
+
     def absorb(
         self,
         batch: AggregateBatch,

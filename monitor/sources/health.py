@@ -32,6 +32,8 @@ class FailureReason(enum.StrEnum):
     QUERY = "query"
     BAD_RESPONSE = "bad_response"
     INTERNAL = "internal"
+    LAG = "lag"
+    """A stream source (kafka) fell further behind its topic than the pipeline's watermark."""
 
 
 class SourceError(Exception):

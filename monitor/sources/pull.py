@@ -23,7 +23,7 @@ from typing import Protocol
 
 import msgspec
 
-from monitor.config.model import Config, Pipeline, PullSourceDef, Schedule
+from monitor.config.model import Config, Pipeline, PullSourceDef, Schedule, SourceKind
 from monitor.ledger.watermark import Gap, Watermark
 from monitor.records import CountSample
 from monitor.sources.health import FailureReason, SourceError, SourceHealth, SourceKey
@@ -225,6 +225,8 @@ def build_sources(config: Config) -> list[PullSource]:
     for pipeline in config.pipelines:
         for hop in pipeline.hops:
             for spec in hop.sources:
+                if spec.kind == SourceKind.KAFKA:
+                    continue  # a stream, not a puller: run by monitor.sources.kafka
                 out.append(_adapter(SourceKey(pipeline.name, hop.name, spec.name), spec, pipeline))
     return out
 
