@@ -1,10 +1,19 @@
 """Ingest throughput and pending-id memory, as ratios to references measured in the same run.
 
+The workload is live: every timed run gets bodies made just before it, with event times in the
+last few minutes (inside the lateness window, so buckets are open and the edge joins run) and only
+the sightings already made by then. The in-process engine and the ``hopwatch run`` server both
+run the bundled SLOs (loaded with ``monitor.reload.load_all``, as the daemon does), so the two
+figures measure the same work; HTTP adds the framework and the write-ahead log.
+
 Prints:
 - bare decode: observations/s of a typed msgspec decode of the NDJSON bytes (the reference);
-- in-process ingest: decode + validate + ledger, observations/s and ratio to bare decode;
+- in-process ingest: decode + validate + ledger + SLO indicators, observations/s and ratio to
+  bare decode;
 - HTTP ingest: NDJSON batches of 1,000 POSTed to a ``hopwatch run`` subprocess on 127.0.0.1,
   observations/s and ratio to bare decode (goal >= 0.5);
+- SLO-count scaling: in-process ingest cost per observation with 4, 16 and 64 latency SLOs from
+  the busy first hop (made here), as us/obs and as a ratio to 4 (goal: 64 <= 2x of 4);
 - bytes per pending id with 1,000,000 ids pending on one edge (goal <= 150).
 
 Usage: .venv/bin/python bench/ingest.py [--events N]
@@ -13,6 +22,7 @@ Usage: .venv/bin/python bench/ingest.py [--events N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -32,12 +42,15 @@ import httpx
 import msgspec
 
 from monitor.config import load_config
-from monitor.config.model import Edge, Hop, Pipeline
+from monitor.config.model import Config, Edge, Hop, Pipeline
+from monitor.config.where import compile_where
 from monitor.demo import ndjson
 from monitor.engine import Engine
 from monitor.ledger.ledger import PipelineLedger
 from monitor.records import Observation, ObservationIn
+from monitor.reload import load_all
 from monitor.sim import Scenario, Simulator
+from monitor.slo.model import SLO, LatencyIndicator
 from monitor.sources.push import decode_observations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +58,9 @@ BATCH = 1000
 
 
 def batches(n_events: int) -> tuple[list[bytes], int]:
+    """Bodies of events 6 hours old (their buckets closed, no edge join runs): what
+    ``bench/durability.py`` compares write-ahead and checkpoint durability on. The ingest figures
+    use ``Workload``, which is live."""
     config = load_config(ROOT / "hopwatch.yaml")
     pipeline = config.pipeline("signup")
     assert pipeline is not None
@@ -53,6 +69,55 @@ def batches(n_events: int) -> tuple[list[bytes], int]:
     observations = sim.first_events(n_events)
     bodies = [ndjson(observations[i : i + BATCH]) for i in range(0, len(observations), BATCH)]
     return bodies, len(observations)
+
+
+EVENT_SPAN = 240.0
+"""Seconds of event time the workload's events are spread over, ending at the moment its bodies
+are made: with 60 s buckets and 5 min of lateness the oldest bucket stays open for two more
+minutes, longer than any one timed run."""
+
+
+class Workload:
+    """The simulated signup traffic, re-timed to "now" for each timed run.
+
+    The simulator spreads ``n_events`` over about 40 minutes of event time; their event times are
+    squeezed into ``EVENT_SPAN`` seconds ending at the moment ``bodies`` is called (latencies,
+    hop order and ids unchanged), and a sighting whose observed time is still in the future then is
+    left out, as a live sender would not have it yet.
+    """
+
+    def __init__(self, n_events: int) -> None:
+        config = load_config(ROOT / "hopwatch.yaml")
+        pipeline = config.pipeline("signup")
+        assert pipeline is not None
+        start = time.time()
+        sim = Simulator(pipeline, Scenario(start=start, seed=7))
+        observations = sim.first_events(n_events)
+        span = max(o.event_time for o in observations) - start or 1.0
+        k = EVENT_SPAN / span
+        # (event time offset from the end of the span, latency, observation)
+        self._timed = [
+            ((o.event_time - start) * k - EVENT_SPAN, o.observed_time - o.event_time, o)
+            for o in observations
+        ]
+
+    def observations(self, now: float) -> list[Observation]:
+        out = []
+        for offset, latency, o in self._timed:
+            event_time = now + offset
+            observed = event_time + latency
+            if observed <= now:
+                out.append(
+                    msgspec.structs.replace(o, event_time=event_time, observed_time=observed)
+                )
+        out.sort(key=lambda o: o.observed_time)
+        return out
+
+    def bodies(self, now: float | None = None) -> tuple[list[bytes], int]:
+        """NDJSON batches of ``BATCH`` and the number of observations in them."""
+        observations = self.observations(time.time() if now is None else now)
+        bodies = [ndjson(observations[i : i + BATCH]) for i in range(0, len(observations), BATCH)]
+        return bodies, len(observations)
 
 
 TOKEN_ENV = "HOPWATCH_BENCH_TOKEN"
@@ -96,14 +161,27 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
+def best_per_obs(workload: Workload, run, repeat: int = 3) -> float:
+    """Fastest of ``repeat`` runs of ``run(bodies)`` on fresh bodies each (made outside the
+    timing, so every run's events are inside the lateness window): seconds per observation."""
+    best = math.inf
+    for _ in range(repeat):
+        bodies, n = workload.bodies()
+        gc.collect()
+        t = time.perf_counter()
+        run(bodies)
+        best = min(best, (time.perf_counter() - t) / n)
+    return best
+
+
 def bare_decode(bodies: list[bytes]) -> None:
     decoder = msgspec.json.Decoder(list[ObservationIn])
     for body in bodies:
         decoder.decode(b"[" + body.replace(b"\n", b",") + b"]")
 
 
-def in_process(bodies: list[bytes], config) -> None:
-    engine = Engine(config)
+def in_process(bodies: list[bytes], config: Config, slos: tuple[SLO, ...] = ()) -> None:
+    engine = Engine(config, slos=slos)
     now = time.time()
     for body in bodies:
         batch = decode_observations(
@@ -136,7 +214,7 @@ def http(bodies: list[bytes], workers: int = 2) -> float:
                 "--data-dir",
                 str(Path(tmp) / "data"),
                 "--log-level",
-                "warning",
+                "error",  # the live workload's cut-off sightings fire the bundled SLOs' alerts
             ],
             env=bench_env(),
         )
@@ -170,6 +248,47 @@ def http(bodies: list[bytes], workers: int = 2) -> float:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+BENCH_FILTERS = (
+    'event_type == "user_signed_up" and attributes.consent == "granted"',
+    'status == "ok"',
+    'attributes.consent == "granted"',
+    "",
+)
+BENCH_TO_HOPS = ("activation", "identity", "warehouse", "crm")
+
+
+def latency_slos(template: SLO, n: int) -> tuple[SLO, ...]:
+    """``n`` latency SLOs from the busy first hop (``sdk``, every event passes it), made from the
+    bundled one: each its own name and threshold, cycling through a few filters and target hops,
+    as a team adding SLOs per journey would."""
+    assert isinstance(template.indicator, LatencyIndicator)
+    out = []
+    for i in range(n):
+        indicator = dataclasses.replace(
+            template.indicator,
+            from_hop="sdk",
+            to_hop=BENCH_TO_HOPS[(i // len(BENCH_FILTERS)) % len(BENCH_TO_HOPS)],
+            threshold=30.0 + i,
+            where=compile_where(BENCH_FILTERS[i % len(BENCH_FILTERS)]),
+        )
+        out.append(
+            dataclasses.replace(template, name=f"bench-latency-{i:02d}", indicator=indicator)
+        )
+    return tuple(out)
+
+
+def slo_scaling(
+    workload: Workload, config: Config, template: SLO, counts: tuple[int, ...] = (4, 16, 64)
+) -> dict[int, float]:
+    """In-process ingest seconds per observation with each count of latency SLOs (and no other
+    SLO), best of three."""
+    out: dict[int, float] = {}
+    for count in counts:
+        slos = latency_slos(template, count)
+        out[count] = best_per_obs(workload, lambda bodies, s=slos: in_process(bodies, config, s))
+    return out
 
 
 def rss_from_status(text: str) -> int:
@@ -369,6 +488,10 @@ def main() -> None:
     )
     parser.add_argument("--minutes", type=int, default=75, help="simulated minutes of phase 2")
     parser.add_argument("--pending-only", action="store_true", help="only the memory figures")
+    parser.add_argument("--skip-pending", action="store_true", help="no memory figures")
+    parser.add_argument(
+        "--slo-events", type=int, default=10_000, help="simulated events of the SLO scaling row"
+    )
     parser.add_argument("--pending-rss", type=int, help=argparse.SUPPRESS)  # the child's mode
     args = parser.parse_args()
     if args.pending_rss:
@@ -379,19 +502,38 @@ def main() -> None:
         report = pending_rss_in_child(args.pending, args.steady_rate, args.minutes)
         print_pending(report, bytes_per_pending_id(args.pending), args.pending)
         return
-    bodies, n = batches(args.events)
+    workload = Workload(args.events)
+    bodies, n = workload.bodies()
     print(
-        f"{n} observations in {len(bodies)} NDJSON batches, {sum(map(len, bodies)) / n:.0f} bytes each"
+        f"{n} observations in {len(bodies)} NDJSON batches, {sum(map(len, bodies)) / n:.0f} bytes "
+        f"each, event times in the last {EVENT_SPAN:.0f} s (edge joins run)"
     )
     bare = n / best_of(lambda: bare_decode(bodies))
-    config = load_config(ROOT / "hopwatch.yaml")
-    inproc = n / best_of(lambda: in_process(bodies, config))
+    loaded = load_all(ROOT / "hopwatch.yaml")
+    config, slos = loaded.config, loaded.slos
+    inproc = 1.0 / best_per_obs(workload, lambda b: in_process(b, config, slos))
+    bodies, n = workload.bodies()
     over_http = n / http(bodies)
-    print(f"bare typed decode     {bare:10,.0f} obs/s  1.00")
-    print(f"in-process ingest     {inproc:10,.0f} obs/s  {inproc / bare:.2f} of bare decode")
+    print(f"bare typed decode     {bare:10,.0f} obs/s  1.00  ({1e6 / bare:.2f} us/obs)")
     print(
-        f"HTTP NDJSON x{BATCH}    {over_http:10,.0f} obs/s  {over_http / bare:.2f} of bare decode (goal >= 0.50)"
+        f"in-process ingest     {inproc:10,.0f} obs/s  {inproc / bare:.2f} of bare decode "
+        f"({len(slos)} bundled SLOs)"
     )
+    print(
+        f"HTTP NDJSON x{BATCH}    {over_http:10,.0f} obs/s  {over_http / bare:.2f} of bare decode "
+        "(goal >= 0.50; bundled SLOs, write-ahead durability)"
+    )
+    template = next(s for s in slos if isinstance(s.indicator, LatencyIndicator))
+    small = Workload(args.slo_events)
+    scaling = slo_scaling(small, config, template)
+    base = scaling[4]
+    row = "  ".join(
+        f"{count}: {t * 1e6:6.2f} us/obs {t / base:5.2f}x ({1.0 / t / bare:.2f} of bare)"
+        for count, t in scaling.items()
+    )
+    print(f"latency SLOs on sdk   {row}  (goal: 64 <= 2x of 4)")
+    if args.skip_pending:
+        return
     report = pending_rss_in_child(args.pending, args.steady_rate, args.minutes)
     print_pending(report, bytes_per_pending_id(args.pending), args.pending)
 

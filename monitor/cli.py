@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import sys
 from pathlib import Path
@@ -458,7 +457,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     daemon.file_config = file_config
     try:
-        asyncio.run(daemon.serve(server.host, server.port))
+        from monitor.server.fast import run
+
+        run(daemon.serve(server.host, server.port))  # on uvloop when installed
     except StoreError as err:  # a damaged checkpoint or log: one line, no traceback, exit 1
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
@@ -537,5 +538,7 @@ def _run_agent(args: argparse.Namespace, config: object) -> int:
         return 2
     agent_id = args.agent_id or config.agent.agent_id or socket.gethostname()
     agent = Agent(config, SystemClock(), config.storage.data_dir, server_url=url, agent_id=agent_id)
-    asyncio.run(agent.serve(config.server.host, config.server.port))
+    from monitor.server.fast import run
+
+    run(agent.serve(config.server.host, config.server.port))  # on uvloop when installed
     return 0

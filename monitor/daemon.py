@@ -455,6 +455,7 @@ class Daemon:
 
         from monitor.export.source_metrics import SourceCollector
         from monitor.server.app import create_app
+        from monitor.server.fast import http_protocol
 
         class _Server(uvicorn.Server):
             # The daemon owns SIGTERM/SIGINT: uvicorn would re-raise them after shutting down,
@@ -485,6 +486,7 @@ class Daemon:
                 access_log=False,
                 lifespan="off",
                 log_config=None,  # uvicorn logs through hopwatch's handlers (JSON by default)
+                http=http_protocol(),  # httptools when installed (monitor.server.fast)
             )
         )
         loop = asyncio.get_running_loop()

@@ -217,7 +217,10 @@ class Engine:
         """
         if self._slos.slos:
             observations = list(observations)
-            self._sli.observe(observations, self._record_outcome)
+            decided: list[tuple[str, float, int, int]] = []
+            append = decided.append
+            self._sli.observe(observations, lambda slo, at, g, b: append((slo, at, g, b)))
+            self._slos.ledger.record_batch(decided)  # summed per SLO and minute: the hot part
         if len(self._ledgers) == 1:  # the push decoder already refused other pipelines
             return next(iter(self._ledgers.values())).observe(observations)
         by_pipeline: dict[str, list[Observation]] = {}

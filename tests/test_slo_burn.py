@@ -312,3 +312,52 @@ def test_longer_timeslices_are_judged_on_their_whole_span(stream, minutes: int) 
     now = T0 + 5 * 86400.0
     assert [x.tolist() for x in ledger.period_slices(now)] == expected
     assert [x.tolist() for x in twin.period_slices(now)] == expected
+
+
+def test_record_batch_leaves_exactly_the_state_of_recording_one_by_one():
+    """Summed per SLO and minute (the ingest path), or one by one when the batch spans more
+    than the rings: the same bytes as ``record`` in order, with timeslices and exclusions."""
+    import random
+
+    from monitor.slo.model import (
+        SLO,
+        BudgetingMethod,
+        Exclusion,
+        LatencyIndicator,
+        workbook_tiers,
+    )
+    from monitor.slo.outcomes import OutcomeLedger
+
+    ind = LatencyIndicator("signup", "sdk", "activation", 60.0)
+    base = 1_700_000_000.0
+    slos = [
+        SLO(name="occ", service="s", target=0.99, indicator=ind, tiers=workbook_tiers()),
+        SLO(
+            name="slices", service="s", target=0.9, indicator=ind, tiers=workbook_tiers(),
+            budgeting=BudgetingMethod.TIMESLICES, timeslice=300.0,
+        ),
+        SLO(
+            name="excl", service="s", target=0.99, indicator=ind,
+            exclusions=(Exclusion(base + 600, base + 1200, "backfill"),),
+        ),
+    ]  # fmt: skip
+    rng = random.Random(4)
+    for spread in (3600.0, 90 * 86400.0):  # narrow: summed; wider than the rings: one by one
+        one, batched = OutcomeLedger(slos), OutcomeLedger(slos)
+        for ledger in (one, batched):
+            ledger.record("occ", base - 7200, 3, 1)  # history before the batches
+        for _ in range(5):
+            records = [
+                (
+                    rng.choice(["occ", "slices", "excl"]),
+                    base + rng.uniform(0.0, spread),
+                    rng.randint(0, 2),
+                    rng.randint(0, 1),
+                )
+                for _ in range(400)
+            ]
+            for r in records:
+                one.record(*r)
+            batched.record_batch(records)
+            base += spread / 4
+        assert batched.to_bytes() == one.to_bytes()

@@ -131,3 +131,73 @@ def test_sampled_labels_count_only_once_mature():
     assert (tally.good["merges"], tally.bad["merges"]) == (0, 0)
     recorder.expire(3600.0, tally)
     assert (tally.good["merges"], tally.bad["merges"]) == (1, 1)
+
+
+class Log:
+    """Every outcome in order, by SLO name, with evidence compared separately."""
+
+    def __init__(self) -> None:
+        self.by_slo: dict[str, list[tuple[float, int, int]]] = {}
+
+    def __call__(self, name: str, at: float, good: int, bad: int) -> None:
+        self.by_slo.setdefault(name, []).append((at, good, bad))
+
+
+def _simulated_minutes(recorder: SLIRecorder, sink: Log, seed: int) -> None:
+    pipeline = load_config(ROOT / "hopwatch.yaml").pipeline("signup")
+    assert pipeline is not None
+    faults = (Loss(edge="identity->activation", share=0.3, start=120.0, duration=300.0),)
+    sim = Simulator(pipeline, Scenario(start=START, seed=seed, faults=faults))
+    now = START
+    for minute in range(12):
+        end = START + (minute + 1) * 60
+        recorder.observe(sim.observations(now, end), sink)
+        recorder.expire(end, sink)
+        now = end
+    recorder.expire(now + 3600, sink)
+
+
+def test_64_renamed_copies_of_an_slo_each_decide_exactly_what_the_slo_alone_decides():
+    """The shared id hash and memoised filters change no outcome: each copy's outcomes, in
+    order, and its evidence equal those of the one SLO recorded alone."""
+    import dataclasses
+
+    one = latency_slo()
+    one = dataclasses.replace(one, segment_by="region")
+    alone, alone_log = SLIRecorder([one]), Log()
+    _simulated_minutes(alone, alone_log, seed=5)
+    expected = alone_log.by_slo[one.name]
+    assert sum(g for _, g, _ in expected) > 0 and sum(b for _, _, b in expected) > 0
+
+    copies = [dataclasses.replace(one, name=f"copy-{i:02d}") for i in range(64)]
+    many, many_log = SLIRecorder(copies), Log()
+    _simulated_minutes(many, many_log, seed=5)
+    ref = alone.evidence[one.name]
+    for copy in copies:
+        assert many_log.by_slo[copy.name] == expected
+        ev = many.evidence[copy.name]
+        assert (ev.bad_by_segment, list(ev.bad_ids)) == (ref.bad_by_segment, list(ref.bad_ids))
+        assert (ev.late, ev.untracked) == (ref.late, ref.untracked)
+    assert set(many.pending().values()) == {0}
+
+
+def test_a_filter_on_the_event_id_is_not_memoised_by_shape():
+    """Two observations of one shape but different ids: a filter reading ``event_id`` decides
+    each on its own, next to a memoised filter on the same hop."""
+    by_id = LatencyIndicator("signup", "sdk", "activation", 60.0, compile_where('event_id == "e1"'))
+    slos = [
+        SLO(name="by-id", service="signup", target=0.99, indicator=by_id),
+        latency_slo(),
+    ]
+    tally, recorder = Tally(), SLIRecorder(slos)
+    consented = (("consent", "granted"),)
+    recorder.observe(
+        [
+            obs("sdk", "e1", 100.0, 100.0, attributes=consented),
+            obs("sdk", "e2", 100.0, 100.0, attributes=consented),
+        ],
+        tally,
+    )
+    assert recorder.pending() == {"by-id": 1, "signup-latency": 2}
+    recorder.observe([obs("sdk", "e3", 100.0, 100.0)], tally)  # no consent: a new shape
+    assert recorder.pending() == {"by-id": 1, "signup-latency": 2}

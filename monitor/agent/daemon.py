@@ -216,6 +216,8 @@ class Agent:
         """Serve until SIGINT/SIGTERM, ticking in a worker thread; flush to the spool on exit."""
         import uvicorn
 
+        from monitor.server.fast import http_protocol
+
         server = uvicorn.Server(
             uvicorn.Config(
                 self.app(),
@@ -225,6 +227,7 @@ class Agent:
                 access_log=False,
                 lifespan="off",
                 log_config=None,
+                http=http_protocol(),  # httptools when installed (monitor.server.fast)
             )
         )
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

@@ -16,6 +16,12 @@ to close:
   and its alert, not here (like late arrivals of ``completeness``).
 
 Outcomes go to a ``sink(slo_name, at, good, bad)``: the evaluator's outcome ledger.
+
+Cost per observation must not grow by a full pass per SLO (teams add latency SLOs per journey,
+all starting at the same busy first hop): ``SLIRecorder.observe`` routes an observation by
+(pipeline, hop) once, hashes its event id once for every latency SLO, and evaluates each latency
+SLO's ``where`` (and segment text) once per observation shape (event type, status, reason,
+attribute set), not once per observation; what is left per SLO is its own pending-set update.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from monitor.config.model import Where
+from monitor.config.where import parse_where, referenced_fields
 from monitor.ledger.records import Completeness, EdgeResult
-from monitor.ledger.sampling import IdSampler, id_hash
-from monitor.records import Observation
+from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
+from monitor.records import Attributes, Observation
 from monitor.slo.model import (
     SLO,
     BlockedIndicator,
@@ -111,29 +119,34 @@ class _Latency:
             heapq.heappush(self._bin_seconds, second)
         hashes.append(h)
 
-    def at_from(self, obs: Observation, sink: Sink) -> None:
-        if obs.event_id is None:
+    def segment_of(self, obs: Observation) -> str | None:
+        """The shared segment text of ``obs`` (a function of its attributes only)."""
+        return self._shared(_segment(self.slo, obs))
+
+    def at_from(self, obs: Observation, h: int, segment: str | None, sink: Sink) -> None:
+        """``obs`` passed the filter at ``from``; ``h`` is its id hash (-1 without an id),
+        computed once by the recorder for every SLO."""
+        if h < 0:
             self.evidence.untracked += 1
             return
-        h = id_hash(obs.event_id)
-        if not self.sampler.keeps(h) or h in self.pending or h in self.decided:
+        if h >= self.sampler.threshold or h in self.pending or h in self.decided:
             return
         deadline = obs.event_time + self.ind.threshold
         seen_at_to = self.early.pop(h, None)
-        segment = self._shared(_segment(self.slo, obs))
+        event_id = obs.event_id
+        assert event_id is not None  # h >= 0
         if seen_at_to is not None:
             at = max(seen_at_to, obs.observed_time)
-            self._decide(h, seen_at_to <= deadline, segment, obs.event_id, at, sink)
+            self._decide(h, seen_at_to <= deadline, segment, event_id, at, sink)
         elif deadline <= obs.observed_time:
-            self._decide(h, False, segment, obs.event_id, deadline, sink)
+            self._decide(h, False, segment, event_id, deadline, sink)
         elif len(self.pending) < self.cap:
-            self.pending[h] = (deadline, obs.event_id, segment)
+            self.pending[h] = (deadline, event_id, segment)
             self._schedule(deadline, h)
 
-    def at_to(self, obs: Observation, sink: Sink) -> None:
-        if obs.event_id is None:
-            return
-        h = id_hash(obs.event_id)
+    def at_to(self, obs: Observation, h: int, sink: Sink) -> None:
+        """``obs`` was seen at ``to``; ``h`` is its id hash (the caller skips observations
+        without an id)."""
         entry = self.pending.pop(h, None)
         if entry is not None:
             deadline, event_id, segment = entry
@@ -142,7 +155,7 @@ class _Latency:
             self._decide(h, good, segment, event_id, at, sink)
         elif h in self.decided:
             self.evidence.late += 1
-        elif self.sampler.keeps(h) and len(self.early) < self.cap:
+        elif h < self.sampler.threshold and len(self.early) < self.cap:
             self.early[h] = obs.observed_time
 
     def expire(self, now: float, sink: Sink) -> None:
@@ -239,6 +252,51 @@ class _Sampled:
         return len(self.waiting)
 
 
+Shape = tuple[str, str, str | None, Attributes]
+"""What a ``where`` filter that reads no event id can see of an observation at a known
+(pipeline, hop): event type, status, reason and attributes."""
+
+MAX_SHAPES = 4096
+"""Distinct shapes memoised per (pipeline, hop) before the memo starts over (attribute sets are
+bounded per pipeline, so a busy hop has far fewer)."""
+
+
+def _reads_event_id(where: Where) -> bool:
+    """Whether a filter's result can differ between observations of the same ``Shape``."""
+    if where.matches_all:
+        return False
+    return "event_id" in referenced_fields(parse_where(where.source))
+
+
+class _Route:
+    """What one (pipeline, hop) feeds, split so ``observe`` does per-observation work once:
+    latency SLOs starting here (memoised by ``Shape`` unless their filter reads the event id),
+    latency SLOs ending here, and ratio and sampled SLOs."""
+
+    __slots__ = ("by_id", "by_shape", "ends", "memo", "others")
+
+    def __init__(self) -> None:
+        self.by_shape: list[_Latency] = []
+        self.by_id: list[_Latency] = []
+        self.ends: list[_Latency] = []
+        self.others: list[_Ratio | _Sampled] = []
+        self.memo: dict[Shape, tuple[tuple[_Latency, str | None], ...]] = {}
+
+    def starting(self, obs: Observation, shape: Shape) -> tuple[tuple[_Latency, str | None], ...]:
+        """The latency SLOs whose filter ``obs`` passes, each with its segment text: the same
+        for every observation of this shape, so computed once and memoised."""
+        memo = self.memo
+        if len(memo) >= MAX_SHAPES:
+            memo.clear()
+        passing = tuple(
+            (handler, handler.segment_of(obs))
+            for handler in self.by_shape
+            if handler.ind.where(obs)
+        )
+        memo[shape] = passing
+        return passing
+
+
 class SLIRecorder:
     """Routes observations and closed edge buckets to the indicators of the configured SLOs."""
 
@@ -250,8 +308,7 @@ class SLIRecorder:
     ) -> None:
         self.slos = tuple(slos)
         samplers = samplers or {}
-        self._latency: list[_Latency] = []
-        self._by_hop: dict[tuple[str, str], list[tuple[str, object]]] = {}
+        self._routes: dict[tuple[str, str], _Route] = {}
         self._completeness: dict[tuple[str, str], list[SLO]] = {}
         self._blocked: dict[tuple[str, str], list[SLO]] = {}
         self._expiring: list[_Latency | _Sampled] = []
@@ -264,16 +321,17 @@ class SLIRecorder:
                 handler = _Latency(
                     slo, ind, samplers.get(ind.pipeline, IdSampler(1.0)), max_pending
                 )
-                self._route(ind.pipeline, ind.from_hop, "from", handler)
-                self._route(ind.pipeline, ind.to_hop, "to", handler)
+                start = self._route(ind.pipeline, ind.from_hop)
+                (start.by_id if _reads_event_id(ind.where) else start.by_shape).append(handler)
+                self._route(ind.pipeline, ind.to_hop).ends.append(handler)
                 self._expiring.append(handler)
                 self._pending[slo.name] = handler
             elif isinstance(ind, RatioIndicator):
                 handler = _Ratio(slo, ind)
-                self._route(ind.pipeline, ind.hop, "hop", handler)
+                self._route(ind.pipeline, ind.hop).others.append(handler)
             elif isinstance(ind, SampledIndicator):
                 handler = _Sampled(slo, ind)
-                self._route(ind.pipeline, ind.hop, "hop", handler)
+                self._route(ind.pipeline, ind.hop).others.append(handler)
                 self._expiring.append(handler)
                 self._pending[slo.name] = handler
             elif isinstance(ind, CompletenessIndicator):
@@ -284,26 +342,42 @@ class SLIRecorder:
                 handler = None
             self.evidence[slo.name] = handler.evidence if handler is not None else Evidence()
 
-    def _route(self, pipeline: str, hop: str, role: str, handler: object) -> None:
-        self._by_hop.setdefault((pipeline, hop), []).append((role, handler))
+    def _route(self, pipeline: str, hop: str) -> _Route:
+        route = self._routes.get((pipeline, hop))
+        if route is None:
+            route = self._routes[(pipeline, hop)] = _Route()
+        return route
 
     def observe(self, observations: Iterable[Observation], sink: Sink) -> None:
-        """Decide what can be decided from these sightings, at the times they were made."""
-        routes = self._by_hop
+        """Decide what can be decided from these sightings, at the times they were made.
+
+        Per observation: one route lookup, one id hash shared by every latency SLO, one memo
+        lookup for the latency filters; each SLO then only updates its own pending events, in
+        the order the SLOs were configured (each SLO's outcomes are as if it were alone)."""
+        routes = self._routes
         if not routes:
             return
         for obs in observations:
-            handlers = routes.get((obs.pipeline, obs.hop))
-            if handlers is None:
+            route = routes.get((obs.pipeline, obs.hop))
+            if route is None:
                 continue
-            for role, handler in handlers:
-                if role == "from":
-                    if handler.ind.where(obs):  # type: ignore[attr-defined]
-                        handler.at_from(obs, sink)  # type: ignore[attr-defined]
-                elif role == "to":
-                    handler.at_to(obs, sink)  # type: ignore[attr-defined]
-                else:
-                    handler.at_hop(obs, sink)  # type: ignore[attr-defined]
+            event_id = obs.event_id
+            h = -1 if event_id is None else xxh3_64(event_id.encode()) & HASH_MASK
+            if route.by_shape:
+                shape = (obs.event_type, obs.status, obs.reason, obs.attributes)
+                passing = route.memo.get(shape)
+                if passing is None:
+                    passing = route.starting(obs, shape)
+                for handler, segment in passing:
+                    handler.at_from(obs, h, segment, sink)
+            for handler in route.by_id:
+                if handler.ind.where(obs):
+                    handler.at_from(obs, h, handler.segment_of(obs), sink)
+            if h >= 0:
+                for handler in route.ends:
+                    handler.at_to(obs, h, sink)
+            for other in route.others:
+                other.at_hop(obs, sink)
 
     def edge_results(self, results: Iterable[EdgeResult], now: float, sink: Sink) -> None:
         """Newly closed edge buckets (not amendments) for completeness SLOs; incomplete ones skipped."""
