@@ -111,8 +111,17 @@ def test_pipeline_dashboard_reads_in_topology_order_and_links_each_edge() -> Non
     assert hops == ["sdk", "ingest", "broker", "identity", "activation", "crm", "warehouse"]
     data = bundled()["pipeline-signup.json"]
     rows = [p["title"] for p in data["panels"] if p["type"] == "row"]
-    edge_rows = [r for r in rows if r.startswith("Edge ")]
-    assert edge_rows == [f"Edge {e.from_hop} → {e.to_hop}" for e in edges]
+    edge_rows = [r for r in rows if r.startswith(("Edge ", "Forbidden "))]
+    assert edge_rows == [
+        f"Forbidden {e.from_hop} -/-> {e.to_hop}"
+        if e.forbidden
+        else f"Edge {e.from_hop} → {e.to_hop}"
+        for e in edges
+    ]
+    # A forbidden edge shows its leaks, not expected/missing: blocked events are its success.
+    leaks = next(p for p in data["panels"] if p["title"] == "identity-/->activation: leaked events")
+    assert "hopwatch_edge_forbidden_events_total" in leaks["targets"][0]["expr"]
+    assert not any(p["title"].startswith("identity-/->activation: loss") for p in data["panels"])
     assert [r.split(":")[0] for r in rows if r.startswith("Hop ")] == [f"Hop {h}" for h in hops]
     loss = next(p for p in data["panels"] if p["title"] == "identity->activation: loss ratio")
     assert loss["links"][0]["url"] == "${hopwatch_url}/edges/signup/identity-%3Eactivation"

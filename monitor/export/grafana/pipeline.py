@@ -179,7 +179,41 @@ def pipeline_dashboard(
     return d
 
 
+def _forbidden_row(d: dash_b.Dashboard, pipeline: Pipeline, edge: Edge) -> dash_b.Dashboard:
+    """A forbidden edge (``expect: none``) promises that nothing crosses: its one number is the
+    leaks (blocked events are its success, not "missing"), and it has no latency to show."""
+    sel = _sel(pipeline="$pipeline", edge=edge.name)
+    d = d.with_row(dash_b.Row(f"Forbidden {edge.from_hop} -/-> {edge.to_hop}"))
+    return d.with_panel(
+        p.timeseries(
+            f"{edge.name}: leaked events",
+            f"Events matching `{edge.where.source}` at `{edge.from_hop}` that reached "
+            f"`{edge.to_hop}` anyway ({names.EDGE_FORBIDDEN.name}); any value above 0 is a "
+            "leak and fires HopwatchForbiddenFlow.",
+            [
+                p.query(
+                    f"sum(increase({names.EDGE_FORBIDDEN.name}{sel}[{p.RATE_INTERVAL}]))",
+                    "leaked",
+                )
+            ],
+            "short",
+            steps=((None, "green"), (1, "red")),
+            min_value=0,
+            width=24,
+            links=[
+                p.link(
+                    f"{edge.name} in hopwatch",
+                    edge_view_url(pipeline.name, edge.name),
+                    "The status page's edge view: the leaked ids and the alert",
+                )
+            ],
+        )
+    )
+
+
 def _edge_row(d: dash_b.Dashboard, pipeline: Pipeline, edge: Edge) -> dash_b.Dashboard:
+    if edge.forbidden:
+        return _forbidden_row(d, pipeline, edge)
     sel = _sel(pipeline="$pipeline", edge=edge.name)
     links = [
         p.link(
