@@ -228,6 +228,92 @@ def late_tail_section(trials: int, days: int, seed: int) -> None:
             print(row)
 
 
+# --- learned share that moves ------------------------------------------------------------------
+
+SHARE = 0.70
+SHARE_CYCLE = 0.08  # amplitude of the share's daily cycle (by hour of day)
+SHARE_STEP = 0.62  # the share after the step
+SHARE_SHAPES = ("flat", "daily cycle", "step", "cycle + step")
+SHARE_TRIALS = 50  # 10% losses per rate on the flat and the cycling share
+
+
+def share_series(shape: str, minutes: int) -> np.ndarray:
+    """The pass share of a learned edge per minute: a daily cycle 0.70 ± 0.08, a step
+    0.70 → 0.62 one day after the warm-up that stays, or both."""
+    t = BUCKET * (np.arange(minutes) + 0.5)
+    p = np.full(minutes, SHARE)  # "flat": the constant share, for reference
+    if "cycle" in shape:
+        p = p + SHARE_CYCLE * np.sin(2 * np.pi * t / 86400.0)
+    if "step" in shape:
+        p = np.where(np.arange(minutes) >= 2 * DAY, p * SHARE_STEP / SHARE, p)
+    return p
+
+
+def share_run(det, n, p, start, stop, rng, changes=()) -> tuple[int, int, float | None, list]:
+    """Onsets over buckets ``start..stop``, those after the first report resolved by a re-learn,
+    the hours from the step to that re-learn, and the delays of a 10% loss started at each of
+    ``changes`` on a copy of the running detector (None: missed in 2000 buckets)."""
+    onsets, after, relearned, delays = 0, 0, None, []
+    todo = set(changes)
+    for i in range(start, stop):
+        if i in todo:
+            delays.append(share_delay(det, n, p, i, rng))
+        s = det.update(T0 + i * BUCKET, (int(n[i]), int(rng.binomial(n[i], p[i]))))
+        if s.evidence.get("onset"):
+            onsets += 1
+            after += relearned is not None
+        if s.evidence.get("relearned") and relearned is None:
+            relearned = (i - 2 * DAY) / 60
+    return onsets, after, relearned, delays
+
+
+def share_delay(det, n, p, change, rng) -> int | None:
+    """Delay (buckets) of a 10% loss from bucket ``change`` on a copy of the running detector."""
+    trial = copy.deepcopy(det)
+    for i in range(change, change + 2000):
+        if trial.update(T0 + i * BUCKET, (int(n[i]), int(rng.binomial(n[i], p[i] * 0.9)))).alert:
+            return i - change + 1
+    return None
+
+
+def share_section(days: int, seed: int) -> None:
+    """A learned edge (pass filter, 1-day warm-up) whose share moves: a daily cycle, a lasting
+    step, both; and the flat share for reference. Alarms per 30 days over ``days`` days after the
+    warm-up (a step's first onset is its one report: the budget applies to the onsets after it);
+    on the flat and the cycling share, the delay of a 10% loss at ``SHARE_TRIALS`` random minutes
+    of the clean days, each on a copy of the running detector (the profile learned so far)."""
+    rng = np.random.default_rng(seed + 200)
+    print(
+        f"learned share that moves: {SHARE:.0%} ± {SHARE_CYCLE:.0%} by hour of day and/or a step "
+        f"to {SHARE_STEP:.0%} on day 2; {days} days after a 1-day warm-up"
+    )
+    print(
+        f"  {'rate/min':>8} {'shape':<13} {'onsets':>6} {'/30d':>6} {'after report/30d':>16} "
+        f"{'relearned after':>15} {'10% delay':>9} {'missed':>6}"
+    )
+    check = CheckDef("bench", CheckKind.DIVERGENCE, Target("bench", edge="a->b"))
+    minutes = DAY * (1 + days)
+    for rate in RATES:
+        n = expected_series(rate, minutes + 2000, rng)
+        for shape in SHARE_SHAPES:
+            p = share_series(shape, minutes + 2000)
+            det = DivergenceDetector(check, BUCKET, expected_ratio=None)
+            share_run(det, n, p, 0, DAY, rng)
+            changes = () if "step" in shape else rng.integers(DAY, minutes, SHARE_TRIALS)
+            onsets, after, relearned, delays = share_run(det, n, p, DAY, minutes, rng, changes)
+            rel = "—" if relearned is None else f"{relearned:.1f} h"
+            tail = f"{after * 30 / days:>16.2f}" if "step" in shape else f"{'':>16}"
+            delay = ""
+            if delays:
+                found = [d for d in delays if d is not None]
+                mean = float(np.mean(found)) if found else float("nan")
+                delay = f"{mean:>9.2f} {len(delays) - len(found):>6}"
+            print(
+                f"  {rate:>8.0f} {shape:<13} {onsets:>6} {onsets * 30 / days:>6.2f} {tail} "
+                f"{rel:>15} {delay}"
+            )
+
+
 # --- volume section ------------------------------------------------------------------------------
 
 VOLUME_WARMUP_DAYS = 14
@@ -324,13 +410,16 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--volume-trials", type=int, default=10)
-    parser.add_argument("--only", choices=("divergence", "volume"))
+    parser.add_argument("--only", choices=("divergence", "share", "volume"))
     args = parser.parse_args()
     start = time.perf_counter()
-    if args.only != "volume":
+    if args.only == "share":
+        share_section(max(args.days, 30), args.seed)
+    elif args.only != "volume":
         divergence_section(args.trials, args.days, args.seed)
         late_tail_section(args.trials // 4, max(args.days, 30), args.seed)
-    if args.only != "divergence":
+        share_section(max(args.days, 30), args.seed)
+    if args.only in (None, "volume"):
         volume_section(args.volume_trials, args.days, args.seed)
     print(f"run time {time.perf_counter() - start:.0f} s")
 

@@ -164,3 +164,19 @@ def test_a_checks_links_become_annotations_beside_the_summary() -> None:
         "summary": "drop",
         "runbook_url": "https://runbooks.example.com/x",
     }
+
+
+def test_a_relearned_share_resolves_at_once_with_its_summary():
+    """A divergence alert on a learned share that changed and stays resolves on the verdict that
+    re-learned it (no clean-verdict wait), saying so."""
+    labels = labels_of({"pipeline": "signup", "edge": "consent"})
+    book = AlertBook(resolve_after=3)
+    book.apply([Verdict("divergence", labels, F, 0, 1.0, "loss on consent")], 0)
+    text = "loss on consent: share changed from 70.0% to 62.0% and stays; re-learned"
+    evidence = {"relearned": True, "share_before": 0.7, "share_after": 0.62}
+    [resolved] = book.apply(
+        [Verdict("divergence", labels, OK, 60, 0.0, text, evidence=evidence)], 60
+    )
+    assert resolved.state is AlertState.RESOLVED
+    assert dict(resolved.annotations)["summary"] == text
+    assert dict(resolved.evidence)["share_after"] == 0.62

@@ -155,7 +155,8 @@ class AlertBook:
             self._clean[key] = self._clean.get(key, 0) + 1
             cleared = self._cleared_at.setdefault(key, now)
             # A shortfall that arrived late was never loss: nothing to wait out.
-            late = bool(v.evidence.get("late_not_lost"))
+            # A learned share that changed and stays was re-learned: the report is final too.
+            late = bool(v.evidence.get("late_not_lost") or v.evidence.get("relearned"))
             enough = self._clean[key] >= policy.resolve_after or late
             if enough and now - cleared >= policy.keep_firing_for:
                 alert = replace(current, state=AlertState.RESOLVED, ends_at=now, updated_at=now)

@@ -51,6 +51,21 @@ class DivergenceState(msgspec.Struct, frozen=True, tag="divergence"):
     """Bucket start of each CUSUM's current run (empty in old checkpoints: no run is amended)."""
     since_refresh: int = 0
     late_since_onset: int = 0
+    learn_h: list[int] = msgspec.field(default_factory=list)
+    """Hour of day of each warm-up bucket (empty in old checkpoints: such a warm-up learns a
+    constant share)."""
+    profile_n: list[float] = msgspec.field(default_factory=list)
+    """A seasonal share's 24 hour-of-day cells, decayed expected events (empty: constant share)."""
+    profile_x: list[float] = msgspec.field(default_factory=list)
+    """... and decayed arrivals."""
+    step_origin: float | None = None
+    """Onset of the current alarm, for the lasting-step test (None: none, or an old checkpoint)."""
+    step_chunks: list[list[float]] = msgspec.field(default_factory=list)
+    """The alarm's chunks: [index, arrived, expected arrivals, expected]."""
+    refine: list[float] = msgspec.field(default_factory=list)
+    """After a re-learn of a constant share: [expected, arrived] pooled so far."""
+    refine_left: int = 0
+    """Buckets judged OK still to pool before the re-learned share is refined (0: none)."""
 
 
 class ProportionState(msgspec.Struct, frozen=True, tag="proportion"):

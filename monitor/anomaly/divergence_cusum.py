@@ -38,6 +38,27 @@ adds variance — or ``ratio·(1 − tolerance)`` for a promised ratio (0.999 fo
 data never alarms. When ``φ`` is clearly above 1 the log-likelihood ratios are divided by it
 (quasi-likelihood). The baseline is frozen after the warm-up, so a slow loss cannot be absorbed.
 
+**A learned share that moves** (``seasonal``, ``relearn_after``; learned edges only). (1) A share
+with a daily cycle (a consent rate by hour of day) would read as loss at every trough. When the
+warm-up's 24 hour-of-day cells differ clearly (a chi-square of the cells against the pooled share,
+scaled by the dispersion within them, above ``23 + 3·√46``) and every hour was seen, the expected
+share of a bucket is the profile, linear between the two nearest cells' centres, and the tested
+delivery is that less two standard errors of the cells (the dispersion is then measured within the
+cells). After the warm-up a cell learns, decayed over about a week of its hours, only from buckets
+judged OK — never from a bucket of an alarm, so a loss is not learned. A constant share (the
+chi-square test fails) keeps the frozen baseline above. (2) A share that steps down and stays
+(0.70 → 0.62) would fire for good. While a learned edge's alarm holds, its buckets are summed per
+sixth of ``relearn_after`` (6 h); at the start of each sixth, when the last six show one level
+(a chi-square of the six against their pooled level within ``5 + 3·√10``, or all within
+``min_loss_ratio`` of it) and the drop is at most ``relearn_max_drop`` (50%: an outage is never
+re-learned), the alert — which already fired — resolves with "share changed from X to Y and stays;
+re-learned" (``relearned`` in the evidence) and the detector re-baselines: a constant share to the
+window's (two standard errors below it, then refined by pooling one more warm-up length of buckets
+judged OK), a profile by scaling every cell to the new level with the cells' weight cut to the
+window's events, so the next clean days re-learn it quickly. While such an alarm holds it follows
+the loss size nearest the loss measured over that window (not the size that fired first), so an
+11% step that first fired the 20% CUSUM does not resolve and fire again.
+
 **Late is not lost.** Events that reach the to-hop after the allowed lateness amend a bucket that
 was already judged; the engine hands those amendments to ``amend``. Two uses: (1) the edge's late
 tail — the share of expected events that only arrive late, a decayed ratio over about a week — is
@@ -76,6 +97,11 @@ LOSS_GRID: tuple[float, ...] = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)
 """Loss sizes with one CUSUM each; consecutive ratios ≤ 1.5."""
 
 _MIN_TAIL_COUNT = 400
+_HOURS = 24
+_PROFILE_SPAN_SECONDS = 7 * 86400.0
+"""Each hour-of-day cell of a seasonal share is a decayed ratio over about a week of its hours."""
+_STEP_CHUNKS = 6
+"""A lasting step is judged on the alarm's last ``relearn_after`` split into this many chunks."""
 _LATE_SPAN_SECONDS = 7 * 86400.0
 """The late tail is a decayed ratio over about a week: long enough to be precise, short enough to
 follow a tail that grows."""
@@ -199,6 +225,16 @@ class DivergenceDetector:
         self.alpha_one_bucket = check.alpha(bucket_seconds) * share
         self.arl0_cusum = check.arl0_buckets(bucket_seconds) / (1.0 - share)
         self.warmup_buckets = max(1, math.ceil(check.warmup / bucket_seconds - 1e-9))
+        self.seasonal = bool(params.get("seasonal", True))
+        self.relearn_after = float(params.get("relearn_after", 6 * 3600.0))
+        self.relearn_max_drop = float(params.get("relearn_max_drop", 0.5))
+        self._learn_h: list[int] = []
+        self._prof_n: list[float] = []
+        self._prof_x: list[float] = []
+        self._step_origin: float | None = None
+        self._step_chunks: list[list[float]] = []
+        self._refine = [0.0, 0.0]
+        self._refine_left = 0
         self.baseline: Baseline | None = None
         self._first_at: float | None = None
         self._learn_n: list[int] = []
@@ -229,6 +265,17 @@ class DivergenceDetector:
         self.__dict__.setdefault("_late_decay", math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS))
         self.__dict__.setdefault("_since_refresh", 0)
         self.__dict__.setdefault("_late_since_onset", 0)
+        self.__dict__.setdefault("seasonal", True)
+        self.__dict__.setdefault("relearn_after", 6 * 3600.0)
+        self.__dict__.setdefault("relearn_max_drop", 0.5)
+        # A warm-up pickled without hours cannot learn a profile (lengths differ): constant share.
+        self.__dict__.setdefault("_learn_h", [])
+        self.__dict__.setdefault("_prof_n", [])
+        self.__dict__.setdefault("_prof_x", [])
+        self.__dict__.setdefault("_step_origin", None)
+        self.__dict__.setdefault("_step_chunks", [])
+        self.__dict__.setdefault("_refine", [0.0, 0.0])
+        self.__dict__.setdefault("_refine_left", 0)
 
     @property
     def threshold(self) -> float | None:
@@ -254,6 +301,13 @@ class DivergenceDetector:
             run_start=list(self._run_start),
             since_refresh=self._since_refresh,
             late_since_onset=self._late_since_onset,
+            learn_h=list(self._learn_h),
+            profile_n=list(self._prof_n),
+            profile_x=list(self._prof_x),
+            step_origin=self._step_origin,
+            step_chunks=[list(c) for c in self._step_chunks],
+            refine=list(self._refine),
+            refine_left=self._refine_left,
         )
 
     def restore(self, state: DivergenceState) -> None:
@@ -275,6 +329,12 @@ class DivergenceDetector:
         # An older checkpoint has no run starts: +inf means "no amendment reaches this run".
         self._run_start = list(state.run_start) if len(state.run_start) == k else [math.inf] * k
         self._since_refresh, self._late_since_onset = state.since_refresh, state.late_since_onset
+        self._learn_h = list(state.learn_h)
+        self._prof_n, self._prof_x = list(state.profile_n), list(state.profile_x)
+        self._step_origin = state.step_origin
+        self._step_chunks = [list(c) for c in state.step_chunks]
+        self._refine = list(state.refine) if len(state.refine) == 2 else [0.0, 0.0]
+        self._refine_left = state.refine_left
 
     def update(self, at: float, point: tuple[int, int]) -> Score:
         expected, arrived = int(point[0]), int(point[1])
@@ -294,6 +354,7 @@ class DivergenceDetector:
             self._first_at = at
         self._learn_n.append(n)
         self._learn_x.append(x)
+        self._learn_h.append(_hour(at))
         seen = len(self._learn_n)
         if seen >= self.warmup_buckets and sum(self._learn_n) >= self.check.min_events:
             self._finish_learning(at)
@@ -317,13 +378,24 @@ class DivergenceDetector:
             delivery = ratio * (1.0 - self.tolerance) * (1.0 - late)
         else:
             ratio = observed
-            used = n > 0
-            if 0 < observed < 1 and used.sum() > 1:
-                resid = (x[used] - n[used] * observed) ** 2 / (n[used] * observed * (1 - observed))
-                dof = int(used.sum()) - 1
+            fitted = np.full_like(n, observed)
+            params = 1
+            profile = self._seasonal_profile(n, x, observed)
+            if profile is not None:
+                hours = np.asarray(self._learn_h, dtype=int)
+                fitted = (profile[1] / profile[0])[hours]
+                params = _HOURS
+            used = (n > 0) & (fitted > 0) & (fitted < 1)
+            if 0 < observed < 1 and used.sum() > params:
+                f = fitted[used]
+                resid = (x[used] - n[used] * f) ** 2 / (n[used] * f * (1 - f))
+                dof = int(used.sum()) - params
                 phi = float(resid.sum()) / dof
                 if phi > 1.0 + 3.0 * math.sqrt(2.0 / dof):  # clearly over-dispersed
                     dispersion = phi
+            if profile is not None:
+                self._prof_n = [float(v) for v in profile[0]]
+                self._prof_x = [float(v) for v in profile[1]]
             se = math.sqrt(dispersion * observed * (1.0 - observed) / total_n)
             delivery = min(observed - 2.0 * se, observed * (1.0 - self.tolerance))
         mean_expected = total_n / len(n)
@@ -341,7 +413,74 @@ class DivergenceDetector:
             threshold=threshold,
             late_discount=late,
         )
-        self._learn_n, self._learn_x = [], []
+        self._learn_n, self._learn_x, self._learn_h = [], [], []
+
+    def _seasonal_profile(
+        self, n: np.ndarray, x: np.ndarray, observed: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Expected and arrived events per hour of day when the share clearly varies by hour
+        (a chi-square of the 24 cells against the pooled share, scaled by the dispersion within
+        the cells); ``None`` for a constant share, every hour not yet seen, or a disabled profile."""
+        if not self.seasonal or len(self._learn_h) != len(n) or not 0 < observed < 1:
+            return None
+        hours = np.asarray(self._learn_h, dtype=int)
+        cn = np.bincount(hours, weights=n, minlength=_HOURS)
+        cx = np.bincount(hours, weights=x, minlength=_HOURS)
+        if (cn < max(1.0, self.min_missing)).any():
+            return None
+        rc = cx / cn
+        if ((rc <= 0) | (rc >= 1)).any():
+            return None
+        used = n > 0
+        if int(used.sum()) <= 2 * _HOURS:
+            return None
+        f = rc[hours[used]]
+        within = float(((x[used] - n[used] * f) ** 2 / (n[used] * f * (1 - f))).sum())
+        phi = max(1.0, within / (int(used.sum()) - _HOURS))
+        between = float(((cx - cn * observed) ** 2 / (cn * observed * (1 - observed))).sum())
+        dof = _HOURS - 1
+        if between / phi <= dof + 3.0 * math.sqrt(2.0 * dof):
+            return None
+        return cn, cx
+
+    def _expect(self, at: float) -> tuple[float, float]:
+        """The share expected in the bucket at ``at`` and the delivery tested there: the learned
+        share, or a seasonal profile between its two nearest hours' cells, less two standard
+        errors."""
+        base = self.baseline
+        assert base is not None
+        if not self._prof_n:
+            return base.ratio, base.delivery
+        # Linear between the cells' centres (the half hours), around the clock: a share that moves
+        # through the hour would otherwise sit off its cell's mean by up to half an hour's change.
+        mid = (at + self.bucket_seconds / 2) % 86400.0 / 3600.0 - 0.5
+        lo = math.floor(mid)
+        frac = mid - lo
+        r, var = 0.0, 0.0
+        for h, weight in ((lo % _HOURS, 1.0 - frac), ((lo + 1) % _HOURS, frac)):
+            cn, cx = self._prof_n[h], self._prof_x[h]
+            rc = cx / cn
+            r += weight * rc
+            var += weight * weight * rc * (1.0 - rc) / cn
+        se = math.sqrt(base.dispersion * var) if 0 < r < 1 else 0.0
+        delivery = min(r - 2.0 * se, r * (1.0 - self.tolerance), 1.0 - self.tolerance)
+        return r, max(delivery, 0.0)
+
+    def _coefficients(self, delivery: float) -> list[float]:
+        """The ``b`` coefficients at a bucket's own tested delivery (a seasonal profile)."""
+        if not self._prof_n:
+            return self._b
+        disp = self.baseline.dispersion if self.baseline is not None else 1.0
+        return [math.log((1.0 - delivery * (1.0 - d)) / (1.0 - delivery)) / disp for d in self.grid]
+
+    def _learn_profile(self, at: float, n: int, x: int) -> None:
+        """Fold a bucket judged OK into its hour's cell (never a bucket of an alarm)."""
+        if not self._prof_n or n == 0:
+            return
+        h = _hour(at)
+        decay = math.exp(-_HOURS * self.bucket_seconds / _PROFILE_SPAN_SECONDS)
+        self._prof_n[h] = self._prof_n[h] * decay + n
+        self._prof_x[h] = self._prof_x[h] * decay + x
 
     def _calibrate(
         self, delivery: float, mean_expected: float, dispersion: float
@@ -402,9 +541,10 @@ class DivergenceDetector:
         fired = self._fired_by
         if self._alarmed and run_n[fired] and at >= self._run_start[fired]:
             self._late_since_onset += late
+        b = self._coefficients(self._expect(at)[1])
         for k in range(len(w)):
             if run_n[k] and at >= self._run_start[k]:
-                w[k] = max(0.0, w[k] + late * (self._a[k] - self._b[k]))
+                w[k] = max(0.0, w[k] + late * (self._a[k] - b[k]))
                 run_x[k] += late
                 if w[k] == 0.0:
                     run_n[k], run_x[k] = 0, 0
@@ -424,6 +564,7 @@ class DivergenceDetector:
         """Restart every statistic from 0."""
         self._alarmed = False
         self._late_since_onset = 0
+        self._step_origin, self._step_chunks = None, []
         for k in range(len(self._w)):
             self._w[k], self._run_n[k], self._run_x[k] = 0.0, 0, 0
 
@@ -431,14 +572,23 @@ class DivergenceDetector:
 
     def _judge(self, at: float, n: int, x: int) -> Score:
         self._refresh_late()
+        if self._alarmed and self.relearn_after > 0:
+            relearned = self._relearn(at)
+            if relearned is not None:
+                return relearned
         base = self.baseline
         assert base is not None
         h = base.threshold
         evidence: dict[str, Any] = {"expected": n, "arrived": x, **base.as_evidence()}
-        if not self._a or n == 0:  # nothing can be lost: inert edge or empty bucket
+        ratio, delivery = self._expect(at)
+        if not self._a or n == 0 or delivery <= 0:  # nothing can be lost: inert edge, empty bucket
             return self._score(at, 0.0 if not self._a else max(self._w) / h, evidence)
+        if self._prof_n:
+            evidence["expected_ratio"] = round(ratio, 6)
+            evidence["tested_delivery"] = round(delivery, 6)
+        b = self._coefficients(delivery)
 
-        expected_arrivals = n * base.ratio
+        expected_arrivals = n * ratio
         shortfall = expected_arrivals - x
         bucket_loss = shortfall / expected_arrivals
         evidence["expected_arrivals"] = round(expected_arrivals, 3)
@@ -447,14 +597,14 @@ class DivergenceDetector:
         if shortfall >= self.min_missing and bucket_loss >= self.min_loss:
             # The measured over-dispersion widens the one-bucket tail too (beta-binomial), not
             # only the CUSUMs: a mix that varies per bucket is not loss.
-            pvalue = shortfall_pvalue(n, x, base.delivery, base.dispersion, base.mean_expected)
+            pvalue = shortfall_pvalue(n, x, delivery, base.dispersion, base.mean_expected)
             evidence["p_value"] = pvalue
             evidence["alpha"] = self.alpha_one_bucket
             one_bucket = pvalue < self.alpha_one_bucket
 
         w, run_n, run_x = self._w, self._run_n, self._run_x
         for k in range(len(w)):
-            v = w[k] + x * self._a[k] + (n - x) * self._b[k]
+            v = w[k] + x * self._a[k] + (n - x) * b[k]
             if v <= 0.0:
                 w[k], run_n[k], run_x[k] = 0.0, 0, 0
             else:
@@ -465,8 +615,8 @@ class DivergenceDetector:
                 run_x[k] += x
         best = max(range(len(w)), key=w.__getitem__)
         statistic = w[best]
-        run_loss = 1.0 - run_x[best] / (run_n[best] * base.ratio) if run_n[best] else 0.0
-        run_missing = run_n[best] * base.ratio - run_x[best]
+        run_loss = 1.0 - run_x[best] / (run_n[best] * ratio) if run_n[best] else 0.0
+        run_missing = run_n[best] * ratio - run_x[best]
         # The absolute floor: enough events in the run, or enough of them missing. On a quiet
         # edge the second lets a large loss alarm before ``min_events`` have gone by.
         enough = run_n[best] >= self.check.min_events or run_missing >= self.min_missing
@@ -487,14 +637,163 @@ class DivergenceDetector:
                 evidence["trigger"] = "one_bucket" if one_bucket else "cusum"
                 for k in range(len(w)):
                     w[k] = min(w[k], h)
+                self._step_origin, self._step_chunks = at, []
         elif w[self._fired_by] == 0.0:  # resolved: restart every statistic from 0
             if self._late_since_onset:
                 evidence["late_since_onset"] = self._late_since_onset
             self._resolve()
             evidence["resolved"] = True
+        if self._alarmed:
+            self._track_step(at, n, x, expected_arrivals)
+            self._follow_loss_size()
+        else:
+            self._learn_profile(at, n, x)
+            self._refine_share(n, x)
         score = 1.0 if one_bucket else statistic / h
         return self._score(at, score, evidence)
+
+    # -- a lasting step -------------------------------------------------------------------------
+
+    def _chunk_index(self, at: float) -> int:
+        if self._step_origin is None:
+            self._step_origin = at  # an alarm restored from a checkpoint without its origin
+        size = max(self.relearn_after / _STEP_CHUNKS, self.bucket_seconds)
+        return int((at - self._step_origin) // size)
+
+    def _track_step(self, at: float, n: int, x: int, expected_arrivals: float) -> None:
+        """Sum an alarm's buckets per chunk of ``relearn_after / 6``: [index, arrived, expected
+        arrivals, expected]."""
+        if self.relearn_after <= 0 or self.expected_ratio is not None:
+            return
+        idx = self._chunk_index(at)
+        chunks = self._step_chunks
+        if chunks and chunks[-1][0] == idx:
+            c = chunks[-1]
+            c[1], c[2], c[3] = c[1] + x, c[2] + expected_arrivals, c[3] + n
+        else:
+            chunks.append([float(idx), float(x), float(expected_arrivals), float(n)])
+
+    def _follow_loss_size(self) -> None:
+        """A learned edge's alarm holds on the loss size nearest the loss measured over its last
+        ``relearn_after`` (not on the size that fired first): a step of the share that the first
+        buckets overstated (fired by 20% for an 11% step) would otherwise drain that CUSUM,
+        resolve and fire again. A loss that stops still drains the size that matches it."""
+        if not self._step_chunks:
+            return
+        expected = sum(c[2] for c in self._step_chunks)
+        if expected <= 0:
+            return
+        loss = 1.0 - sum(c[1] for c in self._step_chunks) / expected
+        if loss <= 0:
+            return
+        near = min(range(len(self.grid)), key=lambda k: abs(math.log(self.grid[k] / loss)))
+        if self._w[near] > 0.0 and self._w[near] >= self._w[self._fired_by]:
+            self._fired_by = near  # as strong as the one it replaces: both at the cap
+
+    def _refine_share(self, n: int, x: int) -> None:
+        """After a re-learn of a constant share, pool the buckets judged OK for one warm-up length
+        with the window, then re-test at the pooled share (two standard errors below it)."""
+        if self._refine_left <= 0 or n == 0:
+            return
+        self._refine[0] += n
+        self._refine[1] += x
+        self._refine_left -= 1
+        base = self.baseline
+        if self._refine_left or base is None:
+            return
+        events, arrived = self._refine
+        ratio = arrived / events
+        se = math.sqrt(base.dispersion * ratio * (1.0 - ratio) / events) if ratio < 1 else 0.0
+        delivery = min(ratio - 2.0 * se, ratio * (1.0 - self.tolerance))
+        delivery, threshold = self._calibrate(delivery, base.mean_expected, base.dispersion)
+        self.baseline = dataclasses.replace(
+            base,
+            ratio=ratio,
+            delivery=delivery,
+            observed_ratio=ratio,
+            events=int(events),
+            threshold=threshold,
+        )
+        self._refine = [0.0, 0.0]
+
+    def _relearn(self, at: float) -> Score | None:
+        """At the start of each chunk of a learned edge's alarm: when the last ``relearn_after``
+        (6 chunks) show a stable share, a drop of at most ``relearn_max_drop``, the share has
+        changed and stays. The alert already fired; re-baseline to the new level (the expected
+        share, or every hour's cell, times the observed level) and resolve with a summary."""
+        if self.expected_ratio is not None or not self._step_chunks:
+            return None
+        idx = self._chunk_index(at)
+        chunks = self._step_chunks
+        if chunks[-1][0] == idx:
+            return None  # not a new chunk
+        if len(chunks) < _STEP_CHUNKS or chunks[-_STEP_CHUNKS][0] != idx - _STEP_CHUNKS:
+            del chunks[: max(0, len(chunks) - _STEP_CHUNKS + 1)]
+            return None
+        window = chunks[-_STEP_CHUNKS:]
+        arrived = sum(c[1] for c in window)
+        expected = sum(c[2] for c in window)
+        events = sum(c[3] for c in window)
+        base = self.baseline
+        if base is None or expected <= 0 or events <= 0:
+            return None
+        level = arrived / expected
+        chi2, spread = 0.0, 0.0
+        for _, xk, ek, nk in window:
+            if ek <= 0:
+                continue
+            mean = level * ek
+            var = base.dispersion * mean * max(1.0 - mean / nk, 1e-9)
+            chi2 += (xk - mean) ** 2 / var
+            spread = max(spread, abs(xk / mean - 1.0))
+        dof = _STEP_CHUNKS - 1
+        stable = chi2 <= dof + 3.0 * math.sqrt(2.0 * dof) or spread <= self.min_loss
+        if not stable or not 1.0 - self.relearn_max_drop <= level < 1.0:
+            del chunks[0]  # slide: the oldest chunk leaves the window
+            return None
+        before = base.ratio
+        after = before * level
+        if self._prof_n:
+            # The shape by hour stays; the cells weigh no more than the window measured the new
+            # level on, so the buckets judged OK from now on re-learn it quickly.
+            weight = min(1.0, events / sum(self._prof_n))
+            self._prof_n = [v * weight for v in self._prof_n]
+            self._prof_x = [v * level * weight for v in self._prof_x]
+        else:
+            # A constant share: a second warm-up from the window on refines the level.
+            self._refine, self._refine_left = [events, arrived], self.warmup_buckets
+        se = math.sqrt(base.dispersion * after * (1.0 - after) / events) if after < 1 else 0.0
+        delivery = min(after - 2.0 * se, after * (1.0 - self.tolerance))
+        delivery, threshold = self._calibrate(delivery, base.mean_expected, base.dispersion)
+        start = self._step_origin if self._step_origin is not None else at
+        self.baseline = dataclasses.replace(
+            base,
+            ratio=after,
+            delivery=delivery,
+            observed_ratio=arrived / events,
+            events=int(events),
+            start=float(start),
+            end=at,
+            threshold=threshold,
+        )
+        evidence: dict[str, Any] = {
+            "resolved": True,
+            "relearned": True,
+            "share_before": round(before, 6),
+            "share_after": round(after, 6),
+            "relearn_summary": (
+                f"share changed from {before:.1%} to {after:.1%} and stays; re-learned"
+            ),
+            **self.baseline.as_evidence(),
+        }
+        self._resolve()
+        return self._score(at, 0.0, evidence)
 
     def _score(self, at: float, score: float, evidence: dict[str, Any]) -> Score:
         state = CheckState.FIRING if self._alarmed else CheckState.OK
         return Score(at, clamp01(score), state, self._alarmed, evidence)
+
+
+def _hour(at: float) -> int:
+    """Hour of day (UTC) of a bucket start."""
+    return int(at % 86400.0 // 3600.0)

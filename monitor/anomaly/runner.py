@@ -222,6 +222,8 @@ class CheckRunner:
             detail = (
                 f"late, not lost: {late} of the missing events arrived after the allowed lateness"
             )
+        if score.evidence.get("relearned"):
+            detail = str(score.evidence.get("relearn_summary", "share changed; re-learned"))
         if detail:
             summary += f": {detail}"
         return Verdict(
@@ -230,7 +232,7 @@ class CheckRunner:
             judgement=_JUDGEMENT[score.state],
             at=now,
             score=score.score,
-            summary=summary if score.alert or score.evidence.get("late_not_lost") else "",
+            summary=summary if score.alert or _resolves_with_summary(score) else "",
             bucket_start=bucket.bucket_start,
             evidence=evidence,
             links=_links(check.runbook_url, check.dashboard_url),
@@ -330,3 +332,8 @@ def _links(runbook_url: str, dashboard_url: str) -> tuple[tuple[str, str], ...]:
     """The link annotations Slack, PagerDuty and Alertmanager users expect, when configured."""
     given = (("dashboard_url", dashboard_url), ("runbook_url", runbook_url))
     return tuple((k, v) for k, v in given if v)
+
+
+def _resolves_with_summary(score: Score) -> bool:
+    """A resolution that says why: late, not lost; or a learned share that changed and stays."""
+    return bool(score.evidence.get("late_not_lost") or score.evidence.get("relearned"))

@@ -23,6 +23,7 @@ from monitor.anomaly.kind import (
 from monitor.anomaly.model import CheckDef, CheckKind, Detector, Score
 from monitor.anomaly.spec import CheckSpec
 from monitor.config.model import Config, ExpectKind
+from monitor.config.spec import DurationOrZero
 from monitor.ledger.records import EdgeResult
 from monitor.timeutil import format_duration
 
@@ -35,6 +36,12 @@ class DivergenceSpec(CheckSpec):
     learn_ratio: bool = False
     """Learn the edge's share (and its spread) instead of taking the promised ``ratio``: a consent
     filter or a router passes a share nobody can promise exactly."""
+    seasonal: bool = True
+    """A learned share that clearly varies by hour of day is expected per hour (24 cells, learned
+    in the warm-up and then from the buckets judged OK)."""
+    relearn_after: DurationOrZero = 6 * 3600.0
+    """A learned share's alarm that holds this long at a stable level was a lasting change of the
+    share: it resolves with "share changed from X to Y and stays; re-learned" (0: never)."""
 
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -43,6 +50,10 @@ class DivergenceSpec(CheckSpec):
         }
         if self.learn_ratio:
             out["learn_ratio"] = True
+        if not self.seasonal:
+            out["seasonal"] = False
+        if self.relearn_after != 6 * 3600.0:
+            out["relearn_after"] = self.relearn_after
         return out
 
 
