@@ -50,22 +50,14 @@ def checks_dashboard(config: Config, checks: list[CheckDef]) -> dash_b.Dashboard
     )
     d = d.with_row(dash_b.Row("Overview"))
     d = d.with_panel(
-        p.stat(
+        p.count_now(
             "Series firing or warning",
             "Series of each check in warn or firing now (hopwatch_check_state).",
-            [
-                p.query(
-                    f"sum by ({names.CHECK}) ({names.CHECK_STATE.name}"
-                    f'{{{names.CHECK}=~"$check", {names.STATE}=~"warn|firing"}})',
-                    "{{check}}",
-                    instant=True,
-                )
-            ],
-            "short",
-            steps=((None, "green"), (1, "red")),
+            f"sum by ({names.CHECK}) ({names.CHECK_STATE.name}"
+            f'{{{names.CHECK}=~"$check", {names.STATE}=~"warn|firing"}})',
+            "{{check}}",
             width=24,
             height=4,
-            decimals=0,
         )
     )
     for check in checks:

@@ -186,6 +186,23 @@ def stat(
     return panel
 
 
+def count_now(
+    title: str, description: str, expr: str, legend: str, *, width: int, height: int
+) -> stat_b.Panel:
+    """How many things are wrong right now (missing events, firing tiers, alarming series):
+    one instant query, whole numbers, red from the first one."""
+    return stat(
+        title,
+        description,
+        [query(expr, legend, instant=True)],
+        "short",
+        steps=((None, "green"), (1, "red")),
+        width=width,
+        height=height,
+        decimals=0,
+    )
+
+
 def state_timeline(
     title: str,
     description: str,

@@ -154,22 +154,14 @@ def pipeline_dashboard(
         )
     )
     d = d.with_panel(
-        p.stat(
+        p.count_now(
             "Missing events by edge (range)",
             f"Events expected and not seen at the to hop over the dashboard's time range "
             f"({names.EDGE_MISSING.name}).",
-            [
-                p.query(
-                    f"sum by ({names.EDGE}) (increase({names.EDGE_MISSING.name}{all_edges}[$__range]))",
-                    "{{edge}}",
-                    instant=True,
-                )
-            ],
-            "short",
-            steps=((None, "green"), (1, "red")),
+            f"sum by ({names.EDGE}) (increase({names.EDGE_MISSING.name}{all_edges}[$__range]))",
+            "{{edge}}",
             width=8,
             height=8,
-            decimals=0,
         )
     )
     for edge in edges:

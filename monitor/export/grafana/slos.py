@@ -61,21 +61,13 @@ def slos_dashboard(slos: list[SLO]) -> dash_b.Dashboard:
         )
     )
     d = d.with_panel(
-        p.stat(
+        p.count_now(
             "Tier alerts firing",
             f"Burn-rate tiers currently firing ({names.ALERT_STATE.name}).",
-            [
-                p.query(
-                    f"sum by ({names.SLO}) ({names.ALERT_STATE.name}{sel_all})",
-                    "{{slo}}",
-                    instant=True,
-                )
-            ],
-            "short",
-            steps=((None, "green"), (1, "red")),
+            f"sum by ({names.SLO}) ({names.ALERT_STATE.name}{sel_all})",
+            "{{slo}}",
             width=12,
             height=5,
-            decimals=0,
         )
     )
     for slo in slos:
