@@ -126,22 +126,34 @@ class Feeder:
                 await asyncio.sleep(interval)
 
 
-def render(daemon: Daemon, sim_now: float, sent: int, started: float | None = None) -> str:
+def render(
+    daemon: Daemon,
+    sim_now: float,
+    sent: int,
+    started: float | None = None,
+    pipeline: str | None = None,
+) -> str:
     """The live view: one line per hop and per edge, from the last closed bucket.
 
     An SLO's budget is over its whole window (28 days): a demo minutes old has spent it many
     times over on a single fault (``budget -749.2%``), which says nothing. Until the demo has
     run a whole window (since ``started``), the line says how much of the window has elapsed
-    instead, and the 1-hour burn rate tells how fast the budget is going.
+    instead, and the 1-hour burn rate tells how fast the budget is going. With ``pipeline``,
+    only that pipeline and its SLOs are shown: the one the simulator feeds (the bundled config
+    also holds a privacy pipeline the demo does not simulate).
     """
     view = daemon.engine.view()
+    shown = {p.name for p in daemon.config.pipelines if pipeline in (None, p.name)}
+    quiet = {s.name for s in view.slos if s.indicator.pipeline not in shown}
     windows = {slo.name: slo.window.duration for slo in view.slos}
     lines = [
         f"── {time.strftime('%a %H:%M', time.gmtime(sim_now))} simulated · {sent} observations sent"
     ]
-    for pipeline in daemon.config.pipelines:
-        for hop in pipeline.hop_names:
-            bucket = view.last_hop.get((pipeline.name, hop))
+    for p in daemon.config.pipelines:
+        if p.name not in shown:
+            continue
+        for hop in p.hop_names:
+            bucket = view.last_hop.get((p.name, hop))
             if bucket is None:
                 lines.append(f"  hop  {hop:<11} waiting for the first bucket to close")
                 continue
@@ -149,8 +161,8 @@ def render(daemon: Daemon, sim_now: float, sent: int, started: float | None = No
             p95 = bucket.latency.quantile(0.95)
             p95_text = "   -   " if p95 is None else f"{p95:6.2f}s"
             lines.append(f"  hop  {hop:<11} {rate:7.0f}/min  p95 {p95_text}")
-        for edge in pipeline.edges:
-            r = view.last_edge.get((pipeline.name, edge.name))
+        for edge in p.edges:
+            r = view.last_edge.get((p.name, edge.name))
             if r is None:
                 continue
             loss = "no data" if r.loss_ratio is None else f"{r.loss_ratio:6.1%} loss"
@@ -160,6 +172,8 @@ def render(daemon: Daemon, sim_now: float, sent: int, started: float | None = No
                 + (f"  dup {r.duplicates}" if r.duplicates else "")
             )
     for status in view.slo_statuses:
+        if status.slo in quiet:
+            continue
         sli = status.period.sli
         budget = status.budget_remaining
         burn = next((w.burn_rate for w in status.windows if w.window == 3600.0), None)
@@ -195,9 +209,10 @@ def print_alerts(alerts: tuple[Alert, ...], out: TextIO, shown: set | None = Non
 async def _view(
     daemon: Daemon, clock: AcceleratedClock, feeder: Feeder, out: TextIO, started: float
 ) -> None:
+    pipeline = feeder.sim.pipeline.name
     while True:
         await asyncio.sleep(3.0)
-        print(render(daemon, clock.now(), feeder.sent, started), file=out, flush=True)
+        print(render(daemon, clock.now(), feeder.sent, started, pipeline), file=out, flush=True)
 
 
 class Detections:
