@@ -9,7 +9,6 @@ every kind. The state timeline shows learning / ok / warn / firing per series.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
-from grafana_foundation_sdk.models import dashboard as dash_m
 
 from monitor import names
 from monitor.anomaly.model import CheckDef
@@ -31,21 +30,16 @@ def state_expr(check: str) -> str:
 
 
 def checks_dashboard(config: Config, checks: list[CheckDef]) -> dash_b.Dashboard:
-    d = (
-        dash_b.Dashboard("hopwatch / checks")
-        .uid("hopwatch-checks")
-        .description("State and anomaly score of every statistical check in checks/.")
-        .tags(["hopwatch", "checks"])
-        .time("now-24h", "now")
-        .refresh("1m")
-        .timezone("browser")
-        .editable()
-        .tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
-        .with_variable(p.datasource_variable())
-        .with_variable(
-            p.custom_variable(
-                "check", "Check", [c.name for c in checks], "Checks from checks/ (overview)."
-            )
+    d = p.dashboard(
+        "hopwatch / checks",
+        "hopwatch-checks",
+        "State and anomaly score of every statistical check in checks/.",
+        ["hopwatch", "checks"],
+        "now-24h",
+        "1m",
+    ).with_variable(
+        p.custom_variable(
+            "check", "Check", [c.name for c in checks], "Checks from checks/ (overview)."
         )
     )
     d = d.with_row(dash_b.Row("Overview"))

@@ -10,7 +10,6 @@ an empty panel is a question.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
-from grafana_foundation_sdk.models import dashboard as dash_m
 
 from monitor import names
 from monitor.export.grafana import panels as p
@@ -19,20 +18,14 @@ R = p.RATE_INTERVAL
 
 
 def itself_dashboard() -> dash_b.Dashboard:
-    d = (
-        dash_b.Dashboard("hopwatch / itself")
-        .uid("hopwatch-itself")
-        .description(
-            "The monitor's own health: ingest, evaluation, sources, agents, "
-            "notifications, durability and memory."
-        )
-        .tags(["hopwatch", "meta"])
-        .time("now-6h", "now")
-        .refresh("30s")
-        .timezone("browser")
-        .editable()
-        .tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
-        .with_variable(p.datasource_variable())
+    d = p.dashboard(
+        "hopwatch / itself",
+        "hopwatch-itself",
+        "The monitor's own health: ingest, evaluation, sources, agents, "
+        "notifications, durability and memory.",
+        ["hopwatch", "meta"],
+        "now-6h",
+        "30s",
     )
     d = d.with_row(dash_b.Row("Ingest"))
     d = d.with_panel(

@@ -243,3 +243,22 @@ def markdown(title: str, content: str, *, width: int = 24, height: int = 5) -> t
         .span(width)
         .height(height)
     )
+
+
+def dashboard(
+    title: str, uid: str, description: str, tags: list[str], since: str, refresh: str
+) -> dash_b.Dashboard:
+    """A hopwatch dashboard with the settings they all share: browser time zone, editable,
+    a shared crosshair, and the datasource variable (never a hard-coded datasource uid)."""
+    return (
+        dash_b.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(tags)
+        .time(since, "now")
+        .refresh(refresh)
+        .timezone("browser")
+        .editable()
+        .tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
+        .with_variable(datasource_variable())
+    )

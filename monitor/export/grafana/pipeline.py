@@ -80,16 +80,14 @@ def pipeline_dashboard(
     hops, edges = topology(pipeline)
     pl = "$pipeline"
     d = (
-        dash_b.Dashboard(f"hopwatch / pipeline {pipeline.name}")
-        .uid(f"hopwatch-pipeline-{pipeline.name}"[:40])
-        .description(pipeline.description or f"Pipeline {pipeline.name}, hop by hop.")
-        .tags(["hopwatch", "pipeline", pipeline.name])
-        .time("now-6h", "now")
-        .refresh("30s")
-        .timezone("browser")
-        .editable()
-        .tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
-        .with_variable(p.datasource_variable())
+        p.dashboard(
+            f"hopwatch / pipeline {pipeline.name}",
+            f"hopwatch-pipeline-{pipeline.name}"[:40],
+            pipeline.description or f"Pipeline {pipeline.name}, hop by hop.",
+            ["hopwatch", "pipeline", pipeline.name],
+            "now-6h",
+            "30s",
+        )
         .with_variable(
             p.custom_variable(
                 "pipeline",

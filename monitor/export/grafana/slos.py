@@ -11,7 +11,6 @@ bounds and low-traffic gating included; the exported recording rules
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
-from grafana_foundation_sdk.models import dashboard as dash_m
 
 from monitor.export.grafana import panels as p
 from monitor.export.grafana.pipeline import alternation
@@ -26,24 +25,19 @@ def _sel(slo: SLO, **extra: str) -> str:
 
 
 def slos_dashboard(slos: list[SLO]) -> dash_b.Dashboard:
-    d = (
-        dash_b.Dashboard("hopwatch / SLOs")
-        .uid("hopwatch-slos")
-        .description("Objectives, error budgets and burn rates of every SLO in slo_definitions/.")
-        .tags(["hopwatch", "slo"])
-        .time("now-7d", "now")
-        .refresh("1m")
-        .timezone("browser")
-        .editable()
-        .tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
-        .with_variable(p.datasource_variable())
-        .with_variable(
-            p.custom_variable(
-                "slo",
-                "SLO",
-                [s.name for s in slos],
-                "SLOs from slo_definitions/ (overview panels).",
-            )
+    d = p.dashboard(
+        "hopwatch / SLOs",
+        "hopwatch-slos",
+        "Objectives, error budgets and burn rates of every SLO in slo_definitions/.",
+        ["hopwatch", "slo"],
+        "now-7d",
+        "1m",
+    ).with_variable(
+        p.custom_variable(
+            "slo",
+            "SLO",
+            [s.name for s in slos],
+            "SLOs from slo_definitions/ (overview panels).",
         )
     )
     sel_all = f'{{{names.SLO}=~"$slo"}}'
