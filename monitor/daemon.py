@@ -25,6 +25,7 @@ from monitor.config import ConfigError
 from monitor.config.model import Config
 from monitor.durability import MODE_WAL, Durability, data_dir_of
 from monitor.engine import Engine, TickOutput
+from monitor.ledger import core as ingest_core
 from monitor.ledger.records import merge_hop_buckets
 from monitor.ledger.watermark import Gap
 from monitor.notify.dispatch import open_clients
@@ -495,7 +496,10 @@ class Daemon:
         self.start()
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.background_checkpoints = True
-        log.info("listening", extra={"listen": f"{host}:{port}"})
+        log.info(
+            "listening",
+            extra={"listen": f"{host}:{port}", "ingest_core": ingest_core.NAME},  # issue 16
+        )
         async with open_clients() as clients:
             tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.tick_forever())]
             tasks.append(asyncio.create_task(self.notifier.run(self.clock, clients)))

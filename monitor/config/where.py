@@ -222,6 +222,15 @@ def compile_where(text: str | None) -> Where:
     return Where(source, _compile(parse_where(text)))
 
 
+def reads_event_id(where: Where) -> bool:
+    """Whether ``where`` reads the event id: otherwise its result is a function of an
+    observation's shape (pipeline, hop, event type, status, reason, attributes), and callers on
+    the hot path (the ledger's edge filters, latency SLO filters) memoise it per shape."""
+    if where.matches_all:
+        return False
+    return "event_id" in referenced_fields(parse_where(where.source))
+
+
 __all__ = [
     "ATTRIBUTE_PREFIX",
     "KNOWN_FIELDS_TEXT",
@@ -229,5 +238,6 @@ __all__ = [
     "WhereSyntaxError",
     "compile_where",
     "parse_where",
+    "reads_event_id",
     "referenced_fields",
 ]

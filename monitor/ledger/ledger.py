@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import msgspec
 
 from monitor.config.model import Edge, Pipeline
+from monitor.config.where import reads_event_id
+from monitor.ledger import core
 from monitor.ledger.aggregate import HopAggregate
-from monitor.ledger.bucket import HopCounts
+from monitor.ledger.bucket import OVERFLOW, HopCounts
 from monitor.ledger.forbidden import LeakBatch, LeakLog, hash_name
 from monitor.ledger.join import EdgeJoin, fitted
 from monitor.ledger.records import Completeness, EdgeResult, Exemplar, HopBucket, JoinMode
@@ -78,6 +80,15 @@ class PipelineLedger:
             )
             for h in pipeline.hop_names
         }
+        # The compiled core's memo of edge filters (``_batch.observe``): per observation shape,
+        # the bit mask of the hop's edges it passes; only for hops none of whose filters reads
+        # the event id. ``_shapes_for`` is what it was built for (a reload replaces the edges).
+        self._by_shape = {
+            h: not any(reads_event_id(e.where) for e in pipeline.edges_from(h))
+            for h in pipeline.hop_names
+        }
+        self._shapes: dict[tuple[object, ...], int] = {}
+        self._shapes_for: object = None
         self._buckets: set[int] = set()
         self._evicted_totals: Counter[tuple[str, str]] = Counter()
 
@@ -86,12 +97,24 @@ class PipelineLedger:
     def observe(self, observations: Iterable[Observation]) -> int:
         """Count each observation in its event-time bucket and feed the edge joins.
 
-        The hot path of ingest: locals instead of attribute lookups, no Enum or dataclass hashing,
-        and latency sketches that only append to a buffer (folded when read or compacted).
-
         Returns how many observations were too late for edge reconciliation (their bucket was
         closed and evicted, so they count in hop totals but join no edge): the push API tells
         the sender, who should backfill such history with ``hopwatch reconcile`` instead.
+
+        Runs the compiled core (``monitor.ledger.core``) when it is built, else
+        ``observe_python``: the same state changes either way.
+        """
+        if core.batch is not None:
+            too_late: int = core.batch.observe(self, observations, OVERFLOW)
+            return too_late
+        return self.observe_python(observations)
+
+    def observe_python(self, observations: Iterable[Observation]) -> int:
+        """``observe`` in Python: the reference the compiled core is tested against, and the
+        fallback where it is not built.
+
+        The hot path of ingest: locals instead of attribute lookups, no Enum or dataclass hashing,
+        and latency sketches that only append to a buffer (folded when read or compacted).
         """
         size = self.watermark.bucket_seconds
         cap = self.pipeline.max_attribute_sets

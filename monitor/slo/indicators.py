@@ -33,8 +33,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from monitor.config.model import Where
-from monitor.config.where import parse_where, referenced_fields
+from monitor.config.where import reads_event_id
 from monitor.ledger.records import Completeness, EdgeResult
 from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
 from monitor.records import Attributes, Observation
@@ -261,13 +260,6 @@ MAX_SHAPES = 4096
 bounded per pipeline, so a busy hop has far fewer)."""
 
 
-def _reads_event_id(where: Where) -> bool:
-    """Whether a filter's result can differ between observations of the same ``Shape``."""
-    if where.matches_all:
-        return False
-    return "event_id" in referenced_fields(parse_where(where.source))
-
-
 class _Route:
     """What one (pipeline, hop) feeds, split so ``observe`` does per-observation work once:
     latency SLOs starting here (memoised by ``Shape`` unless their filter reads the event id),
@@ -322,7 +314,7 @@ class SLIRecorder:
                     slo, ind, samplers.get(ind.pipeline, IdSampler(1.0)), max_pending
                 )
                 start = self._route(ind.pipeline, ind.from_hop)
-                (start.by_id if _reads_event_id(ind.where) else start.by_shape).append(handler)
+                (start.by_id if reads_event_id(ind.where) else start.by_shape).append(handler)
                 self._route(ind.pipeline, ind.to_hop).ends.append(handler)
                 self._expiring.append(handler)
                 self._pending[slo.name] = handler

@@ -6,9 +6,10 @@ that no item is stored with a megabyte ``event_id``, no batch costs seconds of p
 no decoder (msgspec, protobuf's JSON parser, our own recursion over OTLP ``AnyValue``) is ever
 driven into ``RecursionError``. Every limit is documented in ``docs/config.md`` ("Input limits").
 
-``nesting_error`` finds the first place a JSON body nests deeper than ``MAX_DEPTH`` with numpy
-over the bytes (tens of milliseconds for 10 MiB, run off the event loop with the rest of the
-decode), so the decoders after it only ever see shallow documents.
+``nesting_error`` finds the first place a JSON body nests deeper than ``MAX_DEPTH`` in one compiled
+pass over the bytes (``_nesting.pyx``; with numpy where it is not built: tens of milliseconds for
+10 MiB, run off the event loop with the rest of the decode), so the decoders after it only ever
+see shallow documents.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 from typing import Final
 
 import numpy as np
+
+from monitor.ledger.core import compiled
 
 __all__ = [
     "ELLIPSIS",
@@ -35,6 +38,7 @@ __all__ = [
     "MAX_REASON",
     "clip",
     "clip_message",
+    "first_too_deep",
     "nesting_error",
     "text_error",
 ]
@@ -71,6 +75,7 @@ _NEWLINE: Final = b"\n"
 _OPEN: Final = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
+_compiled = compiled("monitor.sources._nesting")
 
 
 def clip(value: object, limit: int = MAX_ECHO) -> str:
@@ -99,13 +104,37 @@ def text_error(field: str, value: str, limit: int) -> str | None:
 def nesting_error(body: bytes, limit: int = MAX_DEPTH, *, per_line: bool = False) -> str | None:
     """Where ``body`` (JSON, or NDJSON when ``per_line``) first nests deeper than ``limit``.
 
-    Brackets inside strings do not count: escape sequences are blanked first (same length, so
-    offsets stay true), then a running count of quotes tells string bytes apart. The body is
-    scanned in 1 MiB slices to keep the arrays small. Returns a message naming the byte offset
-    (and NDJSON line), or None. Malformed JSON is left to the decoder to report.
+    Brackets inside strings do not count, and a backslash escapes the byte after it. Returns a
+    message naming the byte offset (and NDJSON line), or None. Malformed JSON is left to the
+    decoder to report. The scan is the compiled one (``_nesting.first_too_deep``, one pass over
+    the bytes) when it is built, else ``first_too_deep``: the same answer.
     """
-    if body.count(b"[") + body.count(b"{") <= limit:
+    found: tuple[int, int] | None
+    if _compiled is not None:
+        found = _compiled.first_too_deep(body, limit, per_line)
+    elif body.count(b"[") + body.count(b"{") <= limit:
         return None
+    else:
+        found = first_too_deep(body, limit, per_line)
+    if found is None:
+        return None
+    offset, line = found
+    where = f"byte {offset}" + (f" (line {line})" if per_line else "")
+    return (
+        f"body nests arrays/objects deeper than {limit} levels at {where}; "
+        "send flat items (attributes as an object of strings)"
+    )
+
+
+def first_too_deep(body: bytes, limit: int, per_line: bool) -> tuple[int, int] | None:
+    """``(offset, line)`` of the first byte of ``body`` nesting deeper than ``limit``, or None.
+
+    With numpy over the bytes: escape sequences are blanked first (same length, so offsets stay
+    true), then a running count of quotes tells string bytes apart; with ``per_line`` depth
+    counts from the depth at the last newline. The body is scanned in 1 MiB slices to keep the
+    arrays small. ``line`` is 1 + the newlines before ``offset`` no backslash escaped. The
+    reference of the compiled scan (``monitor/sources/_nesting.pyx``).
+    """
     if b"\\" in body:
         body = _ESCAPE.sub(b"__", body)
     depth = 0
@@ -132,13 +161,7 @@ def nesting_error(body: bytes, limit: int = MAX_DEPTH, *, per_line: bool = False
         over = np.flatnonzero(relative > limit)
         if over.size:
             offset = start + int(over[0])
-            where = f"byte {offset}"
-            if per_line:
-                where += f" (line {body.count(_NEWLINE, 0, offset) + 1})"
-            return (
-                f"body nests arrays/objects deeper than {limit} levels at {where}; "
-                "send flat items (attributes as an object of strings)"
-            )
+            return offset, body.count(_NEWLINE, 0, offset) + 1
         depth = int(levels[-1]) if len(levels) else depth
         in_string = bool(parity[-1]) if len(parity) else in_string
         if per_line:

@@ -1,0 +1,300 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The compiled twin of ``PipelineLedger.observe``: the same state changes, at C speed where it counts.
+
+Fed a whole validated batch, it does what the Python loop does, in the same order, on the same
+objects (``HopCounts``, ``EdgeJoin``, the ledger's stats), so everything after ingest (closing,
+snapshots, checkpoints, eviction) is shared code and a checkpoint cannot tell the two apart.
+What it does differently is only how it gets there:
+
+- the id hash is XXH3 from the vendored header (``vendor/xxhash.h``), on the id's UTF-8 bytes in
+  place: the same 64 bits as ``xxhash.xxh3_64_intdigest(event_id.encode())``;
+- the bucket index is CPython's float floor division, spelled out in C (``_floor_div``);
+- a hop's accumulators for one bucket (counts, attribute sets, latency buffer, joins of its edges)
+  are looked up once per (hop, bucket) per batch, not once per observation;
+- edge filters run once per observation shape (pipeline, hop, event type, status, reason, attribute set)
+  and are memoised as a bit mask of the hop's outgoing edges (``PipelineLedger._shapes``), unless
+  a filter reads ``event_id`` (then it runs per observation, as in Python);
+- observations whose times are not plain floats take CPython's own arithmetic.
+
+Rare paths (a new accumulator, a join too late for its bucket, forbidden edges, exemplars, the
+id-level join updates themselves) call the very methods the Python loop calls. Pure: no I/O, no
+clock, no globals but constants. ``tests/test_compiled_core.py`` holds it to the Python ledger on
+random streams, output for output and byte for byte of the checkpoint.
+"""
+
+from libc.math cimport copysign, floor, fmod
+from libc.stdint cimport uint64_t
+
+
+cdef extern from "xxh3_inline.h":
+    uint64_t XXH3_64bits(const void* data, size_t length) nogil
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+
+
+cdef uint64_t HASH_MASK = (1ULL << 60) - 1
+cdef Py_ssize_t MAX_SHAPES = 4096
+"""Distinct observation shapes memoised per ledger before the memo starts over (attribute sets
+are bounded per pipeline, so a busy ledger has far fewer)."""
+cdef int MAX_MASK_EDGES = 62
+cdef double BIG = 4.0e18
+"""Bucket indexes and milliseconds beyond this (never real times) take Python ints."""
+
+
+def id_hash60(str event_id):
+    """The 60-bit join hash of ``event_id`` (``monitor.ledger.sampling.id_hash``), in C."""
+    return _hash60(event_id)
+
+
+cdef inline long long _hash60(str event_id) except -1:
+    cdef Py_ssize_t size
+    cdef const char* data = PyUnicode_AsUTF8AndSize(event_id, &size)
+    return <long long>(XXH3_64bits(data, <size_t>size) & HASH_MASK)
+
+
+cdef inline double _floor_div(double vx, double wx):
+    """CPython's ``float.__floordiv__`` (``_float_div_mod`` in floatobject.c), step for step:
+    ``floor(vx / wx)`` differs from it near multiples of ``wx``."""
+    cdef double mod = fmod(vx, wx)
+    cdef double div = (vx - mod) / wx
+    cdef double out
+    if mod:
+        if (wx < 0) != (mod < 0):
+            div -= 1.0
+    if div:
+        out = floor(div)
+        if div - out > 0.5:
+            out += 1.0
+        return out
+    return copysign(0.0, vx / wx)
+
+
+cdef class _Slot:
+    """One hop's accumulators for one bucket, fetched once per batch."""
+
+    cdef object acc
+    cdef dict counts
+    cdef set sets
+    cdef object add_latency
+    cdef bint closed
+    cdef list out_joins
+    cdef list in_joins
+
+
+cdef class _Hop:
+    """What the loop needs of one hop, fetched once per batch."""
+
+    cdef int index
+    cdef dict buckets
+    cdef tuple out_edges
+    cdef tuple in_edges
+    cdef tuple in_forbidden
+    cdef bint memo_ok
+
+
+cdef _Hop _hop_info(ledger, str hop, dict hops_info):
+    cdef _Hop info = _Hop()
+    info.index = len(hops_info)
+    info.buckets = ledger._hops[hop]
+    info.out_edges = ledger._out_edges[hop]
+    info.in_edges = ledger._in_edges[hop]
+    info.in_forbidden = ledger._in_forbidden[hop]
+    # Memoised by shape when no filter reads the event id and a bit mask holds the edges.
+    info.memo_ok = ledger._by_shape[hop] and len(info.out_edges) <= MAX_MASK_EDGES
+    hops_info[hop] = info
+    return info
+
+
+cdef _Slot _slot(ledger, _Hop info, object b):
+    cdef _Slot slot = _Slot()
+    acc = info.buckets.get(b)
+    if acc is None:
+        acc = ledger._new_hop_counts(b)
+        info.buckets[b] = acc
+        ledger._buckets.add(b)
+    slot.acc = acc
+    slot.counts = acc.counts
+    slot.sets = acc.attribute_sets
+    slot.add_latency = acc.latency.add
+    slot.closed = acc.closed
+    slot.out_joins = [None] * len(info.out_edges)
+    slot.in_joins = [None] * len(info.in_edges)
+    return slot
+
+
+cdef inline object _join(ledger, list cache, Py_ssize_t k, dict joins, object b):
+    """The join of edge ``k`` for bucket ``b``, kept in ``cache`` once found: ``joins.get(b)``
+    or ``PipelineLedger._join`` (which counts a join too late for its bucket every time it is
+    asked, as the Python loop asks it, so a missing one is never cached)."""
+    join = cache[k]
+    if join is None:
+        join = joins.get(b)
+        if join is None:
+            join = ledger._join(joins, b)
+        if join is not None:
+            cache[k] = join
+    return join
+
+
+cdef object _edge_mask(ledger, _Hop info, str hop, obs):
+    """The bit mask of the hop's outgoing edges whose filter ``obs`` passes, memoised by shape."""
+    cdef Py_ssize_t k
+    cdef object mask
+    if not info.memo_ok:
+        mask = 0
+        for k in range(len(info.out_edges)):
+            if info.out_edges[k][0](obs):
+                mask |= 1 << k
+        return mask
+    memo = ledger._shapes
+    shape = (obs.pipeline, hop, obs.event_type, obs.status, obs.reason, obs.attributes)
+    mask = memo.get(shape)
+    if mask is None:
+        mask = 0
+        for k in range(len(info.out_edges)):
+            if info.out_edges[k][0](obs):
+                mask |= 1 << k
+        if len(memo) >= MAX_SHAPES:
+            memo.clear()
+        memo[shape] = mask
+    return mask
+
+
+def observe(ledger, observations, overflow):
+    """``PipelineLedger.observe`` (see there): returns the observations too late for edges.
+
+    ``overflow`` is ``bucket.OVERFLOW``, the attribute set past the cap."""
+    size_obj = ledger.watermark.bucket_seconds
+    cdef bint size_is_number = type(size_obj) is float or type(size_obj) is int
+    cdef double size = size_obj if size_is_number else 0.0
+    cdef Py_ssize_t cap = ledger.pipeline.max_attribute_sets
+    cdef long long threshold = ledger.sampler.threshold
+    stats = ledger.stats
+    if ledger._shapes_for is not ledger._out_edges:  # a reload swapped the edges
+        ledger._shapes.clear()
+        ledger._shapes_for = ledger._out_edges
+    cdef long long too_late = 0
+    cdef long long overflowed = 0
+    cdef long long late = 0
+    cdef object counted = None
+    cdef dict hops_info = {}
+    cdef dict slots = {}
+    cdef _Hop info
+    cdef _Slot slot
+    cdef long long b, h, full
+    cdef uint64_t bits
+    cdef double event_time = 0.0, observed, latency = 0.0, q
+    cdef Py_ssize_t k, n_out
+    cdef object mask, join, joins, leaks, b_obj, key, observed_ms
+    cdef bint fast
+    try:
+        for obs in observations:
+            hop = obs.hop
+            info = hops_info.get(hop)
+            if info is None:
+                info = _hop_info(ledger, hop, hops_info)
+            et_obj = obs.event_time
+            ob_obj = obs.observed_time
+            fast = size_is_number and type(et_obj) is float and type(ob_obj) is float
+            if fast:
+                event_time = et_obj
+                q = _floor_div(event_time, size)
+                if -BIG < q < BIG and info.index < 256:
+                    b = <long long>q
+                    b_obj = b
+                    key = b * 256 + info.index
+                else:
+                    b_obj = int(q)  # a big int, or the error Python's int() raises
+                    key = (b_obj, info.index)
+            else:
+                b_obj = int(et_obj // size_obj)
+                key = (b_obj, info.index)
+            slot = slots.get(key)
+            if slot is None:
+                slot = _slot(ledger, info, b_obj)
+                slots[key] = slot
+            # HopCounts.add(status, attributes, 1, cap), inline
+            attributes = obs.attributes
+            if attributes not in slot.sets:
+                if len(slot.sets) >= cap:
+                    slot.acc.overflow += 1
+                    attributes = overflow
+                    overflowed += 1
+                slot.sets.add(attributes)
+            ckey = (obs.status, attributes)
+            slot.counts[ckey] = slot.counts.get(ckey, 0) + 1
+            if slot.closed:
+                slot.acc.late += 1
+                slot.acc.dirty = True
+                late += 1
+            if fast:
+                observed = ob_obj
+                latency = observed - event_time
+                slot.add_latency(latency)
+                q = observed * 1000.0
+                observed_ms = <long long>q if -BIG < q < BIG else int(q)
+            else:
+                latency_obj = ob_obj - et_obj
+                slot.add_latency(latency_obj)
+                observed_ms = int(ob_obj * 1000.0)
+            trace_id = obs.trace_id
+            if trace_id is not None:
+                slot.acc.note_trace(latency if fast else latency_obj, trace_id, ob_obj)
+            event_id = obs.event_id
+            if event_id is None:
+                h = full = -1
+            else:
+                h = full = _hash60(event_id)
+                if h >= threshold:
+                    h = -1
+            n_out = len(info.out_edges)
+            if n_out:
+                bits = _edge_mask(ledger, info, hop, obs)
+                if bits:
+                    for k in range(n_out):
+                        if not (bits >> k) & 1:
+                            continue
+                        join = _join(ledger, slot.out_joins, k, info.out_edges[k][1], b_obj)
+                        if join is None:
+                            if counted is not obs:
+                                too_late += 1
+                                counted = obs
+                            continue
+                        join.expected_count += 1
+                        if event_id is None:
+                            continue
+                        join.ids_seen += 1
+                        leaks = info.out_edges[k][2]
+                        if leaks is not None:  # forbidden flows are never sampled
+                            before = join.arrived_n
+                            join.seen_at_from(full, event_id, observed_ms)
+                            if join.arrived_n != before:
+                                leaks.add(event_id, ob_obj, b_obj * size_obj)
+                        elif h >= 0:
+                            join.seen_at_from(h, event_id, observed_ms)
+            if h >= 0:
+                for k in range(len(info.in_edges)):
+                    join = _join(ledger, slot.in_joins, k, info.in_edges[k], b_obj)
+                    if join is None:
+                        if counted is not obs:
+                            too_late += 1
+                            counted = obs
+                        continue
+                    join.seen_at_to(h, observed_ms)
+            if full >= 0 and info.in_forbidden:
+                for joins, leaks in info.in_forbidden:
+                    join = joins.get(b_obj)
+                    if join is None:
+                        join = ledger._join(joins, b_obj)
+                    if join is not None:
+                        before = join.arrived_n
+                        join.seen_at_to(full, observed_ms)
+                        if join.arrived_n != before:
+                            leaks.add(event_id, ob_obj, b_obj * size_obj)
+    finally:
+        stats.overflow_observations += overflowed
+        stats.late_observations += late
+    ledger._evict_ids_over_cap()
+    return too_late

@@ -1,0 +1,37 @@
+"""The compiled cores (issue 16): built by ``pip install`` when Cython and a C compiler are there.
+
+Everything else about the package is in ``pyproject.toml``. Each extension is ``optional``: if it
+does not compile (no compiler, no Python headers), the install still succeeds and hopwatch runs
+its Python reference code instead (``monitor.ledger.core`` says which, in the log and in
+``hopwatch_build_info{core=...}``). Without Cython (a build without build isolation) there is
+nothing to compile and the same fallback applies.
+"""
+
+from setuptools import Extension, setup
+
+SOURCES = {
+    "monitor.ledger._batch": "monitor/ledger/_batch.pyx",
+    "monitor.sources._nesting": "monitor/sources/_nesting.pyx",
+}
+
+
+def extensions() -> list[Extension]:
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("hopwatch: Cython is not installed; the compiled cores are skipped")
+        return []
+    modules = [
+        Extension(
+            name,
+            [path],
+            include_dirs=["monitor/ledger"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        )
+        for name, path in SOURCES.items()
+    ]
+    return cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+
+
+setup(ext_modules=extensions())
