@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from monitor.config.model import Edge, Expectation, ExpectKind, Hop, Pipeline
 from monitor.config.where import compile_where
 from monitor.ledger import core
-from monitor.ledger.bucket import OVERFLOW
 from monitor.ledger.ledger import PipelineLedger
 from monitor.ledger.sampling import id_hash
 from monitor.records import Observation
@@ -123,9 +122,9 @@ def test_compiled_ledger_matches_the_python_ledger_on_random_streams(
     steps, sampling, cap, max_pending
 ) -> None:
     config = pipeline(sampling, cap, max_pending)
-    py, cc = PipelineLedger(config), PipelineLedger(config)
+    py, cc = PipelineLedger(config, compiled=False), PipelineLedger(config, compiled=True)
     for batch, close_at in steps:
-        assert py.observe_python(batch) == core.batch.observe(cc, batch, OVERFLOW)
+        assert py.observe(batch) == cc.observe(batch)
         same_state(py, cc)
         if close_at is not None:
             assert py.close(T0 + close_at) == cc.close(T0 + close_at)
@@ -138,11 +137,11 @@ def test_compiled_ledger_resumes_from_a_python_checkpoint_and_back() -> None:
     config = pipeline(1.0, 1000, 1_000_000)
     first = [Observation("p", "a", "t1", T0 + i, T0 + i + 1, event_id=f"e{i}") for i in range(9)]
     then = [Observation("p", "b", "t1", T0 + i, T0 + i + 2, event_id=f"e{i}") for i in range(5)]
-    py, cc = PipelineLedger(config), PipelineLedger(config)
-    py.observe_python(first)
+    py, cc = PipelineLedger(config, compiled=False), PipelineLedger(config, compiled=True)
+    py.observe(first)
     cc.restore(py.to_bytes())
-    core.batch.observe(cc, then, OVERFLOW)
-    py.observe_python(then)
+    cc.observe(then)
+    py.observe(then)
     assert cc.to_bytes() == py.to_bytes()
     closed = cc.close(T0 + 600.0)
     assert closed == py.close(T0 + 600.0)
@@ -164,9 +163,9 @@ def test_the_compiled_id_hash_is_the_python_one() -> None:
 )
 def test_the_compiled_bucket_index_is_pythons_floor_division(event_time: float) -> None:
     config = pipeline(1.0, 1000, 1_000_000)
-    py, cc = PipelineLedger(config), PipelineLedger(config)
+    py, cc = PipelineLedger(config, compiled=False), PipelineLedger(config, compiled=True)
     batch = [Observation("p", "a", "t1", event_time, event_time + 1.0, event_id="e1")]
-    assert py.observe_python(batch) == core.batch.observe(cc, batch, OVERFLOW)
+    assert py.observe(batch) == cc.observe(batch)
     assert py.to_bytes() == cc.to_bytes()
 
 
@@ -215,3 +214,41 @@ def test_the_compiled_nesting_scan_reads_past_a_mebibyte_like_the_chunked_one() 
         f"body nests arrays/objects deeper than 32 levels at byte {len(body) - 8} (line 2); "
         "send flat items (attributes as an object of strings)"
     )
+
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(("set", "set", "set", "pop", "popitem", "fitted", "get")),
+        st.integers(0, 300) | st.integers(0, (1 << 60) - 1),
+        st.integers(-(1 << 40), 1 << 40),
+    ),
+    max_size=400,
+)
+
+
+@compiled_only
+@settings(max_examples=200, deadline=None)
+@given(ops=operations)
+def test_the_compiled_id_table_behaves_as_a_dict(ops) -> None:
+    """``IdMap`` (the pending, early and arrived ids of a compiled join) against a dict: the
+    same answers and the same order, through growth, removals and compaction."""
+    table, reference = core.batch.IdMap(), {}
+    for op, key, value in ops:
+        if op == "set":
+            table[key] = value
+            reference[key] = value
+        elif op == "pop":
+            assert table.pop(key) == reference.pop(key, None)
+        elif op == "popitem":
+            if reference:
+                assert table.popitem() == reference.popitem()
+            else:
+                with pytest.raises(KeyError):
+                    table.popitem()
+        elif op == "fitted":
+            table = table.fitted()
+        else:
+            assert table.get(key) == reference.get(key)
+        assert (key in table) == (key in reference)
+    assert table.items() == list(reference.items())
+    assert list(table) == list(reference) and len(table) == len(reference)

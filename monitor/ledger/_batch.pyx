@@ -16,14 +16,20 @@ What it does differently is only how it gets there:
   a filter reads ``event_id`` (then it runs per observation, as in Python);
 - observations whose times are not plain floats take CPython's own arithmetic.
 
-Rare paths (a new accumulator, a join too late for its bucket, forbidden edges, exemplars, the
-id-level join updates themselves) call the very methods the Python loop calls. Pure: no I/O, no
+- the id joins are ``CEdgeJoin`` (``_join.pxi``): ``EdgeJoin`` with its ids in C tables
+  (``IdMap``, ``_idmap.pxi``), called from here without Python calls.
+
+Rare paths (a new accumulator, a join too late for its bucket, forbidden edges, exemplars) call
+the very methods the Python loop calls. Pure: no I/O, no
 clock, no globals but constants. ``tests/test_compiled_core.py`` holds it to the Python ledger on
 random streams, output for output and byte for byte of the checkpoint.
 """
 
 from libc.math cimport copysign, floor, fmod
-from libc.stdint cimport uint64_t
+
+
+include "_idmap.pxi"
+include "_join.pxi"
 
 
 cdef extern from "xxh3_inline.h":
@@ -273,7 +279,10 @@ def observe(ledger, observations, overflow):
                             if join.arrived_n != before:
                                 leaks.add(event_id, ob_obj, b_obj * size_obj)
                         elif h >= 0:
-                            join.seen_at_from(h, event_id, observed_ms)
+                            if type(join) is CEdgeJoin:
+                                (<CEdgeJoin>join)._from(h, event_id, observed_ms)
+                            else:
+                                join.seen_at_from(h, event_id, observed_ms)
             if h >= 0:
                 for k in range(len(info.in_edges)):
                     join = _join(ledger, slot.in_joins, k, info.in_edges[k], b_obj)
@@ -282,7 +291,10 @@ def observe(ledger, observations, overflow):
                             too_late += 1
                             counted = obs
                         continue
-                    join.seen_at_to(h, observed_ms)
+                    if type(join) is CEdgeJoin:
+                        (<CEdgeJoin>join)._to(h, observed_ms)
+                    else:
+                        join.seen_at_to(h, observed_ms)
             if full >= 0 and info.in_forbidden:
                 for joins, leaks in info.in_forbidden:
                     join = joins.get(b_obj)

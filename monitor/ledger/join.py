@@ -38,6 +38,8 @@ def fitted(held: dict[K, V]) -> dict[K, V]:
     iteration give the same items in the same order), and it happens only once the table is
     several times what ``len(held)`` needs, so its cost is amortised over the removals.
     """
+    if not isinstance(held, dict):  # the compiled core's IdMap shrinks itself
+        return held.fitted()
     if sys.getsizeof(held) > _FIT_SLACK_BYTES + _FIT_BYTES_PER_ITEM * len(held):
         return dict(held)
     return held
@@ -169,7 +171,7 @@ class EdgeJoin:
     def to_state(self) -> list[Any]:
         return [
             list(self.pending.items()),
-            list(self.arrived),
+            sorted(self.arrived),  # a set has no order to keep; sorted, both cores agree
             self.settled.tobytes(),
             list(self.early.items()),
             list(self.names.items()),

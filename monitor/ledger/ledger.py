@@ -49,7 +49,18 @@ class LedgerStats:
 
 
 class PipelineLedger:
-    def __init__(self, pipeline: Pipeline, amend_horizon: float = DEFAULT_AMEND_HORIZON) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        amend_horizon: float = DEFAULT_AMEND_HORIZON,
+        compiled: bool | None = None,
+    ) -> None:
+        """``compiled``: run the compiled core (True), the Python one (False), or the compiled
+        one when it is built (None: ``monitor.ledger.core``)."""
+        if compiled and core.batch is None:
+            raise ValueError("the compiled ledger core is not built (see monitor.ledger.core)")
+        self._core = core.batch if compiled is not False else None
+        self._join_type: type[EdgeJoin] = EdgeJoin if self._core is None else self._core.CEdgeJoin
         self.pipeline = pipeline
         self.watermark = Watermark(pipeline.bucket_seconds, pipeline.allowed_lateness)
         self.amend_horizon = amend_horizon
@@ -101,11 +112,11 @@ class PipelineLedger:
         closed and evicted, so they count in hop totals but join no edge): the push API tells
         the sender, who should backfill such history with ``hopwatch reconcile`` instead.
 
-        Runs the compiled core (``monitor.ledger.core``) when it is built, else
+        Runs the compiled core (``monitor.ledger.core``, ``compiled`` above) or
         ``observe_python``: the same state changes either way.
         """
-        if core.batch is not None:
-            too_late: int = core.batch.observe(self, observations, OVERFLOW)
+        if self._core is not None:
+            too_late: int = self._core.observe(self, observations, OVERFLOW)
             return too_late
         return self.observe_python(observations)
 
@@ -286,7 +297,7 @@ class PipelineLedger:
             if self.closed_through is not None and b <= self.closed_through:
                 self.stats.too_late_for_edges += 1
                 return None
-            join = joins[b] = EdgeJoin()
+            join = joins[b] = self._join_type()
         return join
 
     def _held_ids(self) -> int:
@@ -363,7 +374,7 @@ class PipelineLedger:
         for edge, joins in self._edges.items():
             join = joins.get(b)
             if join is None:
-                join = joins[b] = EdgeJoin()
+                join = joins[b] = self._join_type()
             join.close()
             if edge.forbidden:
                 # Downstream sightings nothing restricted claimed are the edge's allowed traffic;
@@ -547,7 +558,7 @@ class PipelineLedger:
             if name in by_name:
                 joins = self._edges[by_name[name]]
                 joins.clear()
-                joins.update({int(b): EdgeJoin.from_state(s) for b, s in rows})
+                joins.update({int(b): self._join_type.from_state(s) for b, s in rows})
         self.gaps = [_gap(g) for g in state["gaps"]]
         for name, saved in state.get("leaks", {}).items():
             if name in self.leaks:
