@@ -6,9 +6,10 @@
 # ledger can see them (``popitem`` takes the newest, an update keeps its place, iteration and
 # ``items`` follow insertion). It is laid out like CPython's compact dict, without the objects:
 # two 8-byte arrays of entries and a 4-byte open-addressing index at most 2/3 full, so a pending
-# id costs 16 bytes of entry plus 6-12 of index (the dict of Python ints costs about 100).
+# id costs 16 bytes of entry plus 6-12 of index (the dict of Python ints costs about 100). The
+# arrays come from PyMem_Malloc, so tracemalloc sees them as it sees a dict.
 
-from libc.stdlib cimport free, malloc, realloc
+from cpython.mem cimport PyMem_Free as free, PyMem_Malloc as malloc, PyMem_Realloc as realloc
 from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
