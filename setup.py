@@ -31,7 +31,14 @@ def extensions() -> list[Extension]:
         )
         for name, path in SOURCES.items()
     ]
-    return cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+    try:
+        built = cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+    except Exception as error:  # a Cython that cannot translate them: Python cores it is
+        print(f"hopwatch: the compiled cores are skipped ({error})")
+        return []
+    for ext in built:
+        ext.optional = True  # cythonize makes new Extension objects without it
+    return built
 
 
 setup(ext_modules=extensions())

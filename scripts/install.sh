@@ -50,3 +50,6 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m p
   exit 1
 fi
 rm -f "$log"
+# pip builds the compiled ingest cores (setup.py) when a C compiler is there; without one the
+# install still succeeds and hopwatch runs its Python cores: say which.
+echo "install.sh: ingest core: $(.venv/bin/python -c 'from monitor.ledger import core; print(core.NAME)')" >&2

@@ -76,7 +76,7 @@ observations = st.builds(
         pipeline="p",
         hop=hop,
         event_type=etype,
-        event_time=T0 + t,
+        event_time=int(T0) + t if isinstance(t, int) else T0 + t,
         observed_time=T0 + t + lag,
         status=status,
         event_id=None if eid is None else f"e{eid}",
@@ -86,11 +86,13 @@ observations = st.builds(
     ),
     hop=st.sampled_from("abcd"),
     eid=st.none() | st.integers(0, 40),
-    t=st.floats(-30.0, 900.0, allow_nan=False) | st.integers(-30, 900).map(float),
+    # whole seconds as ints too: times that are not floats take CPython's own arithmetic
+    t=st.floats(-30.0, 900.0, allow_nan=False) | st.integers(-30, 900),
     lag=st.floats(-1.0, 400.0, allow_nan=False),
     status=st.sampled_from(("ok", "ok", "rejected", "failed")),
     etype=st.sampled_from(("t1", "t2")),
-    attrs=st.sampled_from(ATTRIBUTE_SETS),
+    # the same attribute sets as the push decoder's memo gives them, and equal copies
+    attrs=st.sampled_from(ATTRIBUTE_SETS) | st.sampled_from(ATTRIBUTE_SETS).map(lambda a: (*a,)),
     trace=st.none() | st.sampled_from(("0" * 32, "f" * 32)),
     reason=st.none() | st.just("consent_denied"),
 )
@@ -130,6 +132,30 @@ def test_compiled_ledger_matches_the_python_ledger_on_random_streams(
             assert py.close(T0 + close_at) == cc.close(T0 + close_at)
             assert py.drain_leaks() == cc.drain_leaks()
             same_state(py, cc)
+
+
+@compiled_only
+def test_a_bucket_with_more_shapes_than_the_compiled_core_tracks_counts_the_same() -> None:
+    """Past 256 shapes in one (hop, bucket) of a batch the compiled core counts each observation
+    directly; the counts, their order and the folding past the attribute-set cap still match."""
+    config = pipeline(1.0, 40, 1_000_000)
+    batch = [
+        Observation(
+            "p",
+            "a",
+            f"type-{i % 300}",
+            T0 + 1.0,
+            T0 + 2.0,
+            status=("ok", "failed")[i % 2],
+            event_id=f"e{i}",
+            attributes=(("region", f"r{i % 50}"),),
+        )
+        for i in range(900)
+    ]
+    py, cc = PipelineLedger(config, compiled=False), PipelineLedger(config, compiled=True)
+    assert py.observe(batch) == cc.observe(batch)
+    same_state(py, cc)
+    assert py.close(T0 + 1000.0) == cc.close(T0 + 1000.0)
 
 
 @compiled_only

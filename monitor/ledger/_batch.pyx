@@ -45,6 +45,8 @@ cdef Py_ssize_t MAX_SHAPES = 4096
 """Distinct observation shapes memoised per ledger before the memo starts over (attribute sets
 are bounded per pipeline, so a busy ledger has far fewer)."""
 cdef int MAX_MASK_EDGES = 62
+cdef uint64_t HAS_MASK = 1ULL << 63
+"""Set in ``_Shape.mask`` once the mask is known (edges use bits 0-61)."""
 cdef double BIG = 4.0e18
 """Bucket indexes and milliseconds beyond this (never real times) take Python ints."""
 
@@ -77,8 +79,31 @@ cdef inline double _floor_div(double vx, double wx):
     return copysign(0.0, vx / wx)
 
 
+cdef class _Shape:
+    """Observations of one shape in one slot this batch: their count (added to the bucket's
+    counts when the batch ends), whether their attribute set was folded into ``OVERFLOW``, and
+    the edges their filters pass."""
+
+    cdef object attrs
+    cdef object status
+    cdef object event_type
+    cdef object reason
+    cdef object pipeline
+    cdef object ckey
+    cdef uint64_t mask
+    cdef bint folded
+    cdef long long n
+
+
 cdef class _Slot:
-    """One hop's accumulators for one bucket, fetched once per batch."""
+    """One hop's accumulators for one bucket, fetched once per batch.
+
+    Counts are kept per observation shape while the batch runs (``_Shape``: found by the
+    attribute set's identity, as the push decoder memoises attribute sets, then by status, event
+    type, reason and pipeline), which spares the tuple keys and hashing of ``HopCounts.add`` per
+    observation; ``flush`` adds them to the bucket in the order the Python loop would have. A
+    slot with too many shapes (or an observation with fields that are not text) flushes and
+    counts directly from then on (``direct``)."""
 
     cdef object acc
     cdef dict counts
@@ -87,6 +112,30 @@ cdef class _Slot:
     cdef bint closed
     cdef list out_joins
     cdef list in_joins
+    cdef dict by_attrs
+    cdef list shapes
+    cdef long long n_late
+    cdef bint direct
+
+    cdef flush(self):
+        cdef _Shape shape
+        cdef long long folded = 0
+        counts = self.counts
+        for shape in self.shapes:
+            if shape.n:
+                counts[shape.ckey] = counts.get(shape.ckey, 0) + shape.n
+                if shape.folded:
+                    folded += shape.n
+                shape.n = 0
+        if folded:
+            self.acc.overflow += folded
+        if self.n_late:
+            self.acc.late += self.n_late
+            self.acc.dirty = True
+            self.n_late = 0
+
+
+cdef Py_ssize_t MAX_SLOT_SHAPES = 256
 
 
 cdef class _Hop:
@@ -127,7 +176,71 @@ cdef _Slot _slot(ledger, _Hop info, object b):
     slot.closed = acc.closed
     slot.out_joins = [None] * len(info.out_edges)
     slot.in_joins = [None] * len(info.in_edges)
+    slot.by_attrs = {}
+    slot.shapes = []
+    slot.n_late = 0
+    slot.direct = False
     return slot
+
+
+cdef bint _count_direct(_Slot slot, obs, Py_ssize_t cap, overflow) except -1:
+    """``HopCounts.add(status, attributes, 1, cap)`` for one observation; True when folded."""
+    cdef bint folded = False
+    attributes = obs.attributes
+    if attributes not in slot.sets:
+        if len(slot.sets) >= cap:
+            slot.acc.overflow += 1
+            attributes = overflow
+            folded = True
+        slot.sets.add(attributes)
+    ckey = (obs.status, attributes)
+    slot.counts[ckey] = slot.counts.get(ckey, 0) + 1
+    if slot.closed:
+        slot.acc.late += 1
+        slot.acc.dirty = True
+    return folded
+
+
+cdef _Shape _shape_of(_Slot slot, obs, Py_ssize_t cap, overflow):
+    """The slot's ``_Shape`` of ``obs``, made (deciding its attribute set against the cap, as
+    ``HopCounts.add`` does for the first observation of it) if new; None when the slot is full
+    or a field is not text (the caller then counts directly)."""
+    cdef _Shape shape
+    attributes = obs.attributes
+    status = obs.status
+    event_type = obs.event_type
+    reason = obs.reason
+    pipeline = obs.pipeline
+    if not (type(status) is str and type(event_type) is str and type(pipeline) is str
+            and (reason is None or type(reason) is str)):
+        return None
+    key = id(attributes)
+    found = slot.by_attrs.get(key)
+    if found is not None:
+        for shape in <list>found:
+            if ((shape.status is status or <str>shape.status == <str>status)
+                    and <str>shape.event_type == <str>event_type
+                    and shape.reason == reason
+                    and <str>shape.pipeline == <str>pipeline):
+                return shape
+    if len(slot.shapes) >= MAX_SLOT_SHAPES:
+        return None
+    shape = _Shape()
+    shape.attrs, shape.status, shape.event_type = attributes, status, event_type
+    shape.reason, shape.pipeline, shape.n = reason, pipeline, 0
+    shape.folded = False
+    if attributes not in slot.sets:
+        if len(slot.sets) >= cap:
+            attributes = overflow
+            shape.folded = True
+        slot.sets.add(attributes)
+    shape.ckey = (status, attributes)
+    if found is None:
+        slot.by_attrs[key] = [shape]
+    else:
+        (<list>found).append(shape)
+    slot.shapes.append(shape)
+    return shape
 
 
 cdef inline object _join(ledger, list cache, Py_ssize_t k, dict joins, object b):
@@ -189,6 +302,7 @@ def observe(ledger, observations, overflow):
     cdef dict slots = {}
     cdef _Hop info
     cdef _Slot slot
+    cdef _Shape shape
     cdef long long b, h, full
     cdef uint64_t bits
     cdef double event_time = 0.0, observed, latency = 0.0, q
@@ -216,24 +330,30 @@ def observe(ledger, observations, overflow):
                     key = (b_obj, info.index)
             else:
                 b_obj = int(et_obj // size_obj)
-                key = (b_obj, info.index)
+                if info.index < 256 and -BIG < b_obj < BIG:  # the key the fast path gives it
+                    b = b_obj
+                    key = b * 256 + info.index
+                else:
+                    key = (b_obj, info.index)
             slot = slots.get(key)
             if slot is None:
                 slot = _slot(ledger, info, b_obj)
                 slots[key] = slot
-            # HopCounts.add(status, attributes, 1, cap), inline
-            attributes = obs.attributes
-            if attributes not in slot.sets:
-                if len(slot.sets) >= cap:
-                    slot.acc.overflow += 1
-                    attributes = overflow
+            # HopCounts.add(status, attributes, 1, cap): per shape, added up when the batch ends
+            shape = None if slot.direct else _shape_of(slot, obs, cap, overflow)
+            if shape is not None:
+                shape.n += 1
+                if shape.folded:
                     overflowed += 1
-                slot.sets.add(attributes)
-            ckey = (obs.status, attributes)
-            slot.counts[ckey] = slot.counts.get(ckey, 0) + 1
+                if slot.closed:
+                    slot.n_late += 1
+            else:
+                if not slot.direct:
+                    slot.flush()  # what was counted so far goes in first, in its order
+                    slot.direct = True
+                if _count_direct(slot, obs, cap, overflow):
+                    overflowed += 1
             if slot.closed:
-                slot.acc.late += 1
-                slot.acc.dirty = True
                 late += 1
             if fast:
                 observed = ob_obj
@@ -257,7 +377,12 @@ def observe(ledger, observations, overflow):
                     h = -1
             n_out = len(info.out_edges)
             if n_out:
-                bits = _edge_mask(ledger, info, hop, obs)
+                if shape is not None and info.memo_ok:
+                    if not shape.mask & HAS_MASK:
+                        shape.mask = _edge_mask(ledger, info, hop, obs) | HAS_MASK
+                    bits = shape.mask & ~HAS_MASK
+                else:
+                    bits = _edge_mask(ledger, info, hop, obs)
                 if bits:
                     for k in range(n_out):
                         if not (bits >> k) & 1:
@@ -306,6 +431,8 @@ def observe(ledger, observations, overflow):
                         if join.arrived_n != before:
                             leaks.add(event_id, ob_obj, b_obj * size_obj)
     finally:
+        for slot in slots.values():
+            slot.flush()
         stats.overflow_observations += overflowed
         stats.late_observations += late
     ledger._evict_ids_over_cap()
