@@ -25,7 +25,7 @@ from monitor.config.model import Edge, Expectation, ExpectKind, Hop, Pipeline
 from monitor.config.where import compile_where
 from monitor.ledger import core
 from monitor.ledger.ledger import PipelineLedger
-from monitor.ledger.sampling import id_hash
+from monitor.ledger.sampling import id_hash_python
 from monitor.records import Observation
 from monitor.sources import limits
 
@@ -178,7 +178,7 @@ def test_compiled_ledger_resumes_from_a_python_checkpoint_and_back() -> None:
 @compiled_only
 def test_the_compiled_id_hash_is_the_python_one() -> None:
     ids = ["", "e1", "evt-9f2c", "é" * 40, "x" * 256, "\U0001f600-id", "a\x00b"]
-    assert [core.batch.id_hash60(i) for i in ids] == [id_hash(i) for i in ids]
+    assert [core.batch.id_hash60(i) for i in ids] == [id_hash_python(i) for i in ids]
 
 
 @compiled_only

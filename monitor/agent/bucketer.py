@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from monitor.config.model import Config, Pipeline
 from monitor.ledger.aggregate import MAX_ID_LENGTH, EdgeIds, HopAggregate, SeriesCount, Sighting
-from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
+from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.ledger.sketch import LatencySketch
 from monitor.ledger.watermark import Watermark
 from monitor.records import Attributes, CountSample, Observation
@@ -92,7 +92,7 @@ class _PipelineBucketer:
         # An id too long for the server to take (``MAX_ID_LENGTH``) stays out of the
         # join sample, at the ``from`` and the ``to`` hop alike: counted, never joined.
         if obs.event_id is not None and len(obs.event_id) <= MAX_ID_LENGTH:
-            h = xxh3_64(obs.event_id.encode()) & HASH_MASK
+            h = id_hash(obs.event_id)
             if h >= self.threshold:
                 h = -1
         ms = int(obs.observed_time * 1000.0)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from monitor.config.where import reads_event_id
 from monitor.ledger.records import Completeness, EdgeResult
-from monitor.ledger.sampling import HASH_MASK, IdSampler, xxh3_64
+from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.records import Attributes, Observation
 from monitor.slo.model import (
     SLO,
@@ -354,7 +354,7 @@ class SLIRecorder:
             if route is None:
                 continue
             event_id = obs.event_id
-            h = -1 if event_id is None else xxh3_64(event_id.encode()) & HASH_MASK
+            h = -1 if event_id is None else id_hash(event_id)
             if route.by_shape:
                 shape = (obs.event_type, obs.status, obs.reason, obs.attributes)
                 passing = route.memo.get(shape)
