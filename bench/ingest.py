@@ -52,11 +52,12 @@ from monitor.config.model import Config, Edge, Hop, Pipeline
 from monitor.config.where import compile_where
 from monitor.demo import ndjson
 from monitor.engine import Engine
-from monitor.ledger import core
+from monitor.ledger import core, sampling
 from monitor.ledger.ledger import PipelineLedger
 from monitor.records import Observation, ObservationIn
 from monitor.reload import load_all
 from monitor.sim import Scenario, Simulator
+from monitor.slo import indicators
 from monitor.slo.model import SLO, LatencyIndicator
 from monitor.sources import limits
 from monitor.sources.push import decode_observations
@@ -198,12 +199,13 @@ def bare_decode(bodies: list[bytes]) -> None:
 def python_core() -> Iterator[None]:
     """Run the Python ingest core in this process, as ``HOPWATCH_PURE_PYTHON=1`` would (ledgers
     made inside take the Python join, push validation the numpy scan)."""
-    saved = core.batch, limits._compiled
+    saved = core.batch, limits._compiled, indicators.id_hash
     core.batch = limits._compiled = None  # type: ignore[misc]
+    indicators.id_hash = sampling.id_hash_python
     try:
         yield
     finally:
-        core.batch, limits._compiled = saved  # type: ignore[misc]
+        core.batch, limits._compiled, indicators.id_hash = saved  # type: ignore[misc]
 
 
 def in_process(
