@@ -6,12 +6,60 @@
 # ledger can see them (``popitem`` takes the newest, an update keeps its place, iteration and
 # ``items`` follow insertion). It is laid out like CPython's compact dict, without the objects:
 # two 8-byte arrays of entries and a 4-byte open-addressing index at most 2/3 full, so a pending
-# id costs 16 bytes of entry plus 6-12 of index (the dict of Python ints costs about 100). The
-# arrays come from PyMem_Malloc, so tracemalloc sees them as it sees a dict.
+# id costs 16 bytes of entry plus 6-12 of index (the dict of Python ints costs about 100).
+#
+# Small arrays come from PyMem_Malloc; arrays of ``_MAPPED`` bytes or more are their own anonymous
+# mappings, given back to the system whole when freed. Through glibc's malloc, a bucket's
+# arrays of a few MB landed in the heap once freed blocks had raised its mmap threshold, and RSS
+# crept up by ~1 MB per simulated minute of ids coming and going (fragmentation: the live memory
+# stayed flat). Both kinds are reported to tracemalloc, which sees them as it sees a dict.
 
-from cpython.mem cimport PyMem_Free as free, PyMem_Malloc as malloc, PyMem_Realloc as realloc
-from libc.string cimport memset
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
+from libc.string cimport memcpy, memset
+from posix.mman cimport MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap
+
+
+cdef extern from "Python.h":
+    int PyTraceMalloc_Track(unsigned int domain, uintptr_t ptr, size_t size)
+    int PyTraceMalloc_Untrack(unsigned int domain, uintptr_t ptr)
+
+
+cdef size_t _MAPPED = 1 << 18
+cdef unsigned int _TRACE_DOMAIN = 0x686F70  # "hop": tracemalloc sums every domain
+
+
+cdef void* _alloc(size_t size) except NULL:
+    cdef void* p
+    if size >= _MAPPED:
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if p == MAP_FAILED:
+            raise MemoryError()
+        PyTraceMalloc_Track(_TRACE_DOMAIN, <uintptr_t>p, size)
+        return p
+    p = PyMem_Malloc(size if size else 1)
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef void _release(void* p, size_t size) noexcept:
+    if p == NULL:
+        return
+    if size >= _MAPPED:
+        PyTraceMalloc_Untrack(_TRACE_DOMAIN, <uintptr_t>p)
+        munmap(p, size)
+    else:
+        PyMem_Free(p)
+
+
+cdef void* _resized(void* p, size_t old, size_t new, size_t keep) except NULL:
+    """A block of ``new`` bytes holding the first ``keep`` bytes of ``p`` (``old`` bytes, freed)."""
+    cdef void* out = _alloc(new)
+    if keep:
+        memcpy(out, p, keep)
+    _release(p, old)
+    return out
 
 cdef int32_t _EMPTY_SLOT = 0
 cdef int32_t _DELETED_SLOT = -1
@@ -44,9 +92,9 @@ cdef class IdMap:
         self.used = self.live = self.capacity = self.slots = self.filled = 0
 
     cdef void _free(self) noexcept:
-        free(self.keys)
-        free(self.values)
-        free(self.index)
+        _release(self.keys, self.capacity * sizeof(int64_t))
+        _release(self.values, self.capacity * sizeof(int64_t))
+        _release(self.index, self.slots * sizeof(int32_t))
 
     cdef Py_ssize_t _find(self, int64_t key) noexcept:
         """The index slot holding ``key``, or -1."""
@@ -69,8 +117,6 @@ cdef class IdMap:
         arrays grow by half when they are more than 4/5 live, else they are reused as they are
         (a join whose ids come and go rebuilds in place, without allocating)."""
         cdef Py_ssize_t n = 0, j, slots = 8, capacity = self.capacity, i, mask
-        cdef int64_t* keys
-        cdef int64_t* values
         cdef int32_t* index
         for j in range(self.used):
             if self.keys[j] != _GONE:
@@ -84,21 +130,26 @@ cdef class IdMap:
             slots <<= 1
         if slots > 0x7FFFFFFF:
             raise MemoryError("IdMap: too many ids for one bucket of one edge")
-        if capacity != self.capacity:
-            keys = <int64_t*>realloc(self.keys, capacity * sizeof(int64_t))
-            if keys == NULL:
-                raise MemoryError()
-            self.keys = keys
-            values = <int64_t*>realloc(self.values, capacity * sizeof(int64_t))
-            if values == NULL:
-                raise MemoryError()
-            self.values = values
+        cdef size_t old = self.capacity * sizeof(int64_t), size = capacity * sizeof(int64_t)
+        cdef void* keys
+        cdef void* values
+        if capacity != self.capacity:  # both new blocks first: a MemoryError changes nothing
+            keys = _alloc(size)
+            try:
+                values = _alloc(size)
+            except MemoryError:
+                _release(keys, size)
+                raise
+            if n:
+                memcpy(keys, self.keys, n * sizeof(int64_t))
+                memcpy(values, self.values, n * sizeof(int64_t))
+            _release(self.keys, old)
+            _release(self.values, old)
+            self.keys, self.values, self.capacity = <int64_t*>keys, <int64_t*>values, capacity
         if slots != self.slots:
-            index = <int32_t*>malloc(slots * sizeof(int32_t))
-            if index == NULL:
-                raise MemoryError()
-            free(self.index)
-            self.index = index
+            self.index = <int32_t*>_resized(
+                self.index, self.slots * sizeof(int32_t), slots * sizeof(int32_t), 0)
+            self.slots = slots
         memset(self.index, 0, slots * sizeof(int32_t))
         index = self.index
         self.slots, self.capacity, self.used, self.live, self.filled = slots, capacity, n, n, n
