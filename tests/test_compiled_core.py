@@ -278,3 +278,24 @@ def test_the_compiled_id_table_behaves_as_a_dict(ops) -> None:
         assert (key in table) == (key in reference)
     assert table.items() == list(reference.items())
     assert list(table) == list(reference) and len(table) == len(reference)
+
+
+ALLOWED_IN_COMPILED = ("libc.", "cpython.", "posix.mman", "numpy", "monitor.ledger.")
+"""What the compiled cores may import: C and CPython headers, memory mappings, numpy and their
+own layer; no clock, file, socket or upper layer (``tests/test_architecture.py`` reads only
+``.py`` files, so the Cython sources are held to the pure core's rule here)."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "monitor").rglob("*.pyx")) + sorted((ROOT / "monitor").rglob("*.pxi")),
+    ids=lambda p: p.name,
+)
+def test_the_compiled_cores_import_only_c_numpy_and_their_own_layer(path: Path) -> None:
+    imported = [
+        line.split()[1]
+        for line in path.read_text().splitlines()
+        if line.startswith(("import ", "from ", "cimport "))
+    ]
+    bad = [name for name in imported if not name.startswith(ALLOWED_IN_COMPILED)]
+    assert not bad, f"{path.name} imports {bad}"
