@@ -500,6 +500,11 @@ class Daemon:
             "listening",
             extra={"listen": f"{host}:{port}", "ingest_core": ingest_core.NAME},  # issue 16
         )
+        for module, error in ingest_core.UNLOADABLE.items():
+            log.warning(
+                "compiled core not loaded; running the Python one",
+                extra={"module": module, "error": error},
+            )
         async with open_clients() as clients:
             tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.tick_forever())]
             tasks.append(asyncio.create_task(self.notifier.run(self.clock, clients)))

@@ -299,3 +299,15 @@ def test_the_compiled_cores_import_only_c_numpy_and_their_own_layer(path: Path) 
     ]
     bad = [name for name in imported if not name.startswith(ALLOWED_IN_COMPILED)]
     assert not bad, f"{path.name} imports {bad}"
+
+
+def test_a_compiled_core_that_is_there_but_broken_falls_back_and_says_why(monkeypatch) -> None:
+    def broken(name: str) -> None:
+        raise ImportError(f"{name}: undefined symbol: XXH3_64bits")
+
+    monkeypatch.setattr(core.importlib, "import_module", broken)
+    monkeypatch.setattr(core, "UNLOADABLE", {})
+    assert core.compiled("monitor.ledger._batch") is None
+    assert core.UNLOADABLE == {
+        "monitor.ledger._batch": "ImportError: monitor.ledger._batch: undefined symbol: XXH3_64bits"
+    }

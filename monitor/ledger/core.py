@@ -24,13 +24,21 @@ cores are built."""
 
 
 def compiled(module: str) -> ModuleType | None:
-    """The compiled module ``module``, or None when it is not built or ``PURE_PYTHON_ENV`` is set."""
+    """The compiled module ``module``, or None when it is not built, does not load (built for
+    another numpy or Python: the error is kept in ``UNLOADABLE``) or ``PURE_PYTHON_ENV`` is set."""
     if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
         return None
     try:
         return importlib.import_module(module)
-    except ImportError:
+    except ModuleNotFoundError:
         return None
+    except Exception as error:  # an extension that is there but broken must not stop hopwatch
+        UNLOADABLE[module] = f"{type(error).__name__}: {error}"
+        return None
+
+
+UNLOADABLE: dict[str, str] = {}
+"""Compiled modules that are there but failed to load, with the error (the daemon logs it)."""
 
 
 batch: Final = compiled("monitor.ledger._batch")
