@@ -36,6 +36,7 @@ from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
 from monitor.sources.health import SourceHealth, SourceKey
 from monitor.sources.kafka import KafkaRunner
+from monitor.sources.kafka_journal import OffsetJournal
 from monitor.sources.pull import SourceRunner
 from monitor.stats import DaemonStats
 from monitor.store import Store
@@ -88,6 +89,8 @@ class Daemon:
         self.store = store
         self.sources = SourceRunner.from_config(config)
         self.kafka = _kafka_runner(config)
+        self.kafka_journal = OffsetJournal()
+        """The kafka sources' offsets of every begun engine checkpoint not yet superseded."""
         # Pulled sources' health is judged on the engine's tick, alongside every other check.
         verdict_sources = [self.sources.verdicts]
         if self.kafka is not None:
@@ -163,6 +166,7 @@ class Daemon:
                     "gap_seconds": round(now - since, 3),
                 },
             )
+        self._restore_kafka(at)
         self._restore_sources()
         self.engine.load_alerts(Alert.from_json(a) for a in self.store.load_alerts())
         self.notifier.start(self.engine.view().alerts, now)
@@ -176,17 +180,48 @@ class Daemon:
         just took is in the write-ahead log, fsync'ed (``monitor.durability``)."""
         await self.durability.durable(kind, items, now)
 
-    def _restore_kafka(self) -> None:
+    def _restore_kafka(self, engine_at: float | None) -> None:
+        """Resume the kafka sources at the offsets of the engine checkpoint just restored (of
+        ``engine_at``; None: no checkpoint, so the group's commits, which are never ahead)."""
         saved = self.store.load_checkpoint(KAFKA_CHECKPOINT) if self.kafka is not None else None
         if saved is None or self.kafka is None:
             return
+        blob: bytes | None
         try:
-            self.kafka.restore(saved[1])
+            self.kafka_journal = OffsetJournal.decode(saved[1])
+        except ValueError:  # an older hopwatch saved the offsets alone
+            blob, exact = saved[1], saved[0] == engine_at
+        else:
+            if engine_at is None:
+                return
+            blob, exact = self.kafka_journal.for_checkpoint(engine_at)
+        if not exact:
+            log.warning(
+                "kafka offsets of the restored checkpoint not found; resuming from older ones "
+                "(records since may count twice)",
+                extra={"checkpoint_at": engine_at},
+            )
+        if blob is None:
+            return
+        try:
+            self.kafka.restore(blob)
         except Exception:  # then the group's committed offsets (never ahead of a checkpoint)
             log.exception("kafka sources' checkpoint unreadable; resuming from the group's offsets")
 
+    def _begin_kafka(self, now: float) -> None:
+        """Before an engine checkpoint of ``now`` is written: save its offsets in the journal."""
+        if self.kafka is not None:
+            self.kafka_journal.begin(now, self.kafka.to_bytes())
+            self.store.save_checkpoint(KAFKA_CHECKPOINT, now, self.kafka_journal.encode())
+
+    def _kafka_settled(self, at: float) -> None:
+        """The engine checkpoint of ``at`` is on disk: commit its offsets to the group."""
+        if self.kafka is not None:
+            offsets = self.kafka_journal.settled(at)
+            if offsets is not None:
+                self.kafka.commit_saved(offsets)
+
     def _restore_sources(self) -> None:
-        self._restore_kafka()
         saved = self.store.load_checkpoint(SOURCES_CHECKPOINT) if self.sources.sources else None
         if saved is None:
             return
@@ -215,7 +250,9 @@ class Daemon:
                 self._persist(self._outbox[0])
                 self._outbox.pop(0)
             self.store.beat(now)
-            self.durability.poll()
+            done = self.durability.poll()
+            if done is not None and done.ok:
+                self._kafka_settled(done.at)
             if now - self._last_checkpoint >= self.checkpoint_interval:
                 if self.background_checkpoints:
                     self.checkpoint_in_background(now)
@@ -281,13 +318,19 @@ class Daemon:
     def checkpoint(self, now: float | None = None) -> None:
         """Checkpoint synchronously, here and now (shutdown, tests): the loop waits for it."""
         now = self.clock.now() if now is None else now
+        self._begin_kafka(now)
         self.durability.checkpoint_now(now)
+        self._kafka_settled(now)
         self._save_side_state(now)
         self.stats.checkpoints += 1
 
     def checkpoint_in_background(self, now: float) -> None:
         """Fork the engine's checkpoint (``monitor.store.snapshot``); the loop goes on serving.
         The WAL segments it covers are deleted when ``tick`` sees it finished."""
+        if self.durability.background.running:
+            return  # the previous one still runs: try again at the next tick
+        # The offsets first: the child may have renamed its file before this returns.
+        self._begin_kafka(now)
         if self.durability.begin_checkpoint(now):
             self._save_side_state(now)
             self.stats.checkpoints += 1
@@ -296,12 +339,6 @@ class Daemon:
     def _save_side_state(self, now: float) -> None:
         if self.sources.sources:
             self.store.save_checkpoint(SOURCES_CHECKPOINT, now, self.sources.to_bytes())
-        if self.kafka is not None:
-            # A new checkpoint begins only once the previous one is written: commit its offsets.
-            self.kafka.committed()
-            self.store.save_checkpoint(KAFKA_CHECKPOINT, now, self.kafka.to_bytes())
-            if not self.background_checkpoints:
-                self.kafka.committed()  # written synchronously: already durable
         self.store.beat(now)
         self._last_checkpoint = now
 

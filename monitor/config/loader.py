@@ -157,6 +157,12 @@ def _source(
             ),
             event_type=spec.event_type,
             max_lag=spec.max_lag,
+            consumer=tuple(
+                sorted(
+                    (k, str(v).lower() if isinstance(v, bool) else str(v))
+                    for k, v in spec.consumer.items()
+                )
+            ),
             **common,  # type: ignore[arg-type]
         )
     assert isinstance(spec, HttpJsonSourceSpec)

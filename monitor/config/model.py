@@ -155,6 +155,8 @@ class KafkaSource:
     max_lag: float | None = None
     status: str = "ok"
     schedule: Schedule = Schedule()
+    consumer: tuple[tuple[str, str], ...] = ()
+    """Extra librdkafka consumer settings, as (name, value) strings."""
     kind: SourceKind = SourceKind.KAFKA
 
 

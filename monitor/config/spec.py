@@ -538,6 +538,30 @@ class HttpJsonSourceSpec(_PullSourceSpec):
 FieldPath = Annotated[str, AfterValidator(_field_path)]
 
 
+KAFKA_OWNED = frozenset(
+    {
+        "bootstrap.servers",
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "auto.offset.reset",
+    }
+)
+"""Consumer settings hopwatch sets itself: its exactly-once offsets depend on them."""
+
+
+def _consumer_properties(
+    value: dict[str, str | int | float | bool],
+) -> dict[str, str | int | float | bool]:
+    owned = sorted(KAFKA_OWNED.intersection(value))
+    if owned:
+        raise invalid(
+            f"{', '.join(owned)} is set by hopwatch (it commits offsets only after a checkpoint)",
+            "remove it; the source's own bootstrap_servers and group_id keys set those two",
+        )
+    return value
+
+
 class KafkaFieldsSpec(Spec):
     """Paths into a record: dotted payload paths, ``header:NAME``, ``@key``, ``@timestamp``."""
 
@@ -565,6 +589,10 @@ class KafkaSourceSpec(_PullSourceSpec):
     max_lag: Duration | None = None
     interval: Duration = 5.0
     timeout: Duration = 5.0
+    consumer: Annotated[
+        dict[str, str | int | float | bool], AfterValidator(_consumer_properties)
+    ] = Field(default_factory=dict)
+    """Extra librdkafka consumer settings (TLS, SASL, ``session.timeout.ms`` ...)."""
 
 
 SourceSpec = Annotated[

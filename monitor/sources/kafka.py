@@ -7,7 +7,8 @@ committed, a restart would count everything since the group's last commit twice.
 pulled sources save the counts they reported (``monitor.sources.reported``), ``KafkaRunner`` saves
 the next offset of every partition with the sources' checkpoint (same instant as the engine's),
 seeks to those offsets whenever a partition is assigned (restart or rebalance), and commits them
-to the group only after that checkpoint is written (``committed``) — the group's offsets are then
+to the group only after that checkpoint is written (``commit_saved``; ``kafka_journal`` keeps
+the offsets of every begun checkpoint until it is) — the group's offsets are then
 what monitoring tools read as hopwatch's lag, never ahead of what hopwatch holds.
 
 Mapping (``RecordMapper``): each record's payload is decoded by a named decoder (``DECODERS``;
@@ -210,6 +211,7 @@ class KafkaHopSource:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "client.id": f"hopwatch-{self.key}",
+                **dict(self.spec.consumer),
             }
         )
         self.consumer.subscribe([self.spec.topic], on_assign=self._on_assign)
@@ -316,12 +318,10 @@ class KafkaRunner:
             s.key: SourceHealth(s.key, grace=s.spec.schedule.grace) for s in self.sources
         }
         self._gaps: dict[SourceKey, Gap] = {}
-        self._saved: list[dict[int, int]] | None = None
 
     def to_bytes(self) -> bytes:
-        """Every source's next offsets, saved in the same checkpoint as the engine's ledger
-        (and remembered: ``committed`` commits exactly these once that checkpoint is written)."""
-        self._saved = [dict(s.offsets) for s in self.sources]
+        """Every source's next offsets, to be saved with the engine's checkpoint of this instant
+        (``monitor.sources.kafka_journal`` keeps the two together)."""
         return msgspec.msgpack.encode(
             [
                 [s.key.pipeline, s.key.hop, s.key.source, s.spec.topic, s.offsets]
@@ -329,21 +329,29 @@ class KafkaRunner:
             ]
         )
 
+    @staticmethod
+    def _decode(data: bytes) -> dict[tuple[str, str, str, str], dict[int, int]]:
+        return {
+            (p, h, n, t): {int(k): int(v) for k, v in o.items()}
+            for p, h, n, t, o in msgspec.msgpack.decode(data)
+        }
+
     def restore(self, data: bytes) -> None:
         """Resume from ``to_bytes``; a source whose topic changed starts from the group's offsets."""
-        saved = {(p, h, n, t): o for p, h, n, t, o in msgspec.msgpack.decode(data)}
+        saved = self._decode(data)
         for s in self.sources:
             offsets = saved.get((s.key.pipeline, s.key.hop, s.key.source, s.spec.topic))
             if offsets is not None:
-                s.offsets = {int(k): int(v) for k, v in offsets.items()}
+                s.offsets = offsets
 
-    def committed(self) -> None:
-        """The checkpoint holding the last ``to_bytes`` is written: the group may know them."""
-        if self._saved is None:
-            return
-        for s, offsets in zip(self.sources, self._saved, strict=True):
-            s.commit(offsets)
-        self._saved = None
+    def commit_saved(self, data: bytes) -> None:
+        """The checkpoint holding ``data`` (a ``to_bytes``) is written: the group may know those
+        offsets (what monitoring tools read as hopwatch's lag, never ahead of what it holds)."""
+        saved = self._decode(data)
+        for s in self.sources:
+            offsets = saved.get((s.key.pipeline, s.key.hop, s.key.source, s.spec.topic))
+            if offsets:
+                s.commit(offsets)
 
     async def run(self, sink: Sink, now: Callable[[], float]) -> None:
         """Fetch (off the loop) and feed every source until cancelled; closes them on the way out."""
