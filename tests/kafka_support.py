@@ -16,7 +16,7 @@ HOPS = ("sdk", "ingest", "crm")
 PIPELINE = """\
 pipelines:
   - name: signup
-    attributes: [region]
+    attributes: [region]{timing}
     id_sampling: {sampling}
     hops:
 {hops}
@@ -26,9 +26,19 @@ pipelines:
 """
 
 
-def config_text(bootstrap: str | None, sampling: float = 1.0, extra: str = "") -> str:
-    """Hops that are kafka topics ``hop-<name>`` (or plain hops when ``bootstrap`` is None)."""
+def config_text(
+    bootstrap: str | None,
+    sampling: float = 1.0,
+    extra: str = "",
+    *,
+    timing: str = "",
+    consumer: str = "",
+) -> str:
+    """Hops that are kafka topics ``hop-<name>`` (or plain hops when ``bootstrap`` is None);
+    ``timing`` adds pipeline keys (``bucket: 10s``), ``consumer`` the sources' librdkafka settings
+    (``{session.timeout.ms: 6000}``)."""
     hops = []
+    consumer_line = f"\n            consumer: {consumer}" if consumer else ""
     for hop in HOPS:
         if bootstrap is None:
             hops.append(f"      - {{name: {hop}}}")
@@ -38,7 +48,7 @@ def config_text(bootstrap: str | None, sampling: float = 1.0, extra: str = "") -
         sources:
           - kind: kafka
             bootstrap_servers: "{bootstrap}"
-            topic: hop-{hop}
+            topic: hop-{hop}{consumer_line}
             fields:
               event_id: id
               event_type: type
@@ -51,7 +61,11 @@ def config_text(bootstrap: str | None, sampling: float = 1.0, extra: str = "") -
     return (
         "apiVersion: hopwatch/v1\nserver:\n  auth: {open: true}\n"
         + extra
-        + PIPELINE.format(sampling=sampling, hops="\n".join(hops))
+        + PIPELINE.format(
+            sampling=sampling,
+            hops="\n".join(hops),
+            timing="".join(f"\n    {line}" for line in timing.splitlines()),
+        )
     )
 
 

@@ -62,6 +62,7 @@ def create_app(
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/", status.index, methods=["GET"]),
             Route("/edges/{pipeline}/{edge}", status.edge, methods=["GET"]),
+            Route("/api/v1/edges/{pipeline}/{edge}", status.edge_buckets, methods=["GET"]),
             Route("/api/v1/status", status.status, methods=["GET"]),
         ],
         exception_handlers={Problem: handle_problem},

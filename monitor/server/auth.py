@@ -47,6 +47,7 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], Scope]] = {
     ("/readyz", "GET"): Scope.READ,
     ("/", "GET"): Scope.READ,
     ("/edges/{pipeline}/{edge}", "GET"): Scope.READ,
+    ("/api/v1/edges/{pipeline}/{edge}", "GET"): Scope.READ,
     ("/api/v1/status", "GET"): Scope.READ,
     ("/openapi.json", "GET"): Scope.READ,
     ("/api/v1/alerts", "GET"): Scope.READ,

@@ -296,6 +296,19 @@ def document() -> dict[str, Any]:
                 },
             },
         },
+        "/api/v1/edges/{pipeline}/{edge}": {
+            "parameters": [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in ("pipeline", "edge")
+            ],
+            "get": {
+                "summary": "one edge's closed buckets, oldest first (JSON)",
+                "responses": {
+                    "200": _answer("OK", _ANY_LIST),
+                    "404": _answer("no such edge", {"type": "object"}),
+                },
+            },
+        },
         "/api/v1/status": _get(
             "the last tick and alert counts (what the status page polls)", {"type": "object"}
         ),

@@ -30,6 +30,7 @@ from monitor.config.model import Edge, Pipeline
 from monitor.engine_view import EngineView
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.routing.silence import SilenceState
+from monitor.server.api import edge_result_json
 from monitor.server.problems import json_response
 from monitor.server.runtime import Runtime
 
@@ -785,6 +786,23 @@ class StatusPage:
         now = self.runtime.clock.now()
         history = await run_in_threadpool(self._history, pipeline, edge, view, now)
         return HTMLResponse(render_edge(pipeline, edge, view, history, now))
+
+    async def edge_buckets(self, request: Request) -> Response:
+        """The same history as JSON, oldest first: each closed bucket's expected, arrived,
+        missing, duplicates, late and completeness, for scripts and end-to-end tests."""
+        name, edge_name = request.path_params["pipeline"], request.path_params["edge"]
+        pipeline = self.runtime.config.pipeline(name)
+        edge = (
+            None
+            if pipeline is None
+            else next((e for e in pipeline.edges if e.name == edge_name), None)
+        )
+        if pipeline is None or edge is None:
+            return json_response({"error": f"no edge {edge_name!r} in pipeline {name!r}"}, 404)
+        view = self.runtime.engine.view()
+        now = self.runtime.clock.now()
+        history = await run_in_threadpool(self._history, pipeline, edge, view, now)
+        return json_response([edge_result_json(r) for r in history])
 
     def _history(
         self, pipeline: Pipeline, edge: Edge, view: EngineView, now: float
