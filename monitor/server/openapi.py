@@ -39,6 +39,12 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_EDGE_PATH = [
+    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+    for n in ("pipeline", "edge")
+]
+
+
 def _answer(description: str, schema: dict[str, Any] | None = None, media: str = _JSON) -> Any:
     if schema is None:
         return {"description": description}
@@ -284,10 +290,7 @@ def document() -> dict[str, Any]:
         "/openapi.json": _get("this document", {"type": "object"}),
         "/": _get("the status page (HTML)", {"type": "string"}, "text/html"),
         "/edges/{pipeline}/{edge}": {
-            "parameters": [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in ("pipeline", "edge")
-            ],
+            "parameters": _EDGE_PATH,
             "get": {
                 "summary": "one edge's history (HTML)",
                 "responses": {
@@ -297,10 +300,7 @@ def document() -> dict[str, Any]:
             },
         },
         "/api/v1/edges/{pipeline}/{edge}": {
-            "parameters": [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in ("pipeline", "edge")
-            ],
+            "parameters": _EDGE_PATH,
             "get": {
                 "summary": "one edge's closed buckets, oldest first (JSON)",
                 "responses": {

@@ -90,7 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster.create_topic(topic)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+    def _until_stdin_closes() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=_until_stdin_closes, daemon=True).start()
     print(cluster.bootstrap_servers, flush=True)
     done.wait()
     cluster.close()
