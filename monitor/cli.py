@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--group", default="hopwatch-workers", help="worker mode: consumer group")
     run.add_argument(
+        "--consumer",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_consumer_setting,
+        default=[],
+        help="worker mode: a librdkafka consumer setting (TLS, SASL, session.timeout.ms …); "
+        "repeatable",
+    )
+    run.add_argument(
         "--server", metavar="URL", help="agent mode: the server (overrides agent.server)"
     )
     run.add_argument(
@@ -486,6 +495,25 @@ def _auth_ok(server: object) -> bool:
     return True
 
 
+WORKER_OWNED = frozenset({"bootstrap.servers", "group.id", "enable.auto.commit"})
+"""Consumer settings a worker sets itself (``--kafka``, ``--group``; commits after the ack)."""
+
+
+def _consumer_setting(text: str) -> tuple[str, str]:
+    """``--consumer KEY=VALUE``; hopwatch's own settings are refused with the flag to use."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE (e.g. session.timeout.ms=6000)"
+        )
+    if key.strip() in WORKER_OWNED:
+        raise argparse.ArgumentTypeError(
+            f"{key.strip()} is set by hopwatch (use --kafka and --group; offsets are committed "
+            "only after the judge acknowledged them)"
+        )
+    return key.strip(), value.strip()
+
+
 def _run_worker(args: argparse.Namespace, config: object) -> int:
     """``hopwatch run --mode worker``: partitions of the observations topic, aggregates to the
     judge. Every worker of a group sends under one agent id (``--agent-id``, default the group),
@@ -518,6 +546,7 @@ def _run_worker(args: argparse.Namespace, config: object) -> int:
         group_id=args.group,
         server_url=url,
         agent_id=args.agent_id or config.agent.agent_id or args.group,
+        consumer_config=dict(args.consumer),
     )
     worker.run(config.agent.flush_interval, lambda: stop)
     return 0

@@ -7,11 +7,14 @@ from typing import Any
 
 import msgspec
 
+from monitor.demo import to_wire
 from monitor.ledger.ledger import Closed
 from monitor.records import Observation
 
 START = 1_700_000_040.0  # a minute boundary
 HOPS = ("sdk", "ingest", "crm")
+item = to_wire
+"""An observation as a client produces it to the observations topic (the push API item)."""
 
 PIPELINE = """\
 pipelines:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +23,8 @@ import pytest
 
 pytest.importorskip("confluent_kafka")
 
-from kafka_support import HOPS, as_record, config_text
-from process_support import mock_cluster, start
+from kafka_support import HOPS, as_record, config_text, item
+from process_support import ROOT, mock_cluster, start
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
@@ -35,6 +37,8 @@ from monitor.testing import free_port
 
 BUCKET, LATENESS, SPAN = 10, 40, 30
 FAST_GROUP = "{session.timeout.ms: 6000, heartbeat.interval.ms: 500}"
+FAST_WORKER = ("session.timeout.ms=6000", "heartbeat.interval.ms=500")
+TOPIC = "observations"
 EDGE_COUNTS = ("expected", "arrived", "missing", "duplicates", "late")
 EDGES = ("sdk->ingest", "ingest->crm")
 
@@ -88,6 +92,31 @@ def produce(bootstrap: str, observations: list[Observation]) -> None:
         key, value, headers = as_record(o)
         producer.produce(f"hop-{o.hop}", value=value, key=key, headers=headers)
     assert producer.flush(30) == 0
+
+
+def equal_to_one_engine(
+    port: int, config: Config, observations: list[Observation], start_at: float
+) -> dict[tuple[str, float], tuple[int, ...]]:
+    """Wait for every bucket to close, then assert the daemon's hop totals and edge buckets (its
+    HTTP API) are one engine's fed ``observations``; returns the edge buckets."""
+    close_at = start_at + SPAN + LATENESS + BUCKET
+    assert time.time() < start_at + BUCKET + LATENESS, "a bucket closed before everything was read"
+    wait_for(
+        "every bucket to close",
+        lambda: len(edge_buckets(port)) == len(EDGES) * SPAN // BUCKET,
+        close_at - time.time() + 30,
+    )
+    want = truth(config, observations, close_at).view()
+    assert hop_counts(metrics(port)) == {
+        (hop, status): n for (_, hop, status), n in want.hop_totals.items()
+    }
+    want_edges = {
+        (edge, r.bucket_start): (r.expected, r.arrived, r.missing, r.duplicates, r.late)
+        for (_, edge), results in want.recent_edges.items()
+        for r in results
+    }
+    assert edge_buckets(port) == want_edges
+    return want_edges
 
 
 def truth(config: Config, observations: list[Observation], close_at: float) -> Engine:
@@ -147,27 +176,8 @@ def test_a_kafka_hop_daemon_killed_and_restarted_counts_every_record_once(tmp_pa
                 lambda: sum(hop_counts(metrics(port)).values()) >= len(observations),
                 90,
             )
-            close_at = start_at + SPAN + LATENESS + BUCKET
-            assert time.time() < start_at + BUCKET + LATENESS, "a bucket closed before the re-read"
-            buckets = SPAN // BUCKET
-            wait_for(
-                "every bucket to close",
-                lambda: len(edge_buckets(port)) == len(EDGES) * buckets,
-                close_at - time.time() + 30,
-            )
-            want = truth(config, observations, close_at).view()
-            assert hop_counts(metrics(port)) == {
-                (hop, status): n for (_, hop, status), n in want.hop_totals.items()
-            }
-            want_edges = {
-                (edge, r.bucket_start): (r.expected, r.arrived, r.missing, r.duplicates, r.late)
-                for (_, edge), results in want.recent_edges.items()
-                for r in results
-            }
-            assert edge_buckets(port) == want_edges
-            assert (
-                sum(want_edges[(EDGES[0], start_at + i * BUCKET)][0] for i in range(buckets)) > 1000
-            )
+            want_edges = equal_to_one_engine(port, config, observations, start_at)
+            assert sum(n[0] for (e, _), n in want_edges.items() if e == EDGES[0]) > 1000
             sample = metrics(port)
             lags = [
                 v
@@ -198,3 +208,63 @@ def committed(bootstrap: str, config: Config) -> dict[str, int]:
         out[spec.topic] = sum(max(0, tp.offset) for tp in consumer.committed(parts, timeout=10))  # type: ignore[union-attr]
         consumer.close()
     return out
+
+
+def worker(path: Path, bootstrap: str, port: int, log: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--mode", "worker", "--config", str(path),
+         "--kafka", bootstrap, "--topic", TOPIC, "--group", "hopwatch-workers",
+         "--server", f"http://127.0.0.1:{port}", "--agent-id", "workers",
+         *(a for kv in FAST_WORKER for a in ("--consumer", kv))],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow  # ~2 minutes: group joins, a session timeout, buckets closing
+def test_two_worker_processes_one_killed_mid_stream_give_the_results_of_one_engine(
+    tmp_path: Path,
+) -> None:
+    from monitor.client.kafka import KafkaTransport
+
+    with mock_cluster(TOPIC) as bootstrap:
+        path = tmp_path / "hopwatch.yaml"
+        path.write_text(
+            config_text(
+                None, extra="agent:\n  flush_interval: 1s\n",
+                timing=f"bucket: {BUCKET}s\nallowed_lateness: {LATENESS}s",
+            )
+        )  # fmt: skip
+        config = load_config(path)
+        start_at = math.ceil(time.time() / BUCKET) * BUCKET + 30
+        observations = traffic(config, start_at)
+        third = len(observations) // 3
+        data, port = tmp_path / "data", free_port()
+        log = (tmp_path / "processes.log").open("w")
+        transport = KafkaTransport(bootstrap, TOPIC)
+
+        def counted() -> int:
+            return sum(hop_counts(metrics(port)).values())
+
+        judge = start(path, data, port, stderr=log)
+        workers = [worker(path, bootstrap, port, log) for _ in range(2)]
+        try:
+            transport.send(item(o) for o in observations[:third])
+            assert transport.flush() == 0
+            wait_for("the first third", lambda: counted() == third, 90)
+            transport.send(item(o) for o in observations[third : 2 * third])
+            assert transport.flush() == 0
+            time.sleep(0.5)  # mid-stream: read, not all of it acknowledged
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait(10)
+            transport.send(item(o) for o in observations[2 * third :])
+            assert transport.flush() == 0
+            wait_for("every observation", lambda: counted() >= len(observations), 120)
+            equal_to_one_engine(port, config, observations, start_at)
+            workers[1].send_signal(signal.SIGTERM)
+            assert workers[1].wait(30) == 0
+            judge.send_signal(signal.SIGTERM)
+            assert judge.wait(30) == 0
+        finally:
+            for p in (*workers, judge):
+                if p.poll() is None:
+                    p.kill()
