@@ -44,6 +44,7 @@ PURE = [
     "engine.py",
     "engine_view.py",
     "engine_record.py",
+    "leadership.py",
 ]
 """The judging core: pure functions of their inputs and an explicit ``now``."""
 
@@ -97,6 +98,7 @@ LAYERS: Mapping[int, tuple[str, ...]] = {
         "stats",
         "logs",
         "clock",
+        "leadership",
     ),
     1: ("config",),
     2: ("ledger",),
