@@ -156,6 +156,12 @@ class PostgresLog:
             self._open = False
             self.shared.close()
 
+    def abandon(self) -> None:
+        """A deposed leader's stop: drop what is pending (the new leader owns the log)."""
+        self._pending.clear()
+        self._open = False
+        self.shared.close()
+
 
 class PgSnapshots:
     """The engine checkpoint as the ``engine`` row of ``hopwatch_checkpoints``."""
