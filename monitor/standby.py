@@ -21,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable
+from typing import Any, Final, Protocol
 
+from monitor.durability import Durability
+from monitor.engine import Engine
 from monitor.leadership import Leadership, Outcome, Role, Rules, may_lead, step
+from monitor.routing.silence import SilenceBook
+from monitor.stats import DaemonStats
+from monitor.store.shared import SharedState
 from monitor.store.wal_pg import ENGINE_CHECKPOINT
-
-if TYPE_CHECKING:
-    from monitor.daemon import Daemon
 
 log = logging.getLogger("hopwatch.standby")
 
@@ -35,6 +38,25 @@ ATTEMPT_INTERVAL: Final = 1.0
 """Seconds between lock attempts: a standby takes over at most this long after the lock is free."""
 EXIT_DEMOTED: Final = 3
 """``hopwatch run``'s exit status after losing leadership (restart it: it rejoins as a standby)."""
+
+
+class Daemon(Protocol):
+    """What the election and the follower use of ``monitor.daemon.Daemon``."""
+
+    shared: SharedState | None
+    leading: bool
+    durability: Durability
+    stats: DaemonStats
+    silences: SilenceBook
+    followed_at: float | None
+
+    def take_over(self) -> None: ...
+
+    def step_down(self, why: str) -> None: ...
+
+    def fresh_engine(self) -> Engine: ...
+
+    def use_view(self, engine: Engine, alerts: Iterable[dict[str, Any]]) -> None: ...
 
 
 class Elector:

@@ -107,7 +107,7 @@ LAYERS: Mapping[int, tuple[str, ...]] = {
     5: ("engine", "engine_view", "engine_record"),
     6: ("notify", "sources", "store", "export", "sim", "client", "durability"),
     7: ("server", "agent"),  # an agent serves the push API locally with the server's handlers
-    8: ("daemon", "daemon_address", "reload", "testing", "testing_fakes", "validate"),
+    8: ("daemon", "daemon_address", "standby", "reload", "testing", "testing_fakes", "validate"),
     9: ("demo", "replay", "cli", "slo_cli", "silence_cli", "__main__"),
 }
 """Records at the bottom, then config, ledger, judges, alerts, the engine, the adapters at the
