@@ -121,7 +121,8 @@ def follow(daemon: Daemon) -> bool:
         return True
     except Exception:
         daemon.stats.tick_errors += 1
-        log.exception("following the leader's checkpoint failed; retrying at the next tick")
+        if daemon.stats.tick_errors % 60 == 1:  # not a traceback every second
+            log.exception("following the leader's checkpoint failed; retrying at the next tick")
         return False
 
 

@@ -221,3 +221,33 @@ def test_a_standby_takes_over_a_firing_alert_without_a_second_page_and_resolves_
         assert takeover < 5.0
         metrics = httpx.get(f"http://127.0.0.1:{ports[1]}/metrics").text
         assert "hopwatch_leader 1.0" in metrics and "hopwatch_leader_term 2.0" in metrics
+
+
+@pytest.mark.slow
+def test_a_leader_whose_lock_session_is_ended_exits_with_status_3_and_the_standby_leads(
+    tmp_path: Path, postgres: int, pg_database: str
+) -> None:
+    """The server side ends the leader's session (what ``idle_session_timeout`` does to a hung
+    leader, or an operator with ``pg_terminate_backend``): the leader stops and exits 3 without
+    writing, the standby leads in the next term."""
+    from pg_support import pg_query
+
+    with (
+        FakeWebhook() as hook,
+        servers(tmp_path, pg_url(postgres, pg_database), hook.url) as (
+            ports,
+            procs,
+        ),
+    ):
+        pg_query(
+            postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+            "AND application_name LIKE %s",
+            [pg_database, f"hopwatch-leader-lock %:127.0.0.1:{ports[0]}"],
+        )
+        assert procs[0].wait(15) == 3
+        wait_for(lambda: ready(ports[1]) == 200, 15, "the standby to take over")
+        log = (tmp_path / "server0.log").read_text()
+        assert "this server stops judging and exits" in log, log
+        metrics = httpx.get(f"http://127.0.0.1:{ports[1]}/metrics").text
+        assert "hopwatch_leader_term 2.0" in metrics
