@@ -604,12 +604,12 @@ class Daemon:
 
         app.state.registry.register(LeaderCollector(self))
         postgres = self.config.storage.postgres
-        if self.shared is None or postgres is None:
+        if self.shared is None:
             self.start()
         else:  # a standby until the lock says otherwise: reads from the leader's checkpoint
             from monitor.standby import Elector, follow
 
-            self.elector = Elector(self, postgres.lease)
+            self.elector = Elector(self, postgres.lease if postgres else self.shared.lock.lease)
             follow(self)
             self._ready = True
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
