@@ -2,6 +2,7 @@
 ratio to restarting a single SQLite server after the same ``kill -9``, measured in the same run.
 
 Starts its own PostgreSQL (as the ``postgres`` user when run as root), then:
+- context: an empty server's start (spawn to ``/readyz`` 200), what any restart pays first;
 - reference: one server on SQLite is fed ``--events`` observations, killed with ``kill -9`` and
   started again; the time from the kill to ``/readyz`` answering 200 (process start, restore of
   the checkpoint, replay of the write-ahead log);
@@ -149,6 +150,20 @@ def reference(tmp: Path, events: int) -> float:
     return seconds
 
 
+def cold_start(tmp: Path) -> float:
+    """Seconds from spawning a server with no state to ``/readyz`` 200: process start alone."""
+    config = tmp / "empty.yaml"
+    config.write_text(CONFIG.format(storage="  durability: wal"))
+    port = free_port()
+    started = time.perf_counter()
+    proc = serve(config, tmp / "empty", port)
+    until(port, "/readyz")
+    seconds = time.perf_counter() - started
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    return seconds
+
+
 def takeovers(tmp: Path, pg_port: int, events: int, rounds: int) -> list[float]:
     url = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
     config = tmp / "pg.yaml"
@@ -184,6 +199,7 @@ def main() -> None:
         tmp = Path(name)
         pg_port, pg_data = start_postgres(tmp)
         try:
+            cold = cold_start(tmp)
             restart = reference(tmp, args.events)
             seconds = takeovers(tmp, pg_port, args.events, args.rounds)
         finally:
@@ -192,6 +208,7 @@ def main() -> None:
     median = statistics.median(seconds)
     print(f"events fed before each kill: {args.events:,} (half before a checkpoint, half after)")
     print(f"reference: kill -9 + restart of one SQLite server, to /readyz 200: {restart:.3f} s")
+    print(f"context: start of an empty server, spawn to /readyz 200: {cold:.3f} s")
     print(
         f"takeover: kill -9 of the leader to the standby's /-/ready 200, {len(seconds)} rounds: "
         f"median {median:.3f} s, max {max(seconds):.3f} s "
