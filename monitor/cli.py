@@ -440,17 +440,23 @@ def _run(args: argparse.Namespace) -> int:
         return _run_agent(args, config)
     if args.mode == "worker":
         return _run_worker(args, config)
-    try:
-        store = open_store(storage.data_dir)
-    except StoreError as err:
-        print(f"hopwatch: {err}", file=sys.stderr)
-        return 1
+    from monitor.alerting.nflog import NflogPersistence
+    from monitor.store import Store
     from monitor.store.nflog_sqlite import open_nflog
+    from monitor.store.shared import open_shared
     from monitor.store.silence_sqlite import SQLiteSilences
 
+    shared = None
+    store: Store
+    nflog: NflogPersistence
     try:
-        silences = SQLiteSilences.in_data_dir(storage.data_dir).book()
-        nflog = open_nflog(storage.data_dir)
+        if storage.postgres is not None:  # a leader and standbys (monitor.standby)
+            shared = open_shared(storage.postgres, server.listen)
+            store, silences, nflog = shared.store, shared.silences.book(), shared.nflog
+        else:
+            store = open_store(storage.data_dir)
+            silences = SQLiteSilences.in_data_dir(storage.data_dir).book()
+            nflog = open_nflog(storage.data_dir)
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
@@ -463,6 +469,7 @@ def _run(args: argparse.Namespace) -> int:
         silences=silences,
         routing=loaded.routing,
         nflog_store=nflog,
+        shared=shared,
     )
     daemon.file_config = file_config
     try:
@@ -472,7 +479,7 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as err:  # a damaged checkpoint or log: one line, no traceback, exit 1
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
-    return 0
+    return daemon.exit_code
 
 
 def _auth_ok(server: object) -> bool:

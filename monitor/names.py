@@ -487,6 +487,23 @@ CHECKPOINT_SIZE = Metric(
     (),
 )
 
+# --- leadership (``monitor.export.leader_metrics``, registered by the daemon) --------------------
+
+LEADER = Metric(
+    "hopwatch_leader",
+    "gauge",
+    "1 while this server judges and notifies (the leader, or a server alone), 0 on a standby of "
+    "a shared PostgreSQL store.",
+    (),
+)
+LEADER_TERM = Metric(
+    "hopwatch_leader_term",
+    "gauge",
+    "The leadership term this server last took over in (0: never led on a shared store).",
+    (),
+)
+LEADER_ALL: Final = (LEADER, LEADER_TERM)
+
 DURABILITY_ALL: Final = (
     WAL_APPENDED_BYTES,
     WAL_SIZE_BYTES,

@@ -40,6 +40,10 @@ class ReadApi:
 
     async def readyz(self, _request: Request) -> Response:
         if self.runtime.ready():
+            standby_of = getattr(self.runtime, "standby_of", None)
+            leader = standby_of() if callable(standby_of) else None
+            if isinstance(leader, str):  # serving reads; writes go to the leader (``/-/ready``)
+                return PlainTextResponse(f"ready: standby, the leader is {leader or 'unknown'}")
             return PlainTextResponse("ready")
         return PlainTextResponse("not ready: restoring state", status_code=503)
 

@@ -45,6 +45,7 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], Scope]] = {
     ("/metrics", "GET"): Scope.READ,
     ("/healthz", "GET"): Scope.READ,
     ("/readyz", "GET"): Scope.READ,
+    ("/-/ready", "GET"): Scope.READ,
     ("/", "GET"): Scope.READ,
     ("/edges/{pipeline}/{edge}", "GET"): Scope.READ,
     ("/api/v1/edges/{pipeline}/{edge}", "GET"): Scope.READ,

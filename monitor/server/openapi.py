@@ -219,6 +219,15 @@ def document() -> dict[str, Any]:
                 },
             }
         },
+        "/-/ready": {
+            "get": {
+                "summary": "takes writes: 200 on the leader (or a server alone), 503 on a standby",
+                "responses": {
+                    "200": _answer("leader", {"type": "string"}, _TEXT),
+                    "503": _answer("standby, or restoring state", {"type": "string"}, _TEXT),
+                },
+            }
+        },
         "/api/v1/alerts": _get("firing alerts", _ANY_LIST),
         "/api/v1/pipelines": _get("pipelines and their hops", _ANY_LIST),
         "/api/v1/slos": _get("SLOs and their budgets", _ANY_LIST),
