@@ -52,6 +52,7 @@ from typing import Any
 
 from scipy.special import betainc, pdtr, pdtrc, stdtr
 
+from monitor.anomaly.alarm_governor import AlarmGovernor
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
 from monitor.anomaly.tail_threshold import TailThreshold
 from monitor.anomaly.volume_model import (
@@ -270,6 +271,15 @@ class VolumeDetector:
             max_threshold=float(p.get("calibration_max", 5.0)),
             min_peaks=int(p.get("calibration_min_peaks", 10)),
         )
+        # Floor under the threshold from how often this series' own ratios run high
+        # (alarm_governor): only ever raises it, on series the model does not fit.
+        self.governor = AlarmGovernor(
+            alpha=self.check.false_alarms_per_30d / per_30d,
+            memory=float(p.get("governor_days", 30)) * per_day,
+            prior=float(p.get("governor_prior_days", 15)) * per_day,
+            limit=float(p.get("governor_limit", 10.0)),
+        )
+        self.use_governor = bool(p.get("governor", False))
         self.calibrate = str(p.get("calibrate", "off"))
         if self.calibrate not in CALIBRATE:
             raise ValueError(f"calibrate: {self.calibrate!r} is not one of {', '.join(CALIBRATE)}")
@@ -291,14 +301,26 @@ class VolumeDetector:
             spread = self._history.quantile(0.95) - self._history.quantile(0.05)
         return max(math.sqrt(fit.mse()), self.rel_floor * spread, 1e-9)
 
-    def _tails(self, x: float, mu: float, sd: float, z: float) -> tuple[float, float]:
-        """One-bucket p-values (low side, high side); exact only where they can matter."""
+    def _count_mean(self, profile: tuple[float, str, float], slots: int) -> float:
+        """A profile's mean, for counts at least half an event over the buckets it was learned
+        from (``slots`` × its days; Jeffreys' prior): a slot where no event was ever seen has a
+        small rate, not none, or its first event at night reads as impossible (p = 1e-9)."""
+        mean, _, days = profile
+        if not self._is_count:
+            return mean
+        return max(mean, 0.5 / (slots * max(days, 1.0)))
+
+    def _tails(self, x: float, mu: float, sd: float, z: float, phi: float) -> tuple[float, float]:
+        """One-bucket p-values (low side, high side); exact only where they can matter.
+
+        Counts take the fitted dispersion ``phi``, not one read back from ``sd``: near a mean of
+        zero ``sd`` is floored at 0.5, and a dispersion read back from it is huge, which puts
+        nearly all the negative binomial's mass at 0 and made one event at night "impossible"
+        (p = 1e-16, an alarm every few nights on quiet series)."""
         if abs(z) < 2.0:
             return _normal_tails(z)
         if self._is_count:
-            m = max(mu, 1e-9)
-            phi = max(0.0, (sd * sd - m) / (m * m))
-            return _count_tails(x, m, phi)
+            return _count_tails(x, max(mu, 1e-9), phi)
         low = float(stdtr(self.tail_df, z))
         return low, 1.0 - low
 
@@ -323,11 +345,12 @@ class VolumeDetector:
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level
         means = (
-            None if smooth is None else smooth[0],
-            None if slot is None else slot[0],
+            None if smooth is None else self._count_mean(smooth, 2 * self.smooth + 1),
+            None if slot is None else self._count_mean(slot, 1),
             level_mu,
         )
-        chosen: tuple[float, float, str, bool] | None = None  # (mean, sd, name, seasonal?)
+        # (mean, sd, name, seasonal?, dispersion)
+        chosen: tuple[float, float, str, bool, float] | None = None
         best = math.inf
         enough = self.min_history // 2
         for mu, fit, name, preference in (
@@ -340,7 +363,8 @@ class VolumeDetector:
             mse = fit.error * preference
             if mse < best:
                 best = mse
-                chosen = (mu, self._sd(fit, mu), str(name), fit is not self._level_fit)
+                seasonal = fit is not self._level_fit
+                chosen = (mu, self._sd(fit, mu), str(name), seasonal, fit.phi())
         learning = (
             chosen is None
             or at - self._first_at < self.check.warmup
@@ -350,7 +374,7 @@ class VolumeDetector:
             self._train(at, x, means, flagged=False, follow=False)
             state = CheckState.LEARNING
             return Score(at, 0.0, state, False, {"observed": x, "state": str(state)})
-        mu, sd, period, is_seasonal = chosen
+        mu, sd, period, is_seasonal, phi = chosen
         z = (x - mu) / sd
         cusum_lo = cusum_hi = 0.0
         if is_seasonal:
@@ -370,7 +394,7 @@ class VolumeDetector:
                 cusum_hi = max(cusum_hi, hi[j] / h)
         else:  # the level's residuals are autocorrelated: a CUSUM on them would run away
             self._reset_cusums()
-        p_low, p_high = self._tails(x, mu, sd, z)
+        p_low, p_high = self._tails(x, mu, sd, z, phi)
         if self.direction == "drop":
             p, r_cusum = p_low, cusum_lo
         elif self.direction == "spike":
@@ -395,6 +419,9 @@ class VolumeDetector:
             # The series' own tail may ask for more than the model's r = 1 (tail_threshold).
             r = r / self.calibration.threshold
             self.calibration.add(raw_r)
+        if self.use_governor and not use_precedent:
+            r = r / self.governor.floor()
+            self.governor.add(raw_r)
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
         # One alert per incident: after the hold-off, a run of flagged buckets that has already
@@ -448,12 +475,13 @@ class VolumeDetector:
             "excluded_from_training": excluded,
             "ratio": raw_r,
             **self.calibration.describe(),
+            **self.governor.describe(),
         }
         if use_precedent:
             evidence["precedent_ratio"] = precedent[0]
             evidence["precedent_feature"] = precedent[1]
         if self._is_count:
-            evidence["dispersion"] = max(0.0, (sd * sd - max(mu, 0.0)) / max(mu * mu, 1e-9))
+            evidence["dispersion"] = phi
         return Score(at, score, state, alert, evidence)
 
     def _bank(
@@ -502,6 +530,7 @@ class VolumeDetector:
             precedent=self.precedent.state(),
             # A detector unpickled from a v0 checkpoint predates the calibration: none recorded.
             calibration=c.state() if (c := getattr(self, "calibration", None)) else None,
+            governor=g.state() if (g := getattr(self, "governor", None)) else None,
         )
 
     def restore(self, state: VolumeState) -> None:
@@ -528,6 +557,8 @@ class VolumeDetector:
         self.precedent.restore(state.precedent)
         if state.calibration is not None:
             self.calibration.restore(state.calibration)
+        if state.governor is not None:
+            self.governor.restore(state.governor)
 
     def _reset_cusums(self) -> None:
         for j in range(len(self.ks)):

@@ -120,6 +120,16 @@ class TailThresholdState(msgspec.Struct, frozen=True):
     method: str
 
 
+class AlarmGovernorState(msgspec.Struct, frozen=True):
+    """``alarm_governor.AlarmGovernor``: decayed exposure, runs above r0 and their excesses."""
+
+    exposure: float
+    low: float
+    high: float
+    open: bool
+    top: float
+
+
 class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     first_at: float | None
     holdoff_until: float
@@ -144,3 +154,6 @@ class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     calibration: TailThresholdState | None = None
     """Added with per-series calibrated thresholds; a checkpoint written before has none, and the
     series re-learns its calibration (the model's own threshold meanwhile)."""
+    governor: AlarmGovernorState | None = None
+    """Added with the alarm-rate floor; a checkpoint written before has none, and the series
+    starts from the model's prior (the model's own threshold)."""

@@ -1,0 +1,109 @@
+"""A floor under a check's alarm threshold, set by how often the series' own ratios run high.
+
+Why: every test of the ``volume`` check turns a bucket into a ratio ``r`` (``r >= 1`` alarms). Its
+model spends the false-alarm budget exactly when the model is right: then a run of buckets above
+``r0`` starts with chance about ``α^r0`` per bucket (``α``, the alarms allowed per bucket) and
+its peak exceeds ``r0`` by an exponential amount of mean ``1/ln(1/α)``, because ``r`` is a
+log-probability in units of ``ln α`` (the precedent margins and CUSUM thresholds are built on the
+same scale). A series the model does not fit (news bursts, Pareto tails, hours of zeros, a trend
+the profile lags) shows it in exactly these two numbers: runs above ``r0`` come far more often,
+and their peaks go further. That is measured here, per series, from its own ratios, and the
+threshold becomes the level its runs exceed ``α`` times per bucket:
+
+    t = r0 + β · ln(λ / α),   floor = max(1, t)
+
+with ``λ`` the rate of runs above ``r0`` per bucket and ``β`` their mean excess (a censored
+exponential: a peak beyond ``limit`` counts as censored there, so one gross incident cannot blind
+the check for a month). Both start from the model's values, worth ``prior_runs`` runs, so a
+series that behaves as the model says keeps ``t = 1`` (delays of the well-fitted cases unchanged),
+and both are forgotten over ``memory`` buckets (a series whose character changes is re-judged).
+
+This is peaks-over-threshold (Siffer et al., KDD 2017) with the tail index fixed at 0 on the
+log-probability scale and the model as the prior; a fitted generalised Pareto shape
+(``tail_threshold``) needs more peaks than a month of one series has and, on ``../shared/nab``,
+mostly widened every threshold. Everything enters, flagged buckets too: a burst that recurs must
+widen the spread it is judged against, and an incident is one run, one peak.
+
+The floor only raises a threshold: it removes alarms on series that cry wolf, never adds any.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from monitor.anomaly.volume_state import AlarmGovernorState
+
+__all__ = ["AlarmGovernor"]
+
+
+@dataclass
+class AlarmGovernor:
+    """Floor under the ratio threshold from the series' own runs above ``r0`` and above ``r1``.
+
+    ``alpha``: alarms allowed per bucket; ``memory``: buckets over which runs are remembered;
+    ``prior``: buckets of the model's own rates the estimates start from.
+    """
+
+    alpha: float
+    memory: float
+    prior: float
+    r0: float = 0.5
+    r1: float = 1.0
+    limit: float = 10.0
+    _exposure: float = 0.0
+    _low: float = 0.0
+    """Runs above ``r0`` (decayed)."""
+    _high: float = 0.0
+    """Those of them whose peak passed ``r1``."""
+    _open: bool = False
+    _top: float = 0.0
+
+    def rates(self) -> tuple[float, float]:
+        """Runs per bucket above ``r0`` and above ``r1``, the model's rates as the prior."""
+        e = self.prior + self._exposure
+        low = (self.prior * self.alpha**self.r0 + self._low) / e
+        high = (self.prior * self.alpha**self.r1 + self._high) / e
+        return low, high
+
+    def floor(self) -> float:
+        """The threshold on ``r`` in use (1 = the model's own)."""
+        low, high = self.rates()
+        if high <= self.alpha:
+            return 1.0
+        drop = math.log(low / high)  # log-rate lost from r0 to r1: the tail's steepness
+        if drop <= 1e-9:
+            return self.limit
+        t = self.r1 + (self.r1 - self.r0) * math.log(high / self.alpha) / drop
+        return min(max(1.0, t), self.limit)
+
+    def add(self, r: float) -> None:
+        """Learn one bucket's ratio (before any floor is applied)."""
+        keep = 1.0 - 1.0 / self.memory
+        self._exposure = self._exposure * keep + 1.0
+        self._low *= keep
+        self._high *= keep
+        if r > self.r0:
+            self._top = max(self._top, r) if self._open else r
+            self._open = True
+            return
+        if self._open:  # a run ended: one peak
+            self._open = False
+            self._low += 1.0
+            self._high += 1.0 if self._top > self.r1 else 0.0
+
+    def describe(self) -> dict[str, float]:
+        """What ``/api/v1/checks`` shows: the floor and the run rates behind it."""
+        low, high = self.rates()
+        return {
+            "governor_floor": self.floor(),
+            "governor_runs_over_r0": low / self.alpha**self.r0,
+            "governor_runs_over_r1": high / self.alpha**self.r1,
+        }
+
+    def state(self) -> AlarmGovernorState:
+        return AlarmGovernorState(self._exposure, self._low, self._high, self._open, self._top)
+
+    def restore(self, state: AlarmGovernorState) -> None:
+        self._exposure, self._low, self._high = state.exposure, state.low, state.high
+        self._open, self._top = state.open, state.top
