@@ -49,61 +49,64 @@ class AlarmGovernor:
     memory: float
     prior: float
     r0: float = 0.5
-    r1: float = 1.0
     limit: float = 10.0
     _exposure: float = 0.0
-    _low: float = 0.0
+    _runs: float = 0.0
     """Runs above ``r0`` (decayed)."""
-    _high: float = 0.0
-    """Those of them whose peak passed ``r1``."""
+    _excess: float = 0.0
+    """Their peaks' excess over ``r0``, capped at ``limit``."""
+    _uncensored: float = 0.0
+    """Runs whose peak stayed below ``limit``."""
     _open: bool = False
     _top: float = 0.0
 
-    def rates(self) -> tuple[float, float]:
-        """Runs per bucket above ``r0`` and above ``r1``, the model's rates as the prior."""
-        e = self.prior + self._exposure
-        low = (self.prior * self.alpha**self.r0 + self._low) / e
-        high = (self.prior * self.alpha**self.r1 + self._high) / e
-        return low, high
+    def tail(self) -> tuple[float, float]:
+        """(runs above ``r0`` per bucket, mean excess of their peaks), the model's as prior."""
+        log_a = math.log(self.alpha)
+        k = self.prior * self.alpha**self.r0  # the runs the prior's buckets would have held
+        rate = (k + self._runs) / (self.prior + self._exposure)
+        beta = (k / -log_a + self._excess) / (k + self._uncensored)
+        return rate, beta
 
     def floor(self) -> float:
         """The threshold on ``r`` in use (1 = the model's own)."""
-        low, high = self.rates()
-        if high <= self.alpha:
-            return 1.0
-        drop = math.log(low / high)  # log-rate lost from r0 to r1: the tail's steepness
-        if drop <= 1e-9:
-            return self.limit
-        t = self.r1 + (self.r1 - self.r0) * math.log(high / self.alpha) / drop
+        rate, beta = self.tail()
+        t = self.r0 + beta * math.log(rate / self.alpha)
         return min(max(1.0, t), self.limit)
 
     def add(self, r: float) -> None:
         """Learn one bucket's ratio (before any floor is applied)."""
         keep = 1.0 - 1.0 / self.memory
         self._exposure = self._exposure * keep + 1.0
-        self._low *= keep
-        self._high *= keep
+        self._runs *= keep
+        self._excess *= keep
+        self._uncensored *= keep
         if r > self.r0:
             self._top = max(self._top, r) if self._open else r
             self._open = True
             return
         if self._open:  # a run ended: one peak
             self._open = False
-            self._low += 1.0
-            self._high += 1.0 if self._top > self.r1 else 0.0
+            self._runs += 1.0
+            if self._top < self.limit:  # a gross incident is a run, not a measure of spread
+                self._excess += self._top - self.r0
+                self._uncensored += 1.0
 
     def describe(self) -> dict[str, float]:
-        """What ``/api/v1/checks`` shows: the floor and the run rates behind it."""
-        low, high = self.rates()
+        """What ``/api/v1/checks`` shows: the floor and the run statistics behind it."""
+        rate, beta = self.tail()
         return {
             "governor_floor": self.floor(),
-            "governor_runs_over_r0": low / self.alpha**self.r0,
-            "governor_runs_over_r1": high / self.alpha**self.r1,
+            "governor_run_rate": rate,
+            "governor_mean_excess": beta,
         }
 
     def state(self) -> AlarmGovernorState:
-        return AlarmGovernorState(self._exposure, self._low, self._high, self._open, self._top)
+        return AlarmGovernorState(
+            self._exposure, self._runs, self._excess, self._uncensored, self._open, self._top
+        )
 
     def restore(self, state: AlarmGovernorState) -> None:
-        self._exposure, self._low, self._high = state.exposure, state.low, state.high
+        self._exposure, self._runs = state.exposure, state.runs
+        self._excess, self._uncensored = state.excess, state.uncensored
         self._open, self._top = state.open, state.top

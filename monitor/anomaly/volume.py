@@ -55,6 +55,7 @@ from scipy.special import betainc, pdtr, pdtrc, stdtr
 from monitor.anomaly.alarm_governor import AlarmGovernor
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
 from monitor.anomaly.tail_threshold import TailThreshold
+from monitor.anomaly.volume_gain import SeasonalGain
 from monitor.anomaly.volume_model import (
     RobustLevel,
     RollingSum,
@@ -170,6 +171,8 @@ class VolumeDetector:
     _run_alerted: bool = False
     """The current run of flagged buckets has alerted: no second alert until it ends."""
     _fractional: bool = False
+    _gain_in_use: float = 1.0
+    """The seasonal gain applied to this bucket's expectation (``volume_gain``)."""
     _lattice: int = 0
     """Greatest common divisor of the integer values seen so far (0 before any non-zero one)."""
 
@@ -278,8 +281,21 @@ class VolumeDetector:
             memory=float(p.get("governor_days", 30)) * per_day,
             prior=float(p.get("governor_prior_days", 15)) * per_day,
             limit=float(p.get("governor_limit", 10.0)),
+            r0=float(p.get("governor_r0", 1.0)),
         )
         self.use_governor = bool(p.get("governor", False))
+        # The gain's memory is long against the time the slowest CUSUM member takes to find
+        # its shift (about 150 buckets), so a drop being found is not absorbed meanwhile:
+        # three days, and at least 1,000 buckets (volume_gain).
+        self.gain = SeasonalGain(
+            memory=max(
+                float(p.get("gain_seconds", 3 * 86400)) / self.bucket_seconds,
+                float(p.get("gain_min_buckets", 1000)),
+            ),
+            follow_memory=max(
+                1.0, float(p.get("gain_follow_seconds", 3 * 3600)) / self.bucket_seconds
+            ),
+        )
         self.calibrate = str(p.get("calibrate", "off"))
         if self.calibrate not in CALIBRATE:
             raise ValueError(f"calibrate: {self.calibrate!r} is not one of {', '.join(CALIBRATE)}")
@@ -344,9 +360,12 @@ class VolumeDetector:
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level
+        profile_mean = None if smooth is None else self._count_mean(smooth, 2 * self.smooth + 1)
+        gain = self.gain.gain() if self._is_count else 1.0
+        self._gain_in_use = gain
         means = (
-            None if smooth is None else self._count_mean(smooth, 2 * self.smooth + 1),
-            None if slot is None else self._count_mean(slot, 1),
+            None if profile_mean is None else gain * profile_mean,
+            None if slot is None else gain * self._count_mean(slot, 1),
             level_mu,
         )
         # (mean, sd, name, seasonal?, dispersion)
@@ -372,6 +391,8 @@ class VolumeDetector:
         )
         if learning or chosen is None:
             self._train(at, x, means, flagged=False, follow=False)
+            if profile_mean is not None:
+                self.gain.update(x, profile_mean, follow=False)
             state = CheckState.LEARNING
             return Score(at, 0.0, state, False, {"observed": x, "state": str(state)})
         mu, sd, period, is_seasonal, phi = chosen
@@ -452,6 +473,10 @@ class VolumeDetector:
         if excluded and use_precedent:
             self.precedent.exclude_last()
         self._train(at, x, means, flagged=excluded, follow=held or relearning, sd=sd)
+        # The gain learns the normal buckets slowly and an incident that goes on after its alert
+        # fast (volume_gain); not the alerting bucket, nor a quiet hold-off quickly.
+        if profile_mean is not None and (not flagged or held or relearning):
+            self.gain.update(x, profile_mean, follow=flagged and (held or relearning))
         if not excluded:
             self._abs_z.add(abs(z))
         if is_seasonal and not excluded:
@@ -531,6 +556,7 @@ class VolumeDetector:
             # A detector unpickled from a v0 checkpoint predates the calibration: none recorded.
             calibration=c.state() if (c := getattr(self, "calibration", None)) else None,
             governor=g.state() if (g := getattr(self, "governor", None)) else None,
+            gain=k.state() if (k := getattr(self, "gain", None)) else None,
         )
 
     def restore(self, state: VolumeState) -> None:
@@ -559,6 +585,8 @@ class VolumeDetector:
             self.calibration.restore(state.calibration)
         if state.governor is not None:
             self.governor.restore(state.governor)
+        if state.gain is not None:
+            self.gain.restore(state.gain)
 
     def _reset_cusums(self) -> None:
         for j in range(len(self.ks)):
@@ -580,10 +608,14 @@ class VolumeDetector:
         for mu, fit in zip(means, (self._smooth_fit, self._slot_fit, self._level_fit), strict=True):
             if mu is not None:
                 fit.track(x - mu)
+        # The profile learns the volume net of the gain (Holt-Winters' seasonal index learns
+        # x / level): a step the gain has absorbed stays absorbed instead of being learned a
+        # second time by the profile while the gain unlearns it (volume_gain).
+        g = self._gain_in_use
         if flagged:
-            self.profile.update(at, x, clip=self.flagged_clip * sd)
+            self.profile.update(at, x / g, clip=self.flagged_clip * sd / g)
             return
-        self.profile.update(at, x)
+        self.profile.update(at, x / g)
         for mu, fit in zip(means, (self._smooth_fit, self._slot_fit, self._level_fit), strict=True):
             if mu is not None:
                 fit.add(x - mu, mu)

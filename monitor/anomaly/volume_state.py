@@ -124,10 +124,19 @@ class AlarmGovernorState(msgspec.Struct, frozen=True):
     """``alarm_governor.AlarmGovernor``: decayed exposure, runs above r0 and their excesses."""
 
     exposure: float
-    low: float
-    high: float
+    runs: float
+    excess: float
+    uncensored: float
     open: bool
     top: float
+
+
+class SeasonalGainState(msgspec.Struct, frozen=True):
+    """``volume_gain.SeasonalGain``: decayed observed and expected volume and their weight."""
+
+    observed: float
+    expected: float
+    weight: float
 
 
 class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
@@ -157,3 +166,6 @@ class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     governor: AlarmGovernorState | None = None
     """Added with the alarm-rate floor; a checkpoint written before has none, and the series
     starts from the model's prior (the model's own threshold)."""
+    gain: SeasonalGainState | None = None
+    """Added with the seasonal gain; a checkpoint written before has none (gain 1 until it has
+    seen a few buckets)."""
