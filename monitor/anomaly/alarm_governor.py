@@ -2,29 +2,31 @@
 
 Why: every test of the ``volume`` check turns a bucket into a ratio ``r`` (``r >= 1`` alarms). Its
 model spends the false-alarm budget exactly when the model is right: then a run of buckets above
-``r0`` starts with chance about ``α^r0`` per bucket (``α``, the alarms allowed per bucket) and
-its peak exceeds ``r0`` by an exponential amount of mean ``1/ln(1/α)``, because ``r`` is a
+``r0`` starts with chance about ``α^r0`` per bucket (``α``, the alarms allowed per bucket) and its
+peak exceeds ``r0`` by an exponential amount of mean ``1/ln(1/α)``, because ``r`` is a
 log-probability in units of ``ln α`` (the precedent margins and CUSUM thresholds are built on the
-same scale). A series the model does not fit (news bursts, Pareto tails, hours of zeros, a trend
-the profile lags) shows it in exactly these two numbers: runs above ``r0`` come far more often,
-and their peaks go further. That is measured here, per series, from its own ratios, and the
-threshold becomes the level its runs exceed ``α`` times per bucket:
+same scale). A series the model does not fit (news bursts, Pareto tails) shows it in exactly these
+two numbers: runs above ``r0`` come more often, and their peaks go further. Both are measured
+here, per series, from its own ratios, and the threshold becomes the level its runs would exceed
+``α`` times per bucket:
 
     t = r0 + β · ln(λ / α),   floor = max(1, t)
 
-with ``λ`` the rate of runs above ``r0`` per bucket and ``β`` their mean excess (a censored
-exponential: a peak beyond ``limit`` counts as censored there, so one gross incident cannot blind
-the check for a month). Both start from the model's values, worth ``prior_runs`` runs, so a
-series that behaves as the model says keeps ``t = 1`` (delays of the well-fitted cases unchanged),
-and both are forgotten over ``memory`` buckets (a series whose character changes is re-judged).
+with ``λ`` the rate of runs above ``r0`` per bucket and ``β`` their mean excess. With ``r0 = 1``
+(the check's default) ``λ`` is the series' own alarm rate before any floor: a series within its
+budget keeps the model's threshold, one over it is raised by the spread its alarms showed. Both
+estimates start from the model's values, worth ``prior`` buckets, and are forgotten over
+``memory`` buckets. A run whose peak passes ``limit`` counts in ``λ`` but not in ``β``: a gross
+incident is an incident, not a measure of how far ordinary runs reach (with it in ``β``, one early
+outlier of a traffic series raised its floor to 1.9 and hid the labelled anomaly after it).
 
 This is peaks-over-threshold (Siffer et al., KDD 2017) with the tail index fixed at 0 on the
-log-probability scale and the model as the prior; a fitted generalised Pareto shape
-(``tail_threshold``) needs more peaks than a month of one series has and, on ``../shared/nab``,
-mostly widened every threshold. Everything enters, flagged buckets too: a burst that recurs must
-widen the spread it is judged against, and an incident is one run, one peak.
-
-The floor only raises a threshold: it removes alarms on series that cry wolf, never adds any.
+log-probability scale and the model as the prior; the fitted generalised Pareto shape of
+``tail_threshold`` needs more peaks than a month of one series has. Everything enters, flagged
+buckets too: a burst that recurs must widen the spread it is judged against, and an incident is
+one run. The floor only raises a threshold: it removes alarms on series that cry wolf, never adds
+any. It is opt-in (``governor: true``): on ``../shared/nab`` it costs recall where the labelled
+anomalies are smaller than unlabelled outliers (docs/checks.md has the figures).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ __all__ = ["AlarmGovernor"]
 
 @dataclass
 class AlarmGovernor:
-    """Floor under the ratio threshold from the series' own runs above ``r0`` and above ``r1``.
+    """Floor under the ratio threshold from the series' own runs above ``r0``.
 
     ``alpha``: alarms allowed per bucket; ``memory``: buckets over which runs are remembered;
     ``prior``: buckets of the model's own rates the estimates start from.
