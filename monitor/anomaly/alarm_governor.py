@@ -34,6 +34,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from scipy.special import pdtrc
+
 from monitor.anomaly.volume_state import AlarmGovernorState
 
 __all__ = ["AlarmGovernor"]
@@ -69,6 +71,12 @@ class AlarmGovernor:
         rate = (k + self._runs) / (self.prior + self._exposure)
         beta = (k / -log_a + self._excess) / (k + self._uncensored)
         return rate, beta
+
+    def over_budget(self, level: float = 0.01) -> bool:
+        """Do this series' runs above ``r0`` exceed what the model allows (``α^r0`` per bucket)
+        beyond chance: is ``P(N >= runs)`` under a Poisson of the allowed mean below ``level``?"""
+        allowed = self.alpha**self.r0 * self._exposure
+        return self._runs >= 1.0 and float(pdtrc(self._runs - 1.0, allowed)) < level
 
     def floor(self) -> float:
         """The threshold on ``r`` in use (1 = the model's own)."""

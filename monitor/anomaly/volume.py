@@ -284,6 +284,7 @@ class VolumeDetector:
             r0=float(p.get("governor_r0", 1.0)),
         )
         self.use_governor = bool(p.get("governor", False))
+        self.count_fallback = bool(p.get("count_fallback", True))
         # The gain's memory is long against the time the slowest CUSUM member takes to find
         # its shift (about 150 buckets), so a drop being found is not absorbed meanwhile:
         # three days, and at least 1,000 buckets (volume_gain).
@@ -356,7 +357,13 @@ class VolumeDetector:
             self._is_count = not self._fractional and self._lattice <= 1
         self._use_bank(self._is_count)
         use_precedent = not self._is_count and self.real_test == "precedent"
-        precedent = self.precedent.observe(x) if use_precedent else (0.0, "")
+        # Counts whose own alarm history says the negative binomial does not fit them (more
+        # alarm runs than the budget allows, beyond chance) are judged by the distribution-free
+        # precedent test instead, which is kept up to date for them all along.
+        fallback = self._is_count and self.count_fallback
+        if fallback and self.governor.over_budget():
+            use_precedent = True
+        precedent = self.precedent.observe(x) if use_precedent or fallback else (0.0, "")
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level
@@ -433,6 +440,7 @@ class VolumeDetector:
             usual = self._abs_z.quantile(self.empirical_q) * self.empirical_factor
             r_tail = min(r_tail, abs(z) / max(usual, 1e-9))
         r = max(r_tail, r_cusum)
+        model_r = r
         if use_precedent:
             r = precedent[0]
         raw_r = r
@@ -442,7 +450,8 @@ class VolumeDetector:
             self.calibration.add(raw_r)
         if self.use_governor and not use_precedent:
             r = r / self.governor.floor()
-            self.governor.add(raw_r)
+        if self._is_count:
+            self.governor.add(model_r)  # the model's own alarm history (``over_budget``)
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
         # One alert per incident: after the hold-off, a run of flagged buckets that has already
@@ -470,7 +479,7 @@ class VolumeDetector:
             self._flag_run_start = None
         relearning = self._flag_run_start is not None and at - self._flag_run_start >= self.relearn
         excluded = flagged and not relearning
-        if excluded and use_precedent:
+        if excluded and (use_precedent or fallback):
             self.precedent.exclude_last()
         self._train(at, x, means, flagged=excluded, follow=held or relearning, sd=sd)
         # The gain learns the normal buckets slowly and an incident that goes on after its alert
