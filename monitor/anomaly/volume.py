@@ -297,7 +297,7 @@ class VolumeDetector:
                 1.0, float(p.get("gain_follow_seconds", 3 * 3600)) / self.bucket_seconds
             ),
         )
-        self.calibrate = str(p.get("calibrate", "off"))
+        self.calibrate = str(p.get("calibrate", "model"))
         if self.calibrate not in CALIBRATE:
             raise ValueError(f"calibrate: {self.calibrate!r} is not one of {', '.join(CALIBRATE)}")
 
