@@ -165,3 +165,20 @@ def test_gain_and_governor_survive_a_checkpoint_and_old_records_without_them():
     fresh = nab_detector(with_params(NAB_CHECK, {"governor": True}))
     fresh.restore(old)
     assert fresh.gain.gain() == 1.0 and fresh.governor.floor() == 1.0
+
+
+def test_a_switched_series_says_which_test_judges_it_and_at_what_threshold():
+    det = nab_detector()
+    values, _ = shape("pareto_counts", 10, 0)
+    for i, v in enumerate(values.tolist()):
+        last = det.update(START + BUCKET * i, v)
+    assert last.evidence["model"] == "precedent"
+    assert last.evidence["threshold"] == 1.0
+    assert last.evidence["calibration"] == "precedent test: the model's own alarms ran over budget"
+    # A series the model fits keeps the model and its (calibrated) threshold.
+    det = nab_detector()
+    values, _ = shape("taxi_cycles", DAYS, 0)
+    for i, v in enumerate(values[: 20 * 288].tolist()):
+        last = det.update(START + BUCKET * i, v)
+    assert last.evidence["model"] == "negative_binomial"
+    assert last.evidence["calibration"] in ("model", "gpd")

@@ -361,8 +361,8 @@ class VolumeDetector:
         # alarm runs than the budget allows, beyond chance) are judged by the distribution-free
         # precedent test instead, which is kept up to date for them all along.
         fallback = self._is_count and self.count_fallback
-        if fallback and self.governor.over_budget():
-            use_precedent = True
+        switched = fallback and self.governor.over_budget()
+        use_precedent = use_precedent or switched
         precedent = self.precedent.observe(x) if use_precedent or fallback else (0.0, "")
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
@@ -503,14 +503,19 @@ class VolumeDetector:
             "cusum_h": self.h,
             "tail_alpha": self.tail_alpha,
             "baseline": period,
-            "model": "negative_binomial"
-            if self._is_count
-            else ("precedent" if use_precedent else "robust_z"),
+            "model": "precedent"
+            if use_precedent
+            else ("negative_binomial" if self._is_count else "robust_z"),
             "excluded_from_training": excluded,
             "ratio": raw_r,
             **self.calibration.describe(),
             **self.governor.describe(),
         }
+        if switched:  # what /api/v1/checks shows as the threshold in use and its origin
+            evidence["threshold"] = 1.0
+            evidence["calibration"] = "precedent test: the model's own alarms ran over budget"
+        elif self.use_governor and not use_precedent:
+            evidence["threshold"] = self.calibration.threshold * self.governor.floor()
         if use_precedent:
             evidence["precedent_ratio"] = precedent[0]
             evidence["precedent_feature"] = precedent[1]
