@@ -26,6 +26,7 @@ from typing import Any
 from monitor.agent.bucketer import Bucketer
 from monitor.config import load_config
 from monitor.config.model import Config
+from monitor.demo import to_wire
 from monitor.engine import Engine
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.records import Observation
@@ -65,21 +66,6 @@ def _traffic(config: Config, events: int) -> list[Observation]:
         ]
         minute += 1
     return out[:events]
-
-
-def _item(o: Observation) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "pipeline": o.pipeline,
-        "hop": o.hop,
-        "event_type": o.event_type,
-        "event_time": o.event_time,
-        "observed_time": o.observed_time,
-        "status": o.status,
-        "attributes": dict(o.attributes),
-    }
-    if o.event_id is not None:
-        d["event_id"] = o.event_id
-    return d
 
 
 def _worker(
@@ -203,7 +189,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         _, config = _config(tmp)
         observations = _traffic(config, args.events)
-        events = [_item(o) for o in observations]
+        events = [to_wire(o) for o in observations]
         rates: dict[int, float] = {}
         for n in (int(x) for x in args.workers.split(",")):
             rates[n] = through_workers(n, events, tmp)

@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--group", default="hopwatch-workers", help="worker mode: consumer group")
     run.add_argument(
+        "--consumer",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_consumer_setting,
+        default=[],
+        help="worker mode: a librdkafka consumer setting (TLS, SASL, session.timeout.ms …); "
+        "repeatable",
+    )
+    run.add_argument(
         "--server", metavar="URL", help="agent mode: the server (overrides agent.server)"
     )
     run.add_argument(
@@ -431,17 +440,23 @@ def _run(args: argparse.Namespace) -> int:
         return _run_agent(args, config)
     if args.mode == "worker":
         return _run_worker(args, config)
-    try:
-        store = open_store(storage.data_dir)
-    except StoreError as err:
-        print(f"hopwatch: {err}", file=sys.stderr)
-        return 1
+    from monitor.alerting.nflog import NflogPersistence
+    from monitor.store import Store
     from monitor.store.nflog_sqlite import open_nflog
+    from monitor.store.shared import open_shared
     from monitor.store.silence_sqlite import SQLiteSilences
 
+    shared = None
+    store: Store
+    nflog: NflogPersistence
     try:
-        silences = SQLiteSilences.in_data_dir(storage.data_dir).book()
-        nflog = open_nflog(storage.data_dir)
+        if storage.postgres is not None:  # a leader and standbys (monitor.standby)
+            shared = open_shared(storage.postgres, server.listen)
+            store, silences, nflog = shared.store, shared.silences.book(), shared.nflog
+        else:
+            store = open_store(storage.data_dir)
+            silences = SQLiteSilences.in_data_dir(storage.data_dir).book()
+            nflog = open_nflog(storage.data_dir)
     except StoreError as err:
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
@@ -454,6 +469,7 @@ def _run(args: argparse.Namespace) -> int:
         silences=silences,
         routing=loaded.routing,
         nflog_store=nflog,
+        shared=shared,
     )
     daemon.file_config = file_config
     try:
@@ -463,7 +479,7 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as err:  # a damaged checkpoint or log: one line, no traceback, exit 1
         print(f"hopwatch: {err}", file=sys.stderr)
         return 1
-    return 0
+    return daemon.exit_code
 
 
 def _auth_ok(server: object) -> bool:
@@ -484,6 +500,25 @@ def _auth_ok(server: object) -> bool:
             server.listen,
         )
     return True
+
+
+WORKER_OWNED = frozenset({"bootstrap.servers", "group.id", "enable.auto.commit"})
+"""Consumer settings a worker sets itself (``--kafka``, ``--group``; commits after the ack)."""
+
+
+def _consumer_setting(text: str) -> tuple[str, str]:
+    """``--consumer KEY=VALUE``; hopwatch's own settings are refused with the flag to use."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE (e.g. session.timeout.ms=6000)"
+        )
+    if key.strip() in WORKER_OWNED:
+        raise argparse.ArgumentTypeError(
+            f"{key.strip()} is set by hopwatch (use --kafka and --group; offsets are committed "
+            "only after the judge acknowledged them)"
+        )
+    return key.strip(), value.strip()
 
 
 def _run_worker(args: argparse.Namespace, config: object) -> int:
@@ -518,6 +553,7 @@ def _run_worker(args: argparse.Namespace, config: object) -> int:
         group_id=args.group,
         server_url=url,
         agent_id=args.agent_id or config.agent.agent_id or args.group,
+        consumer_config=dict(args.consumer),
     )
     worker.run(config.agent.flush_interval, lambda: stop)
     return 0

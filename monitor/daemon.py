@@ -17,9 +17,10 @@ import signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.alerting.alert import Alert, AlertState
+from monitor.alerting.nflog import NflogPersistence
 from monitor.anomaly.model import CheckDef
 from monitor.config import ConfigError
 from monitor.config.model import Config
@@ -37,11 +38,15 @@ from monitor.routing.silence import SilenceBook
 from monitor.slo.model import SLO
 from monitor.sources.health import SourceHealth, SourceKey
 from monitor.sources.kafka import KafkaRunner
+from monitor.sources.kafka_journal import OffsetJournal
 from monitor.sources.pull import SourceRunner
 from monitor.stats import DaemonStats
 from monitor.store import Store
-from monitor.store.nflog_sqlite import NflogStore
+from monitor.store.shared import SharedState
 from monitor.timeutil import Clock
+
+if TYPE_CHECKING:
+    from monitor.standby import Elector
 
 log = logging.getLogger("hopwatch.daemon")
 
@@ -73,10 +78,11 @@ class Daemon:
         checks: Sequence[CheckDef] = (),
         silences: SilenceBook | None = None,
         routing: RoutingConfig | None = None,
-        nflog_store: NflogStore | None = None,
+        nflog_store: NflogPersistence | None = None,
         environ: Mapping[str, str] | None = None,
         data_dir: Path | None = None,
         durability: str | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.config = config
         self.file_config = config
@@ -86,9 +92,24 @@ class Daemon:
         """The main config file a reload reads again."""
         self.silences = silences if silences is not None else SilenceBook()
         self.clock = clock
-        self.store = store
+        self.shared = shared
+        """The PostgreSQL state a leader and its standbys share (``monitor.standby``); None:
+        this process is alone and always leads."""
+        self.store: Store = shared.store if shared is not None else store
+        self.leading = shared is None
+        self.exit_code = 0
+        self.followed_at: float | None = None
+        """A standby: the time of the leader's checkpoint its read view was restored from."""
+        self.elector: Elector | None = None
+        self._slos, self._checks = tuple(slos), tuple(checks)
+        self._environ = os.environ if environ is None else environ
+        self._nflog_store = shared.nflog if shared is not None else nflog_store
+        self._clients: Any = None
+        self._leader_tasks: list[asyncio.Task[Any]] = []
         self.sources = SourceRunner.from_config(config)
         self.kafka = _kafka_runner(config)
+        self.kafka_journal = OffsetJournal()
+        """The kafka sources' offsets of every begun engine checkpoint not yet superseded."""
         # Pulled sources' health is judged on the engine's tick, alongside every other check.
         verdict_sources = [self.sources.verdicts]
         if self.kafka is not None:
@@ -98,6 +119,8 @@ class Daemon:
             data_dir if data_dir is not None else data_dir_of(store, config.storage.data_dir),
             self.engine,
             durability or config.storage.durability,
+            log=None if shared is None else shared.new_log(lambda: shared.lock.term),
+            snapshots=None if shared is None else shared.snapshots,
         )
         self.background_checkpoints = False
         """Set by ``serve``: checkpoints are then written by a forked child, off the loop; a
@@ -117,14 +140,91 @@ class Daemon:
         self._sources_task: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[ReloadOutcome]] = set()
-        self.notifier = Notifier(
-            routing if routing is not None else default_routing(),
+        self.notifier = self._new_notifier(routing if routing is not None else default_routing())
+
+    def _new_notifier(self, routing: RoutingConfig) -> Notifier:
+        """A notifier on the current silences, its log loaded from the store (a new leader
+        reads what the previous one sent)."""
+        return Notifier(
+            routing,
             silences=self.silences,
-            topology=config.pipelines,
-            nflog_store=nflog_store,
-            environ=os.environ if environ is None else environ,
+            topology=self.config.pipelines,
+            nflog_store=self._nflog_store,
+            environ=self._environ,
             stats=self.stats,
         )
+
+    def fresh_engine(self) -> Engine:
+        """An empty engine on the running config (a standby's view, a new leader's restore)."""
+        verdict_sources = [self.sources.verdicts]
+        if self.kafka is not None:
+            verdict_sources.append(self.kafka.verdicts)
+        return Engine(
+            self.config, slos=self._slos, checks=self._checks, verdict_sources=verdict_sources
+        )
+
+    def use_view(self, engine: Engine, alerts: Iterable[dict[str, Any]]) -> None:
+        """A standby: serve reads from ``engine`` (restored from the leader's checkpoint)."""
+        engine.load_alerts(Alert.from_json(a) for a in alerts)
+        self.engine = engine
+        self.durability.use_engine(engine)
+
+    # --- leader and standby (``monitor.standby``) ----------------------------------------------
+
+    def standby_of(self) -> str | None:
+        """None while this process takes writes; on a standby, the leader's URL ('' unknown)."""
+        if self.leading:
+            return None
+        url = self.elector.leader_url if self.elector is not None else None
+        return url or ""
+
+    def take_over(self) -> None:
+        """The lock is ours: restore the shared state, then judge and notify (``start``)."""
+        assert self.shared is not None
+        try:
+            self.durability.use_engine(self.fresh_engine())
+            self.engine = self.durability.engine
+            self.silences = self.shared.silences.book()
+            self.notifier = self._new_notifier(self.notifier.routing)
+            self.leading = True
+            self.start()
+        except Exception as exc:
+            self.leading = False
+            log.exception("taking over as leader failed; stopping (restart to rejoin)")
+            self._leave(1, f"take-over failed: {type(exc).__name__}")
+            return
+        self._start_leader_tasks()
+
+    def step_down(self, why: str) -> None:
+        """Stop judging and notifying now and exit without writing: another server may lead."""
+        from monitor.standby import EXIT_DEMOTED
+
+        if not self.leading:
+            return
+        self.leading = False
+        for task in self._leader_tasks:
+            task.cancel()
+        log.error(
+            why + "; this server stops judging and exits (restart it: it rejoins as a standby)"
+        )
+        self._leave(EXIT_DEMOTED, why)
+
+    def _leave(self, code: int, why: str) -> None:
+        self.exit_code = code
+        self._ready = False
+        if self._server is not None:
+            self._server.should_exit = True
+        log.warning("leaving", extra={"exit_status": code, "reason": why})
+
+    def _start_leader_tasks(self) -> None:
+        if self._clients is None:
+            return  # not serving (tests drive ``tick`` by hand)
+        self._leader_tasks.append(asyncio.create_task(self.notifier.run(self.clock, self._clients)))
+        self._restart_sources(self.sources)
+        if self.kafka is not None:
+            # Through the daemon: a reload swaps the engine under a running consumer.
+            feed = _CurrentEngine(self)
+            self._leader_tasks.append(asyncio.create_task(self.kafka.run(feed, self.clock.now)))
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -164,6 +264,7 @@ class Daemon:
                     "gap_seconds": round(now - since, 3),
                 },
             )
+        self._restore_kafka(at)
         self._restore_sources()
         self.engine.load_alerts(Alert.from_json(a) for a in self.store.load_alerts())
         self.notifier.start(self.engine.view().alerts, now)
@@ -177,17 +278,48 @@ class Daemon:
         just took is in the write-ahead log, fsync'ed (``monitor.durability``)."""
         await self.durability.durable(kind, items, now)
 
-    def _restore_kafka(self) -> None:
+    def _restore_kafka(self, engine_at: float | None) -> None:
+        """Resume the kafka sources at the offsets of the engine checkpoint just restored (of
+        ``engine_at``; None: no checkpoint, so the group's commits, which are never ahead)."""
         saved = self.store.load_checkpoint(KAFKA_CHECKPOINT) if self.kafka is not None else None
         if saved is None or self.kafka is None:
             return
+        blob: bytes | None
         try:
-            self.kafka.restore(saved[1])
+            self.kafka_journal = OffsetJournal.decode(saved[1])
+        except ValueError:  # an older hopwatch saved the offsets alone
+            blob, exact = saved[1], saved[0] == engine_at
+        else:
+            if engine_at is None:
+                return
+            blob, exact = self.kafka_journal.for_checkpoint(engine_at)
+        if not exact:
+            log.warning(
+                "kafka offsets of the restored checkpoint not found; resuming from older ones "
+                "(records since may count twice)",
+                extra={"checkpoint_at": engine_at},
+            )
+        if blob is None:
+            return
+        try:
+            self.kafka.restore(blob)
         except Exception:  # then the group's committed offsets (never ahead of a checkpoint)
             log.exception("kafka sources' checkpoint unreadable; resuming from the group's offsets")
 
+    def _begin_kafka(self, now: float) -> None:
+        """Before an engine checkpoint of ``now`` is written: save its offsets in the journal."""
+        if self.kafka is not None:
+            self.kafka_journal.begin(now, self.kafka.to_bytes())
+            self.store.save_checkpoint(KAFKA_CHECKPOINT, now, self.kafka_journal.encode())
+
+    def _kafka_settled(self, at: float) -> None:
+        """The engine checkpoint of ``at`` is on disk: commit its offsets to the group."""
+        if self.kafka is not None:
+            offsets = self.kafka_journal.settled(at)
+            if offsets is not None:
+                self.kafka.commit_saved(offsets)
+
     def _restore_sources(self) -> None:
-        self._restore_kafka()
         saved = self.store.load_checkpoint(SOURCES_CHECKPOINT) if self.sources.sources else None
         if saved is None:
             return
@@ -216,7 +348,9 @@ class Daemon:
                 self._persist(self._outbox[0])
                 self._outbox.pop(0)
             self.store.beat(now)
-            self.durability.poll()
+            done = self.durability.poll()
+            if done is not None and done.ok:
+                self._kafka_settled(done.at)
             if now - self._last_checkpoint >= self.checkpoint_interval:
                 if self.background_checkpoints:
                     self.checkpoint_in_background(now)
@@ -282,13 +416,19 @@ class Daemon:
     def checkpoint(self, now: float | None = None) -> None:
         """Checkpoint synchronously, here and now (shutdown, tests): the loop waits for it."""
         now = self.clock.now() if now is None else now
+        self._begin_kafka(now)
         self.durability.checkpoint_now(now)
+        self._kafka_settled(now)
         self._save_side_state(now)
         self.stats.checkpoints += 1
 
     def checkpoint_in_background(self, now: float) -> None:
         """Fork the engine's checkpoint (``monitor.store.snapshot``); the loop goes on serving.
         The WAL segments it covers are deleted when ``tick`` sees it finished."""
+        if self.durability.background.running:
+            return  # the previous one still runs: try again at the next tick
+        # The offsets first: the child may have renamed its file before this returns.
+        self._begin_kafka(now)
         if self.durability.begin_checkpoint(now):
             self._save_side_state(now)
             self.stats.checkpoints += 1
@@ -297,12 +437,6 @@ class Daemon:
     def _save_side_state(self, now: float) -> None:
         if self.sources.sources:
             self.store.save_checkpoint(SOURCES_CHECKPOINT, now, self.sources.to_bytes())
-        if self.kafka is not None:
-            # A new checkpoint begins only once the previous one is written: commit its offsets.
-            self.kafka.committed()
-            self.store.save_checkpoint(KAFKA_CHECKPOINT, now, self.kafka.to_bytes())
-            if not self.background_checkpoints:
-                self.kafka.committed()  # written synchronously: already durable
         self.store.beat(now)
         self._last_checkpoint = now
 
@@ -314,6 +448,11 @@ class Daemon:
         """
         self._ready = False
         try:
+            if not self.leading:  # a standby or a deposed leader writes nothing
+                abandon = getattr(self.durability.wal, "abandon", None)
+                if abandon is not None:
+                    abandon()
+                return
             for out in self._outbox:
                 self._persist(out)
             self._outbox.clear()
@@ -396,6 +535,7 @@ class Daemon:
             if removed:
                 self.store.delete_alerts(removed)
         self.config, self.file_config = config, loaded.config
+        self._slos, self._checks = tuple(loaded.slos), tuple(loaded.checks)
         self.engine, self.sources = engine, sources
         self.durability.use_engine(engine)
         self.notifier.reroute(loaded.routing, config.pipelines, engine.view().alerts, now)
@@ -430,7 +570,7 @@ class Daemon:
         if self._sources_task is not None:
             self._sources_task.cancel()
             self._sources_task = None
-        if self._serving and self.sources.sources:
+        if self._serving and self.leading and self.sources.sources:
             self._sources_task = asyncio.create_task(self.sources.run(self.engine, self.clock))
 
     def _on_sighup(self) -> None:
@@ -446,8 +586,13 @@ class Daemon:
             self._server.should_exit = True
 
     async def tick_forever(self) -> None:
+        from monitor.standby import follow
+
         while True:
-            self.tick()
+            if self.leading:
+                self.tick()
+            elif self.shared is not None and not self.exit_code:
+                follow(self)
             await asyncio.sleep(self.tick_interval)
 
     async def serve(self, host: str, port: int, extra_tasks: tuple = ()) -> None:
@@ -493,7 +638,18 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        self.start()
+        from monitor.export.leader_metrics import LeaderCollector
+
+        app.state.registry.register(LeaderCollector(self))
+        postgres = self.config.storage.postgres
+        if self.shared is None:
+            self.start()
+        else:  # a standby until the lock says otherwise: reads from the leader's checkpoint
+            from monitor.standby import Elector, follow
+
+            self.elector = Elector(self, postgres.lease if postgres else self.shared.lock.lease)
+            follow(self)
+            self._ready = True
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.background_checkpoints = True
         log.info(
@@ -506,15 +662,14 @@ class Daemon:
                 extra={"module": module, "error": error},
             )
         async with open_clients() as clients:
+            self._clients = clients
             tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.tick_forever())]
-            tasks.append(asyncio.create_task(self.notifier.run(self.clock, clients)))
             tasks += [asyncio.create_task(t) for t in extra_tasks]
             self._serving = True
-            self._restart_sources(self.sources)
-            if self.kafka is not None:
-                # Through the daemon: a reload swaps the engine under a running consumer.
-                feed = _CurrentEngine(self)
-                tasks.append(asyncio.create_task(self.kafka.run(feed, self.clock.now)))
+            if self.elector is not None:
+                tasks.append(asyncio.create_task(self.elector.run()))
+            else:
+                self._start_leader_tasks()
             try:
                 await server.serve()
             finally:
@@ -523,10 +678,14 @@ class Daemon:
                 tasks += [*self._reloads]
                 if self._sources_task is not None:
                     tasks.append(self._sources_task)
+                tasks += self._leader_tasks
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 self.stop()
+                if self.shared is not None:
+                    await self.shared.lock.release()  # a standby takes over within a second
+                    self.shared.close()
 
 
 class _CurrentEngine:

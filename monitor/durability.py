@@ -20,14 +20,13 @@ msgpack, replayed through the same engine calls the HTTP handlers make.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -39,10 +38,10 @@ from monitor.store.base import Store, StoreError
 from monitor.store.snapshot import (
     FILENAME,
     BackgroundCheckpoint,
+    FileSnapshots,
     Finished,
-    read_snapshot,
+    Snapshot,
     remove_stale_temporaries,
-    write_snapshot,
 )
 from monitor.store.wal import DEFAULT_SEGMENT_BYTES, GroupCommit, WalError, WriteAheadLog
 
@@ -61,6 +60,19 @@ _ENVELOPE = msgspec.msgpack.Decoder(tuple[int, float, msgspec.Raw])
 _OBSERVATIONS = msgspec.msgpack.Decoder(list[Observation])
 _COUNTS = msgspec.msgpack.Decoder(list[CountSample])
 _AGGREGATES = msgspec.msgpack.Decoder(tuple[AggregateBatch, dict[str, int]])
+
+
+class Snapshots(Protocol):
+    """Where the engine checkpoint lives: ``checkpoint.bin`` (``FileSnapshots``) or PostgreSQL
+    (``monitor.store.wal_pg.PgSnapshots``)."""
+
+    where: str
+
+    def read(self) -> Snapshot | None: ...
+
+    def write(self, at: float, wal_lsn: int, blob: bytes) -> None: ...
+
+    def size(self) -> int: ...
 
 
 @dataclass
@@ -88,17 +100,27 @@ class Durability:
         fsync: Callable[[int], None] = os.fsync,
         fork: Callable[[], int] = os.fork,
         encode: Callable[[], bytes] | None = None,
+        log: Any = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
+        """``log`` and ``snapshots`` replace the data dir's files (``monitor.store.wal_pg``:
+        PostgreSQL, so the server that takes over finds them); by default both are files."""
         if mode not in MODES:
             raise ValueError(f"durability mode {mode!r}: use one of {', '.join(MODES)}")
         self.data_dir = Path(data_dir)
         self.engine = engine
         self.mode = mode
         self.path = self.data_dir / FILENAME
-        self.wal = WriteAheadLog(self.data_dir / WAL_DIR, segment_bytes=segment_bytes, fsync=fsync)
+        self.shared = snapshots is not None
+        self.snapshots: Snapshots = snapshots or FileSnapshots(self.path)
+        self.wal = log or WriteAheadLog(
+            self.data_dir / WAL_DIR, segment_bytes=segment_bytes, fsync=fsync
+        )
         self.commit = GroupCommit(self.wal)
         self.encode = encode or engine.checkpoint
-        self.background = BackgroundCheckpoint(self.path, self.encode, fork=fork)
+        self.background = BackgroundCheckpoint(
+            self.path, self.encode, fork=fork, write=self.snapshots.write if self.shared else None
+        )
         self.stats = CheckpointStats()
         self.opened = False
 
@@ -118,17 +140,24 @@ class Durability:
         Returns (checkpoint time or None, time of the last replayed record or None). Raises
         StoreError (one line: the file, what is wrong, what to do) for a damaged checkpoint.
         """
-        if self.data_dir.is_dir():
+        if self.data_dir.is_dir() and not self.shared:
             remove_stale_temporaries(self.data_dir)
         at: float | None = None
         lsn = 0
-        snapshot = read_snapshot(self.path)
+        snapshot = self.snapshots.read()
         if snapshot is not None:
-            at, lsn, blob, where = snapshot.at, snapshot.wal_lsn, snapshot.blob, self.path
+            at, lsn, blob, where = (
+                snapshot.at,
+                snapshot.wal_lsn,
+                snapshot.blob,
+                self.snapshots.where,
+            )
+        elif self.shared:
+            blob, where = b"", self.snapshots.where
         else:
             saved = store.load_checkpoint(LEGACY_CHECKPOINT)
             blob = b""
-            where = Path(getattr(store, "path", self.data_dir / "hopwatch.db"))
+            where = str(getattr(store, "path", self.data_dir / "hopwatch.db"))
             if saved is not None:
                 at, blob = saved
         if at is not None:
@@ -234,14 +263,13 @@ class Durability:
             self._settle(running)
         started = time.perf_counter()
         lsn = self.wal.end_lsn
-        write_snapshot(self.path, at, lsn, self.encode())
+        self.snapshots.write(at, lsn, self.encode())
         self._covered(lsn, time.perf_counter() - started)
 
     def _covered(self, lsn: int, seconds: float) -> None:
         self.stats.ok += 1
         self.stats.last_seconds = seconds
-        with contextlib.suppress(OSError):
-            self.stats.last_bytes = self.path.stat().st_size
+        self.stats.last_bytes = self.snapshots.size()
         if self.opened:
             self.wal.delete_covered(lsn)
 

@@ -371,6 +371,12 @@ SOURCE_KAFKA_LAG = Metric(
     "Records between a kafka source's position and the partition's end offset.",
     (PIPELINE, HOP, SOURCE, PARTITION),
 )
+SOURCE_KAFKA_LAG_SECONDS = Metric(
+    "hopwatch_source_kafka_consumer_lag_seconds",
+    "gauge",
+    "How long ago the oldest record a kafka source has not read was appended (0: caught up); past the allowed lateness its hop's buckets are incomplete.",
+    (PIPELINE, HOP, SOURCE, PARTITION),
+)
 SOURCE_KAFKA_END_OFFSET = Metric(
     "hopwatch_source_kafka_partition_records_total",
     "counter",
@@ -385,7 +391,12 @@ SOURCE_KAFKA_BAD_RECORDS = Metric(
 )
 
 SOURCE_ALL: Final = (SOURCE_UP, SOURCE_LAST_SUCCESS, SOURCE_ERRORS, SOURCE_CONSECUTIVE_FAILURES)
-SOURCE_KAFKA_ALL: Final = (SOURCE_KAFKA_LAG, SOURCE_KAFKA_END_OFFSET, SOURCE_KAFKA_BAD_RECORDS)
+SOURCE_KAFKA_ALL: Final = (
+    SOURCE_KAFKA_LAG,
+    SOURCE_KAFKA_LAG_SECONDS,
+    SOURCE_KAFKA_END_OFFSET,
+    SOURCE_KAFKA_BAD_RECORDS,
+)
 """Not in ``ALL``: ``SourceCollector`` describes them, so the registry sees each name once."""
 
 # --- agents, on the server (``monitor.server.aggregates.AgentCollector``) ------------------------
@@ -475,6 +486,23 @@ CHECKPOINT_SIZE = Metric(
     "Size of the last checkpoint file written.",
     (),
 )
+
+# --- leadership (``monitor.export.leader_metrics``, registered by the daemon) --------------------
+
+LEADER = Metric(
+    "hopwatch_leader",
+    "gauge",
+    "1 while this server judges and notifies (the leader, or a server alone), 0 on a standby of "
+    "a shared PostgreSQL store.",
+    (),
+)
+LEADER_TERM = Metric(
+    "hopwatch_leader_term",
+    "gauge",
+    "The leadership term this server last took over in (0: never led on a shared store).",
+    (),
+)
+LEADER_ALL: Final = (LEADER, LEADER_TERM)
 
 DURABILITY_ALL: Final = (
     WAL_APPENDED_BYTES,

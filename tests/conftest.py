@@ -13,6 +13,8 @@ from monitor.validate import check_config
 
 ROOT = Path(__file__).parent.parent
 
+pytest_plugins = ["pg_support"]  # the session's PostgreSQL server (tests/pg_support.py)
+
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:

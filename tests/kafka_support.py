@@ -7,16 +7,19 @@ from typing import Any
 
 import msgspec
 
+from monitor.demo import to_wire
 from monitor.ledger.ledger import Closed
 from monitor.records import Observation
 
 START = 1_700_000_040.0  # a minute boundary
 HOPS = ("sdk", "ingest", "crm")
+item = to_wire
+"""An observation as a client produces it to the observations topic (the push API item)."""
 
 PIPELINE = """\
 pipelines:
   - name: signup
-    attributes: [region]
+    attributes: [region]{timing}
     id_sampling: {sampling}
     hops:
 {hops}
@@ -26,9 +29,19 @@ pipelines:
 """
 
 
-def config_text(bootstrap: str | None, sampling: float = 1.0, extra: str = "") -> str:
-    """Hops that are kafka topics ``hop-<name>`` (or plain hops when ``bootstrap`` is None)."""
+def config_text(
+    bootstrap: str | None,
+    sampling: float = 1.0,
+    extra: str = "",
+    *,
+    timing: str = "",
+    consumer: str = "",
+) -> str:
+    """Hops that are kafka topics ``hop-<name>`` (or plain hops when ``bootstrap`` is None);
+    ``timing`` adds pipeline keys (``bucket: 10s``), ``consumer`` the sources' librdkafka settings
+    (``{session.timeout.ms: 6000}``)."""
     hops = []
+    consumer_line = f"\n            consumer: {consumer}" if consumer else ""
     for hop in HOPS:
         if bootstrap is None:
             hops.append(f"      - {{name: {hop}}}")
@@ -38,7 +51,7 @@ def config_text(bootstrap: str | None, sampling: float = 1.0, extra: str = "") -
         sources:
           - kind: kafka
             bootstrap_servers: "{bootstrap}"
-            topic: hop-{hop}
+            topic: hop-{hop}{consumer_line}
             fields:
               event_id: id
               event_type: type
@@ -51,7 +64,11 @@ def config_text(bootstrap: str | None, sampling: float = 1.0, extra: str = "") -
     return (
         "apiVersion: hopwatch/v1\nserver:\n  auth: {open: true}\n"
         + extra
-        + PIPELINE.format(sampling=sampling, hops="\n".join(hops))
+        + PIPELINE.format(
+            sampling=sampling,
+            hops="\n".join(hops),
+            timing="".join(f"\n    {line}" for line in timing.splitlines()),
+        )
     )
 
 

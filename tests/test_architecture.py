@@ -44,6 +44,7 @@ PURE = [
     "engine.py",
     "engine_view.py",
     "engine_record.py",
+    "leadership.py",
 ]
 """The judging core: pure functions of their inputs and an explicit ``now``."""
 
@@ -97,6 +98,7 @@ LAYERS: Mapping[int, tuple[str, ...]] = {
         "stats",
         "logs",
         "clock",
+        "leadership",
     ),
     1: ("config",),
     2: ("ledger",),
@@ -105,7 +107,7 @@ LAYERS: Mapping[int, tuple[str, ...]] = {
     5: ("engine", "engine_view", "engine_record"),
     6: ("notify", "sources", "store", "export", "sim", "client", "durability"),
     7: ("server", "agent"),  # an agent serves the push API locally with the server's handlers
-    8: ("daemon", "daemon_address", "reload", "testing", "testing_fakes", "validate"),
+    8: ("daemon", "daemon_address", "standby", "reload", "testing", "testing_fakes", "validate"),
     9: ("demo", "replay", "cli", "slo_cli", "silence_cli", "__main__"),
 }
 """Records at the bottom, then config, ledger, judges, alerts, the engine, the adapters at the

@@ -343,7 +343,8 @@ def test_settings_that_cannot_work_are_refused_when_the_reporter_is_made() -> No
     with pytest.raises(ValueError, match=r"max_queue must be > 0, got 0; timeout must be > 0"):
         HopReporter("http://127.0.0.1:1", "shop", "web", max_queue=0, timeout=-1)
     with pytest.raises(
-        ValueError, match=r"url must be http\(s\)://host:port, got '127.0.0.1:9464'"
+        ValueError,
+        match=r"url must be http\(s\)://host:port or kafka://host:port\[,…\]/topic, got '127.0.0.1:9464'",
     ):
         HopReporter("127.0.0.1:9464", "shop", "web")
 

@@ -6,39 +6,18 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
+from process_support import start
 
 from monitor.testing import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 NDJSON = {"content-type": "application/x-ndjson"}
 TOTAL = re.compile(r'^hopwatch_hop_events_total\{hop="a",pipeline="p",status="ok"\} (\S+)$', re.M)
-
-
-def start(config: Path, data: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config), "--data-dir", str(data),
-         "--listen", f"127.0.0.1:{port}"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("hopwatch did not become ready")
 
 
 def counted(port: int) -> int:

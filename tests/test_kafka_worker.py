@@ -9,20 +9,18 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("confluent_kafka")
 
-from kafka_support import HOPS, START, config_text
+from kafka_support import HOPS, START, config_text, item
 
 from monitor.agent.worker import Worker
 from monitor.client.kafka import KafkaTransport
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.engine import Engine
-from monitor.records import Observation
 from monitor.server.app import create_app
 from monitor.sim import Scenario, Simulator
 from monitor.sources.kafka_mock import MockCluster
@@ -31,23 +29,6 @@ from monitor.testing import FakeClock, serve_in_thread
 
 TOPIC = "observations"
 FAST_GROUP = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
-
-
-def item(o: Observation) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "pipeline": o.pipeline,
-        "hop": o.hop,
-        "event_type": o.event_type,
-        "event_time": o.event_time,
-        "observed_time": o.observed_time,
-        "status": o.status,
-        "attributes": dict(o.attributes),
-    }
-    if o.event_id is not None:
-        out["event_id"] = o.event_id
-    if o.reason is not None:
-        out["reason"] = o.reason
-    return out
 
 
 class Running:

@@ -8,22 +8,17 @@ Times are explicit: rows carry event times around ``T0`` and the runner is polle
 from __future__ import annotations
 
 import asyncio
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pg_support import pg_query
 from sources_support import T0, write_config
 
 from monitor.engine import Engine
 from monitor.records import CountSample
 from monitor.sources.pull import SourceRunner
 from monitor.sources.sql import SqlPull
-from monitor.testing import free_port
 
 SQLITE_SOURCE = """
           - kind: sql
@@ -37,7 +32,7 @@ SQLITE_SOURCE = """
 """
 PG_SOURCE = """
           - kind: sql
-            url: postgresql+psycopg://postgres@127.0.0.1:{port}/postgres
+            url: postgresql+psycopg://postgres@127.0.0.1:{port}/{db}
             password_env: SINK_PASSWORD
             attributes: [region]
             query: >-
@@ -114,58 +109,22 @@ def test_a_query_the_database_refuses_is_a_query_failure(tmp_path: Path) -> None
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _as_postgres(*argv: str) -> None:
-    command = " ".join(f"'{a}'" for a in argv)
-    if os.geteuid() == 0:
-        subprocess.run(
-            ["su", "postgres", "-s", "/bin/sh", "-c", command], check=True, capture_output=True
-        )
-    else:
-        subprocess.run(list(argv), check=True, capture_output=True)
-
-
-@pytest.fixture
-def postgres() -> Iterator[int]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL server binaries not installed (Debian package 'postgresql')")
-    data = Path(tempfile.mkdtemp(prefix="hopwatch-pg-", dir="/tmp"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    _as_postgres(initdb, "-D", str(data), "-A", "trust", "-U", "postgres")
-    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
-    _as_postgres(pg_ctl, "-D", str(data), "-o", opts, "-w", "-l", str(data / "log"), "start")
-    try:
-        yield port
-    finally:
-        _as_postgres(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def _pg(port: int, sql: str, params: list | None = None) -> list:
-    import psycopg
-
-    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", autocommit=True) as conn:
-        cur = conn.execute(sql, params)
-        return cur.fetchall() if cur.description else []
+def _pg(port: int, db: str, sql: str, params: list | None = None) -> list:
+    return pg_query(port, sql, params, dbname=db)
 
 
 @pytest.mark.slow
 def test_postgresql_counts_are_exact_and_late_rows_are_picked_up(
-    tmp_path: Path, postgres: int
+    tmp_path: Path, postgres: int, pg_database: str
 ) -> None:
-    _pg(postgres, "CREATE TABLE deliveries (event_time timestamptz, region text)")
-    config = write_config(tmp_path, PG_SOURCE.format(port=postgres), {"SINK_PASSWORD": PASSWORD})
+    db = pg_database
+    _pg(postgres, db, "CREATE TABLE deliveries (event_time timestamptz, region text)")
+    source = PG_SOURCE.format(port=postgres, db=db)
+    config = write_config(tmp_path, source, {"SINK_PASSWORD": PASSWORD})
 
     def insert(rows: list[tuple[float, str]]) -> None:
         for t, region in rows:
-            _pg(postgres, "INSERT INTO deliveries VALUES (to_timestamp(%s), %s)", [t, region])
+            _pg(postgres, db, "INSERT INTO deliveries VALUES (to_timestamp(%s), %s)", [t, region])
 
     runner = SourceRunner.from_config(config)
     assert PASSWORD not in repr(runner.sources[0])
@@ -174,11 +133,13 @@ def test_postgresql_counts_are_exact_and_late_rows_are_picked_up(
 
 @pytest.mark.slow
 def test_postgresql_dropped_connection_is_retried(
-    tmp_path: Path, postgres: int, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, postgres: int, pg_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _pg(postgres, "CREATE TABLE deliveries (event_time timestamptz, region text)")
-    _pg(postgres, "INSERT INTO deliveries VALUES (to_timestamp(%s), 'eu')", [T0 + 1])
-    config = write_config(tmp_path, PG_SOURCE.format(port=postgres), {"SINK_PASSWORD": PASSWORD})
+    db = pg_database
+    _pg(postgres, db, "CREATE TABLE deliveries (event_time timestamptz, region text)")
+    _pg(postgres, db, "INSERT INTO deliveries VALUES (to_timestamp(%s), 'eu')", [T0 + 1])
+    source_yaml = PG_SOURCE.format(port=postgres, db=db)
+    config = write_config(tmp_path, source_yaml, {"SINK_PASSWORD": PASSWORD})
     engine, runner = Engine(config), SourceRunner.from_config(config)
     source = runner.sources[0]
     assert isinstance(source, SqlPull)
@@ -187,11 +148,13 @@ def test_postgresql_dropped_connection_is_retried(
         assert await runner.poll(source, engine, T0 + 30)
         killed = _pg(
             postgres,
+            db,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND datname = current_database()",
         )
         assert killed == [(True,)]  # the source's pooled connection
-        _pg(postgres, "INSERT INTO deliveries VALUES (to_timestamp(%s), 'eu')", [T0 + 2])
+        _pg(postgres, db, "INSERT INTO deliveries VALUES (to_timestamp(%s), 'eu')", [T0 + 2])
         assert await runner.poll(source, engine, T0 + 60)
         await source.aclose()
 

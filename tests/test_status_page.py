@@ -196,3 +196,15 @@ def test_served_with_read_scope_only(served: str) -> None:
         assert missing.status_code == 404 and "<script>alert" not in missing.text
         status = client.get("/api/v1/status").json()
         assert status["firing"] == 1 and status["tick"].endswith(".000000")
+
+
+def test_an_edge_history_is_also_json_oldest_first(served: str, lossy: StaticRuntime) -> None:
+    history = lossy.engine.view().recent_edges[("shop", "queue->sink")]
+    with httpx.Client(base_url=served, timeout=10) as client:
+        got = client.get("/api/v1/edges/shop/queue-%3Esink").json()
+        missing = client.get("/api/v1/edges/shop/nope")
+    assert [(b["bucket_start"], b["expected"], b["arrived"], b["completeness"]) for b in got] == [
+        (r.bucket_start, r.expected, r.arrived, "complete") for r in history
+    ]
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "no edge 'nope' in pipeline 'shop'"}

@@ -1,4 +1,7 @@
-"""The store gives back exactly the ledger records it was given: judges replay history from them."""
+"""The store gives back exactly the ledger records it was given: judges replay history from them.
+
+Every test runs on both stores: SQLite in a data dir, and PostgreSQL (``storage.postgres``) on a
+fresh database of the session's real server (``pg_support``)."""
 
 from __future__ import annotations
 
@@ -16,10 +19,20 @@ from monitor.store import Store, StoreError, open_store
 T0 = 1_715_000_040.0
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(tmp_path / "data") as s:
-        yield s
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "sqlite":
+        with open_store(tmp_path / "data") as s:
+            yield s
+        return
+    from pg_support import pg_url
+
+    from monitor.store.pg_connection import PgTarget
+    from monitor.store.postgres import PostgresStore
+
+    port, db = request.getfixturevalue("postgres"), request.getfixturevalue("pg_database")
+    with PostgresStore(PgTarget(pg_url(port, db))) as pg:
+        yield pg
 
 
 def sketch(*seconds: float) -> LatencySketch:
@@ -235,7 +248,7 @@ def test_edge_result_range_queries(
 
 def test_a_batch_that_fails_half_way_writes_nothing(store: Store) -> None:
     broken = replace(bucket(start=T0 + 60), pipeline=None)  # violates NOT NULL on the second row
-    with pytest.raises(StoreError, match=r"hopwatch\.db: cannot save hop buckets"):
+    with pytest.raises(StoreError, match=r"(hopwatch\.db|PostgreSQL \S+): cannot save hop buckets"):
         store.save_hop_buckets([bucket(), broken])
     assert store.hop_buckets("signup") == []
 

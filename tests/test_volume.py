@@ -103,9 +103,10 @@ def test_a_clean_seasonal_series_over_90_days_stays_near_its_budget():
     values = nb_counts(n, bucket, seed=11, phi=0.05)
     scores = run(VolumeDetector(check(), bucket), values, bucket)
     fired = [i for i, s in enumerate(scores) if s.alert]
-    # 5 onsets in the 83 days after the warm-up (budget 2.77): all but one from the one-bucket
-    # tail test at genuine negative-binomial tail events; over seeds 1-6 the mean is 2.7.
-    assert fired == [2391, 3168, 5752, 6121, 8379]
+    # 4 onsets in the 83 days after the warm-up (budget 2.77): from the one-bucket tail test at
+    # genuine negative-binomial tail events; over seeds 1-12 the mean is 3.0 (3.75 before the
+    # seasonal gain and the series' own tail calibration).
+    assert fired == [2391, 3168, 5752, 8379]
     budget = 1.0 * (90 - 7) / 30  # 1 alarm per 30 days after the 7-day warm-up
     assert len(fired) <= 2 * budget
     assert all(0.0 <= s.score <= 1.0 for s in scores)
@@ -121,7 +122,7 @@ def test_a_drop_at_minute_buckets_and_10_events_per_minute_is_found_within_minut
     x[start:] = np.random.default_rng(4).binomial(x[start:].astype(int), 0.5)
     scores = run(VolumeDetector(check(direction="drop", min_weeks=2), 60.0), list(x), 60.0)
     fired = [i for i, s in enumerate(scores) if s.alert]
-    assert fired == [start + 7]
+    assert fired == [start + 6]
     assert scores[start + 7].evidence["baseline"] == "day-of-week profile ±30 slots"
 
 

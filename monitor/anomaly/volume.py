@@ -52,8 +52,10 @@ from typing import Any
 
 from scipy.special import betainc, pdtr, pdtrc, stdtr
 
+from monitor.anomaly.alarm_governor import AlarmGovernor
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
 from monitor.anomaly.tail_threshold import TailThreshold
+from monitor.anomaly.volume_gain import SeasonalGain
 from monitor.anomaly.volume_model import (
     RobustLevel,
     RollingSum,
@@ -169,6 +171,8 @@ class VolumeDetector:
     _run_alerted: bool = False
     """The current run of flagged buckets has alerted: no second alert until it ends."""
     _fractional: bool = False
+    _gain_in_use: float = 1.0
+    """The seasonal gain applied to this bucket's expectation (``volume_gain``)."""
     _lattice: int = 0
     """Greatest common divisor of the integer values seen so far (0 before any non-zero one)."""
 
@@ -270,7 +274,30 @@ class VolumeDetector:
             max_threshold=float(p.get("calibration_max", 5.0)),
             min_peaks=int(p.get("calibration_min_peaks", 10)),
         )
-        self.calibrate = str(p.get("calibrate", "off"))
+        # Floor under the threshold from how often this series' own ratios run high
+        # (alarm_governor): only ever raises it, on series the model does not fit.
+        self.governor = AlarmGovernor(
+            alpha=self.check.false_alarms_per_30d / per_30d,
+            memory=float(p.get("governor_days", 30)) * per_day,
+            prior=float(p.get("governor_prior_days", 15)) * per_day,
+            limit=float(p.get("governor_limit", 10.0)),
+            r0=float(p.get("governor_r0", 1.0)),
+        )
+        self.use_governor = bool(p.get("governor", False))
+        self.count_fallback = bool(p.get("count_fallback", True))
+        # The gain's memory is long against the time the slowest CUSUM member takes to find
+        # its shift (about 150 buckets), so a drop being found is not absorbed meanwhile:
+        # three days, and at least 1,000 buckets (volume_gain).
+        self.gain = SeasonalGain(
+            memory=max(
+                float(p.get("gain_seconds", 3 * 86400)) / self.bucket_seconds,
+                float(p.get("gain_min_buckets", 1000)),
+            ),
+            follow_memory=max(
+                1.0, float(p.get("gain_follow_seconds", 3 * 3600)) / self.bucket_seconds
+            ),
+        )
+        self.calibrate = str(p.get("calibrate", "model"))
         if self.calibrate not in CALIBRATE:
             raise ValueError(f"calibrate: {self.calibrate!r} is not one of {', '.join(CALIBRATE)}")
 
@@ -291,14 +318,26 @@ class VolumeDetector:
             spread = self._history.quantile(0.95) - self._history.quantile(0.05)
         return max(math.sqrt(fit.mse()), self.rel_floor * spread, 1e-9)
 
-    def _tails(self, x: float, mu: float, sd: float, z: float) -> tuple[float, float]:
-        """One-bucket p-values (low side, high side); exact only where they can matter."""
+    def _count_mean(self, profile: tuple[float, str, float], slots: int) -> float:
+        """A profile's mean, for counts at least half an event over the buckets it was learned
+        from (``slots`` × its days; Jeffreys' prior): a slot where no event was ever seen has a
+        small rate, not none, or its first event at night reads as impossible (p = 1e-9)."""
+        mean, _, days = profile
+        if not self._is_count:
+            return mean
+        return max(mean, 0.5 / (slots * max(days, 1.0)))
+
+    def _tails(self, x: float, mu: float, sd: float, z: float, phi: float) -> tuple[float, float]:
+        """One-bucket p-values (low side, high side); exact only where they can matter.
+
+        Counts take the fitted dispersion ``phi``, not one read back from ``sd``: near a mean of
+        zero ``sd`` is floored at 0.5, and a dispersion read back from it is huge, which puts
+        nearly all the negative binomial's mass at 0 and made one event at night "impossible"
+        (p = 1e-16, an alarm every few nights on quiet series)."""
         if abs(z) < 2.0:
             return _normal_tails(z)
         if self._is_count:
-            m = max(mu, 1e-9)
-            phi = max(0.0, (sd * sd - m) / (m * m))
-            return _count_tails(x, m, phi)
+            return _count_tails(x, max(mu, 1e-9), phi)
         low = float(stdtr(self.tail_df, z))
         return low, 1.0 - low
 
@@ -318,16 +357,26 @@ class VolumeDetector:
             self._is_count = not self._fractional and self._lattice <= 1
         self._use_bank(self._is_count)
         use_precedent = not self._is_count and self.real_test == "precedent"
-        precedent = self.precedent.observe(x) if use_precedent else (0.0, "")
+        # Counts whose own alarm history says the negative binomial does not fit them (more
+        # alarm runs than the budget allows, beyond chance) are judged by the distribution-free
+        # precedent test instead, which is kept up to date for them all along.
+        fallback = self._is_count and self.count_fallback
+        switched = fallback and self.governor.over_budget()
+        use_precedent = use_precedent or switched
+        precedent = self.precedent.observe(x) if use_precedent or fallback else (0.0, "")
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level
+        profile_mean = None if smooth is None else self._count_mean(smooth, 2 * self.smooth + 1)
+        gain = self.gain.gain() if self._is_count else 1.0
+        self._gain_in_use = gain
         means = (
-            None if smooth is None else smooth[0],
-            None if slot is None else slot[0],
+            None if profile_mean is None else gain * profile_mean,
+            None if slot is None else gain * self._count_mean(slot, 1),
             level_mu,
         )
-        chosen: tuple[float, float, str, bool] | None = None  # (mean, sd, name, seasonal?)
+        # (mean, sd, name, seasonal?, dispersion)
+        chosen: tuple[float, float, str, bool, float] | None = None
         best = math.inf
         enough = self.min_history // 2
         for mu, fit, name, preference in (
@@ -340,7 +389,8 @@ class VolumeDetector:
             mse = fit.error * preference
             if mse < best:
                 best = mse
-                chosen = (mu, self._sd(fit, mu), str(name), fit is not self._level_fit)
+                seasonal = fit is not self._level_fit
+                chosen = (mu, self._sd(fit, mu), str(name), seasonal, fit.phi())
         learning = (
             chosen is None
             or at - self._first_at < self.check.warmup
@@ -348,9 +398,11 @@ class VolumeDetector:
         )
         if learning or chosen is None:
             self._train(at, x, means, flagged=False, follow=False)
+            if profile_mean is not None:
+                self.gain.update(x, profile_mean, follow=False)
             state = CheckState.LEARNING
             return Score(at, 0.0, state, False, {"observed": x, "state": str(state)})
-        mu, sd, period, is_seasonal = chosen
+        mu, sd, period, is_seasonal, phi = chosen
         z = (x - mu) / sd
         cusum_lo = cusum_hi = 0.0
         if is_seasonal:
@@ -370,7 +422,7 @@ class VolumeDetector:
                 cusum_hi = max(cusum_hi, hi[j] / h)
         else:  # the level's residuals are autocorrelated: a CUSUM on them would run away
             self._reset_cusums()
-        p_low, p_high = self._tails(x, mu, sd, z)
+        p_low, p_high = self._tails(x, mu, sd, z, phi)
         if self.direction == "drop":
             p, r_cusum = p_low, cusum_lo
         elif self.direction == "spike":
@@ -388,6 +440,7 @@ class VolumeDetector:
             usual = self._abs_z.quantile(self.empirical_q) * self.empirical_factor
             r_tail = min(r_tail, abs(z) / max(usual, 1e-9))
         r = max(r_tail, r_cusum)
+        model_r = r
         if use_precedent:
             r = precedent[0]
         raw_r = r
@@ -395,6 +448,10 @@ class VolumeDetector:
             # The series' own tail may ask for more than the model's r = 1 (tail_threshold).
             r = r / self.calibration.threshold
             self.calibration.add(raw_r)
+        if self.use_governor and not use_precedent:
+            r = r / self.governor.floor()
+        if self._is_count:
+            self.governor.add(model_r)  # the model's own alarm history (``over_budget``)
         score = clamp01(r / (1.0 + r))
         flagged = score >= ALERT_SCORE
         # One alert per incident: after the hold-off, a run of flagged buckets that has already
@@ -422,9 +479,13 @@ class VolumeDetector:
             self._flag_run_start = None
         relearning = self._flag_run_start is not None and at - self._flag_run_start >= self.relearn
         excluded = flagged and not relearning
-        if excluded and use_precedent:
+        if excluded and (use_precedent or fallback):
             self.precedent.exclude_last()
         self._train(at, x, means, flagged=excluded, follow=held or relearning, sd=sd)
+        # The gain learns the normal buckets slowly and an incident that goes on after its alert
+        # fast (volume_gain); not the alerting bucket, nor a quiet hold-off quickly.
+        if profile_mean is not None and (not flagged or held or relearning):
+            self.gain.update(x, profile_mean, follow=flagged and (held or relearning))
         if not excluded:
             self._abs_z.add(abs(z))
         if is_seasonal and not excluded:
@@ -442,18 +503,24 @@ class VolumeDetector:
             "cusum_h": self.h,
             "tail_alpha": self.tail_alpha,
             "baseline": period,
-            "model": "negative_binomial"
-            if self._is_count
-            else ("precedent" if use_precedent else "robust_z"),
+            "model": "precedent"
+            if use_precedent
+            else ("negative_binomial" if self._is_count else "robust_z"),
             "excluded_from_training": excluded,
             "ratio": raw_r,
             **self.calibration.describe(),
+            **self.governor.describe(),
         }
+        if switched:  # what /api/v1/checks shows as the threshold in use and its origin
+            evidence["threshold"] = 1.0
+            evidence["calibration"] = "precedent test: the model's own alarms ran over budget"
+        elif self.use_governor and not use_precedent:
+            evidence["threshold"] = self.calibration.threshold * self.governor.floor()
         if use_precedent:
             evidence["precedent_ratio"] = precedent[0]
             evidence["precedent_feature"] = precedent[1]
         if self._is_count:
-            evidence["dispersion"] = max(0.0, (sd * sd - max(mu, 0.0)) / max(mu * mu, 1e-9))
+            evidence["dispersion"] = phi
         return Score(at, score, state, alert, evidence)
 
     def _bank(
@@ -502,6 +569,8 @@ class VolumeDetector:
             precedent=self.precedent.state(),
             # A detector unpickled from a v0 checkpoint predates the calibration: none recorded.
             calibration=c.state() if (c := getattr(self, "calibration", None)) else None,
+            governor=g.state() if (g := getattr(self, "governor", None)) else None,
+            gain=k.state() if (k := getattr(self, "gain", None)) else None,
         )
 
     def restore(self, state: VolumeState) -> None:
@@ -528,6 +597,10 @@ class VolumeDetector:
         self.precedent.restore(state.precedent)
         if state.calibration is not None:
             self.calibration.restore(state.calibration)
+        if state.governor is not None:
+            self.governor.restore(state.governor)
+        if state.gain is not None:
+            self.gain.restore(state.gain)
 
     def _reset_cusums(self) -> None:
         for j in range(len(self.ks)):
@@ -549,10 +622,14 @@ class VolumeDetector:
         for mu, fit in zip(means, (self._smooth_fit, self._slot_fit, self._level_fit), strict=True):
             if mu is not None:
                 fit.track(x - mu)
+        # The profile learns the volume net of the gain (Holt-Winters' seasonal index learns
+        # x / level): a step the gain has absorbed stays absorbed instead of being learned a
+        # second time by the profile while the gain unlearns it (volume_gain).
+        g = self._gain_in_use
         if flagged:
-            self.profile.update(at, x, clip=self.flagged_clip * sd)
+            self.profile.update(at, x / g, clip=self.flagged_clip * sd / g)
             return
-        self.profile.update(at, x)
+        self.profile.update(at, x / g)
         for mu, fit in zip(means, (self._smooth_fit, self._slot_fit, self._level_fit), strict=True):
             if mu is not None:
                 fit.add(x - mu, mu)

@@ -120,6 +120,25 @@ class TailThresholdState(msgspec.Struct, frozen=True):
     method: str
 
 
+class AlarmGovernorState(msgspec.Struct, frozen=True):
+    """``alarm_governor.AlarmGovernor``: decayed exposure, runs above r0 and their excesses."""
+
+    exposure: float
+    runs: float
+    excess: float
+    uncensored: float
+    open: bool
+    top: float
+
+
+class SeasonalGainState(msgspec.Struct, frozen=True):
+    """``volume_gain.SeasonalGain``: decayed observed and expected volume and their weight."""
+
+    observed: float
+    expected: float
+    weight: float
+
+
 class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     first_at: float | None
     holdoff_until: float
@@ -144,3 +163,9 @@ class VolumeState(msgspec.Struct, frozen=True, tag="volume"):
     calibration: TailThresholdState | None = None
     """Added with per-series calibrated thresholds; a checkpoint written before has none, and the
     series re-learns its calibration (the model's own threshold meanwhile)."""
+    governor: AlarmGovernorState | None = None
+    """Added with the alarm-rate floor; a checkpoint written before has none, and the series
+    starts from the model's prior (the model's own threshold)."""
+    gain: SeasonalGainState | None = None
+    """Added with the seasonal gain; a checkpoint written before has none (gain 1 until it has
+    seen a few buckets)."""

@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from queue import Full
+from typing import Any
 
 import httpx
 
@@ -28,7 +29,7 @@ from monitor.client.idhash import resolve_id_key
 from monitor.client.retry import Backoff
 from monitor.client.sender import Batching, BatchSender
 from monitor.client.stats import ReporterStats, Tally
-from monitor.client.transport import Poster, resolve_token
+from monitor.client.transport import PATH, Delivery, Poster, resolve_token
 
 __all__ = ["HopReporter"]
 
@@ -65,6 +66,10 @@ class HopReporter:
       HMAC-SHA256, so hopwatch never sees the raw id. With neither, ``$HOPWATCH_ID_KEY`` when set.
       Every hop of a pipeline must use the same key (or all none), or the joins find nothing.
     - ``client``: an ``httpx.Client`` to use (proxies, TLS); the reporter does not close it.
+    - ``url`` may instead be ``kafka://HOST:PORT[,HOST:PORT…]/TOPIC``: observations are then
+      produced to hopwatch's observations topic, keyed by event id, for ``hopwatch run --mode
+      worker`` (``client.kafka.KafkaPoster``; needs confluent-kafka); ``kafka_config`` adds
+      librdkafka producer settings (TLS, SASL). ``timeout`` bounds the wait for the brokers.
     - ``rng``: randomness for the jitter (seed it in tests).
     """
 
@@ -87,10 +92,12 @@ class HopReporter:
         id_hash_key_file: str | os.PathLike[str] | None = None,
         client: httpx.Client | None = None,
         rng: random.Random | None = None,
+        kafka_config: Mapping[str, Any] | None = None,
     ) -> None:
         _check_settings(url, max_queue, batch_size, max_batch_bytes, flush_interval, timeout)
         self.pipeline = pipeline
         self.hop = hop
+        self._url = url.rstrip("/") + PATH if not url.startswith(KAFKA_SCHEME) else url
         self._buffer = HoldingQueue(max_queue)
         self._put = functools.partial(self._buffer.put, block=False)
         self._waiting = self._buffer.queue
@@ -101,7 +108,7 @@ class HopReporter:
         batching = Batching(batch_size, max_batch_bytes, flush_interval, backoff or Backoff())
         token = resolve_token(token, token_file)
         id_hash = resolve_id_key(id_hash_key, id_hash_key_file)
-        poster = Poster(url, token=token, timeout=timeout, client=client)
+        poster = _delivery(url, token, timeout, client, kafka_config)
         self._sender = BatchSender(
             self._buffer, poster, self._tally, self._lock, batching, rng or random.Random(), id_hash
         )
@@ -111,7 +118,7 @@ class HopReporter:
         self._sender.start()
 
     def __repr__(self) -> str:
-        return f"HopReporter({self._sender.poster.endpoint!r}, {self.pipeline!r}, {self.hop!r})"
+        return f"HopReporter({self._url!r}, {self.pipeline!r}, {self.hop!r})"
 
     def __enter__(self) -> HopReporter:
         return self
@@ -249,7 +256,11 @@ def _check_settings(
 ) -> None:
     """Refuse impossible settings when the reporter is created (at startup), not later: a URL
     without a scheme would otherwise be retried forever as if hopwatch were down."""
-    problems = [] if _is_http_url(url) else [f"url must be http(s)://host:port, got {url!r}"]
+    problems = (
+        []
+        if _is_http_url(url) or _is_kafka_url(url)
+        else [f"url must be http(s)://host:port or kafka://host:port[,…]/topic, got {url!r}"]
+    )
     problems += [
         f"{name} must be > 0, got {value!r}"
         for name, value in (
@@ -263,6 +274,36 @@ def _check_settings(
     ]
     if problems:
         raise ValueError("HopReporter: " + "; ".join(problems))
+
+
+KAFKA_SCHEME = "kafka://"
+
+
+def _delivery(
+    url: str,
+    token: str | None,
+    timeout: float,
+    client: httpx.Client | None,
+    kafka_config: Mapping[str, Any] | None,
+) -> Delivery:
+    """HTTP to hopwatch, or (a ``kafka://`` URL) the observations topic its workers read."""
+    if url.startswith(KAFKA_SCHEME):
+        from monitor.client.kafka import KafkaPoster
+
+        servers, _, topic = url[len(KAFKA_SCHEME) :].partition("/")
+        return KafkaPoster(servers, topic, timeout=timeout, config=kafka_config or {})
+    return Poster(url, token=token, timeout=timeout, client=client)
+
+
+def _is_kafka_url(url: object) -> bool:
+    if not isinstance(url, str) or not url.startswith(KAFKA_SCHEME):
+        return False
+    servers, _, topic = url[len(KAFKA_SCHEME) :].partition("/")
+    return (
+        bool(topic)
+        and "/" not in topic
+        and all(h.rpartition(":")[0] and h.rpartition(":")[2].isdigit() for h in servers.split(","))
+    )
 
 
 def _is_http_url(url: object) -> bool:

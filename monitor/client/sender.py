@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from monitor.client.buffer import HoldingQueue
 from monitor.client.retry import Backoff
 from monitor.client.stats import Tally
-from monitor.client.transport import Answer, Poster, Verdict
-from monitor.client.wire import Item, chunks, encode, gzip_body
+from monitor.client.transport import Answer, Delivery, Verdict
+from monitor.client.wire import Item, chunks, encode
 
 __all__ = ["BatchSender", "Batching"]
 
@@ -46,7 +46,7 @@ class BatchSender:
     def __init__(
         self,
         buffer: HoldingQueue,
-        poster: Poster,
+        poster: Delivery,
         tally: Tally,
         lock: threading.Lock,
         batching: Batching,
@@ -123,7 +123,7 @@ class BatchSender:
     def _send(self, lines: Sequence[bytes]) -> None:
         """Post ``lines`` until hopwatch takes or refuses them, or ``close`` gives them up."""
         n = len(lines)
-        body = gzip_body(lines)
+        body = self.poster.prepare(lines)
         key = self._next_key()
         attempt = 0
         while not self._expired():

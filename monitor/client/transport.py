@@ -12,17 +12,17 @@ import enum
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from monitor.client.retry import parse_retry_after
-from monitor.client.wire import CONTENT_TYPE
+from monitor.client.wire import CONTENT_TYPE, gzip_body
 
-__all__ = ["Answer", "Poster", "Verdict", "classify"]
+__all__ = ["Answer", "Delivery", "Poster", "Verdict", "classify"]
 
 PATH = "/v1/observations"
 RETRYABLE_4XX = frozenset({408, 429})
@@ -51,6 +51,18 @@ class Answer:
     detail: str = ""
 
 
+class Delivery(Protocol):
+    """Where the sending loop's batches go: ``Poster`` (HTTP) or ``client.kafka.KafkaPoster``."""
+
+    def prepare(self, lines: Sequence[bytes]) -> Any:
+        """One batch, made once for all its attempts."""
+
+    def post(self, body: Any, items: int, key: str | None = None) -> Answer:
+        """One attempt; never raises."""
+
+    def close(self) -> None: ...
+
+
 class Poster:
     """Posts gzip NDJSON bodies to ``{url}/v1/observations`` with one pooled ``httpx.Client``.
 
@@ -77,6 +89,10 @@ class Poster:
         self._owned = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
         self._timeout = timeout
+
+    def prepare(self, lines: Sequence[bytes]) -> bytes:
+        """One batch's body, made once for all its retries: gzip NDJSON."""
+        return gzip_body(lines)
 
     def post(self, body: bytes, items: int, key: str | None = None) -> Answer:
         """Send one body of ``items`` observations; never raises. ``key`` (the same on every

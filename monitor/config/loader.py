@@ -30,6 +30,7 @@ from monitor.config.model import (
     KafkaFields,
     KafkaSource,
     Pipeline,
+    PostgresConfig,
     PrometheusSource,
     PullSourceDef,
     Schedule,
@@ -48,6 +49,7 @@ from monitor.config.spec import (
     HttpJsonSourceSpec,
     KafkaSourceSpec,
     PipelineSpec,
+    PostgresSpec,
     PrometheusSourceSpec,
     ServerAuthSpec,
     SourceSpec,
@@ -67,6 +69,19 @@ def _read_secret(
     if file is not None:
         return (base / file).read_text(encoding="utf-8").strip()
     return None
+
+
+def _postgres(
+    spec: PostgresSpec | None, base: Path, environ: Mapping[str, str]
+) -> PostgresConfig | None:
+    if spec is None:
+        return None
+    return PostgresConfig(
+        url=spec.url,
+        password=_read_secret(spec.password_env, spec.password_file, base, environ),
+        lease=spec.lease,
+        advertise=spec.advertise,
+    )
 
 
 def _read_token(auth: AuthSpec | None, base: Path, environ: Mapping[str, str]) -> str | None:
@@ -157,6 +172,12 @@ def _source(
             ),
             event_type=spec.event_type,
             max_lag=spec.max_lag,
+            consumer=tuple(
+                sorted(
+                    (k, str(v).lower() if isinstance(v, bool) else str(v))
+                    for k, v in spec.consumer.items()
+                )
+            ),
             **common,  # type: ignore[arg-type]
         )
     assert isinstance(spec, HttpJsonSourceSpec)
@@ -220,6 +241,7 @@ def _build(
             data_dir=data_dir if data_dir.is_absolute() else path.parent / data_dir,
             retention=spec.storage.retention,
             durability=spec.storage.durability,
+            postgres=_postgres(spec.storage.postgres, path.parent, environ),
         ),
         pipelines=tuple(_pipeline(p, path.parent, environ) for p in spec.pipelines),
         agent=AgentConfig(

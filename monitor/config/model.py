@@ -155,6 +155,8 @@ class KafkaSource:
     max_lag: float | None = None
     status: str = "ok"
     schedule: Schedule = Schedule()
+    consumer: tuple[tuple[str, str], ...] = ()
+    """Extra librdkafka consumer settings, as (name, value) strings."""
     kind: SourceKind = SourceKind.KAFKA
 
 
@@ -242,12 +244,28 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class PostgresConfig:
+    """``storage.postgres``: where a leader and its standbys keep the judge's state."""
+
+    url: str
+    password: str | None = field(default=None, repr=False)
+    """From ``password_env`` / ``password_file``; never in the URL, never logged."""
+    lease: float = 10.0
+    """A leader that cannot confirm its lock for half of this steps down; PostgreSQL ends a
+    silent leader's session (and frees the lock) after all of it."""
+    advertise: str | None = None
+    """This server's URL for the others (a standby's 503 names the leader by it)."""
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     data_dir: Path = Path("data")
     retention: float = 35 * 86400.0
     durability: str = "wal"
     """``wal``: a 202 means on disk (write-ahead log); ``checkpoint``: a crash may lose up to one
     checkpoint interval (``monitor.durability``)."""
+    postgres: PostgresConfig | None = None
+    """None: SQLite in ``data_dir`` (one process); set: PostgreSQL, one leader (``docs/scaling.md``)."""
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class ConfigChecker(IssueCollector):
         agent = _dict(self.data.get("agent"))
         self.check_secret(("agent",), agent, "id_hash_key", "id hash key", environ)
         self.check_id_key(agent, environ)
+        postgres = _dict(_dict(self.data.get("storage")).get("postgres"))
+        self.check_secret(("storage", "postgres"), postgres, "password", "password", environ)
 
     def check_id_key(self, agent: dict[str, Any], environ: Mapping[str, str]) -> None:
         """A key shorter than ``MIN_ID_KEY_BYTES`` can be brute-forced; ``validate`` says so before

@@ -380,16 +380,78 @@ def _durability(value: str) -> str:
     return value
 
 
-class StorageSpec(Spec):
-    data_dir: str = "data"
-    retention: Duration = 35 * 86400.0
-    durability: Annotated[str, AfterValidator(_durability)] = "wal"
-
-
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise invalid(f"{value!r} is not an HTTP URL", "write http://host:port/... or https://...")
     return value
+
+
+def _postgres_url(value: str) -> str:
+    """A libpq URL without a password: one written here would end up in the config repository
+    and in logs."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise invalid(
+            "not a PostgreSQL URL (it must start with postgresql://)",
+            "write postgresql://user@host:port/database, e.g. postgresql://hopwatch@db:5432/hopwatch",
+        )
+    try:
+        params = conninfo_to_dict(value)
+    except ProgrammingError:
+        raise invalid(
+            "not a valid PostgreSQL URL",
+            "write postgresql://user@host:port/database, e.g. postgresql://hopwatch@db:5432/hopwatch",
+        ) from None
+    if params.get("password") is not None:
+        raise invalid(
+            "the URL holds a password",
+            "remove it from the URL and set password_env or password_file",
+        )
+    return value
+
+
+MIN_LEASE = 2.0
+
+
+def _lease(value: float) -> float:
+    if value < MIN_LEASE:
+        raise invalid(
+            f"a lease of {format_duration(value)} is shorter than {format_duration(MIN_LEASE)}",
+            "the leader confirms its lock every second and steps down after half the lease "
+            "without an answer; use 10s (the default) or more",
+        )
+    return value
+
+
+class PostgresSpec(Spec):
+    """``storage.postgres``: the judge's state in PostgreSQL, one leader and standbys
+    (``monitor.store.postgres``, ``docs/scaling.md``)."""
+
+    url: Annotated[str, AfterValidator(_postgres_url)]
+    password_env: str | None = None
+    password_file: str | None = None
+    lease: Annotated[float, BeforeValidator(_duration), AfterValidator(_lease)] = 10.0
+    advertise: Annotated[str, AfterValidator(_http_url)] | None = None
+    """This server's URL as the others reach it: a standby's 503 names the leader by it
+    (default: ``http://`` + ``server.listen``)."""
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> PostgresSpec:
+        if self.password_env is not None and self.password_file is not None:
+            raise invalid(
+                "set password_env or password_file, not both",
+                "keep the one your deployment provides",
+            )
+        return self
+
+
+class StorageSpec(Spec):
+    data_dir: str = "data"
+    retention: Duration = 35 * 86400.0
+    durability: Annotated[str, AfterValidator(_durability)] = "wal"
+    postgres: PostgresSpec | None = None
 
 
 def _not_blank(value: str) -> str:
@@ -538,6 +600,30 @@ class HttpJsonSourceSpec(_PullSourceSpec):
 FieldPath = Annotated[str, AfterValidator(_field_path)]
 
 
+KAFKA_OWNED = frozenset(
+    {
+        "bootstrap.servers",
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "auto.offset.reset",
+    }
+)
+"""Consumer settings hopwatch sets itself: its exactly-once offsets depend on them."""
+
+
+def _consumer_properties(
+    value: dict[str, str | int | float | bool],
+) -> dict[str, str | int | float | bool]:
+    owned = sorted(KAFKA_OWNED.intersection(value))
+    if owned:
+        raise invalid(
+            f"{', '.join(owned)} is set by hopwatch (it commits offsets only after a checkpoint)",
+            "remove it; the source's own bootstrap_servers and group_id keys set those two",
+        )
+    return value
+
+
 class KafkaFieldsSpec(Spec):
     """Paths into a record: dotted payload paths, ``header:NAME``, ``@key``, ``@timestamp``."""
 
@@ -565,6 +651,10 @@ class KafkaSourceSpec(_PullSourceSpec):
     max_lag: Duration | None = None
     interval: Duration = 5.0
     timeout: Duration = 5.0
+    consumer: Annotated[
+        dict[str, str | int | float | bool], AfterValidator(_consumer_properties)
+    ] = Field(default_factory=dict)
+    """Extra librdkafka consumer settings (TLS, SASL, ``session.timeout.ms`` ...)."""
 
 
 SourceSpec = Annotated[

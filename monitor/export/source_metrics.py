@@ -63,12 +63,14 @@ class KafkaCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         lag, end = new_family(names.SOURCE_KAFKA_LAG), new_family(names.SOURCE_KAFKA_END_OFFSET)
+        seconds = new_family(names.SOURCE_KAFKA_LAG_SECONDS)
         bad = new_family(names.SOURCE_KAFKA_BAD_RECORDS)
         for source in self._runner.sources:
             labels = [source.key.pipeline, source.key.hop, source.key.source]
             for partition, stats in sorted(source.partitions.items()):
                 lag.add_metric([*labels, str(partition)], float(stats.lag))
+                seconds.add_metric([*labels, str(partition)], stats.lag_seconds)
                 end.add_metric([*labels, str(partition)], float(stats.end_offset))
             for reason, n in sorted(source.mapper.bad.items()):
                 bad.add_metric([*labels, reason], float(n))
-        yield from (lag, end, bad)
+        yield from (lag, seconds, end, bad)

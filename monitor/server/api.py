@@ -40,6 +40,10 @@ class ReadApi:
 
     async def readyz(self, _request: Request) -> Response:
         if self.runtime.ready():
+            standby_of = getattr(self.runtime, "standby_of", None)
+            leader = standby_of() if callable(standby_of) else None
+            if isinstance(leader, str):  # serving reads; writes go to the leader (``/-/ready``)
+                return PlainTextResponse(f"ready: standby, the leader is {leader or 'unknown'}")
             return PlainTextResponse("ready")
         return PlainTextResponse("not ready: restoring state", status_code=503)
 
@@ -197,7 +201,7 @@ class ReadApi:
                 "duplicates": totals.duplicates,
                 "late": totals.late,
             },
-            "last_bucket": None if last is None else _result(last),
+            "last_bucket": None if last is None else edge_result_json(last),
         }
 
     def _stored_last(self, pipeline: str, edge: str) -> EdgeResult | None:
@@ -214,7 +218,7 @@ def _quantiles(sketch: LatencySketch) -> dict[str, float | None]:
     return {names.quantile_label(q): sketch.quantile(q) for q in names.QUANTILES}
 
 
-def _result(r: EdgeResult) -> dict[str, Any]:
+def edge_result_json(r: EdgeResult) -> dict[str, Any]:
     return {
         "bucket_start": r.bucket_start,
         "bucket_seconds": r.bucket_seconds,

@@ -24,6 +24,7 @@ from monitor.server.otlp import OtlpIngest
 from monitor.server.problems import Problem, handle_problem
 from monitor.server.runtime import Runtime
 from monitor.server.silences import silence_routes
+from monitor.server.standby import StandbyGuard, ready_route
 from monitor.server.status_page import StatusPage
 
 __all__ = ["Runtime", "create_app"]
@@ -59,13 +60,16 @@ def create_app(
             Route("/api/v1/checks", api.checks, methods=["GET"]),
             *silence_routes(runtime),
             reload_route(runtime),
+            ready_route(runtime),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/", status.index, methods=["GET"]),
             Route("/edges/{pipeline}/{edge}", status.edge, methods=["GET"]),
+            Route("/api/v1/edges/{pipeline}/{edge}", status.edge_buckets, methods=["GET"]),
             Route("/api/v1/status", status.status, methods=["GET"]),
         ],
         exception_handlers={Problem: handle_problem},
     )
+    app.add_middleware(StandbyGuard, runtime=runtime)  # inside auth: a bad token is still a 401
     registry.register(AuthCollector(protect(app, lambda: runtime.config.server)))
     app.state.registry = registry
     app.state.runtime = runtime

@@ -39,6 +39,12 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_EDGE_PATH = [
+    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+    for n in ("pipeline", "edge")
+]
+
+
 def _answer(description: str, schema: dict[str, Any] | None = None, media: str = _JSON) -> Any:
     if schema is None:
         return {"description": description}
@@ -213,6 +219,15 @@ def document() -> dict[str, Any]:
                 },
             }
         },
+        "/-/ready": {
+            "get": {
+                "summary": "takes writes: 200 on the leader (or a server alone), 503 on a standby",
+                "responses": {
+                    "200": _answer("leader", {"type": "string"}, _TEXT),
+                    "503": _answer("standby, or restoring state", {"type": "string"}, _TEXT),
+                },
+            }
+        },
         "/api/v1/alerts": _get("firing alerts", _ANY_LIST),
         "/api/v1/pipelines": _get("pipelines and their hops", _ANY_LIST),
         "/api/v1/slos": _get("SLOs and their budgets", _ANY_LIST),
@@ -284,15 +299,22 @@ def document() -> dict[str, Any]:
         "/openapi.json": _get("this document", {"type": "object"}),
         "/": _get("the status page (HTML)", {"type": "string"}, "text/html"),
         "/edges/{pipeline}/{edge}": {
-            "parameters": [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in ("pipeline", "edge")
-            ],
+            "parameters": _EDGE_PATH,
             "get": {
                 "summary": "one edge's history (HTML)",
                 "responses": {
                     "200": _answer("OK", {"type": "string"}, "text/html"),
                     "404": _answer("no such edge", {"type": "string"}, "text/html"),
+                },
+            },
+        },
+        "/api/v1/edges/{pipeline}/{edge}": {
+            "parameters": _EDGE_PATH,
+            "get": {
+                "summary": "one edge's closed buckets, oldest first (JSON)",
+                "responses": {
+                    "200": _answer("OK", _ANY_LIST),
+                    "404": _answer("no such edge", {"type": "object"}),
                 },
             },
         },

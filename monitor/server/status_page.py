@@ -30,6 +30,7 @@ from monitor.config.model import Edge, Pipeline
 from monitor.engine_view import EngineView
 from monitor.ledger.records import Completeness, EdgeResult, HopBucket
 from monitor.routing.silence import SilenceState
+from monitor.server.api import edge_result_json
 from monitor.server.problems import json_response
 from monitor.server.runtime import Runtime
 
@@ -769,13 +770,7 @@ class StatusPage:
         return HTMLResponse(render_status(self.runtime, view, self.runtime.clock.now()))
 
     async def edge(self, request: Request) -> Response:
-        name, edge_name = request.path_params["pipeline"], request.path_params["edge"]
-        pipeline = self.runtime.config.pipeline(name)
-        edge = (
-            None
-            if pipeline is None
-            else next((e for e in pipeline.edges if e.name == edge_name), None)
-        )
+        pipeline, edge = self._edge_of(request)
         if pipeline is None or edge is None:
             return HTMLResponse(
                 page("Not found", "<p>No such edge. <a href='/'>All pipelines</a></p>", None, 0.0),
@@ -785,6 +780,28 @@ class StatusPage:
         now = self.runtime.clock.now()
         history = await run_in_threadpool(self._history, pipeline, edge, view, now)
         return HTMLResponse(render_edge(pipeline, edge, view, history, now))
+
+    def _edge_of(self, request: Request) -> tuple[Pipeline | None, Edge | None]:
+        """The pipeline and edge a ``{pipeline}/{edge}`` path names (None where unknown)."""
+        name, edge_name = request.path_params["pipeline"], request.path_params["edge"]
+        pipeline = self.runtime.config.pipeline(name)
+        if pipeline is None:
+            return None, None
+        return pipeline, next((e for e in pipeline.edges if e.name == edge_name), None)
+
+    async def edge_buckets(self, request: Request) -> Response:
+        """The same history as JSON, oldest first: each closed bucket's expected, arrived,
+        missing, duplicates, late and completeness, for scripts and end-to-end tests."""
+        pipeline, edge = self._edge_of(request)
+        if pipeline is None or edge is None:
+            params = request.path_params
+            return json_response(
+                {"error": f"no edge {params['edge']!r} in pipeline {params['pipeline']!r}"}, 404
+            )
+        view = self.runtime.engine.view()
+        now = self.runtime.clock.now()
+        history = await run_in_threadpool(self._history, pipeline, edge, view, now)
+        return json_response([edge_result_json(r) for r in history])
 
     def _history(
         self, pipeline: Pipeline, edge: Edge, view: EngineView, now: float

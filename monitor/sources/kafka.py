@@ -7,7 +7,8 @@ committed, a restart would count everything since the group's last commit twice.
 pulled sources save the counts they reported (``monitor.sources.reported``), ``KafkaRunner`` saves
 the next offset of every partition with the sources' checkpoint (same instant as the engine's),
 seeks to those offsets whenever a partition is assigned (restart or rebalance), and commits them
-to the group only after that checkpoint is written (``committed``) — the group's offsets are then
+to the group only after that checkpoint is written (``commit_saved``; ``kafka_journal`` keeps
+the offsets of every begun checkpoint until it is) — the group's offsets are then
 what monitoring tools read as hopwatch's lag, never ahead of what hopwatch holds.
 
 Mapping (``RecordMapper``): each record's payload is decoded by a named decoder (``DECODERS``;
@@ -37,6 +38,7 @@ from monitor.config.model import Config, KafkaSource, Pipeline
 from monitor.ledger.watermark import Gap
 from monitor.records import Observation
 from monitor.sources.health import FailureReason, SourceError, SourceHealth, SourceKey
+from monitor.sources.kafka_lag import EndOffsets, HopLag, hop_lag
 from monitor.sources.push import PushDecoder
 from monitor.verdict import Verdict
 
@@ -177,10 +179,12 @@ class Sink(Protocol):
 
 @dataclass
 class PartitionStats:
-    """Read at scrape time: lag in records, the end offset (its rate is the topic's)."""
+    """Read at scrape time: lag in records and in seconds, the end offset (its rate is the
+    topic's)."""
 
     lag: int = 0
     end_offset: int = 0
+    lag_seconds: float = 0.0
 
 
 @dataclass
@@ -195,7 +199,11 @@ class KafkaHopSource:
     offsets: dict[int, int] = field(default_factory=dict)
     """partition → next offset to read, for everything handed to the engine."""
     partitions: dict[int, PartitionStats] = field(default_factory=dict)
-    newest_ts: float | None = None
+    ends: dict[int, EndOffsets] = field(default_factory=dict)
+    """partition → its recent end offsets, for the lag in seconds (``kafka_lag``)."""
+    lag: HopLag | None = None
+    """The last ``measure``'s; None before the first."""
+    measured_at: float | None = None
     consumed: int = 0
 
     def open(self) -> None:
@@ -210,6 +218,7 @@ class KafkaHopSource:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "client.id": f"hopwatch-{self.key}",
+                **dict(self.spec.consumer),
             }
         )
         self.consumer.subscribe([self.spec.topic], on_assign=self._on_assign)
@@ -245,8 +254,6 @@ class KafkaHopSource:
             ts_type, ts = m.timestamp()
             good.append(RawRecord(m.value(), m.key(), m.headers() or (), ts if ts_type else None))
             self.offsets[m.partition()] = m.offset() + 1
-            if ts_type and ts > 0:
-                self.newest_ts = max(self.newest_ts or 0.0, ts / 1000.0)
         observations = self.mapper.observations(good, now)
         sink.observe(observations)
         self.consumed += len(good)
@@ -254,8 +261,13 @@ class KafkaHopSource:
             raise SourceError(FailureReason.CONNECTION, f"kafka: {error.str()}")
         return len(observations)
 
+    def due(self, now: float) -> bool:
+        """Whether lag is to be measured again (every ``schedule.interval``: each measure asks
+        the brokers for every partition's end offset)."""
+        return self.measured_at is None or now - self.measured_at >= self.spec.schedule.interval
+
     def measure(self, now: float) -> None:
-        """Per-partition lag and end offsets; ``SourceError(LAG)`` when too far behind."""
+        """Per-partition lag (records and seconds) and end offsets at ``now``."""
         if self.consumer is None:
             return
         from confluent_kafka import TopicPartition
@@ -264,23 +276,49 @@ class KafkaHopSource:
             assigned = self.consumer.assignment()
         except Exception as exc:
             raise SourceError(FailureReason.CONNECTION, f"kafka: {exc}") from None
-        behind = 0
+        positions = []
         for tp in assigned:
             try:
-                _low, high = self.consumer.get_watermark_offsets(
+                low, high = self.consumer.get_watermark_offsets(
                     TopicPartition(tp.topic, tp.partition), timeout=2.0, cached=False
                 )
             except Exception as exc:
                 raise SourceError(FailureReason.CONNECTION, f"kafka: {exc}") from None
-            position = self.offsets.get(tp.partition, _low)
-            stats = self.partitions.setdefault(tp.partition, PartitionStats())
-            stats.end_offset, stats.lag = high, max(0, high - position)
-            behind += stats.lag
-        if behind and self.newest_ts is not None and now - self.newest_ts > self.max_lag:
-            raise SourceError(
-                FailureReason.LAG,
-                f"{behind} records behind, newest consumed {now - self.newest_ts:.0f}s old",
-            )
+            positions.append((tp.partition, self.offsets.get(tp.partition, low), high))
+        self.record(positions, now)
+
+    def record(self, positions: Sequence[tuple[int, int, int]], now: float) -> HopLag:
+        """Pure: (partition, next offset to read, end offset) as measured at ``now`` → the
+        partitions' stats and the hop's lag (``lag``)."""
+        spacing = max(self.spec.schedule.interval, self.max_lag / 60)
+        parts = []
+        for partition, position, end in positions:
+            ends = self.ends.setdefault(partition, EndOffsets(spacing=spacing))
+            ends.add(now, end)
+            stats = self.partitions.setdefault(partition, PartitionStats())
+            stats.end_offset, stats.lag = end, max(0, end - position)
+            stats.lag_seconds = hop_lag([(position, ends)], now).seconds
+            parts.append((position, ends))
+        self.lag = hop_lag(parts, now)
+        self.measured_at = now
+        return self.lag
+
+    def lag_error(self) -> SourceError | None:
+        """A ``LAG`` failure while the last measured lag, plus what it can grow by before the
+        next measurement (``schedule.interval``), is past ``max_lag`` (at most the pipeline's
+        allowed lateness: beyond it, buckets would close without records the topic holds)."""
+        lag = self.lag
+        if (
+            lag is None
+            or lag.records == 0
+            or lag.seconds + self.spec.schedule.interval <= self.max_lag
+        ):
+            return None
+        return SourceError(
+            FailureReason.LAG,
+            f"{lag.records} records behind, the oldest unread appended {lag.seconds:.0f}s ago: "
+            f"within {self.spec.schedule.interval:g}s of max_lag {self.max_lag:g}s",
+        )
 
     def commit(self, offsets: Mapping[int, int]) -> None:
         """Commit offsets a written checkpoint holds, for this group's lag in other tools."""
@@ -316,12 +354,10 @@ class KafkaRunner:
             s.key: SourceHealth(s.key, grace=s.spec.schedule.grace) for s in self.sources
         }
         self._gaps: dict[SourceKey, Gap] = {}
-        self._saved: list[dict[int, int]] | None = None
 
     def to_bytes(self) -> bytes:
-        """Every source's next offsets, saved in the same checkpoint as the engine's ledger
-        (and remembered: ``committed`` commits exactly these once that checkpoint is written)."""
-        self._saved = [dict(s.offsets) for s in self.sources]
+        """Every source's next offsets, to be saved with the engine's checkpoint of this instant
+        (``monitor.sources.kafka_journal`` keeps the two together)."""
         return msgspec.msgpack.encode(
             [
                 [s.key.pipeline, s.key.hop, s.key.source, s.spec.topic, s.offsets]
@@ -329,21 +365,29 @@ class KafkaRunner:
             ]
         )
 
+    @staticmethod
+    def _decode(data: bytes) -> dict[tuple[str, str, str, str], dict[int, int]]:
+        return {
+            (p, h, n, t): {int(k): int(v) for k, v in o.items()}
+            for p, h, n, t, o in msgspec.msgpack.decode(data)
+        }
+
     def restore(self, data: bytes) -> None:
         """Resume from ``to_bytes``; a source whose topic changed starts from the group's offsets."""
-        saved = {(p, h, n, t): o for p, h, n, t, o in msgspec.msgpack.decode(data)}
+        saved = self._decode(data)
         for s in self.sources:
             offsets = saved.get((s.key.pipeline, s.key.hop, s.key.source, s.spec.topic))
             if offsets is not None:
-                s.offsets = {int(k): int(v) for k, v in offsets.items()}
+                s.offsets = offsets
 
-    def committed(self) -> None:
-        """The checkpoint holding the last ``to_bytes`` is written: the group may know them."""
-        if self._saved is None:
-            return
-        for s, offsets in zip(self.sources, self._saved, strict=True):
-            s.commit(offsets)
-        self._saved = None
+    def commit_saved(self, data: bytes) -> None:
+        """The checkpoint holding ``data`` (a ``to_bytes``) is written: the group may know those
+        offsets (what monitoring tools read as hopwatch's lag, never ahead of what it holds)."""
+        saved = self._decode(data)
+        for s in self.sources:
+            offsets = saved.get((s.key.pipeline, s.key.hop, s.key.source, s.spec.topic))
+            if offsets:
+                s.commit(offsets)
 
     async def run(self, sink: Sink, now: Callable[[], float]) -> None:
         """Fetch (off the loop) and feed every source until cancelled; closes them on the way out."""
@@ -360,7 +404,9 @@ class KafkaRunner:
                         )
                         await asyncio.sleep(s.spec.schedule.interval)
                         continue
-                    self.poll(s, messages, sink, now())
+                    # The lag too off the loop: it asks the brokers for every end offset.
+                    error = await asyncio.to_thread(_measure_if_due, s, now())
+                    self.poll(s, messages, sink, now(), measure=False, error=error)
                 await asyncio.sleep(0.05)
         finally:
             await asyncio.to_thread(self.close)
@@ -368,12 +414,29 @@ class KafkaRunner:
     def verdicts(self, now: float) -> list[Verdict]:
         return [h.down_verdict(now) for _, h in sorted(self.health.items())]
 
-    def poll(self, source: KafkaHopSource, messages: Sequence[Any], sink: Sink, now: float) -> bool:
-        """Feed fetched ``messages`` and judge the source's health at ``now``. Never raises."""
+    def poll(
+        self,
+        source: KafkaHopSource,
+        messages: Sequence[Any],
+        sink: Sink,
+        now: float,
+        *,
+        measure: bool = True,
+        error: SourceError | None = None,
+    ) -> bool:
+        """Feed fetched ``messages`` and judge the source's health at ``now`` (measuring its lag
+        when due, unless ``measure`` is off because the caller did: ``error`` is then what that
+        measurement raised). Never raises."""
         key = source.key
         try:
             source.feed(messages, sink, now)
-            source.measure(now)
+            if error is not None:
+                raise error
+            if measure and source.due(now):
+                source.measure(now)
+            lagging = source.lag_error()
+            if lagging is not None:
+                raise lagging
         except SourceError as exc:
             self._failed(source, sink, now, exc)
             return False
@@ -383,18 +446,27 @@ class KafkaRunner:
             return False
         ended = self.health[key].succeeded(now)
         if ended is not None:
-            gap = Gap(ended, now, self._gaps[key].reason, frozenset({key.hop}))
+            old = self._gaps[key]
+            gap = Gap(min(ended, old.start), now, old.reason, frozenset({key.hop}))
             sink.set_gap(key.pipeline, gap, replaces=self._gaps.get(key))
             self._gaps[key] = gap
         return True
 
     def _failed(self, source: KafkaHopSource, sink: Sink, now: float, error: SourceError) -> None:
         key, health = source.key, self.health[source.key]
+        outage = self._gaps.get(key) if health.down_since is not None else None
         health.failed(now, error)
         assert health.down_since is not None
         until = now + source.spec.schedule.interval + source.spec.schedule.timeout
         reason = f"source {key.source} of hop {key.hop} down ({error.reason})"
-        gap = Gap(health.down_since, until, reason, frozenset({key.hop}))
+        # Not observed since: when it went down, or for a lagging consumer the instant it has read
+        # the topic through (earlier), so every bucket still missing records comes out incomplete.
+        since = health.down_since
+        if error.reason is FailureReason.LAG and source.lag is not None:
+            since = min(since, source.lag.read_through)
+        if outage is not None:
+            since = min(since, outage.start)  # one outage, one gap
+        gap = Gap(since, until, reason, frozenset({key.hop}))
         sink.set_gap(key.pipeline, gap, replaces=self._gaps.get(key))
         self._gaps[key] = gap
 
@@ -408,5 +480,19 @@ def _source(config: Config, pipeline: Pipeline, hop: str, spec: KafkaSource) -> 
         key=SourceKey(pipeline.name, hop, spec.name),
         spec=spec,
         mapper=RecordMapper(spec, pipeline.name, hop, config),
-        max_lag=spec.max_lag if spec.max_lag is not None else pipeline.allowed_lateness,
+        max_lag=min(spec.max_lag or pipeline.allowed_lateness, pipeline.allowed_lateness),
     )
+
+
+def _measure_if_due(source: KafkaHopSource, now: float) -> SourceError | None:
+    """``source.measure`` when due (in a thread), its failure returned rather than raised."""
+    if not source.due(now):
+        return None
+    try:
+        source.measure(now)
+    except SourceError as exc:
+        return exc
+    except Exception as exc:
+        log.exception("kafka lag measurement failed", extra={"source": str(source.key)})
+        return SourceError(FailureReason.INTERNAL, type(exc).__name__)
+    return None

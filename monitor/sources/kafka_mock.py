@@ -3,13 +3,20 @@
 Why a helper: the mock brokers live exactly as long as the client that created them, so the
 cluster is an object to hold (and close), and topics must be created on it before a consumer
 group subscribes (a subscription to a missing topic is an error the tests should not race).
-The brokers are real TCP listeners on 127.0.0.1, so consumers in other processes can join.
+The brokers are real TCP listeners on 127.0.0.1, so consumers in other processes can join; to
+share one cluster between processes (a ``hopwatch run`` under test, workers, a producer), run
+``python -m monitor.sources.kafka_mock --topics a,b``: it prints the bootstrap servers on one line
+and holds the cluster until its stdin closes or it gets SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
+import signal
+import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["MOCK_PARTITIONS", "MockCluster"]
@@ -70,3 +77,30 @@ class MockCluster:
     def close(self) -> None:
         self.producer.flush(10)
         self._owner.flush(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Hold a mock cluster for other processes: print its bootstrap servers, wait, close."""
+    parser = argparse.ArgumentParser(prog="python -m monitor.sources.kafka_mock")
+    parser.add_argument("--brokers", type=int, default=3)
+    parser.add_argument("--topics", default="", help="comma-separated topics to create first")
+    args = parser.parse_args(argv)
+    cluster = MockCluster(args.brokers)
+    for topic in filter(None, args.topics.split(",")):
+        cluster.create_topic(topic)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+
+    def _until_stdin_closes() -> None:
+        sys.stdin.read()
+        done.set()
+
+    threading.Thread(target=_until_stdin_closes, daemon=True).start()
+    print(cluster.bootstrap_servers, flush=True)
+    done.wait()
+    cluster.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

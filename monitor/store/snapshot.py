@@ -124,9 +124,12 @@ class BackgroundCheckpoint:
         encode: Callable[[], bytes],
         *,
         fork: Callable[[], int] = os.fork,
+        write: Callable[[float, int, bytes], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.encode = encode
+        self.write = write
+        """Where the child puts the blob (PostgreSQL's ``PgSnapshots.write``); default ``path``."""
         self._fork = fork
         self._pid: int | None = None
         self._pending: tuple[float, int, float] = (0.0, 0, 0.0)
@@ -150,7 +153,10 @@ class BackgroundCheckpoint:
                     signal.signal(sig, signal.SIG_DFL)
                 blob = self.encode()
                 if os.getppid() == parent:  # an orphan must not overwrite a newer process' file
-                    write_snapshot(self.path, at, wal_lsn, blob)
+                    if self.write is not None:
+                        self.write(at, wal_lsn, blob)
+                    else:
+                        write_snapshot(self.path, at, wal_lsn, blob)
                     code = 0
             except BaseException:
                 code = 1
@@ -183,6 +189,25 @@ class BackgroundCheckpoint:
         return Finished(code == 0, at, lsn, time.perf_counter() - started, code)
 
 
+class FileSnapshots:
+    """The checkpoint as ``checkpoint.bin`` in the data dir (one process, the default)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.where = str(self.path)
+
+    def read(self) -> Snapshot | None:
+        return read_snapshot(self.path)
+
+    def write(self, at: float, wal_lsn: int, blob: bytes) -> None:
+        write_snapshot(self.path, at, wal_lsn, blob)
+
+    def size(self) -> int:
+        with contextlib.suppress(OSError):
+            return self.path.stat().st_size
+        return 0
+
+
 def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(None, use_errno=True)
@@ -202,6 +227,7 @@ def _die_with_parent(libc: ctypes.CDLL | None) -> None:
 __all__ = [
     "FILENAME",
     "BackgroundCheckpoint",
+    "FileSnapshots",
     "Finished",
     "Snapshot",
     "read_snapshot",
