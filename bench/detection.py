@@ -47,6 +47,7 @@ from monitor.anomaly.floor import (
 )
 from monitor.anomaly.model import CheckDef, CheckKind, Target
 from monitor.anomaly.volume import VolumeDetector
+from monitor.sim.share import PassShare
 from monitor.sim.traffic import TrafficModel
 
 T0 = 1_700_438_400.0  # Monday 2023-11-20 00:00 UTC
@@ -232,39 +233,64 @@ def late_tail_section(trials: int, days: int, seed: int) -> None:
 
 SHARE = 0.70
 SHARE_CYCLE = 0.08  # amplitude of the share's daily cycle (by hour of day)
+SHARE_SPREAD = 0.03  # standard deviation of a minute's share (Beta), the over-dispersed row
 SHARE_STEP = 0.62  # the share after the step
-SHARE_SHAPES = ("flat", "daily cycle", "step", "cycle + step")
-SHARE_TRIALS = 50  # 10% losses per rate on the flat and the cycling share
+SHARE_SHAPES = ("flat", "daily cycle", "over-dispersed", "step", "cycle + step")
+SHARE_TRIALS = 50  # 10% losses per rate on each shape without a step
 
 
-def share_series(shape: str, minutes: int) -> np.ndarray:
-    """The pass share of a learned edge per minute: a daily cycle 0.70 ± 0.08, a step
-    0.70 → 0.62 one day after the warm-up that stays, or both."""
-    t = BUCKET * (np.arange(minutes) + 0.5)
-    p = np.full(minutes, SHARE)  # "flat": the constant share, for reference
-    if "cycle" in shape:
-        p = p + SHARE_CYCLE * np.sin(2 * np.pi * t / 86400.0)
-    if "step" in shape:
-        p = np.where(np.arange(minutes) >= 2 * DAY, p * SHARE_STEP / SHARE, p)
-    return p
+def share_model(shape: str) -> PassShare:
+    """The simulator's learned-ratio edge for a row (``monitor.sim.share.PassShare``, the same
+    model a scenario file's ``edges:`` section builds): a daily cycle 0.70 ± 0.08 peaking at 06:00
+    UTC, a Beta spread of 0.03 per minute, a step 0.70 → 0.62 two days into the run that stays."""
+    return PassShare(
+        SHARE,
+        daily_swing=SHARE_CYCLE if "cycle" in shape else 0.0,
+        peak_hour=6.0,
+        spread=SHARE_SPREAD if shape == "over-dispersed" else 0.0,
+        steps=((2 * DAY * BUCKET, SHARE_STEP),) if "step" in shape else (),
+    )
 
 
-def share_run(det, n, p, start, stop, rng, changes=()) -> tuple[int, int, float | None, list]:
-    """Onsets over buckets ``start..stop``, those after the first report resolved by a re-learn,
-    the hours from the step to that re-learn, and the delays of a 10% loss started at each of
-    ``changes`` on a copy of the running detector (None: missed in 2000 buckets)."""
-    onsets, after, relearned, delays = 0, 0, None, []
-    todo = set(changes)
+def share_series(shape: str, minutes: int, rng: np.random.Generator) -> np.ndarray:
+    """The pass share of the edge per minute (drawn, for a spread)."""
+    t = T0 + BUCKET * (np.arange(minutes) + 0.5)
+    return share_model(shape).draw(rng, t, T0)
+
+
+class ShareRun:
+    """What a long run of a learned edge raised: onsets, firing buckets, onsets after the first
+    re-learn, the hours from the step to that re-learn, and 10% loss delays with their floors."""
+
+    def __init__(self) -> None:
+        self.onsets = 0
+        self.firing = 0
+        self.after = 0
+        self.relearned: float | None = None
+        self.delays: list[int | None] = []
+        self.floors: list[float] = []
+
+
+def share_run(det, n, p, start, stop, rng, changes=(), arl0=30 * DAY, run=None) -> ShareRun:
+    """Feed buckets ``start..stop``; at each of ``changes`` a 10% loss starts on a copy of the
+    running detector (delay None: missed in 2000 buckets), with its binomial CUSUM floor at the
+    share of that moment."""
+    run = run or ShareRun()
+    todo = set(int(c) for c in changes)
     for i in range(start, stop):
         if i in todo:
-            delays.append(share_delay(det, n, p, i, rng))
+            run.delays.append(share_delay(det, n, p, i, rng))
+            kl = binomial_information(1.0, float(p[i]), 0.1)
+            mean_info = float(n[start:stop].mean()) * kl
+            run.floors.append(cumulative_floor(n[i:].astype(float) * kl, mean_info, arl0))
         s = det.update(T0 + i * BUCKET, (int(n[i]), int(rng.binomial(n[i], p[i]))))
+        run.firing += bool(s.alert)
         if s.evidence.get("onset"):
-            onsets += 1
-            after += relearned is not None
-        if s.evidence.get("relearned") and relearned is None:
-            relearned = (i - 2 * DAY) / 60
-    return onsets, after, relearned, delays
+            run.onsets += 1
+            run.after += run.relearned is not None
+        if s.evidence.get("relearned") and run.relearned is None:
+            run.relearned = (i - 2 * DAY) / 60
+    return run
 
 
 def share_delay(det, n, p, change, rng) -> int | None:
@@ -276,42 +302,55 @@ def share_delay(det, n, p, change, rng) -> int | None:
     return None
 
 
+def _share_row(rate: float, shape: str, run: ShareRun, days: int) -> str:
+    minutes = days * DAY
+    rel = "—" if run.relearned is None else f"{run.relearned:.1f} h"
+    after = f"{run.after * 30 / days:>6.2f}" if "step" in shape else f"{'':>6}"
+    row = (
+        f"  {rate:>8.0f} {shape:<14} {run.onsets:>6} {run.onsets * 30 / days:>6.2f} "
+        f"{run.firing / minutes:>7.2%} {after} {rel:>9}"
+    )
+    if run.delays:
+        found = [(d, f) for d, f in zip(run.delays, run.floors, strict=True) if d is not None]
+        if found:
+            dl, fl = (float(np.mean(v)) for v in zip(*found, strict=True))
+            row += f" {fl:>7.2f} {dl:>7.2f} {dl / fl:>6.2f} {len(run.delays) - len(found):>6}"
+        else:
+            row += f" {'—':>7} {'—':>7} {'—':>6} {len(run.delays):>6}"
+    return row
+
+
 def share_section(days: int, seed: int) -> None:
-    """A learned edge (pass filter, 1-day warm-up) whose share moves: a daily cycle, a lasting
-    step, both; and the flat share for reference. Alarms per 30 days over ``days`` days after the
-    warm-up (a step's first onset is its one report: the budget applies to the onsets after it);
-    on the flat and the cycling share, the delay of a 10% loss at ``SHARE_TRIALS`` random minutes
-    of the clean days, each on a copy of the running detector (the profile learned so far)."""
+    """A learned edge (pass filter, 1-day warm-up) whose share moves as the simulator's
+    ``PassShare`` makes it: a daily cycle, a Beta spread per minute, a lasting step, a cycle and a
+    step; and the flat share for reference. Loss-free: alarms per 30 days and the share of time
+    firing over ``days`` days after the warm-up (a step's first onset is its one report: the
+    budget applies to the onsets after it). A real 10% loss at ``SHARE_TRIALS`` random minutes of
+    each shape without a step, on a copy of the running detector: mean delay against the binomial
+    CUSUM floor at the share of that moment (ARL0 43,200)."""
     rng = np.random.default_rng(seed + 200)
     print(
-        f"learned share that moves: {SHARE:.0%} ± {SHARE_CYCLE:.0%} by hour of day and/or a step "
-        f"to {SHARE_STEP:.0%} on day 2; {days} days after a 1-day warm-up"
+        f"learned share that moves: {SHARE:.0%} ± {SHARE_CYCLE:.0%} by hour of day, a Beta spread "
+        f"of {SHARE_SPREAD:.0%} per minute, and/or a step to {SHARE_STEP:.0%} on day 2; "
+        f"{days} days after a 1-day warm-up"
     )
     print(
-        f"  {'rate/min':>8} {'shape':<13} {'onsets':>6} {'/30d':>6} {'after report/30d':>16} "
-        f"{'relearned after':>15} {'10% delay':>9} {'missed':>6}"
+        f"  {'rate/min':>8} {'shape':<14} {'onsets':>6} {'/30d':>6} {'firing':>7} {'after':>6} "
+        f"{'relearned':>9} {'floor':>7} {'delay':>7} {'ratio':>6} {'missed':>6}"
     )
     check = CheckDef("bench", CheckKind.DIVERGENCE, Target("bench", edge="a->b"))
     minutes = DAY * (1 + days)
     for rate in RATES:
         n = expected_series(rate, minutes + 2000, rng)
         for shape in SHARE_SHAPES:
-            p = share_series(shape, minutes + 2000)
+            p = share_series(shape, minutes + 2000, rng)
             det = DivergenceDetector(check, BUCKET, expected_ratio=None)
             share_run(det, n, p, 0, DAY, rng)
             changes = () if "step" in shape else rng.integers(DAY, minutes, SHARE_TRIALS)
-            onsets, after, relearned, delays = share_run(det, n, p, DAY, minutes, rng, changes)
-            rel = "—" if relearned is None else f"{relearned:.1f} h"
-            tail = f"{after * 30 / days:>16.2f}" if "step" in shape else f"{'':>16}"
-            delay = ""
-            if delays:
-                found = [d for d in delays if d is not None]
-                mean = float(np.mean(found)) if found else float("nan")
-                delay = f"{mean:>9.2f} {len(delays) - len(found):>6}"
-            print(
-                f"  {rate:>8.0f} {shape:<13} {onsets:>6} {onsets * 30 / days:>6.2f} {tail} "
-                f"{rel:>15} {delay}"
-            )
+            run = share_run(det, n, p, DAY, minutes, rng, changes)
+            print(_share_row(rate, shape, run, days))
+    print("  firing: share of the judged minutes with the alert firing; after: onsets / 30 d")
+    print("  after the step's one report; relearned: hours from the step to its re-learn")
 
 
 # --- volume section ------------------------------------------------------------------------------

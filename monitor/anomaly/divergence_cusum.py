@@ -473,6 +473,18 @@ class DivergenceDetector:
         disp = self.baseline.dispersion if self.baseline is not None else 1.0
         return [math.log((1.0 - delivery * (1.0 - d)) / (1.0 - delivery)) / disp for d in self.grid]
 
+    def _weight(self, n: int) -> float:
+        """``φ̄ / φ(n)``: how much more (or less) a bucket of ``n`` events weighs than the mean
+        bucket whose dispersion ``φ̄`` the coefficients are divided by. A share drawn afresh per
+        bucket (beta-binomial, intra-bucket correlation ``ρ = (φ̄ − 1)/(n̄ − 1)``) spreads a
+        bucket of ``n`` by ``φ(n) = 1 + (n − 1)·ρ``: a constant ``φ̄`` overstates the evidence of a
+        busy afternoon bucket and understates a quiet night's, and the busy ones cried wolf."""
+        base = self.baseline
+        if base is None or base.dispersion <= 1.0 or base.mean_expected <= 1.0 or n <= 1:
+            return 1.0
+        rho = (base.dispersion - 1.0) / (base.mean_expected - 1.0)
+        return base.dispersion / (1.0 + (n - 1) * rho)
+
     def _learn_profile(self, at: float, n: int, x: int) -> None:
         """Fold a bucket judged OK into its hour's cell (never a bucket of an alarm)."""
         if not self._prof_n or n == 0:
@@ -603,8 +615,9 @@ class DivergenceDetector:
             one_bucket = pvalue < self.alpha_one_bucket
 
         w, run_n, run_x = self._w, self._run_n, self._run_x
+        weight = self._weight(n)
         for k in range(len(w)):
-            v = w[k] + x * self._a[k] + (n - x) * b[k]
+            v = w[k] + weight * (x * self._a[k] + (n - x) * b[k])
             if v <= 0.0:
                 w[k], run_n[k], run_x[k] = 0.0, 0, 0
             else:
