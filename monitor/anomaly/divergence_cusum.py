@@ -562,6 +562,9 @@ class DivergenceDetector:
                     run_n[k], run_x[k] = 0, 0
         if not self._alarmed or w[self._fired_by] > 0.0:
             return None
+        # The edge has a late tail it had not learned: re-test it at the tail at the next bucket
+        # instead of a warm-up length later, or the same tail fires again at once.
+        self._since_refresh = self.warmup_buckets
         evidence: dict[str, Any] = {
             "resolved": True,
             "late_not_lost": True,
