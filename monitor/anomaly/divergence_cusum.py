@@ -253,6 +253,7 @@ class DivergenceDetector:
         self._late_decay = math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS)
         self._since_refresh = 0
         self._late_since_onset = 0
+        self._alarm_missing = 0.0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A detector pickled before the late tail was learned (a v0 checkpoint) gets its
@@ -265,6 +266,7 @@ class DivergenceDetector:
         self.__dict__.setdefault("_late_decay", math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS))
         self.__dict__.setdefault("_since_refresh", 0)
         self.__dict__.setdefault("_late_since_onset", 0)
+        self.__dict__.setdefault("_alarm_missing", 0.0)
         self.__dict__.setdefault("seasonal", True)
         self.__dict__.setdefault("relearn_after", 6 * 3600.0)
         self.__dict__.setdefault("relearn_max_drop", 0.5)
@@ -308,6 +310,7 @@ class DivergenceDetector:
             step_chunks=[list(c) for c in self._step_chunks],
             refine=list(self._refine),
             refine_left=self._refine_left,
+            alarm_missing=self._alarm_missing,
         )
 
     def restore(self, state: DivergenceState) -> None:
@@ -335,6 +338,7 @@ class DivergenceDetector:
         self._step_chunks = [list(c) for c in state.step_chunks]
         self._refine = list(state.refine) if len(state.refine) == 2 else [0.0, 0.0]
         self._refine_left = state.refine_left
+        self._alarm_missing = state.alarm_missing
 
     def update(self, at: float, point: tuple[int, int]) -> Score:
         expected, arrived = int(point[0]), int(point[1])
@@ -579,6 +583,7 @@ class DivergenceDetector:
         """Restart every statistic from 0."""
         self._alarmed = False
         self._late_since_onset = 0
+        self._alarm_missing = 0.0
         self._step_origin, self._step_chunks = None, []
         for k in range(len(self._w)):
             self._w[k], self._run_n[k], self._run_x[k] = 0.0, 0, 0
@@ -651,14 +656,22 @@ class DivergenceDetector:
                 self._fired_by = best
                 evidence["onset"] = True
                 evidence["trigger"] = "one_bucket" if one_bucket else "cusum"
+                self._alarm_missing = max(run_missing, shortfall)
                 for k in range(len(w)):
                     w[k] = min(w[k], h)
                 self._step_origin, self._step_chunks = at, []
         elif w[self._fired_by] == 0.0:  # resolved: restart every statistic from 0
             if self._late_since_onset:
                 evidence["late_since_onset"] = self._late_since_onset
+                if self._late_since_onset >= 0.5 * self._alarm_missing:
+                    # Most of what the alarm found missing has arrived since, after the allowed
+                    # lateness: the clean buckets drained it first, but it was late, not lost.
+                    evidence["late_not_lost"] = True
+                    evidence["late"] = self._late_since_onset
             self._resolve()
             evidence["resolved"] = True
+        else:
+            self._alarm_missing += shortfall
         if self._alarmed:
             self._track_step(at, n, x, expected_arrivals)
             self._follow_loss_size()

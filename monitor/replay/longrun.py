@@ -55,6 +55,8 @@ class LongRunReport:
     first_onsets: tuple[tuple[float, str, str], ...] = ()
     """(hours into the run, check name, summary) of the first few onsets, for the report."""
 
+    late_summaries: tuple[str, ...] = ()
+    """The summaries of the first few alerts that resolved "late, not lost"."""
     loss_checks: frozenset[str] = frozenset()
     """The checks whose alerts say "loss" (``HopwatchEdgeDataLoss``: divergence on an edge)."""
 
@@ -102,6 +104,7 @@ def long_run(
         dict(tally.late),
         late,
         tuple(tally.first),
+        tuple(tally.late_summaries),
         frozenset(tally.loss),
     )
 
@@ -116,6 +119,7 @@ class _Tally:
         self.late: Counter[str] = Counter()
         self.first: list[tuple[float, str, str]] = []
         self.loss: set[str] = set()
+        self.late_summaries: list[str] = []
         self._open: dict[str, str] = {}
 
     def changed(self, alerts: tuple[Alert, ...], now: float) -> None:
@@ -132,8 +136,11 @@ class _Tally:
                     self.first.append((round((now - self.start) / 3600.0, 2), name, summary))
             elif alert.state is AlertState.RESOLVED:
                 self._open.pop(alert.fingerprint, None)
-                if LATE_NOT_LOST in dict(alert.annotations).get("summary", ""):
+                summary = dict(alert.annotations).get("summary", "")
+                if LATE_NOT_LOST in summary:
                     self.late[name] += 1
+                    if len(self.late_summaries) < 20:
+                        self.late_summaries.append(summary)
 
     def minute(self) -> None:
         """One tick passed: every alert still open fired for one more minute."""
