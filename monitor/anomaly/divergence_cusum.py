@@ -396,7 +396,10 @@ class DivergenceDetector:
                 dof = int(used.sum()) - params
                 phi = float(resid.sum()) / dof
                 if phi > 1.0 + 3.0 * math.sqrt(2.0 / dof):  # clearly over-dispersed
-                    dispersion = phi
+                    # An upper bound (two standard errors of a chi-square over its dof), as the
+                    # tested share is a lower one: a day's estimate of φ is itself noisy, and an
+                    # underestimate reads ordinary spread as loss.
+                    dispersion = phi * (1.0 + 2.0 * math.sqrt(2.0 / dof))
             if profile is not None:
                 self._prof_n = [float(v) for v in profile[0]]
                 self._prof_x = [float(v) for v in profile[1]]
