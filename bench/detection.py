@@ -25,7 +25,17 @@ CUSUM floor at μ0 = the seasonal mean at the change (``floor_nb``: the same wit
 over-dispersion, a fairer yardstick); false alarms = alert onsets over the clean days. The two
 rates run in two processes.
 
+share section: a learned edge whose pass share moves as the simulator's ``PassShare`` makes it
+(the issue's edge table): a daily cycle 0.70 ± 0.08, a Beta spread of 0.03 per minute, a step
+0.70 → 0.62 that stays; alarms per 30 days, share of time firing, and a 10% loss's delay against
+the binomial CUSUM floor.
+
+e2e section (only with ``--only e2e``: about 10–25 s of CPU per simulated day and cell): the
+bundled pipeline end to end (``monitor.replay.longrun``), loss-free, with the default traffic and
+with a 0.5% late tail on the `all` edge broker->warehouse, at 10 and 100 events/min.
+
 Usage: .venv/bin/python bench/detection.py [--trials N] [--days D] [--seed S]
+       [--only divergence|share|volume|e2e] [--e2e-days D]
 """
 
 from __future__ import annotations
@@ -47,6 +57,9 @@ from monitor.anomaly.floor import (
 )
 from monitor.anomaly.model import CheckDef, CheckKind, Target
 from monitor.anomaly.volume import VolumeDetector
+from monitor.replay.longrun import LongRunReport, long_run
+from monitor.sim.faults import LateTail
+from monitor.sim.share import PassShare
 from monitor.sim.traffic import TrafficModel
 
 T0 = 1_700_438_400.0  # Monday 2023-11-20 00:00 UTC
@@ -232,39 +245,64 @@ def late_tail_section(trials: int, days: int, seed: int) -> None:
 
 SHARE = 0.70
 SHARE_CYCLE = 0.08  # amplitude of the share's daily cycle (by hour of day)
+SHARE_SPREAD = 0.03  # standard deviation of a minute's share (Beta), the over-dispersed row
 SHARE_STEP = 0.62  # the share after the step
-SHARE_SHAPES = ("flat", "daily cycle", "step", "cycle + step")
-SHARE_TRIALS = 50  # 10% losses per rate on the flat and the cycling share
+SHARE_SHAPES = ("flat", "daily cycle", "over-dispersed", "step", "cycle + step")
+SHARE_TRIALS = 50  # 10% losses per rate on each shape without a step
 
 
-def share_series(shape: str, minutes: int) -> np.ndarray:
-    """The pass share of a learned edge per minute: a daily cycle 0.70 ± 0.08, a step
-    0.70 → 0.62 one day after the warm-up that stays, or both."""
-    t = BUCKET * (np.arange(minutes) + 0.5)
-    p = np.full(minutes, SHARE)  # "flat": the constant share, for reference
-    if "cycle" in shape:
-        p = p + SHARE_CYCLE * np.sin(2 * np.pi * t / 86400.0)
-    if "step" in shape:
-        p = np.where(np.arange(minutes) >= 2 * DAY, p * SHARE_STEP / SHARE, p)
-    return p
+def share_model(shape: str) -> PassShare:
+    """The simulator's learned-ratio edge for a row (``monitor.sim.share.PassShare``, the same
+    model a scenario file's ``edges:`` section builds): a daily cycle 0.70 ± 0.08 peaking at 06:00
+    UTC, a Beta spread of 0.03 per minute, a step 0.70 → 0.62 two days into the run that stays."""
+    return PassShare(
+        SHARE,
+        daily_swing=SHARE_CYCLE if "cycle" in shape else 0.0,
+        peak_hour=6.0,
+        spread=SHARE_SPREAD if shape == "over-dispersed" else 0.0,
+        steps=((2 * DAY * BUCKET, SHARE_STEP),) if "step" in shape else (),
+    )
 
 
-def share_run(det, n, p, start, stop, rng, changes=()) -> tuple[int, int, float | None, list]:
-    """Onsets over buckets ``start..stop``, those after the first report resolved by a re-learn,
-    the hours from the step to that re-learn, and the delays of a 10% loss started at each of
-    ``changes`` on a copy of the running detector (None: missed in 2000 buckets)."""
-    onsets, after, relearned, delays = 0, 0, None, []
-    todo = set(changes)
+def share_series(shape: str, minutes: int, rng: np.random.Generator) -> np.ndarray:
+    """The pass share of the edge per minute (drawn, for a spread)."""
+    t = T0 + BUCKET * (np.arange(minutes) + 0.5)
+    return share_model(shape).draw(rng, t, T0)
+
+
+class ShareRun:
+    """What a long run of a learned edge raised: onsets, firing buckets, onsets after the first
+    re-learn, the hours from the step to that re-learn, and 10% loss delays with their floors."""
+
+    def __init__(self) -> None:
+        self.onsets = 0
+        self.firing = 0
+        self.after = 0
+        self.relearned: float | None = None
+        self.delays: list[int | None] = []
+        self.floors: list[float] = []
+
+
+def share_run(det, n, p, start, stop, rng, changes=(), arl0=30 * DAY, run=None) -> ShareRun:
+    """Feed buckets ``start..stop``; at each of ``changes`` a 10% loss starts on a copy of the
+    running detector (delay None: missed in 2000 buckets), with its binomial CUSUM floor at the
+    share of that moment."""
+    run = run or ShareRun()
+    todo = set(int(c) for c in changes)
     for i in range(start, stop):
         if i in todo:
-            delays.append(share_delay(det, n, p, i, rng))
+            run.delays.append(share_delay(det, n, p, i, rng))
+            kl = binomial_information(1.0, float(p[i]), 0.1)
+            mean_info = float(n[start:stop].mean()) * kl
+            run.floors.append(cumulative_floor(n[i:].astype(float) * kl, mean_info, arl0))
         s = det.update(T0 + i * BUCKET, (int(n[i]), int(rng.binomial(n[i], p[i]))))
+        run.firing += bool(s.alert)
         if s.evidence.get("onset"):
-            onsets += 1
-            after += relearned is not None
-        if s.evidence.get("relearned") and relearned is None:
-            relearned = (i - 2 * DAY) / 60
-    return onsets, after, relearned, delays
+            run.onsets += 1
+            run.after += run.relearned is not None
+        if s.evidence.get("relearned") and run.relearned is None:
+            run.relearned = (i - 2 * DAY) / 60
+    return run
 
 
 def share_delay(det, n, p, change, rng) -> int | None:
@@ -276,42 +314,55 @@ def share_delay(det, n, p, change, rng) -> int | None:
     return None
 
 
+def _share_row(rate: float, shape: str, run: ShareRun, days: int) -> str:
+    minutes = days * DAY
+    rel = "—" if run.relearned is None else f"{run.relearned:.1f} h"
+    after = f"{run.after * 30 / days:>6.2f}" if "step" in shape else f"{'':>6}"
+    row = (
+        f"  {rate:>8.0f} {shape:<14} {run.onsets:>6} {run.onsets * 30 / days:>6.2f} "
+        f"{run.firing / minutes:>7.2%} {after} {rel:>9}"
+    )
+    if run.delays:
+        found = [(d, f) for d, f in zip(run.delays, run.floors, strict=True) if d is not None]
+        if found:
+            dl, fl = (float(np.mean(v)) for v in zip(*found, strict=True))
+            row += f" {fl:>7.2f} {dl:>7.2f} {dl / fl:>6.2f} {len(run.delays) - len(found):>6}"
+        else:
+            row += f" {'—':>7} {'—':>7} {'—':>6} {len(run.delays):>6}"
+    return row
+
+
 def share_section(days: int, seed: int) -> None:
-    """A learned edge (pass filter, 1-day warm-up) whose share moves: a daily cycle, a lasting
-    step, both; and the flat share for reference. Alarms per 30 days over ``days`` days after the
-    warm-up (a step's first onset is its one report: the budget applies to the onsets after it);
-    on the flat and the cycling share, the delay of a 10% loss at ``SHARE_TRIALS`` random minutes
-    of the clean days, each on a copy of the running detector (the profile learned so far)."""
+    """A learned edge (pass filter, 1-day warm-up) whose share moves as the simulator's
+    ``PassShare`` makes it: a daily cycle, a Beta spread per minute, a lasting step, a cycle and a
+    step; and the flat share for reference. Loss-free: alarms per 30 days and the share of time
+    firing over ``days`` days after the warm-up (a step's first onset is its one report: the
+    budget applies to the onsets after it). A real 10% loss at ``SHARE_TRIALS`` random minutes of
+    each shape without a step, on a copy of the running detector: mean delay against the binomial
+    CUSUM floor at the share of that moment (ARL0 43,200)."""
     rng = np.random.default_rng(seed + 200)
     print(
-        f"learned share that moves: {SHARE:.0%} ± {SHARE_CYCLE:.0%} by hour of day and/or a step "
-        f"to {SHARE_STEP:.0%} on day 2; {days} days after a 1-day warm-up"
+        f"learned share that moves: {SHARE:.0%} ± {SHARE_CYCLE:.0%} by hour of day, a Beta spread "
+        f"of {SHARE_SPREAD:.0%} per minute, and/or a step to {SHARE_STEP:.0%} on day 2; "
+        f"{days} days after a 1-day warm-up"
     )
     print(
-        f"  {'rate/min':>8} {'shape':<13} {'onsets':>6} {'/30d':>6} {'after report/30d':>16} "
-        f"{'relearned after':>15} {'10% delay':>9} {'missed':>6}"
+        f"  {'rate/min':>8} {'shape':<14} {'onsets':>6} {'/30d':>6} {'firing':>7} {'after':>6} "
+        f"{'relearned':>9} {'floor':>7} {'delay':>7} {'ratio':>6} {'missed':>6}"
     )
     check = CheckDef("bench", CheckKind.DIVERGENCE, Target("bench", edge="a->b"))
     minutes = DAY * (1 + days)
     for rate in RATES:
         n = expected_series(rate, minutes + 2000, rng)
         for shape in SHARE_SHAPES:
-            p = share_series(shape, minutes + 2000)
+            p = share_series(shape, minutes + 2000, rng)
             det = DivergenceDetector(check, BUCKET, expected_ratio=None)
             share_run(det, n, p, 0, DAY, rng)
             changes = () if "step" in shape else rng.integers(DAY, minutes, SHARE_TRIALS)
-            onsets, after, relearned, delays = share_run(det, n, p, DAY, minutes, rng, changes)
-            rel = "—" if relearned is None else f"{relearned:.1f} h"
-            tail = f"{after * 30 / days:>16.2f}" if "step" in shape else f"{'':>16}"
-            delay = ""
-            if delays:
-                found = [d for d in delays if d is not None]
-                mean = float(np.mean(found)) if found else float("nan")
-                delay = f"{mean:>9.2f} {len(delays) - len(found):>6}"
-            print(
-                f"  {rate:>8.0f} {shape:<13} {onsets:>6} {onsets * 30 / days:>6.2f} {tail} "
-                f"{rel:>15} {delay}"
-            )
+            run = share_run(det, n, p, DAY, minutes, rng, changes)
+            print(_share_row(rate, shape, run, days))
+    print("  firing: share of the judged minutes with the alert firing; after: onsets / 30 d")
+    print("  after the step's one report; relearned: hours from the step to its re-learn")
 
 
 # --- volume section ------------------------------------------------------------------------------
@@ -404,16 +455,74 @@ def volume_section(trials: int, days: int, seed: int) -> None:
         )
 
 
+# --- end to end on the bundled pipeline -------------------------------------------------------
+
+E2E_DAYS = 30
+E2E_CELLS = (
+    (10.0, "default traffic"),
+    (10.0, "late tail 0.5%"),
+    (100.0, "default traffic"),
+    (100.0, "late tail 0.5%"),
+)
+
+
+def _e2e_cell(args: tuple[float, str, float, int]) -> tuple[float, str, LongRunReport, float]:
+    rate, name, days, seed = args
+    faults: tuple[LateTail, ...] = ()
+    if name.startswith("late tail"):
+        faults = (LateTail(start=0.0, hop="warehouse", share=LATE_SHARE, seconds=LATE_AFTER * 60),)
+    start = time.process_time()
+    report = long_run(rate, days, seed=seed, faults=faults)
+    return rate, name, report, time.process_time() - start
+
+
+def e2e_section(days: float, seed: int) -> None:
+    """The bundled pipeline (hopwatch.yaml with its checks and SLOs) fed by the simulator for
+    ``days`` simulated days and ticked each minute (``monitor.replay.longrun``): with the default
+    traffic and no fault, and with ``LATE_SHARE`` of the warehouse's events observed ``LATE_AFTER``
+    minutes after the allowed lateness (the `all` edge broker->warehouse). Loss-free, so every
+    loss alarm is a false one; "late resolved" counts the alerts that resolved saying "late, not
+    lost". Two cells at a time, in two processes."""
+    print(
+        f"end to end: the bundled pipeline on the simulator, {days} days per cell, loss-free "
+        f"(default traffic; or {LATE_SHARE:.1%} of warehouse events {LATE_AFTER} min past the "
+        "allowed lateness)"
+    )
+    print(
+        f"  {'rate/min':>8} {'traffic':<16} {'loss alarms':>11} {'/30d':>6} {'firing':>7} "
+        f"{'late resolved':>13} {'late events':>11} {'other alarms':>12} {'cpu':>6}"
+    )
+    jobs = [(rate, name, float(days), seed) for rate, name in E2E_CELLS]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        for rate, name, r, cpu in pool.map(_e2e_cell, jobs):
+            loss = r.loss_onsets()
+            total = sum(loss.values())
+            firing = sum(r.firing_minutes.get(k, 0) for k in loss) / max(days * DAY, 1.0)
+            others = {k: v for k, v in r.onsets.items() if k not in loss}
+            print(
+                f"  {rate:>8.0f} {name:<16} {total:>11} {r.per_30_days(total):>6.2f} "
+                f"{firing:>7.2%} {sum(r.late_resolved.values()):>13} {r.late_events:>11} "
+                f"{sum(others.values()):>12} {cpu:>5.0f}s"
+            )
+            for check, count in sorted(loss.items()):
+                print(f"  {'':>8} {'':<16}   {check}: {count}")
+            for check, count in sorted(others.items()):
+                print(f"  {'':>8} {'':<16}   (other) {check}: {count}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--volume-trials", type=int, default=10)
-    parser.add_argument("--only", choices=("divergence", "share", "volume"))
+    parser.add_argument("--only", choices=("divergence", "share", "volume", "e2e"))
+    parser.add_argument("--e2e-days", type=float, default=E2E_DAYS)
     args = parser.parse_args()
     start = time.perf_counter()
-    if args.only == "share":
+    if args.only == "e2e":
+        e2e_section(args.e2e_days, args.seed)
+    elif args.only == "share":
         share_section(max(args.days, 30), args.seed)
     elif args.only != "volume":
         divergence_section(args.trials, args.days, args.seed)

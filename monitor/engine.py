@@ -8,6 +8,7 @@ a ticker calls ``tick(now)``, and what ``tick`` returns goes to the store.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ sparklines): bounded so memory does not grow with uptime; older history is in th
 
 _B = TypeVar("_B", EdgeResult, HopBucket)
 
+_PRUNE_EVERY = 3600.0
+"""Per-bucket numbers are pruned at most this often (seconds of ``now``)."""
+
 
 def remember(recent: tuple[_B, ...], item: _B, keep: int = RECENT_BUCKETS) -> tuple[_B, ...]:
     """``recent`` with ``item`` in bucket order: an amended bucket replaces its earlier version
@@ -136,6 +140,7 @@ class Engine:
         self._recent_hops: dict[tuple[str, str], tuple[HopBucket, ...]] = {}
         self._hop_latency = HopLatencyTotals()
         self._emitted: dict[tuple[str, str, float], tuple[int, int, int, int, int]] = {}
+        self._next_prune = -math.inf
         self._amend_horizon = amend_horizon
         self._last_tick: float | None = None
         self._slos = SLOEvaluator(slos)
@@ -400,10 +405,20 @@ class Engine:
         )
 
     def _prune(self, now: float) -> None:
-        """Forget per-bucket numbers once no amendment can come (the ledger evicted the bucket)."""
-        lateness = max((p.allowed_lateness for p in self._config.pipelines), default=0.0)
-        horizon = now - 2 * self._amend_horizon - max(86400.0, 2 * lateness)
-        for key in [k for k in self._emitted if k[2] < horizon]:
+        """Forget per-bucket numbers once no amendment can come (the ledger evicted the bucket).
+
+        Each pipeline keeps its own horizon (a pipeline with days of lateness must not hold a
+        minute-bucket pipeline's numbers for weeks), and the scan runs at most once per
+        ``_PRUNE_EVERY``: scanning every bucket on every tick cost more than the judging did."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + _PRUNE_EVERY
+        base = now - 2 * self._amend_horizon
+        horizons = {
+            p.name: base - max(86400.0, 2 * p.allowed_lateness) for p in self._config.pipelines
+        }
+        oldest = min(horizons.values(), default=base - 86400.0)
+        for key in [k for k in self._emitted if k[2] < horizons.get(k[0], oldest)]:
             del self._emitted[key]
 
     # --- restarts -----------------------------------------------------------------------------

@@ -180,3 +180,18 @@ def test_a_relearned_share_resolves_at_once_with_its_summary():
     assert resolved.state is AlertState.RESOLVED
     assert dict(resolved.annotations)["summary"] == text
     assert dict(resolved.evidence)["share_after"] == 0.62
+
+
+def test_late_not_lost_from_the_amendment_of_an_older_bucket_resolves_at_once():
+    """The late arrivals that drain a loss alert amend a bucket older than the newest one judged;
+    their resolution still counts (an older bucket's plain verdict would not)."""
+    labels = labels_of({"pipeline": "signup", "edge": "broker->warehouse"})
+    book = AlertBook()
+    book.apply([Verdict("divergence", labels, F, 600, 1.0, "loss", bucket_start=300)], 600)
+    book.apply([Verdict("divergence", labels, F, 660, 1.0, "loss", bucket_start=360)], 660)
+    assert book.apply([Verdict("divergence", labels, OK, 720, bucket_start=300)], 720) == []
+    text = "loss on broker->warehouse: late, not lost: 5 of the missing events arrived after the"
+    late = Verdict("divergence", labels, OK, 720, 0.0, text, 300, evidence={"late_not_lost": True})
+    [resolved] = book.apply([late], 720)
+    assert resolved.state is AlertState.RESOLVED
+    assert dict(resolved.annotations)["summary"] == text

@@ -118,6 +118,37 @@ HEADER = "apiVersion: hopwatch/v1\nkind: Simulation\n"
             "'10 minutes' is not a duration",
         ),
         ("faults:\n  - {kind: explode, hop: crm, start: 1m}\n", "faults[0]", "'explode'"),
+        (
+            "edges:\n  identity->activation: {pass_percent: 170}\n",
+            "edges.identity->activation.pass_percent",
+            "170 is out of range: it must be at most 100",
+        ),
+        (
+            "edges:\n  identity->activation: {pass_percent: 70, daily_swing_percent: 40}\n",
+            "edges.identity->activation",
+            "daily_swing_percent: ±40 around 70% leaves 0-100%",
+        ),
+        (
+            "edges:\n  identity->activation: {pass_percent: 70, spread_percent: 50}\n",
+            "edges.identity->activation",
+            "spread_percent: a standard deviation of 50 points is too wide for a share of 70%",
+        ),
+        (
+            "edges:\n  identity->activation:\n    pass_percent: 70\n"
+            "    steps: [{at: 2d, pass_percent: 62}, {at: 1d, pass_percent: 50}]\n",
+            "edges.identity->activation",
+            "steps: not in time order",
+        ),
+        (
+            "edges:\n  identity->activation: {pass_precent: 70}\n",
+            "edges.identity->activation",
+            "unknown key 'pass_precent'",
+        ),
+        (
+            "edges:\n  identity activation: {pass_percent: 70}\n",
+            "edges",
+            "'identity activation' is not an edge",
+        ),
     ],
     ids=[
         "a negative seed",
@@ -129,6 +160,12 @@ HEADER = "apiVersion: hopwatch/v1\nkind: Simulation\n"
         "a segment without attribute=value",
         "a duration in words",
         "an unknown fault kind",
+        "an edge's pass share above 100%",
+        "a daily swing that leaves 0-100%",
+        "a spread too wide for a Beta",
+        "steps out of order",
+        "a misspelt key of an edge's share",
+        "a shaped edge without an arrow",
     ],
 )
 def test_a_bad_file_is_refused_with_where_and_what(tmp_path, body, path, message):
@@ -138,7 +175,7 @@ def test_a_bad_file_is_refused_with_where_and_what(tmp_path, body, path, message
         load_simulation(file)
     [issue] = [i for i in caught.value.issues if message in i.message]
     assert issue.file == str(file)
-    assert issue.line == (4 if path.startswith("faults") else 3)
+    assert issue.line == (4 if path.startswith(("faults", "edges")) else 3)
     assert issue.path.startswith(path)
 
 

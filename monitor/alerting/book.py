@@ -114,7 +114,10 @@ class AlertBook:
             }
         )
         key = Alert(labels).fingerprint
-        if v.bucket_start is not None:
+        # A resolution that says why ("late, not lost": the amendment of an older bucket brought
+        # the missing events) is final whatever bucket it came from.
+        says_why = bool(v.evidence.get("late_not_lost") or v.evidence.get("relearned"))
+        if v.bucket_start is not None and not says_why:
             if v.bucket_start < self._latest.get(key, v.bucket_start):
                 return None  # an amendment of an older bucket: the newest bucket decides the state
             self._latest[key] = v.bucket_start

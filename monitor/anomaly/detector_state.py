@@ -66,6 +66,8 @@ class DivergenceState(msgspec.Struct, frozen=True, tag="divergence"):
     """After a re-learn of a constant share: [expected, arrived] pooled so far."""
     refine_left: int = 0
     """Buckets judged OK still to pool before the re-learned share is refined (0: none)."""
+    alarm_missing: float = 0.0
+    """Events missing in the alarm's run at its onset plus its buckets since (0: no alarm)."""
 
 
 class ProportionState(msgspec.Struct, frozen=True, tag="proportion"):

@@ -253,6 +253,7 @@ class DivergenceDetector:
         self._late_decay = math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS)
         self._since_refresh = 0
         self._late_since_onset = 0
+        self._alarm_missing = 0.0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A detector pickled before the late tail was learned (a v0 checkpoint) gets its
@@ -265,6 +266,7 @@ class DivergenceDetector:
         self.__dict__.setdefault("_late_decay", math.exp(-self.bucket_seconds / _LATE_SPAN_SECONDS))
         self.__dict__.setdefault("_since_refresh", 0)
         self.__dict__.setdefault("_late_since_onset", 0)
+        self.__dict__.setdefault("_alarm_missing", 0.0)
         self.__dict__.setdefault("seasonal", True)
         self.__dict__.setdefault("relearn_after", 6 * 3600.0)
         self.__dict__.setdefault("relearn_max_drop", 0.5)
@@ -308,6 +310,7 @@ class DivergenceDetector:
             step_chunks=[list(c) for c in self._step_chunks],
             refine=list(self._refine),
             refine_left=self._refine_left,
+            alarm_missing=self._alarm_missing,
         )
 
     def restore(self, state: DivergenceState) -> None:
@@ -335,6 +338,7 @@ class DivergenceDetector:
         self._step_chunks = [list(c) for c in state.step_chunks]
         self._refine = list(state.refine) if len(state.refine) == 2 else [0.0, 0.0]
         self._refine_left = state.refine_left
+        self._alarm_missing = state.alarm_missing
 
     def update(self, at: float, point: tuple[int, int]) -> Score:
         expected, arrived = int(point[0]), int(point[1])
@@ -392,7 +396,10 @@ class DivergenceDetector:
                 dof = int(used.sum()) - params
                 phi = float(resid.sum()) / dof
                 if phi > 1.0 + 3.0 * math.sqrt(2.0 / dof):  # clearly over-dispersed
-                    dispersion = phi
+                    # An upper bound (two standard errors of a chi-square over its dof), as the
+                    # tested share is a lower one: a day's estimate of φ is itself noisy, and an
+                    # underestimate reads ordinary spread as loss.
+                    dispersion = phi * (1.0 + 2.0 * math.sqrt(2.0 / dof))
             if profile is not None:
                 self._prof_n = [float(v) for v in profile[0]]
                 self._prof_x = [float(v) for v in profile[1]]
@@ -473,6 +480,18 @@ class DivergenceDetector:
         disp = self.baseline.dispersion if self.baseline is not None else 1.0
         return [math.log((1.0 - delivery * (1.0 - d)) / (1.0 - delivery)) / disp for d in self.grid]
 
+    def _weight(self, n: int) -> float:
+        """``φ̄ / φ(n)``: how much more (or less) a bucket of ``n`` events weighs than the mean
+        bucket whose dispersion ``φ̄`` the coefficients are divided by. A share drawn afresh per
+        bucket (beta-binomial, intra-bucket correlation ``ρ = (φ̄ − 1)/(n̄ − 1)``) spreads a
+        bucket of ``n`` by ``φ(n) = 1 + (n − 1)·ρ``: a constant ``φ̄`` overstates the evidence of a
+        busy afternoon bucket and understates a quiet night's, and the busy ones cried wolf."""
+        base = self.baseline
+        if base is None or base.dispersion <= 1.0 or base.mean_expected <= 1.0 or n <= 1:
+            return 1.0
+        rho = (base.dispersion - 1.0) / (base.mean_expected - 1.0)
+        return base.dispersion / (1.0 + (n - 1) * rho)
+
     def _learn_profile(self, at: float, n: int, x: int) -> None:
         """Fold a bucket judged OK into its hour's cell (never a bucket of an alarm)."""
         if not self._prof_n or n == 0:
@@ -550,6 +569,9 @@ class DivergenceDetector:
                     run_n[k], run_x[k] = 0, 0
         if not self._alarmed or w[self._fired_by] > 0.0:
             return None
+        # The edge has a late tail it had not learned: re-test it at the tail at the next bucket
+        # instead of a warm-up length later, or the same tail fires again at once.
+        self._since_refresh = self.warmup_buckets
         evidence: dict[str, Any] = {
             "resolved": True,
             "late_not_lost": True,
@@ -564,6 +586,7 @@ class DivergenceDetector:
         """Restart every statistic from 0."""
         self._alarmed = False
         self._late_since_onset = 0
+        self._alarm_missing = 0.0
         self._step_origin, self._step_chunks = None, []
         for k in range(len(self._w)):
             self._w[k], self._run_n[k], self._run_x[k] = 0.0, 0, 0
@@ -603,8 +626,9 @@ class DivergenceDetector:
             one_bucket = pvalue < self.alpha_one_bucket
 
         w, run_n, run_x = self._w, self._run_n, self._run_x
+        weight = self._weight(n)
         for k in range(len(w)):
-            v = w[k] + x * self._a[k] + (n - x) * b[k]
+            v = w[k] + weight * (x * self._a[k] + (n - x) * b[k])
             if v <= 0.0:
                 w[k], run_n[k], run_x[k] = 0.0, 0, 0
             else:
@@ -635,14 +659,22 @@ class DivergenceDetector:
                 self._fired_by = best
                 evidence["onset"] = True
                 evidence["trigger"] = "one_bucket" if one_bucket else "cusum"
+                self._alarm_missing = max(run_missing, shortfall)
                 for k in range(len(w)):
                     w[k] = min(w[k], h)
                 self._step_origin, self._step_chunks = at, []
         elif w[self._fired_by] == 0.0:  # resolved: restart every statistic from 0
             if self._late_since_onset:
                 evidence["late_since_onset"] = self._late_since_onset
+                if self._late_since_onset >= 0.5 * self._alarm_missing:
+                    # Most of what the alarm found missing has arrived since, after the allowed
+                    # lateness: the clean buckets drained it first, but it was late, not lost.
+                    evidence["late_not_lost"] = True
+                    evidence["late"] = self._late_since_onset
             self._resolve()
             evidence["resolved"] = True
+        else:
+            self._alarm_missing += shortfall
         if self._alarmed:
             self._track_step(at, n, x, expected_arrivals)
             self._follow_loss_size()

@@ -2,7 +2,8 @@
 
 ``Simulator`` produces the observations a real pipeline's hops would report; ``Scenario`` says what
 traffic to make and which faults (``Loss``, ``Latency``, ``VolumeDrop``, ``RejectionSpike``,
-``Duplicates``, ``Stall``) to inject; ``GroundTruth`` records what the faults did, so hopwatch's
+``Duplicates``, ``Stall``) to inject, and which edges pass only a share of their events by design (``PassShare``: a
+learned-ratio edge whose share cycles by hour, spreads per minute or steps); ``GroundTruth`` records what the faults did, so hopwatch's
 findings can be checked exactly. ``SimulationSpec`` is the YAML form (``kind: Simulation``).
 """
 
@@ -19,6 +20,7 @@ from monitor.sim.faults import (
     VolumeDrop,
 )
 from monitor.sim.scenario import DEFAULT_HOPS, DEFAULT_START, HopModel, Scenario
+from monitor.sim.share import PassShare
 from monitor.sim.simulator import Simulator
 from monitor.sim.spec import SimulationSpec, load_simulation
 from monitor.sim.traffic import Mix, Region, TrafficModel
@@ -36,6 +38,7 @@ __all__ = [
     "Latency",
     "Loss",
     "Mix",
+    "PassShare",
     "Region",
     "RejectionSpike",
     "Scenario",

@@ -15,6 +15,7 @@ from types import MappingProxyType
 import numpy as np
 
 from monitor.sim.faults import Fault
+from monitor.sim.share import PassShare
 from monitor.sim.traffic import Mix, TrafficModel
 
 DEFAULT_START = 1704067200.0
@@ -92,6 +93,9 @@ class Scenario:
     traffic: TrafficModel = field(default_factory=TrafficModel)
     hops: Mapping[str, HopModel] = field(default_factory=lambda: dict(DEFAULT_HOPS))
     faults: tuple[Fault, ...] = ()
+    edges: Mapping[str, PassShare] = field(default_factory=dict)
+    """Edges that pass only a share of their matching events by design (learned-ratio edges:
+    consent filters, routers), by edge name; every other edge passes all of them."""
 
     def hop_model(self, hop: str) -> HopModel:
         """The behaviour of ``hop``: the scenario's entry, the example default, or ``HopModel()``."""

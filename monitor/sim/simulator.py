@@ -41,6 +41,7 @@ from monitor.sim.faults import (
     VolumeDrop,
 )
 from monitor.sim.scenario import HopModel, Scenario
+from monitor.sim.share import PassShare
 from monitor.sim.topology import Topology
 from monitor.sim.traffic import SECONDS_PER_MINUTE, Mix
 from monitor.sim.truth import GroundTruth
@@ -166,6 +167,13 @@ class Simulator:
 
     def _check_faults(self) -> None:
         edges = {e.name for e in self.pipeline.edges}
+        carrying = {e.name for e in self.pipeline.edges if not e.forbidden}
+        for name in self.scenario.edges:
+            if name not in carrying:
+                raise ValueError(
+                    f"edges[{name!r}]: not an edge that carries events in pipeline "
+                    f"{self.pipeline.name}; edges are {sorted(carrying)}"
+                )
         hops = set(self._topology.order)
         roots = {m.name: m for m in self._root_mixes} | {
             "event_type": self.scenario.traffic.event_types
@@ -342,6 +350,9 @@ class Simulator:
                     passes[idx] = np.fromiter(
                         (edge.where(o) for o in hop_obs), dtype=bool, count=len(hop_obs)
                     )
+                share = self.scenario.edges.get(edge.name)
+                if share is not None:
+                    passes &= self._passed(minute, edge.name, share, passes, times, truth)
                 for f in self._faults(Loss, edge.name):
                     hit = passes & f.active(seen, origin) & (u_loss < f.share)
                     passes &= ~hit
@@ -351,6 +362,26 @@ class Simulator:
 
         out.sort(key=_observed_time)
         return out, int(created.sum())
+
+    def _passed(
+        self,
+        minute: int,
+        edge: str,
+        share: PassShare,
+        passes: np.ndarray,
+        times: np.ndarray,
+        truth: GroundTruth,
+    ) -> np.ndarray:
+        """Which events a learned-ratio edge passes this minute: one share per minute (its
+        ``PassShare`` at the minute's middle, a Beta draw with a spread), then one uniform per
+        event. A generator of its own per edge, so a shape leaves every other draw where it was."""
+        index = [e.name for e in self.pipeline.edges].index(edge)
+        rng = np.random.default_rng([self.seed, minute, 0x5A4E, index])
+        mid = np.array([minute * SECONDS_PER_MINUTE + SECONDS_PER_MINUTE / 2])
+        p = float(share.draw(rng, mid, self.scenario.start)[0])
+        kept = rng.random(len(passes)) < p
+        truth.count(truth.filtered, edge, times[passes & ~kept])
+        return kept
 
     def _bypass(
         self,

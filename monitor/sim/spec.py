@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from monitor.config import ConfigError, load_document
 from monitor.config.spec import DocumentSpec, Duration, DurationOrZero, Spec, invalid
 from monitor.sim import faults as f
 from monitor.sim.scenario import DEFAULT_HOPS, DEFAULT_START, HopModel, Scenario
+from monitor.sim.share import PassShare
 from monitor.sim.traffic import Mix, Region, TrafficModel
 
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -81,6 +82,60 @@ class TrafficSpec(Spec):
     regions: dict[str, RegionSpec] | None = None
     event_types: dict[str, Share] | None = None
     attributes: dict[str, dict[str, Share]] | None = None
+
+
+class ShareStepSpec(Spec):
+    """From ``at`` (after the scenario start) on, the edge passes ``pass_percent`` and stays."""
+
+    at: DurationOrZero
+    pass_percent: Percent
+
+
+class EdgeBehaviourSpec(Spec):
+    """A learned-ratio edge (a consent filter, a router): it passes ``pass_percent`` of its
+    matching events by design, ``± daily_swing_percent`` by hour of day (highest at
+    ``peak_hour`` UTC), each minute's share spread with a standard deviation of
+    ``spread_percent`` (a Beta), and changed for good at each of ``steps``."""
+
+    pass_percent: Percent
+    daily_swing_percent: Percent = 0.0
+    peak_hour: float = Field(default=6.0, ge=0, lt=24)
+    spread_percent: Percent = 0.0
+    steps: list[ShareStepSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fits(self) -> EdgeBehaviourSpec:
+        for level in (self.pass_percent, *(s.pass_percent for s in self.steps)):
+            swing = self.daily_swing_percent * level / self.pass_percent if self.pass_percent else 0
+            if level - swing < 0 or level + swing > 100:
+                raise invalid(
+                    f"daily_swing_percent: ±{self.daily_swing_percent:g} around "
+                    f"{level:g}% leaves 0-100%",
+                    "use a swing below the distance of pass_percent to 0 and to 100",
+                )
+            low = (level - swing) / 100
+            sd = self.spread_percent / 100
+            if sd and not (low > 0 and level + swing < 100 and sd * sd < low * (1 - low)):
+                raise invalid(
+                    f"spread_percent: a standard deviation of {self.spread_percent:g} points is "
+                    f"too wide for a share of {level - swing:g}%",
+                    "a Beta needs sd² < share·(1 − share): use a smaller spread_percent",
+                )
+        at = [s.at for s in self.steps]
+        if at != sorted(at):
+            raise invalid(
+                "steps: not in time order", "list the steps by their `at`, earliest first"
+            )
+        return self
+
+    def to_share(self) -> PassShare:
+        return PassShare(
+            level=self.pass_percent / 100,
+            daily_swing=self.daily_swing_percent / 100,
+            peak_hour=self.peak_hour,
+            spread=self.spread_percent / 100,
+            steps=tuple((s.at, s.pass_percent / 100) for s in self.steps),
+        )
 
 
 class _FaultSpec(Spec):
@@ -201,6 +256,10 @@ class SimulationSpec(DocumentSpec):
     rate_per_minute: float = Field(default=600.0, ge=0)
     traffic: TrafficSpec = TrafficSpec()
     hops: dict[str, HopBehaviourSpec] = Field(default_factory=dict)
+    edges: dict[Annotated[str, AfterValidator(_edge)], EdgeBehaviourSpec] = Field(
+        default_factory=dict
+    )
+    """Learned-ratio edges and how their share moves, by ``from->to``."""
     faults: list[FaultSpec] = Field(default_factory=list)
 
     def to_scenario(self, start: float | None = None) -> Scenario:
@@ -218,6 +277,7 @@ class SimulationSpec(DocumentSpec):
             traffic=self._traffic(),
             hops=self._hops(),
             faults=tuple(spec.to_fault() for spec in self.faults),
+            edges={name: spec.to_share() for name, spec in self.edges.items()},
         )
 
     def _traffic(self) -> TrafficModel:

@@ -43,6 +43,9 @@ class GroundTruth:
     leaked: dict[str, Counter[float]] = field(default_factory=_table)
     """``leaked[forbidden edge][bucket]``: restricted events a ``Bypass`` let reach the ``to`` hop."""
     leaked_ids: dict[str, list[str]] = field(default_factory=dict)
+    filtered: dict[str, Counter[float]] = field(default_factory=_table)
+    """``filtered[edge][bucket]``: events a learned-ratio edge did not pass by design (its
+    ``PassShare``); behaviour, not loss, so never in ``dropped``."""
 
     def count(self, table: dict[str, Counter[float]], key: str, event_times: np.ndarray) -> None:
         """Add one to ``table[key]`` per event time, in its bucket."""
