@@ -27,49 +27,17 @@ from monitor.store.rows import (
     edge_result_row,
     hop_bucket_from_row,
     hop_bucket_row,
+    range_query,
+    upsert_sql,
 )
-
-
-def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
-
 
 _UPSERT_HOP_BUCKET = upsert_sql(
-    "hopwatch_hop_buckets", HOP_BUCKET_COLUMNS, ("pipeline", "hop", "bucket_start")
+    "hopwatch_hop_buckets", HOP_BUCKET_COLUMNS, ("pipeline", "hop", "bucket_start"), "%s"
 )
+
 _UPSERT_EDGE_RESULT = upsert_sql(
-    "hopwatch_edge_results", EDGE_RESULT_COLUMNS, ("pipeline", "edge", "bucket_start")
+    "hopwatch_edge_results", EDGE_RESULT_COLUMNS, ("pipeline", "edge", "bucket_start"), "%s"
 )
-
-
-def _range_query(
-    table: str,
-    columns: tuple[str, ...],
-    name_column: str,
-    pipeline: str,
-    name: str | None,
-    since: float | None,
-    until: float | None,
-) -> tuple[str, list[Any]]:
-    where: list[str] = ["pipeline = %s"]
-    params: list[Any] = [pipeline]
-    for clause, value in (
-        (f"{name_column} = %s", name),
-        ("bucket_start >= %s", since),
-        ("bucket_start < %s", until),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value if isinstance(value, str) else float(value))
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
-        f"ORDER BY bucket_start, {name_column}"
-    )
-    return sql, params
 
 
 class PostgresStore(PgShared):
@@ -101,8 +69,8 @@ class PostgresStore(PgShared):
         since: float | None = None,
         until: float | None = None,
     ) -> list[HopBucket]:
-        sql, params = _range_query(
-            "hopwatch_hop_buckets", HOP_BUCKET_COLUMNS, "hop", pipeline, hop, since, until
+        sql, params = range_query(
+            "hopwatch_hop_buckets", HOP_BUCKET_COLUMNS, "hop", pipeline, hop, since, until, "%s"
         )
         with self.transaction("read hop buckets") as conn:
             rows = conn.execute(sql, params).fetchall()
@@ -124,8 +92,8 @@ class PostgresStore(PgShared):
         since: float | None = None,
         until: float | None = None,
     ) -> list[EdgeResult]:
-        sql, params = _range_query(
-            "hopwatch_edge_results", EDGE_RESULT_COLUMNS, "edge", pipeline, edge, since, until
+        sql, params = range_query(
+            "hopwatch_edge_results", EDGE_RESULT_COLUMNS, "edge", pipeline, edge, since, until, "%s"
         )
         with self.transaction("read edge results") as conn:
             rows = conn.execute(sql, params).fetchall()
@@ -261,4 +229,4 @@ def save_checkpoint(conn: Any, name: str, at: float, lsn: int, blob: bytes) -> N
     )
 
 
-__all__ = ["PostgresStore", "save_checkpoint", "upsert_sql"]
+__all__ = ["PostgresStore", "save_checkpoint"]

@@ -140,3 +140,40 @@ def edge_result_from_row(row: tuple[Any, ...]) -> EdgeResult:
         completeness=Completeness(completeness),
         closed_at=closed_at,
     )
+
+
+def upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], mark: str) -> str:
+    """An insert-or-update by ``key``; ``mark`` is the driver's placeholder (``?`` or ``%s``)."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )
+
+
+def range_query(
+    table: str,
+    columns: tuple[str, ...],
+    name_column: str,
+    pipeline: str,
+    name: str | None,
+    since: float | None,
+    until: float | None,
+    mark: str,
+) -> tuple[str, list[Any]]:
+    """The buckets of one pipeline (one hop or edge if ``name``), ``since <= start < until``."""
+    where: list[str] = [f"pipeline = {mark}"]
+    params: list[Any] = [pipeline]
+    for clause, value in (
+        (f"{name_column} = {mark}", name),
+        (f"bucket_start >= {mark}", since),
+        (f"bucket_start < {mark}", until),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value if isinstance(value, str) else float(value))
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY bucket_start, {name_column}"
+    )
+    return sql, params

@@ -33,55 +33,21 @@ from monitor.store.rows import (
     edge_result_row,
     hop_bucket_from_row,
     hop_bucket_row,
+    range_query,
+    upsert_sql,
 )
 from monitor.store.schema import SCHEMA_VERSION, current_version, migrate
 
 DB_FILENAME = "hopwatch.db"
 
 
-def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
-    names = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
-        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
-
-
-_UPSERT_HOP_BUCKET = _upsert_sql(
-    "hop_buckets", HOP_BUCKET_COLUMNS, ("pipeline", "hop", "bucket_start")
-)
-_UPSERT_EDGE_RESULT = _upsert_sql(
-    "edge_results", EDGE_RESULT_COLUMNS, ("pipeline", "edge", "bucket_start")
+_UPSERT_HOP_BUCKET = upsert_sql(
+    "hop_buckets", HOP_BUCKET_COLUMNS, ("pipeline", "hop", "bucket_start"), "?"
 )
 
-
-def _range_query(
-    table: str,
-    columns: tuple[str, ...],
-    pipeline: str,
-    name_column: str,
-    name: str | None,
-    since: float | None,
-    until: float | None,
-) -> tuple[str, list[Any]]:
-    where: list[str] = ["pipeline = ?"]
-    params: list[Any] = [pipeline]
-    if name is not None:
-        where.append(f"{name_column} = ?")
-        params.append(name)
-    if since is not None:
-        where.append("bucket_start >= ?")
-        params.append(float(since))
-    if until is not None:
-        where.append("bucket_start < ?")
-        params.append(float(until))
-    sql = (
-        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
-        f"ORDER BY bucket_start, {name_column}"
-    )
-    return sql, params
+_UPSERT_EDGE_RESULT = upsert_sql(
+    "edge_results", EDGE_RESULT_COLUMNS, ("pipeline", "edge", "bucket_start"), "?"
+)
 
 
 STATE_BESIDE_THE_DATABASE = ("checkpoint.bin", "wal", f"{DB_FILENAME}-wal")
@@ -211,8 +177,8 @@ class SQLiteStore(SharedConnection):
         since: float | None = None,
         until: float | None = None,
     ) -> list[HopBucket]:
-        sql, params = _range_query(
-            "hop_buckets", HOP_BUCKET_COLUMNS, pipeline, "hop", hop, since, until
+        sql, params = range_query(
+            "hop_buckets", HOP_BUCKET_COLUMNS, "hop", pipeline, hop, since, until, "?"
         )
         with self._reading("read hop buckets") as conn:
             return [hop_bucket_from_row(row) for row in conn.execute(sql, params)]
@@ -233,8 +199,8 @@ class SQLiteStore(SharedConnection):
         since: float | None = None,
         until: float | None = None,
     ) -> list[EdgeResult]:
-        sql, params = _range_query(
-            "edge_results", EDGE_RESULT_COLUMNS, pipeline, "edge", edge, since, until
+        sql, params = range_query(
+            "edge_results", EDGE_RESULT_COLUMNS, "edge", pipeline, edge, since, until, "?"
         )
         with self._reading("read edge results") as conn:
             return [edge_result_from_row(row) for row in conn.execute(sql, params)]
