@@ -13,19 +13,9 @@ from collections.abc import Iterable
 
 from monitor.alerting.nflog import Entry, LogKey
 from monitor.store.base import StoreError
-from monitor.store.nflog_sqlite import _entry, _row
+from monitor.store.nflog_sqlite import _COLUMNS, _entry, _row
 from monitor.store.pg_connection import PgShared
 
-_COLUMNS = (
-    "receiver",
-    "group_key",
-    "integration",
-    "sent_at",
-    "firing",
-    "resolved",
-    "state",
-    "expires_at",
-)
 _UPSERT = (
     f"INSERT INTO hopwatch_notification_log ({', '.join(_COLUMNS)}) "
     f"VALUES ({', '.join('%s' for _ in _COLUMNS)}) "
