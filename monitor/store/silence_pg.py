@@ -12,9 +12,10 @@ import json
 import logging
 from collections.abc import Iterable
 
-from monitor.routing.silence import Silence, SilenceBook, SilenceError, stored_error
+from monitor.routing.silence import Silence, SilenceBook
 from monitor.sources.limits import clip
 from monitor.store.pg_connection import PgShared
+from monitor.store.silence_sqlite import decode_rows
 
 log = logging.getLogger("hopwatch.store")
 
@@ -44,16 +45,8 @@ class PostgresSilences(PgShared):
     def load(self) -> list[Silence]:
         with self.transaction("load silences") as conn:
             rows = conn.execute("SELECT id, payload FROM hopwatch_silences ORDER BY id").fetchall()
-        out = []
-        for silence_id, payload in rows:
-            try:
-                silence = Silence.from_json(json.loads(payload))
-                why = stored_error(silence)
-            except (ValueError, KeyError, TypeError, RecursionError, SilenceError) as exc:
-                why = f"the stored row does not decode ({clip(str(exc))})"
-            if why is None:
-                out.append(silence)
-                continue
+        out, bad = decode_rows(rows)
+        for silence_id, why in bad:
             self.skipped += 1
             log.warning(
                 "%s: skipping silence %s: %s; delete the row",

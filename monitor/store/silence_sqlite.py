@@ -30,6 +30,24 @@ _CREATE = """CREATE TABLE IF NOT EXISTS silences (
 )"""
 
 
+def decode_rows(rows: Iterable[tuple[str, str]]) -> tuple[list[Silence], list[tuple[str, str]]]:
+    """Stored ``(id, payload)`` rows as silences, and ``(id, why)`` for each row that cannot be
+    one: a damaged row is skipped and said, never the reason the others are not loaded."""
+    out: list[Silence] = []
+    bad: list[tuple[str, str]] = []
+    for silence_id, payload in rows:
+        try:
+            silence = Silence.from_json(json.loads(payload))
+            why = stored_error(silence)
+        except (ValueError, KeyError, TypeError, RecursionError, SilenceError) as exc:
+            why = f"the stored row does not decode ({clip(str(exc))})"
+        if why is None:
+            out.append(silence)
+        else:
+            bad.append((silence_id, why))
+    return out, bad
+
+
 class SQLiteSilences:
     """Silences in the SQLite file at ``path``; open with ``SQLiteSilences.in_data_dir``."""
 
@@ -73,16 +91,8 @@ class SQLiteSilences:
     def load(self) -> list[Silence]:
         with self._transaction("load silences") as conn:
             rows = conn.execute("SELECT id, payload FROM silences ORDER BY id").fetchall()
-        out = []
-        for silence_id, payload in rows:
-            try:
-                silence = Silence.from_json(json.loads(payload))
-                why = stored_error(silence)
-            except (ValueError, KeyError, TypeError, RecursionError, SilenceError) as exc:
-                why = f"the stored row does not decode ({clip(str(exc))})"
-            if why is None:
-                out.append(silence)
-                continue
+        out, bad = decode_rows(rows)
+        for silence_id, why in bad:
             self.skipped += 1
             log.warning(
                 "%s: skipping silence %s: %s; the row was written by an older hopwatch, edited "
