@@ -11,8 +11,8 @@ so whichever server leads finds everything the previous leader made durable. Sel
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -30,6 +30,8 @@ from monitor.store.rows import (
     range_query,
     upsert_sql,
 )
+
+_Row = TypeVar("_Row")
 
 _UPSERT_HOP_BUCKET = upsert_sql(
     "hopwatch_hop_buckets", HOP_BUCKET_COLUMNS, ("pipeline", "hop", "bucket_start"), "%s"
@@ -69,15 +71,10 @@ class PostgresStore(PgShared):
         since: float | None = None,
         until: float | None = None,
     ) -> list[HopBucket]:
-        sql, params = range_query(
+        query = range_query(
             "hopwatch_hop_buckets", HOP_BUCKET_COLUMNS, "hop", pipeline, hop, since, until, "%s"
         )
-        with self.transaction("read hop buckets") as conn:
-            rows = conn.execute(sql, params).fetchall()
-        try:
-            return [hop_bucket_from_row(tuple(r)) for r in rows]
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-            raise self._decoded("read hop buckets", exc) from exc
+        return self._select("read hop buckets", query, hop_bucket_from_row)
 
     def save_edge_results(self, results: Iterable[EdgeResult]) -> None:
         rows = [edge_result_row(r) for r in results]
@@ -92,15 +89,22 @@ class PostgresStore(PgShared):
         since: float | None = None,
         until: float | None = None,
     ) -> list[EdgeResult]:
-        sql, params = range_query(
+        query = range_query(
             "hopwatch_edge_results", EDGE_RESULT_COLUMNS, "edge", pipeline, edge, since, until, "%s"
         )
-        with self.transaction("read edge results") as conn:
+        return self._select("read edge results", query, edge_result_from_row)
+
+    def _select(
+        self, what: str, query: tuple[str, list[Any]], decode: Callable[[tuple[Any, ...]], _Row]
+    ) -> list[_Row]:
+        """Rows of ``query`` decoded; a row that does not decode is a ``StoreError`` saying so."""
+        sql, params = query
+        with self.transaction(what) as conn:
             rows = conn.execute(sql, params).fetchall()
         try:
-            return [edge_result_from_row(tuple(r)) for r in rows]
+            return [decode(tuple(r)) for r in rows]
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-            raise self._decoded("read edge results", exc) from exc
+            raise self._decoded(what, exc) from exc
 
     # checkpoints
 
