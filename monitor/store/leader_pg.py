@@ -134,12 +134,20 @@ class LockSession:
                 await conn.close()
 
     async def release(self) -> None:
-        """Close the session: the lock is free for a standby at its next attempt."""
+        """Unlock, then close the session: the lock is free for a standby at its next attempt.
+
+        The explicit unlock matters: closing only asks the server to end the backend, which
+        frees the lock a moment later, so a standby asking at once could still find it taken.
+        """
         if self._inflight is not None:
             self._inflight.cancel()
             with contextlib.suppress(BaseException):
                 await self._inflight
             self._inflight = None
+        conn = self._conn
+        if conn is not None and self.term and not (conn.closed or conn.broken):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.execute("SELECT pg_advisory_unlock_all()"), 2.0)
         await self._drop()
 
 
