@@ -48,10 +48,14 @@ def run_file(path: Path, check: CheckDef = NAB_CHECK):
 
 
 def with_params(check: CheckDef, overrides: list[str]) -> CheckDef:
-    """``KEY=VALUE`` overrides of the check's params (numbers parsed), for trying a configuration."""
+    """``KEY=VALUE`` overrides of the check's params (numbers parsed), for trying a configuration;
+    ``warmup`` and ``false_alarms_per_30d`` set the check's own fields."""
     params = dict(check.params)
     for item in overrides:
         key, _, text = item.partition("=")
+        if key in ("warmup", "false_alarms_per_30d"):
+            check = replace(check, **{key: float(text)})
+            continue
         try:
             params[key] = float(text)
         except ValueError:

@@ -254,3 +254,26 @@ def test_a_clean_real_valued_series_stays_within_its_budget():
     fired = [i for i, s in enumerate(run(det, values, 300.0)) if s.alert]
     assert len(fired) <= 2, fired
     assert det.precedent.records.rate() > 10  # the features' records are nearly independent
+
+
+def test_a_run_that_starts_inside_the_holdoff_belongs_to_the_incident_it_follows():
+    # A spike alerts; the next bucket is normal (its run ends), then the count falls to 30% and
+    # stays down. That fall starts inside the 3-hour hold-off, so it is the same incident: no
+    # second alert when the hold-off ends (before, the run that began in the hold-off alerted
+    # at its end, as news bursts did 12 hours after their spike on held-out series).
+    bucket = HOUR
+    values = nb_counts(24 * 10, bucket, seed=3)
+    det = VolumeDetector(check(holdoff_seconds=3 * HOUR, relearn_seconds=1e9), bucket)
+    scores = run(det, values[: 24 * 8], bucket)
+    assert not any(s.alert for s in scores[24 * 7 :])
+    spike = 24 * 8 + 14
+    later = [
+        values[i] * (3.0 if i == spike else 0.3 if i >= spike + 2 else 1.0)
+        for i in range(24 * 8, 24 * 9)
+    ]
+    fired = [
+        i
+        for i, v in enumerate(later, start=24 * 8)
+        if det.update(T0 + i * bucket, float(round(v))).alert
+    ]
+    assert fired == [spike]

@@ -8,6 +8,7 @@ were measured; ``bench/heldout.py`` runs them over more seeds.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -51,7 +52,7 @@ def alarms(name: str, seed: int = 0, **params: object) -> tuple[list[float], tup
         ("quiet_counts", 4, 2 * BUDGET),
         # Real-valued shapes, judged by the precedent test: at or near the budget.
         ("changing_variance", 3, 2 * BUDGET),
-        ("heavy_real", 1, 2 * BUDGET),
+        ("heavy_real", 0, 2 * BUDGET),
     ],
     ids=[
         "a trend under daily and weekly cycles is followed, not alarmed on",
@@ -77,19 +78,53 @@ def test_a_level_shift_that_stays_is_reported_once_then_absorbed():
     assert len(fired) - 1 <= 40 / 30 * 1.5
 
 
+def daily_burst(days: int, seed: int) -> np.ndarray:
+    """Counts on a daily cycle (30-90 per bucket) with a burst every day at 09:00: eight times
+    the base, decaying over half an hour (a nightly export, a morning newsletter)."""
+    n = days * 288
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) % 288
+    base = 30.0 + 60.0 * 0.5 * (1 - np.cos(2 * np.pi * (t / 288 - 1 / 6)))
+    burst = np.where(t >= 108, 8.0 * base * np.exp(-(t - 108) / 6.0), 0.0)
+    return rng.poisson((base + burst) * rng.gamma(50.0, 1 / 50.0, n)).astype(float)
+
+
+def test_a_burst_that_recurs_every_day_becomes_part_of_the_baseline():
+    # Judged from day 2: the first judged morning (day 2.36) and the first Saturday (5.38, no
+    # weekend profile yet, judged on the level) alarm; in the 53 days after the first week one
+    # alarm, within the budget's 1.77 (seeds 1-3: 1, 0, 0; measured after the shape was fixed).
+    det = nab_detector()
+    fired = [
+        round(i / 288, 2)
+        for i, v in enumerate(daily_burst(DAYS, 0).tolist())
+        if det.update(START + BUCKET * i, v).alert
+    ]
+    assert fired == [2.36, 5.38, 39.51]
+    assert len([t for t in fired if t >= 7]) <= (DAYS - 7) / 30
+
+
+def test_no_incident_alarms_again_the_moment_its_holdoff_ends():
+    # A news burst alerts at day 39.74; the decay starts a run of flagged buckets inside the
+    # 12-hour hold-off. That run is the same incident: before, it alerted at 40.24, when the
+    # hold-off ended (7 such re-alarms on 6 of the 28 held-out series, 3 on 2 real NAB files).
+    fired, _ = alarms("news_bursts", seed=3)
+    assert 39.74 in fired and 40.24 not in fired
+    assert all(round(b - a, 2) != 0.5 for a, b in itertools.pairwise(fired))
+
+
 @pytest.mark.parametrize(
     ("name", "expected", "calibrated_only", "negative_binomial_only"),
     [
-        ("news_bursts", [2.34, 2.98, 8.05, 15.7, 32.72, 36.82], 9, 23),
-        ("pareto_counts", [1.02, 2.65, 3.59, 4.75, 5.25, 29.54, 56.83], 9, 45),
+        ("news_bursts", [2.34, 2.98, 8.05, 15.7, 32.72, 36.82], 10, 23),
+        ("pareto_counts", [2.65, 3.59, 4.65, 29.54, 56.83], 9, 44),
     ],
     ids=["mention counts with decaying news bursts", "counts whose rate has a Pareto tail"],
 )
 def test_heavy_tailed_counts_are_held_by_their_own_tail_then_by_the_precedent_test(
     name, expected, calibrated_only, negative_binomial_only
 ):
-    # The negative binomial alone calls every burst an outlier (23 and 45 alarms in 60 days).
-    # The series' own ratio tail (tail_threshold) raises its threshold (9 and 9); its alarm
+    # The negative binomial alone calls every burst an outlier (23 and 44 alarms in 60 days).
+    # The series' own ratio tail (tail_threshold) raises its threshold (10 and 9); its alarm
     # runs still exceed the budget beyond chance within days, and from then on the series is
     # judged by the distribution-free precedent test (2 alarms in the 50 days after the switch
     # on the Pareto series).

@@ -461,6 +461,10 @@ class VolumeDetector:
         alert = flagged and not held
         if alert:
             self._holdoff_until = at + self.holdoff
+        if flagged and (alert or in_holdoff):
+            # A run that starts inside the hold-off belongs to the incident just alerted (its
+            # decaying tail, the steps it left in a 12-hour window): it too must end before the
+            # next alert, or the incident alarms again the moment the hold-off ends.
             self._run_alerted = True
         elif not flagged:
             self._run_alerted = False
