@@ -340,9 +340,9 @@ def observe(dict pipelines, dict closed_through, observations, new_delta, new_ed
                 if seen is None:
                     if ms is None:
                         ms = _ms(fast, observed, ob_obj)
-                    slot.sightings[h] = [ms, 1]
+                    slot.sightings[h] = (ms, 1)
                 else:
-                    seen[1] += 1
+                    slot.sightings[h] = ((<tuple>seen)[0], (<tuple>seen)[1] + 1)
     finally:
         for slot in slots.values():
             slot.flush()

@@ -46,7 +46,10 @@ class _HopDelta:
         self.exemplar: tuple[str, float, float] | None = None
         self.late = 0
         self.edges: dict[str, _EdgeDelta] = {}
-        self.sightings: dict[int, list[int]] = {}
+        self.sightings: dict[int, tuple[int, int]] = {}
+        """Sampled id hash -> (first observed ms, times seen): tuples of ints, which the garbage
+        collector stops tracking, where ``[ms, n]`` lists would each be traversed by every full
+        collection for as long as the flush interval holds them."""
 
     def freeze(self, pipeline: str, hop: str, bucket: int, size: float) -> HopAggregate:
         return HopAggregate(
@@ -124,9 +127,9 @@ class _PipelineBucketer:
         if h >= 0 and self.is_to[obs.hop]:
             seen = delta.sightings.get(h)
             if seen is None:
-                delta.sightings[h] = [ms, 1]
+                delta.sightings[h] = (ms, 1)
             else:
-                seen[1] += 1
+                delta.sightings[h] = (seen[0], seen[1] + 1)
 
     def take(self) -> list[HopAggregate]:
         size = self.watermark.bucket_seconds
