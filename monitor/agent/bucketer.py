@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from monitor.config.model import Config, Pipeline
+from monitor.config.where import reads_event_id
 from monitor.ledger import core
 from monitor.ledger.aggregate import MAX_ID_LENGTH, EdgeIds, HopAggregate, SeriesCount, Sighting
-from monitor.ledger.ledger import reads_event_id
 from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.ledger.sketch import LatencySketch
 from monitor.ledger.watermark import Watermark
