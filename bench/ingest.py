@@ -48,6 +48,9 @@ from statistics import median
 import http_push
 import msgspec
 from http_push import HttpRun
+from http_push import (
+    free_port as free_port,  # bench/soak.py and bench/durability.py import it from here
+)
 
 from monitor.config import load_config
 from monitor.config.model import Config, Edge, Hop, Pipeline

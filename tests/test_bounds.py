@@ -305,6 +305,29 @@ def test_a_push_past_the_gate_is_answered_503_at_once_while_the_first_decodes(
     assert ingest.requests[("observations", "202")] == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/observations", "application/json"),
+        ("/v1/counts", "application/json"),
+        ("/v1/traces", "application/json"),
+        ("/v1/aggregates", "application/msgpack"),
+    ],
+    ids=["observations", "counts", "OTLP traces", "agents' aggregates"],
+)
+def test_every_push_endpoint_answers_503_with_retry_after_when_the_gate_is_full(
+    monkeypatch: pytest.MonkeyPatch, path: str, content_type: str
+) -> None:
+    """A gate with no place (one thread, minus one waiting place): refused before the body is
+    read, whatever the endpoint."""
+    monkeypatch.setattr(offload, "DECODE_THREADS", 1)
+    monkeypatch.setattr(offload, "MAX_WAITING", -1)
+    client = TestClient(create_app(StaticRuntime(CONFIG, FakeClock(NOW))))
+    response = client.post(path, content=b"[]", headers={"Content-Type": content_type})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+
+
 # --- the idempotency cache ----------------------------------------------------------------------
 
 
