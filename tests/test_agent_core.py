@@ -11,6 +11,11 @@ int times (CPython's own arithmetic) and watermark moves at random moments.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,9 +26,11 @@ from monitor.agent import bucketer as bucketer_module
 from monitor.agent.bucketer import Bucketer
 from monitor.config.model import Config, Edge, Hop, Pipeline
 from monitor.config.where import compile_where
+from monitor.ledger import core
 from monitor.ledger.aggregate import MAX_ID_LENGTH, HopAggregate
 from monitor.records import CountSample, Observation
 
+ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000.0
 """A bucket boundary (a multiple of 60 s)."""
 
@@ -154,3 +161,24 @@ def test_one_flush_of_a_small_stream_gives_these_exact_deltas(compiled: bool) ->
     assert [(e.edge, e.expected_count, e.ids_seen) for e in b1.edges] == [("b->c", 1, 0)]
     assert samples == [CountSample("q", "c", T0, 60.0, 7)]
     assert all(isinstance(x, HopAggregate) for x in aggregates)
+
+
+def test_with_pure_python_set_the_agent_buckets_with_the_python_loop() -> None:
+    """``HOPWATCH_PURE_PYTHON=1`` (or no extension built): the Python loop runs, same results."""
+    script = (
+        "from monitor.agent import bucketer;"
+        "from monitor.config.model import Config, Edge, Hop, Pipeline;"
+        "from monitor.records import Observation;"
+        "p = Pipeline('p', (Hop('a'), Hop('b')), (Edge('a', 'b'),));"
+        "b = bucketer.Bucketer(Config(pipelines=(p,)));"
+        "b.observe([Observation('p', 'a', 't', 60.0, 61.0, event_id='x'),"
+        " Observation('p', 'b', 't', 60.0, 62.5, event_id='x')]);"
+        "a = b.take(200.0)[0];"
+        "print(bucketer._compiled, len(a), a[0].edges[0].ids, [(s.ms, s.n) for s in a[1].sightings])"
+    )
+    env = {**os.environ, core.PURE_PYTHON_ENV: "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None 2 (('x', 61000),) [(62500, 1)]"
