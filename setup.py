@@ -12,6 +12,7 @@ from setuptools import Extension, setup
 SOURCES = {
     "monitor.ledger._batch": "monitor/ledger/_batch.pyx",
     "monitor.sources._nesting": "monitor/sources/_nesting.pyx",
+    "monitor.agent._bucket": "monitor/agent/_bucket.pyx",
 }
 
 

@@ -12,14 +12,17 @@ max), each a ratio to the bare decode measured in that run:
 - bare decode: observations/s of a typed msgspec decode of the NDJSON bytes (the reference);
 - in-process ingest: decode + validate + ledger + SLO indicators, observations/s and ratio to
   bare decode (goal >= 0.70);
-- HTTP ingest: NDJSON batches of 1,000 POSTed to a ``hopwatch run`` subprocess on 127.0.0.1,
-  observations/s and ratio to bare decode (goal >= 0.5);
+- HTTP ingest: NDJSON batches of 1,000 POSTed to a ``hopwatch run`` subprocess on 127.0.0.1
+  (``bench/http_push.py``: pre-encoded requests, two keep-alive connections, a niced client),
+  observations/s and ratio to bare decode (goal >= 0.5), both per wall second and per second of
+  the server process' own CPU time (``... CPU``: the figure comparable with in-process);
+  ``--gzip`` adds the same with gzip bodies;
 - SLO-count scaling: in-process ingest cost per observation with 4, 16 and 64 latency SLOs from
   the busy first hop (made here), as us/obs and as a ratio to 4 (goal: 64 <= 2x of 4);
 - bytes per pending id with 1,000,000 ids pending on one edge (goal <= 64; the Python core's
   from phase 1 only).
 
-Usage: .venv/bin/python bench/ingest.py [--events N] [--runs 3]
+Usage: .venv/bin/python bench/ingest.py [--events N] [--runs 3] [--only-http] [--gzip]
 """
 
 from __future__ import annotations
@@ -28,24 +31,26 @@ import argparse
 import contextlib
 import dataclasses
 import gc
+import gzip
 import json
 import math
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from statistics import median
 
-import httpx
+import http_push
 import msgspec
+from http_push import HttpRun
+from http_push import (
+    free_port as free_port,  # bench/soak.py and bench/durability.py import it from here
+)
 
 from monitor.config import load_config
 from monitor.config.model import Config, Edge, Hop, Pipeline
@@ -224,64 +229,18 @@ def in_process(
         engine.observe(batch.accepted)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(bodies: list[bytes], workers: int = 2, compiled: bool = True) -> float:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "hopwatch.yaml"
-        config.write_text(config_text())
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "run",
-                "--config",
-                str(config),
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--data-dir",
-                str(Path(tmp) / "data"),
-                "--log-level",
-                "error",  # the live workload's cut-off sightings fire the bundled SLOs' alerts
-            ],
-            env=bench_env() if compiled else {**bench_env(), core.PURE_PYTHON_ENV: "1"},
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if httpx.get(base + "/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-            headers = PUSH_HEADERS
-            with httpx.Client() as warm:
-                warm.post(base + "/v1/observations", content=bodies[0], headers=headers)
-            chunks = [bodies[i::workers] for i in range(workers)]
-
-            def post_all(mine: list[bytes]) -> None:
-                with httpx.Client(timeout=60) as client:
-                    for body in mine:
-                        r = client.post(base + "/v1/observations", content=body, headers=headers)
-                        r.raise_for_status()
-
-            threads = [threading.Thread(target=post_all, args=(c,)) for c in chunks]
-            t = time.perf_counter()
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            return time.perf_counter() - t
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+def http(bodies: list[bytes], compiled: bool = True, gzipped: bool = False) -> HttpRun:
+    """Push ``bodies`` to a fresh ``hopwatch run`` (``bench/http_push.py``: pre-encoded requests
+    on two keep-alive connections, the server's CPU time measured apart from the client's)."""
+    env = bench_env() if compiled else {**bench_env(), core.PURE_PYTHON_ENV: "1"}
+    headers = {k: v for k, v in PUSH_HEADERS.items() if k != "content-type"}
+    headers["content-type"] = "application/x-ndjson"
+    if gzipped:
+        headers["content-encoding"] = "gzip"
+        bodies = [gzip.compress(b, compresslevel=1) for b in bodies]
+    requests = [http_push.request_bytes("/v1/observations", b, headers) for b in bodies]
+    with http_push.server(config_text(), env) as (port, pid):
+        return http_push.timed_push(port, pid, requests, requests[0])
 
 
 BENCH_FILTERS = (
@@ -530,6 +489,9 @@ def main() -> None:
         "--slo-events", type=int, default=10_000, help="simulated events of the SLO scaling row"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs for min / median / max")
+    parser.add_argument("--only-http", action="store_true", help="bare decode and HTTP only")
+    parser.add_argument("--skip-http", action="store_true", help="no HTTP figures")
+    parser.add_argument("--gzip", action="store_true", help="also HTTP with gzip bodies")
     parser.add_argument("--pending-rss", type=int, help=argparse.SUPPRESS)  # the child's mode
     args = parser.parse_args()
     if args.pending_rss:
@@ -551,9 +513,20 @@ def main() -> None:
     config, slos = loaded.config, loaded.slos
     rows: dict[str, list[float]] = {}
     for _ in range(args.runs):
-        for name, value in one_run(workload, config, slos, compiled=core.batch is not None).items():
+        figures = one_run(
+            workload,
+            config,
+            slos,
+            compiled=core.batch is not None,
+            only_http=args.only_http,
+            skip_http=args.skip_http,
+            gzipped=args.gzip,
+        )
+        for name, value in figures.items():
             rows.setdefault(name, []).append(value)
     print_runs(rows, len(slos))
+    if args.only_http:
+        return
     template = next(s for s in slos if isinstance(s.indicator, LatencyIndicator))
     small = Workload(args.slo_events)
     bare = median(rows["bare"])
@@ -577,23 +550,40 @@ def main() -> None:
 
 
 def one_run(
-    workload: Workload, config: Config, slos: tuple[SLO, ...], compiled: bool
+    workload: Workload,
+    config: Config,
+    slos: tuple[SLO, ...],
+    compiled: bool,
+    *,
+    only_http: bool = False,
+    skip_http: bool = False,
+    gzipped: bool = False,
 ) -> dict[str, float]:
-    """One run of every throughput figure, in observations/s; both cores when ``compiled``."""
+    """One run of every throughput figure, in observations/s; both cores when ``compiled``.
+
+    ``HTTP ...`` rows are wall-clock obs/s divided by this CPU-time reference (on a loaded
+    machine they come out lower than on a quiet one); ``HTTP ... CPU`` rows are observations per
+    second of the server process' own CPU time, the figure comparable with the in-process ones."""
     bodies, n = workload.bodies()
     out = {"bare": n / best_of(lambda: bare_decode(bodies), clock=CPU)}
-    # The HTTP ratios divide wall-clock obs/s by this CPU-time reference: on a loaded machine
-    # they come out lower than on a quiet one.
     cores = (True, False) if compiled else (False,)
-    for c in cores:
+    for c in cores if not only_http else ():
         label = "compiled" if c else "python"
         out[f"in-process {label}"] = 1.0 / best_per_obs(
             workload, lambda b, c=c: in_process(b, config, slos, compiled=c)
         )
-    for c in cores:
-        label = "compiled" if c else "python"
+    if skip_http:
+        return out
+    variants = [(c, False) for c in cores] + ([(True, True)] if gzipped and compiled else [])
+    for c, gz in variants:
+        label = ("compiled" if c else "python") + (" gzip" if gz else "")
         bodies, n = workload.bodies()
-        out[f"HTTP {label}"] = n / http(bodies, compiled=c)
+        run = http(bodies, compiled=c, gzipped=gz)
+        out[f"HTTP {label}"] = n / run.wall
+        out[f"HTTP {label} CPU"] = n / run.server_cpu
+        retried = sum(v for k, v in run.statuses.items() if k != 202)
+        if retried:
+            print(f"  (HTTP {label}: {retried} answers 429/503, sent again)")
     return out
 
 
@@ -617,7 +607,8 @@ def print_runs(rows: dict[str, list[float]], n_slos: int) -> None:
             f"{name:<22}{min(values):10,.0f}-{max(values):,.0f} obs/s  "
             f"{ratios[0]:.2f} / {median(ratios):.2f} / {ratios[-1]:.2f} of bare decode "
             f"({goal}; {n_slos} bundled SLOs"
-            + (", write-ahead durability)" if name.startswith("HTTP") else ")")
+            + (", write-ahead durability" if name.startswith("HTTP") else "")
+            + ("; server CPU time)" if name.endswith(" CPU") else ")")
         )
 
 

@@ -3,6 +3,7 @@ cache, silences, and the event loop staying free while a body decodes."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
 import threading
@@ -22,9 +23,13 @@ from monitor.cli import main
 from monitor.config.auth import AuthPolicy
 from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
 from monitor.routing.silence import Silence
+from monitor.server import offload
 from monitor.server.app import create_app
+from monitor.server.body import decode_body, gunzip
 from monitor.server.idempotency import RecentAnswers
+from monitor.server.offload import INLINE_BYTES, DecodeGate
 from monitor.server.openapi import document
+from monitor.server.problems import Problem
 from monitor.sources import limits
 from monitor.sources.limits import nesting_error
 from monitor.sources.otlp import decode_traces
@@ -202,8 +207,9 @@ def test_a_too_long_otlp_event_id_rejects_its_span() -> None:
 # --- the event loop ---------------------------------------------------------------------------
 
 
-def test_healthz_is_answered_while_a_push_body_is_being_decoded() -> None:
-    """The decode runs off the loop: block it on an event, ask /healthz, then release it."""
+def app_with_a_blocked_decoder() -> tuple[Any, Any, threading.Event, threading.Event]:
+    """An app whose observations decoder waits for ``release`` after setting ``started``: (app,
+    its push endpoints, started, release)."""
     runtime = StaticRuntime(CONFIG, FakeClock(NOW))
     app = create_app(runtime)
     started, release = threading.Event(), threading.Event()
@@ -221,13 +227,21 @@ def test_healthz_is_answered_while_a_push_body_is_being_decoded() -> None:
         return original(*args, **kwargs)
 
     decoder.observations = blocked  # type: ignore[method-assign]
+    return app, ingest, started, release
+
+
+def test_healthz_is_answered_while_a_push_body_is_being_decoded() -> None:
+    """The decode of a body above ``INLINE_BYTES`` runs off the loop: block it on an event, ask
+    /healthz, then release it."""
+    app, _ingest, started, release = app_with_a_blocked_decoder()
     answers: list[int] = []
     with serve_in_thread(app) as url:
         push = threading.Thread(
             target=lambda: answers.append(
                 httpx.post(
                     f"{url}/v1/observations",
-                    content=msgspec.json.encode([good("a")]),
+                    # leading blanks are valid JSON and make the body too big to decode inline
+                    content=b" " * INLINE_BYTES + msgspec.json.encode([good("a")]),
                     headers=JSON,
                     timeout=30,
                 ).status_code
@@ -242,6 +256,76 @@ def test_healthz_is_answered_while_a_push_body_is_being_decoded() -> None:
             release.set()
             push.join(30)
     assert answers == [202]
+
+
+def test_the_gate_refuses_past_its_capacity_with_retry_after_and_counts_it() -> None:
+    gate = DecodeGate(threads=1, waiting=1)
+    with gate.admit("observations"), gate.admit("observations"):
+        with pytest.raises(Problem) as refused, gate.admit("observations"):
+            pass  # pragma: no cover - never admitted
+        assert gate.in_progress == 2
+    problem = refused.value
+    assert (problem.status, problem.headers) == (503, {"Retry-After": "1"})
+    assert problem.error == "hopwatch is busy: 2 observations requests are being processed"
+    assert gate.refused == 1 and gate.in_progress == 0
+    with gate.admit("observations"):  # places are given back when requests end
+        assert gate.in_progress == 1
+
+
+def test_a_push_past_the_gate_is_answered_503_at_once_while_the_first_decodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One decode thread and no waiting place: while a big body decodes, a second push is
+    refused with 503 and Retry-After (not queued), and the first one is still accepted."""
+    monkeypatch.setattr(offload, "DECODE_THREADS", 1)
+    monkeypatch.setattr(offload, "MAX_WAITING", 0)
+    app, ingest, started, release = app_with_a_blocked_decoder()
+    answers: list[int] = []
+    body = b" " * INLINE_BYTES + msgspec.json.encode([good("a")])
+    with serve_in_thread(app) as url:
+        push = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(
+                    f"{url}/v1/observations", content=body, headers=JSON, timeout=30
+                ).status_code
+            )
+        )
+        push.start()
+        try:
+            assert started.wait(10), "the push never reached the decoder"
+            second = httpx.post(f"{url}/v1/observations", content=body, headers=JSON, timeout=10)
+        finally:
+            release.set()
+            push.join(30)
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "1"
+    assert second.json()["error"].startswith("hopwatch is busy")
+    assert answers == [202]
+    assert ingest.requests[("observations", "503")] == 1
+    assert ingest.requests[("observations", "202")] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/observations", "application/json"),
+        ("/v1/counts", "application/json"),
+        ("/v1/traces", "application/json"),
+        ("/v1/aggregates", "application/msgpack"),
+    ],
+    ids=["observations", "counts", "OTLP traces", "agents' aggregates"],
+)
+def test_every_push_endpoint_answers_503_with_retry_after_when_the_gate_is_full(
+    monkeypatch: pytest.MonkeyPatch, path: str, content_type: str
+) -> None:
+    """A gate with no place (one thread, minus one waiting place): refused before the body is
+    read, whatever the endpoint."""
+    monkeypatch.setattr(offload, "DECODE_THREADS", 1)
+    monkeypatch.setattr(offload, "MAX_WAITING", -1)
+    client = TestClient(create_app(StaticRuntime(CONFIG, FakeClock(NOW))))
+    response = client.post(path, content=b"[]", headers={"Content-Type": content_type})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
 
 
 # --- the idempotency cache ----------------------------------------------------------------------
@@ -377,3 +461,49 @@ def test_every_route_of_the_app_is_in_the_openapi_document() -> None:
     served = TestClient(app).get("/openapi.json")
     assert served.status_code == 200
     assert served.json()["openapi"].startswith("3.")
+
+
+# --- gzip --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("members", "accepted"),
+    [
+        ((b"x" * 1000,), True),
+        ((b"x" * 1001,), False),
+        ((b"x" * 600, b"y" * 400), True),
+        ((b"x" * 600, b"y" * 401), False),
+        ((b"\0" * 10_000_000,), False),
+    ],
+    ids=[
+        "one member inflating to exactly the limit is kept",
+        "one byte over the limit is 413",
+        "two members adding up to exactly the limit are kept",
+        "two members adding up to one byte over are 413",
+        "ten megabytes of zeros in a ten-kilobyte body are 413",
+    ],
+)
+def test_gunzip_never_inflates_past_the_limit(members: tuple[bytes, ...], accepted: bool) -> None:
+    body = b"".join(gzip.compress(m) for m in members)
+    if accepted:
+        assert gunzip(body, 1000) == b"".join(members)
+        return
+    with pytest.raises(Problem) as refused:
+        gunzip(body, 1000)
+    assert refused.value.status == 413
+    assert (
+        refused.value.error == "decompressed body is larger than server.max_body_size (1000 bytes)"
+    )
+
+
+def test_a_gzip_body_is_unzipped_and_decoded_in_one_call() -> None:
+    seen: list[bytes] = []
+
+    def decode(body: bytes, *, content_type: str | None, now: float) -> int:
+        seen.append(body)
+        return len(body)
+
+    plain, decoded = decode_body(
+        decode, gzip.compress(b"[1, 2]"), gzipped=True, limit=100, content_type=None, now=NOW
+    )
+    assert (plain, decoded, seen) == (b"[1, 2]", 6, [b"[1, 2]"])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
+from monitor.store import wal as wal_module
 from monitor.store.wal import HEADER, GroupCommit, WalError, WriteAheadLog, segment_name
 
 
@@ -145,3 +147,96 @@ def test_a_failed_fsync_refuses_every_later_commit(tmp_path: Path) -> None:
             await commit.append(b"b")
 
     asyncio.run(main())
+
+
+def test_a_commit_is_acknowledged_only_after_its_round_wrote_and_synced(tmp_path: Path) -> None:
+    """A slow disk: the record is written, its fsync hangs, and the append does not return."""
+    in_fsync, release = threading.Event(), threading.Event()
+
+    def slow(fd: int) -> None:
+        in_fsync.set()
+        assert release.wait(30), "the test never released the fsync"
+        os.fsync(fd)
+
+    wal, _ = opened(tmp_path, fsync=slow)
+    commit = GroupCommit(wal)
+
+    async def main() -> None:
+        task = asyncio.create_task(commit.append(b"must be durable"))
+        assert await asyncio.to_thread(in_fsync.wait, 10)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        assert wal.synced_lsn == 0 < wal.end_lsn
+        assert (tmp_path / segment_name(0)).read_bytes()[HEADER.size :] == b"must be durable"
+        release.set()
+        await task
+        assert wal.synced_lsn == wal.end_lsn == HEADER.size + len(b"must be durable")
+
+    asyncio.run(main())
+    wal.close()
+
+
+def test_a_failed_write_acknowledges_nothing_and_refuses_later_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, payloads: tuple[bytes, ...]) -> None:
+        raise OSError(28, "No space left on device")
+
+    wal, _ = opened(tmp_path)
+    commit = GroupCommit(wal)
+    monkeypatch.setattr(wal_module, "_write_records", full)
+
+    async def main() -> None:
+        results = await asyncio.gather(
+            *(commit.append(f"r{i}".encode()) for i in range(3)), return_exceptions=True
+        )
+        assert [type(r) for r in results] == [WalError] * 3
+        assert all("No space left" in str(r) for r in results)
+        with pytest.raises(WalError, match="unusable"):
+            await commit.append(b"later")
+
+    asyncio.run(main())
+    assert wal.synced_lsn == 0 and wal.stats.fsyncs == 0
+
+
+def test_concurrent_commits_share_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rounds: list[tuple[bytes, ...]] = []
+    write = wal_module._write_records
+
+    def counted(fd: int, payloads: tuple[bytes, ...]) -> None:
+        rounds.append(payloads)
+        write(fd, payloads)
+
+    monkeypatch.setattr(wal_module, "_write_records", counted)
+    wal, _ = opened(tmp_path)
+    commit = GroupCommit(wal)
+
+    async def main() -> None:
+        await commit.append(b"warm-up")
+        rounds.clear()
+        await asyncio.gather(*(commit.append(f"r{i}".encode()) for i in range(20)))
+
+    asyncio.run(main())
+    assert rounds == [tuple(f"r{i}".encode() for i in range(20))]
+    wal.close()
+    assert opened(tmp_path)[1] == [b"warm-up", *(f"r{i}".encode() for i in range(20))]
+
+
+def test_a_blocking_sync_writes_after_the_round_planned_before_it(tmp_path: Path) -> None:
+    """Shutdown's ``sync`` while a group-commit round is planned but not yet written: the log
+    keeps the order the records were appended in."""
+    wal, _ = opened(tmp_path)
+    wal.append(b"first")
+    earlier = wal.plan_sync()  # a round in flight, not yet written
+    wal.append(b"second")
+    closing = threading.Thread(target=wal.sync)
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive()  # waiting for its turn
+    wal.finish_sync(earlier, wal.run_sync(earlier))
+    closing.join(10)
+    assert not closing.is_alive()
+    wal.close()
+    assert opened(tmp_path)[1] == [b"first", b"second"]

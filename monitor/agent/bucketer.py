@@ -13,11 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from monitor.config.model import Config, Pipeline
+from monitor.config.where import reads_event_id
+from monitor.ledger import core
 from monitor.ledger.aggregate import MAX_ID_LENGTH, EdgeIds, HopAggregate, SeriesCount, Sighting
 from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.ledger.sketch import LatencySketch
 from monitor.ledger.watermark import Watermark
 from monitor.records import Attributes, CountSample, Observation
+
+_compiled = core.compiled("monitor.agent._bucket")
+"""The compiled loop of ``Bucketer.observe`` (``_bucket.pyx``), or None: then the Python loop
+below runs (``HOPWATCH_PURE_PYTHON=1``, or the extension not built), with the same deltas."""
 
 
 class _EdgeDelta:
@@ -40,7 +46,10 @@ class _HopDelta:
         self.exemplar: tuple[str, float, float] | None = None
         self.late = 0
         self.edges: dict[str, _EdgeDelta] = {}
-        self.sightings: dict[int, list[int]] = {}
+        self.sightings: dict[int, tuple[int, int]] = {}
+        """Sampled id hash -> (first observed ms, times seen): tuples of ints, which the garbage
+        collector stops tracking, where ``[ms, n]`` lists would each be traversed by every full
+        collection for as long as the flush interval holds them."""
 
     def freeze(self, pipeline: str, hop: str, bucket: int, size: float) -> HopAggregate:
         return HopAggregate(
@@ -73,6 +82,14 @@ class _PipelineBucketer:
         }
         self.is_to = {h: bool(pipeline.edges_to(h)) for h in pipeline.hop_names}
         self.deltas: dict[tuple[str, int], _HopDelta] = {}
+        # The compiled loop's memo of edge filters (``_bucket.observe``): per observation shape,
+        # the bit mask of the hop's edges it passes; only for hops none of whose filters reads
+        # the event id (as the ledger's ``_by_shape``).
+        self.by_shape = {
+            h: not any(reads_event_id(e.where) for e in pipeline.edges_from(h))
+            for h in pipeline.hop_names
+        }
+        self.shapes: dict[tuple[object, ...], int] = {}
 
     def observe(self, obs: Observation, closed_through: int | None) -> None:
         size = self.watermark.bucket_seconds
@@ -110,9 +127,9 @@ class _PipelineBucketer:
         if h >= 0 and self.is_to[obs.hop]:
             seen = delta.sightings.get(h)
             if seen is None:
-                delta.sightings[h] = [ms, 1]
+                delta.sightings[h] = (ms, 1)
             else:
-                seen[1] += 1
+                delta.sightings[h] = (seen[0], seen[1] + 1)
 
     def take(self) -> list[HopAggregate]:
         size = self.watermark.bucket_seconds
@@ -132,12 +149,22 @@ class Bucketer:
         self._pipelines = {p.name: _PipelineBucketer(p) for p in config.pipelines}
         self._closed_through: dict[str, int | None] = {p.name: None for p in config.pipelines}
         self._samples: list[CountSample] = []
+        self._compiled = _compiled is not None and all(
+            len(p.edges_from(h)) <= _compiled.MAX_EDGES_OUT
+            for p in config.pipelines
+            for h in p.hop_names
+        )
         self.served: set[tuple[str, str]] = set()
         """Every (pipeline, hop) fed here: the hops the agent declares to the server (those of
         observations are added at ``take``, from the deltas, off the per-observation path)."""
 
     def observe(self, observations: Iterable[Observation]) -> None:
         pipelines, closed_through = self._pipelines, self._closed_through
+        if self._compiled and _compiled is not None:
+            _compiled.observe(
+                pipelines, closed_through, observations, _HopDelta, _EdgeDelta, MAX_ID_LENGTH
+            )
+            return
         for obs in observations:
             pipelines[obs.pipeline].observe(obs, closed_through[obs.pipeline])
 

@@ -29,8 +29,9 @@ from monitor import names
 from monitor.export.family import new_family
 from monitor.ledger.aggregate import AggregateBatch
 from monitor.server.auth import authorize_batch
-from monitor.server.body import check_encoding, gunzip, read_body
+from monitor.server.body import check_encoding, decode_body, read_body
 from monitor.server.durable import make_durable
+from monitor.server.offload import INLINE_BYTES, decode_gate
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
 from monitor.sources.agent_batch import Admitted, BatchGate
@@ -68,16 +69,31 @@ class AggregateIngest:
                 f"Content-Type {media!r} is not supported on /v1/aggregates",
                 "this endpoint takes hopwatch agents' batches: application/msgpack",
             )
-        body = await read_body(request, config.server.max_body_bytes)
-        if check_encoding(request):
-            body = gunzip(body, config.server.max_body_bytes)
-        try:
-            batch = msgspec.msgpack.decode(body, type=AggregateBatch)
-        except msgspec.DecodeError as exc:
-            self.runtime.engine.refuse(None)
-            raise Problem(
-                400, f"not an aggregate batch: {exc}", "send what hopwatch agents send"
-            ) from None
+        gzipped = check_encoding(request)
+        decoding = decode_gate()
+        with decoding.admit("aggregates"):
+            body = await read_body(request, config.server.max_body_bytes)
+            try:
+                # un-gzipped and decoded off the loop when big, as push bodies are
+                _, batch = await decoding.run(
+                    not gzipped and len(body) <= INLINE_BYTES,
+                    decode_body,
+                    _decode_batch,
+                    body,
+                    gzipped=gzipped,
+                    limit=config.server.max_body_bytes,
+                    content_type=media,
+                    now=0.0,
+                )
+            except msgspec.DecodeError as exc:
+                self.runtime.engine.refuse(None)
+                raise Problem(
+                    400, f"not an aggregate batch: {exc}", "send what hopwatch agents send"
+                ) from None
+            return await self._admit(request, batch)
+
+    async def _admit(self, request: Request, batch: AggregateBatch) -> Response:
+        config = self.runtime.config
         authorize_batch(request, batch, config.server.auth)
         now = self.runtime.clock.now()
         verdict = self._gate_for(self.runtime).admit(batch, now)
@@ -97,6 +113,11 @@ class AggregateIngest:
         return json_response(
             {"outcome": outcome, "seq": batch.seq, "applied_through": through}, 200
         )
+
+
+def _decode_batch(body: bytes, *, content_type: str, now: float) -> AggregateBatch:
+    """``decode_body``'s decoder for an agent's batch (msgpack; the type and time are not used)."""
+    return msgspec.msgpack.decode(body, type=AggregateBatch)
 
 
 class AgentCollector(Collector):

@@ -10,11 +10,15 @@ body for ``monitor.sources.push``, which does everything about the items themsel
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.requests import Request
 
 from monitor.server.problems import Problem
 from monitor.sources.push import JSON_TYPES, NDJSON_TYPES
+
+T = TypeVar("T")
 
 GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
 ACCEPTED_TYPES = "application/json (an array of objects) or application/x-ndjson (one per line)"
@@ -85,8 +89,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def decode_body(
+    decode: Callable[..., T],
+    body: bytes,
+    *,
+    gzipped: bool,
+    limit: int,
+    content_type: str | None,
+    now: float,
+) -> tuple[bytes, T]:
+    """The plain body and ``decode(plain, content_type=..., now=...)``: un-gzipping and decoding
+    in one call, so a gzip body costs one trip to a worker thread (``monitor.server.offload``)."""
+    if gzipped:
+        body = gunzip(body, limit)
+    return body, decode(body, content_type=content_type, now=now)
+
+
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body (several members allowed) into at most ``limit`` bytes."""
+    """Decompress a gzip body (several members allowed) into at most ``limit`` bytes: each
+    member's output is capped at what is left of ``limit`` plus one byte, so a small body that
+    inflates without end costs ``limit`` bytes of memory at most, never more."""
     out: list[bytes] = []
     total = 0
     while data:
@@ -110,4 +132,4 @@ def gunzip(data: bytes, limit: int) -> bytes:
             )
         out.append(chunk)
         data = inflater.unused_data
-    return b"".join(out)
+    return out[0] if len(out) == 1 else b"".join(out)

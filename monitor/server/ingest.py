@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,15 +20,10 @@ from starlette.responses import Response
 from monitor import names
 from monitor.config.model import Config
 from monitor.server import idempotency
-from monitor.server.body import (
-    check_content_type,
-    check_encoding,
-    gunzip,
-    read_body,
-)
+from monitor.server.body import check_content_type, check_encoding, decode_body, read_body
 from monitor.server.durable import make_durable
 from monitor.server.idempotency import RecentAnswers
-from monitor.server.offload import off_loop
+from monitor.server.offload import INLINE_BYTES, DecodeGate, decode_gate
 from monitor.server.problems import Problem, json_response, problem_response
 from monitor.server.runtime import Runtime
 from monitor.sources.push import BodyError, PushBatch, PushDecoder
@@ -99,18 +96,44 @@ class Ingest:
                 )
         content_type = check_content_type(request)
         gzipped = check_encoding(request)
-        body = await read_body(request, server.max_body_bytes)
-        if gzipped:
-            body = await off_loop(gunzip, body, server.max_body_bytes)
+        gate = decode_gate()
+        with gate.admit(kind):
+            body = await read_body(request, server.max_body_bytes)
+            return await self._accept(body, gzipped, content_type, kind, key, gate)
+
+    async def _accept(
+        self,
+        body: bytes,
+        gzipped: bool,
+        content_type: str | None,
+        kind: str,
+        key: str | None,
+        gate: DecodeGate,
+    ) -> Response:
+        runtime = self.runtime
+        config = runtime.config
         batch: PushBatch
         while True:
             decoder = self._decoder_for(config)
             now = runtime.clock.now()
-            decode = decoder.observations if kind == names.KIND_OBSERVATIONS else decoder.counts
+            decode: Callable[..., PushBatch[Any]] = (
+                decoder.observations if kind == names.KIND_OBSERVATIONS else decoder.counts
+            )
+            inline = not gzipped and len(body) <= INLINE_BYTES
             try:
-                batch = await off_loop(decode, body, content_type=content_type, now=now)
+                body, batch = await gate.run(
+                    inline,
+                    decode_body,
+                    decode,
+                    body,
+                    gzipped=gzipped,
+                    limit=config.server.max_body_bytes,
+                    content_type=content_type,
+                    now=now,
+                )
             except BodyError as exc:
                 raise Problem(400, exc.message, exc.hint) from None
+            gzipped = False  # ``body`` is the plain one now
             if runtime.config is config:
                 break
             # Reloaded while decoding: the batch is judged by the config now running, and fed

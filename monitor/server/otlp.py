@@ -19,8 +19,8 @@ from starlette.responses import Response
 
 from monitor import names
 from monitor.config.model import Config
-from monitor.server.body import check_encoding, gunzip, read_body
-from monitor.server.offload import off_loop
+from monitor.server.body import check_encoding, decode_body, read_body
+from monitor.server.offload import INLINE_BYTES, decode_gate
 from monitor.server.problems import Problem
 from monitor.server.runtime import Runtime
 from monitor.sources import otlp_wire
@@ -75,20 +75,28 @@ class OtlpIngest:
         server = config.server
         content_type = _check_content_type(request)
         gzipped = check_encoding(request)
-        body = await read_body(request, server.max_body_bytes)
-        if gzipped:
-            body = await off_loop(gunzip, body, server.max_body_bytes)
-        while True:
-            decoder = self._decoder_for(config)
-            try:
-                batch = await off_loop(
-                    decoder.traces, body, content_type=content_type, now=runtime.clock.now()
-                )
-            except BodyError as exc:
-                raise Problem(400, exc.message, exc.hint) from None
-            if runtime.config is config:
-                break
-            config = runtime.config  # reloaded while decoding: judge by the new config
+        gate = decode_gate()
+        with gate.admit(names.KIND_TRACES):
+            body = await read_body(request, server.max_body_bytes)
+            while True:
+                decoder = self._decoder_for(config)
+                try:
+                    body, batch = await gate.run(
+                        not gzipped and len(body) <= INLINE_BYTES,
+                        decode_body,
+                        decoder.traces,
+                        body,
+                        gzipped=gzipped,
+                        limit=server.max_body_bytes,
+                        content_type=content_type,
+                        now=runtime.clock.now(),
+                    )
+                except BodyError as exc:
+                    raise Problem(400, exc.message, exc.hint) from None
+                gzipped = False
+                if runtime.config is config:
+                    break
+                config = runtime.config  # reloaded while decoding: judge by the new config
         self._feed(batch)
         payload = otlp_wire.encode_response(
             batch.rejected_total, batch.error_message(), content_type

@@ -11,10 +11,12 @@ byte and a checkpoint can say exactly which records it covers. A record is::
 
     u32 little-endian payload length | u32 crc32(payload) | payload
 
-This module knows bytes only (``monitor.durability`` says what a payload means). Writes go
-straight to the file descriptor (the kernel's page cache: microseconds, fine on the event loop);
-``GroupCommit`` runs the fsync in a thread and lets every request that appended before it started
-share it, so N concurrent requests cost one fsync, not N.
+This module knows bytes only (``monitor.durability`` says what a payload means). ``append`` only
+places a record in the log (its LSN is decided there, on the event loop, in the engine's order)
+and keeps its bytes in memory; ``GroupCommit`` then writes every record appended since the last
+round with one ``writev`` and fsyncs, in a thread, so N concurrent requests cost one write and one
+fsync, not N, and the checksum, the copy and the write hold neither the loop nor the GIL. A
+record is acknowledged only once the round that wrote it has synced (``synced_lsn``).
 
 Damage is handled, never raised at start: a record cut short at the very end (a crash mid-write,
 never acknowledged) is truncated with one warning; a complete record whose CRC does not match
@@ -29,6 +31,7 @@ import contextlib
 import logging
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -46,6 +49,9 @@ MAX_RECORD_BYTES = 1024 * 1024 * 1024
 """A length field above this is damage, not a record (bodies are capped far below it)."""
 
 Fsync = Callable[[int], None]
+ROUND_TIMEOUT = 60.0
+"""Seconds a write round waits for the one planned before it to have written; past that the
+earlier one is taken as lost and the log refuses writes (rather than write out of order)."""
 
 
 class WalError(Exception):
@@ -69,13 +75,18 @@ class WalStats:
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """One fsync round, prepared on the loop and run in a thread: the files to flush and the LSN
-    every waiter up to which is durable once they are flushed."""
+    """One write + fsync round, prepared on the loop and run in a thread: the records to write
+    (file descriptor and payloads, in log order), the files to flush, and the LSN up to which
+    every waiter is durable once they are flushed."""
 
     target: int
     fds: tuple[int, ...]
     retired: int
     directory: bool
+    writes: tuple[tuple[int, tuple[bytes, ...]], ...] = ()
+    sequence: int = 0
+    """Rounds write in the order they were planned (a blocking ``sync`` at shutdown may plan one
+    while a ``GroupCommit`` round is still writing in its thread)."""
 
 
 def segment_name(lsn: int) -> str:
@@ -111,6 +122,12 @@ class WriteAheadLog:
         self._retired: list[int] = []
         self._dir_dirty = False
         self._starts: list[int] = []
+        self._pending: list[tuple[int, list[bytes]]] = []
+        """Appended payloads not yet written, grouped by the segment file they go to."""
+        self._planned = 0
+        self._written = 0
+        self._write_failed: str | None = None
+        self._turn = threading.Condition()
 
     # --- start: replay, then open for appending ---------------------------------------------------
 
@@ -250,18 +267,21 @@ class WriteAheadLog:
     # --- appending ------------------------------------------------------------------------------
 
     def append(self, payload: bytes) -> int:
-        """Write one record (not yet synced); returns the LSN after it, to wait for with ``sync``
-        or ``GroupCommit.wait``."""
+        """Place one record in the log (written and synced by the next ``sync`` or
+        ``GroupCommit`` round); returns the LSN after it, to wait for with ``GroupCommit.wait``."""
         if self._fd is None:
             raise WalError(f"{self.directory}: the write-ahead log is not open")
         if self._segment_size >= self.segment_bytes:
             self._retired.append(self._fd)
             self._fd = None
             self._new_segment(self.end_lsn)
-        record = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-        assert self._fd is not None
-        _write_all(self._fd, record)
-        n = len(record)
+        fd = self._fd
+        assert fd is not None
+        if self._pending and self._pending[-1][0] == fd:
+            self._pending[-1][1].append(payload)
+        else:
+            self._pending.append((fd, [payload]))
+        n = HEADER.size + len(payload)
         self._segment_size += n
         self.end_lsn += n
         self.stats.bytes_appended += n
@@ -270,11 +290,35 @@ class WriteAheadLog:
 
     def plan_sync(self) -> SyncPlan:
         fds = (*self._retired, *(() if self._fd is None else (self._fd,)))
-        return SyncPlan(self.end_lsn, fds, len(self._retired), self._dir_dirty)
+        writes = tuple((fd, tuple(payloads)) for fd, payloads in self._pending)
+        self._pending = []
+        self._planned += 1
+        return SyncPlan(
+            self.end_lsn, fds, len(self._retired), self._dir_dirty, writes, self._planned
+        )
 
     def run_sync(self, plan: SyncPlan) -> float:
-        """The blocking part (runs in a thread under ``GroupCommit``); returns seconds taken."""
+        """The blocking part (runs in a thread under ``GroupCommit``): write the plan's records,
+        then fsync; returns seconds taken. A failed write or fsync raises: the round's records
+        are not durable, and ``GroupCommit`` refuses the log from then on."""
         started = time.perf_counter()
+        with self._turn:
+            in_turn = self._turn.wait_for(
+                lambda: self._written >= plan.sequence - 1, timeout=ROUND_TIMEOUT
+            )
+            try:
+                if not in_turn:  # an earlier round was planned but never ran (cancelled)
+                    raise WalError("an earlier write round never ran; the log's order is lost")
+                if self._write_failed is not None:
+                    raise WalError(f"an earlier write failed: {self._write_failed}")
+                for fd, payloads in plan.writes:
+                    _write_records(fd, payloads)
+            except Exception as exc:
+                self._write_failed = self._write_failed or str(exc)
+                raise
+            finally:
+                self._written = max(self._written, plan.sequence)
+                self._turn.notify_all()
         for fd in plan.fds:
             self._fsync(fd)
         if plan.directory:
@@ -407,6 +451,36 @@ class GroupCommit:
                 self._waiters = waiting
         finally:
             self._task = None
+
+
+def _write_records(fd: int, payloads: tuple[bytes, ...]) -> None:
+    """Each payload with its header, in order, with as few system calls as ``writev`` allows."""
+    parts: list[bytes] = []
+    for payload in payloads:
+        parts.append(HEADER.pack(len(payload), zlib.crc32(payload)))
+        parts.append(payload)
+    limit = _IOV_MAX
+    if not limit:
+        for part in parts:
+            _write_all(fd, part)
+        return
+    i = 0
+    while i < len(parts):
+        batch = parts[i : i + limit]
+        written = os.writev(fd, batch)
+        total = sum(map(len, batch))
+        if written < total:  # a short write: finish this batch piece by piece
+            skip = written
+            for part in batch:
+                if skip >= len(part):
+                    skip -= len(part)
+                    continue
+                _write_all(fd, part[skip:])
+                skip = 0
+        i += limit
+
+
+_IOV_MAX = max(2, min(os.sysconf("SC_IOV_MAX"), 1024)) if hasattr(os, "writev") else 0
 
 
 def _write_all(fd: int, data: bytes) -> None:
