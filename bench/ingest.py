@@ -60,7 +60,7 @@ from monitor.sim import Scenario, Simulator
 from monitor.slo import indicators
 from monitor.slo.model import SLO, LatencyIndicator
 from monitor.sources import limits
-from monitor.sources.push import decode_observations
+from monitor.sources.push import PushDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -215,12 +215,12 @@ def in_process(
         with python_core():
             in_process(bodies, config, slos)
         return
-    engine = Engine(config, slos=slos)
+    # One decoder for the whole run, as the server keeps one per config (its attribute memo
+    # lives as long as it does).
+    engine, decoder = Engine(config, slos=slos), PushDecoder(config)
     now = time.time()
     for body in bodies:
-        batch = decode_observations(
-            body, content_type="application/x-ndjson", config=config, now=now
-        )
+        batch = decoder.observations(body, content_type="application/x-ndjson", now=now)
         engine.observe(batch.accepted)
 
 
@@ -526,6 +526,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=75, help="simulated minutes of phase 2")
     parser.add_argument("--pending-only", action="store_true", help="only the memory figures")
     parser.add_argument("--skip-pending", action="store_true", help="no memory figures")
+    parser.add_argument("--skip-http", action="store_true", help="no HTTP figures")
     parser.add_argument(
         "--slo-events", type=int, default=10_000, help="simulated events of the SLO scaling row"
     )
@@ -551,7 +552,8 @@ def main() -> None:
     config, slos = loaded.config, loaded.slos
     rows: dict[str, list[float]] = {}
     for _ in range(args.runs):
-        for name, value in one_run(workload, config, slos, compiled=core.batch is not None).items():
+        compiled = core.batch is not None
+        for name, value in one_run(workload, config, slos, compiled, not args.skip_http).items():
             rows.setdefault(name, []).append(value)
     print_runs(rows, len(slos))
     template = next(s for s in slos if isinstance(s.indicator, LatencyIndicator))
@@ -577,7 +579,7 @@ def main() -> None:
 
 
 def one_run(
-    workload: Workload, config: Config, slos: tuple[SLO, ...], compiled: bool
+    workload: Workload, config: Config, slos: tuple[SLO, ...], compiled: bool, with_http: bool
 ) -> dict[str, float]:
     """One run of every throughput figure, in observations/s; both cores when ``compiled``."""
     bodies, n = workload.bodies()
@@ -590,7 +592,7 @@ def one_run(
         out[f"in-process {label}"] = 1.0 / best_per_obs(
             workload, lambda b, c=c: in_process(b, config, slos, compiled=c)
         )
-    for c in cores:
+    for c in cores if with_http else ():
         label = "compiled" if c else "python"
         bodies, n = workload.bodies()
         out[f"HTTP {label}"] = n / http(bodies, compiled=c)
