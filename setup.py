@@ -12,6 +12,7 @@ from setuptools import Extension, setup
 SOURCES = {
     "monitor.ledger._batch": "monitor/ledger/_batch.pyx",
     "monitor.sources._nesting": "monitor/sources/_nesting.pyx",
+    "monitor.sources._mapper": "monitor/sources/_mapper.pyx",
 }
 
 
@@ -32,7 +33,12 @@ def extensions() -> list[Extension]:
         for name, path in SOURCES.items()
     ]
     try:
-        built = cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+        built = cythonize(
+            modules,
+            compiler_directives={"language_level": "3"},
+            include_path=["monitor/ledger"],  # _fields.pxi, shared by the cores
+            quiet=True,
+        )
     except Exception as error:  # a Cython that cannot translate them: Python cores it is
         print(f"hopwatch: the compiled cores are skipped ({error})")
         return []

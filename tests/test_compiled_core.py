@@ -307,6 +307,7 @@ def test_a_compiled_core_that_is_there_but_broken_falls_back_and_says_why(monkey
 
     monkeypatch.setattr(core.importlib, "import_module", broken)
     monkeypatch.setattr(core, "UNLOADABLE", {})
+    monkeypatch.delenv(core.PURE_PYTHON_ENV, raising=False)  # the fallback run sets it
     assert core.compiled("monitor.ledger._batch") is None
     assert core.UNLOADABLE == {
         "monitor.ledger._batch": "ImportError: monitor.ledger._batch: undefined symbol: XXH3_64bits"

@@ -30,6 +30,7 @@ from libc.math cimport copysign, floor, fmod
 
 include "_idmap.pxi"
 include "_join.pxi"
+include "_fields.pxi"
 
 
 cdef extern from "xxh3_inline.h":
@@ -183,17 +184,16 @@ cdef _Slot _slot(ledger, _Hop info, object b):
     return slot
 
 
-cdef bint _count_direct(_Slot slot, obs, Py_ssize_t cap, overflow) except -1:
+cdef bint _count_direct(_Slot slot, status, attributes, Py_ssize_t cap, overflow) except -1:
     """``HopCounts.add(status, attributes, 1, cap)`` for one observation; True when folded."""
     cdef bint folded = False
-    attributes = obs.attributes
     if attributes not in slot.sets:
         if len(slot.sets) >= cap:
             slot.acc.overflow += 1
             attributes = overflow
             folded = True
         slot.sets.add(attributes)
-    ckey = (obs.status, attributes)
+    ckey = (status, attributes)
     slot.counts[ckey] = slot.counts.get(ckey, 0) + 1
     if slot.closed:
         slot.acc.late += 1
@@ -201,16 +201,12 @@ cdef bint _count_direct(_Slot slot, obs, Py_ssize_t cap, overflow) except -1:
     return folded
 
 
-cdef _Shape _shape_of(_Slot slot, obs, Py_ssize_t cap, overflow):
-    """The slot's ``_Shape`` of ``obs``, made (deciding its attribute set against the cap, as
-    ``HopCounts.add`` does for the first observation of it) if new; None when the slot is full
-    or a field is not text (the caller then counts directly)."""
+cdef _Shape _shape_of(_Slot slot, pipeline, event_type, status, reason, attributes,
+                      Py_ssize_t cap, overflow):
+    """The slot's ``_Shape`` of an observation with these fields, made (deciding its attribute
+    set against the cap, as ``HopCounts.add`` does for the first observation of it) if new; None
+    when the slot is full or a field is not text (the caller then counts directly)."""
     cdef _Shape shape
-    attributes = obs.attributes
-    status = obs.status
-    event_type = obs.event_type
-    reason = obs.reason
-    pipeline = obs.pipeline
     if not (type(status) is str and type(event_type) is str and type(pipeline) is str
             and (reason is None or type(reason) is str)):
         return None
@@ -257,8 +253,9 @@ cdef inline object _join(ledger, list cache, Py_ssize_t k, dict joins, object b)
     return join
 
 
-cdef object _edge_mask(ledger, _Hop info, str hop, obs):
-    """The bit mask of the hop's outgoing edges whose filter ``obs`` passes, memoised by shape."""
+cdef object _edge_mask(ledger, _Hop info, str hop, obs, tuple shape):
+    """The bit mask of the hop's outgoing edges whose filter ``obs`` passes, memoised by
+    ``shape`` (pipeline, hop, event type, status, reason, attributes)."""
     cdef Py_ssize_t k
     cdef object mask
     if not info.memo_ok:
@@ -268,7 +265,6 @@ cdef object _edge_mask(ledger, _Hop info, str hop, obs):
                 mask |= 1 << k
         return mask
     memo = ledger._shapes
-    shape = (obs.pipeline, hop, obs.event_type, obs.status, obs.reason, obs.attributes)
     mask = memo.get(shape)
     if mask is None:
         mask = 0
@@ -279,6 +275,13 @@ cdef object _edge_mask(ledger, _Hop info, str hop, obs):
             memo.clear()
         memo[shape] = mask
     return mask
+
+
+cdef Layouts OBS_LAYOUTS = Layouts((
+    "hop", "event_time", "observed_time", "trace_id", "event_id", "attributes", "status",
+    "event_type", "reason", "pipeline",
+))
+"""Where ``observe`` reads an observation's fields (``_fields.pxi``)."""
 
 
 def observe(ledger, observations, overflow):
@@ -309,14 +312,30 @@ def observe(ledger, observations, overflow):
     cdef Py_ssize_t k, n_out
     cdef object mask, join, joins, leaks, b_obj, key, observed_ms
     cdef bint fast
+    cdef Layouts layouts = OBS_LAYOUTS
+    cdef Layout layout
     try:
         for obs in observations:
-            hop = obs.hop
+            layout = layouts.of(obs)
+            if layout is not None:
+                hop = field_at(layout, obs, 0)
+                et_obj = field_at(layout, obs, 1)
+                ob_obj = field_at(layout, obs, 2)
+                trace_id = field_at(layout, obs, 3)
+                event_id = field_at(layout, obs, 4)
+                attributes = field_at(layout, obs, 5)
+                status = field_at(layout, obs, 6)
+                event_type = field_at(layout, obs, 7)
+                reason = field_at(layout, obs, 8)
+                pipeline = field_at(layout, obs, 9)
+            else:
+                hop, et_obj, ob_obj = obs.hop, obs.event_time, obs.observed_time
+                trace_id, event_id, attributes = obs.trace_id, obs.event_id, obs.attributes
+                status, event_type = obs.status, obs.event_type
+                reason, pipeline = obs.reason, obs.pipeline
             info = hops_info.get(hop)
             if info is None:
                 info = _hop_info(ledger, hop, hops_info)
-            et_obj = obs.event_time
-            ob_obj = obs.observed_time
             fast = size_is_number and type(et_obj) is float and type(ob_obj) is float
             if fast:
                 event_time = et_obj
@@ -340,7 +359,9 @@ def observe(ledger, observations, overflow):
                 slot = _slot(ledger, info, b_obj)
                 slots[key] = slot
             # HopCounts.add(status, attributes, 1, cap): per shape, added up when the batch ends
-            shape = None if slot.direct else _shape_of(slot, obs, cap, overflow)
+            shape = (None if slot.direct else
+                     _shape_of(slot, pipeline, event_type, status, reason, attributes, cap,
+                               overflow))
             if shape is not None:
                 shape.n += 1
                 if shape.folded:
@@ -351,7 +372,7 @@ def observe(ledger, observations, overflow):
                 if not slot.direct:
                     slot.flush()  # what was counted so far goes in first, in its order
                     slot.direct = True
-                if _count_direct(slot, obs, cap, overflow):
+                if _count_direct(slot, status, attributes, cap, overflow):
                     overflowed += 1
             if slot.closed:
                 late += 1
@@ -365,10 +386,8 @@ def observe(ledger, observations, overflow):
                 latency_obj = ob_obj - et_obj
                 slot.add_latency(latency_obj)
                 observed_ms = int(ob_obj * 1000.0)
-            trace_id = obs.trace_id
             if trace_id is not None:
                 slot.acc.note_trace(latency if fast else latency_obj, trace_id, ob_obj)
-            event_id = obs.event_id
             if event_id is None:
                 h = full = -1
             else:
@@ -379,10 +398,14 @@ def observe(ledger, observations, overflow):
             if n_out:
                 if shape is not None and info.memo_ok:
                     if not shape.mask & HAS_MASK:
-                        shape.mask = _edge_mask(ledger, info, hop, obs) | HAS_MASK
+                        shape.mask = _edge_mask(
+                            ledger, info, hop, obs,
+                            (pipeline, hop, event_type, status, reason, attributes),
+                        ) | HAS_MASK
                     bits = shape.mask & ~HAS_MASK
                 else:
-                    bits = _edge_mask(ledger, info, hop, obs)
+                    bits = _edge_mask(ledger, info, hop, obs,
+                                      (pipeline, hop, event_type, status, reason, attributes))
                 if bits:
                     for k in range(n_out):
                         if not (bits >> k) & 1:
