@@ -7,6 +7,7 @@ errors with the same messages, lines and reasons, the same counters, the same ``
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -14,25 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config.auth import AuthPolicy
-from monitor.config.model import Config, Edge, Hop, Pipeline, ServerConfig
+from monitor.config.model import Config, Hop, Pipeline
 from monitor.sources import limits, push
 from monitor.sources.push import BodyError, PushDecoder
+from tests.test_push import CONFIG as SHOP_ONLY
+from tests.test_push import NOW
 
 pytestmark = pytest.mark.skipif(push._compiled is None, reason="the compiled mapper is not built")
 
-NOW = 1_700_000_000.0
-SHOP = Pipeline(
-    name="shop",
-    hops=(Hop("web"), Hop("sink")),
-    edges=(Edge("web", "sink"),),
-    attributes=frozenset({"region", "consent"}),
-)
 OTHER = Pipeline(name="other", hops=(Hop("web"),), attributes=frozenset({"region"}))
-CONFIG = Config(
-    server=ServerConfig(max_future_skew=300.0, auth=AuthPolicy.open_writes()),
-    pipelines=(SHOP, OTHER),
-)
+CONFIG: Config = dataclasses.replace(SHOP_ONLY, pipelines=(*SHOP_ONLY.pipelines, OTHER))
 
 # (value, whether the typed decode accepts it); a missing field is left out by ``items``.
 ATTRIBUTES: list[tuple[Any, bool]] = [

@@ -50,6 +50,15 @@ cdef inline object _shared(dict table, object text):
 cdef tuple NO_ATTRIBUTES = ((), 0)
 
 
+cdef inline double _epoch(object value, object to_epoch) except? -1.0:
+    """Epoch seconds of a decoded time, as ``WireMapper`` converts it."""
+    if type(value) is float:
+        return value
+    if isinstance(value, c_datetime):
+        return value.timestamp() if value.tzinfo is not None else to_epoch(value)
+    return value
+
+
 cdef inline object _line(object lines, Py_ssize_t i):
     return None if lines is None else lines[i]
 
@@ -117,13 +126,7 @@ def observations(
         if hops is None or hop not in <frozenset>hops:
             rejections.add(mapper._place_error(i, None, lines, pipeline, hop))
             continue
-        et = field_at(layout, o, 3)
-        if type(et) is float:
-            t = et
-        elif isinstance(et, c_datetime):
-            t = et.timestamp() if et.tzinfo is not None else to_epoch(et)
-        else:
-            t = et
+        t = _epoch(field_at(layout, o, 3), to_epoch)
         if not earliest <= t <= latest:  # written so that NaN is out too
             rejections.add(bounds.window_error("event_time", t, now, i, _line(lines, i)))
             continue
@@ -131,12 +134,7 @@ def observations(
         if ob is None:
             observed = now
         else:
-            if type(ob) is float:
-                observed = ob
-            elif isinstance(ob, c_datetime):
-                observed = ob.timestamp() if ob.tzinfo is not None else to_epoch(ob)
-            else:
-                observed = ob
+            observed = _epoch(ob, to_epoch)
             if not (earliest <= observed <= latest and observed >= t - skew):
                 rejections.add(bounds.observed_error(observed, t, now, i, _line(lines, i)))
                 continue

@@ -112,21 +112,13 @@ class _ObservationWire(ObservationIn, frozen=True, gc=False):
 _NO_ATTRIBUTES: Final = msgspec.Raw(b"")
 
 
-class _ObservationLean(msgspec.Struct, frozen=True, gc=False):
+class _ObservationLean(_ObservationWire, frozen=True, gc=False):
     """``_ObservationWire`` with the attributes left undecoded (``msgspec.Raw``), for the
-    compiled mapper (``monitor.sources._mapper``), which decodes each distinct map once; the
-    other fields bounded as there. An item this accepts but ``_ObservationWire`` refuses has an
-    attribute map the typed decode refuses, which the mapper finds and hands back."""
+    compiled mapper (``monitor.sources._mapper``), which decodes each distinct map once. An item
+    this accepts but ``_ObservationWire`` refuses has an attribute map the typed decode refuses,
+    which the mapper finds and hands back."""
 
-    pipeline: _Name
-    hop: _Name
-    event_type: _EventType
-    event_time: datetime | float
-    event_id: _EventId | None = None
-    observed_time: datetime | float | None = None
-    status: StatusText = "ok"
-    reason: _Reason | None = None
-    attributes: msgspec.Raw = _NO_ATTRIBUTES
+    attributes: msgspec.Raw = _NO_ATTRIBUTES  # type: ignore[assignment]
 
 
 _compiled = compiled("monitor.sources._mapper")
