@@ -13,6 +13,7 @@ SOURCES = {
     "monitor.ledger._batch": "monitor/ledger/_batch.pyx",
     "monitor.sources._nesting": "monitor/sources/_nesting.pyx",
     "monitor.sources._mapper": "monitor/sources/_mapper.pyx",
+    "monitor.slo._sli": "monitor/slo/_sli.pyx",
 }
 
 

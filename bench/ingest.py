@@ -59,7 +59,7 @@ from monitor.reload import load_all
 from monitor.sim import Scenario, Simulator
 from monitor.slo import indicators
 from monitor.slo.model import SLO, LatencyIndicator
-from monitor.sources import limits
+from monitor.sources import limits, push
 from monitor.sources.push import PushDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,15 +197,22 @@ def bare_decode(bodies: list[bytes]) -> None:
 
 @contextlib.contextmanager
 def python_core() -> Iterator[None]:
-    """Run the Python ingest core in this process, as ``HOPWATCH_PURE_PYTHON=1`` would (ledgers
-    made inside take the Python join, push validation the numpy scan)."""
-    saved = core.batch, limits._compiled, indicators.id_hash
-    core.batch = limits._compiled = None  # type: ignore[misc]
+    """Run the Python ingest core in this process, as ``HOPWATCH_PURE_PYTHON=1`` would (ledgers,
+    push decoders and SLI recorders made inside take the Python paths, push validation the numpy
+    scan)."""
+    saved = core.batch, limits._compiled, push._compiled, indicators._compiled, indicators.id_hash
+    core.batch = limits._compiled = push._compiled = indicators._compiled = None  # type: ignore[misc]
     indicators.id_hash = sampling.id_hash_python
     try:
         yield
     finally:
-        core.batch, limits._compiled, indicators.id_hash = saved  # type: ignore[misc]
+        (
+            core.batch,  # type: ignore[misc]
+            limits._compiled,
+            push._compiled,
+            indicators._compiled,
+            indicators.id_hash,
+        ) = saved
 
 
 def in_process(

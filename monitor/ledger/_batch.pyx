@@ -31,17 +31,8 @@ from libc.math cimport copysign, floor, fmod
 include "_idmap.pxi"
 include "_join.pxi"
 include "_fields.pxi"
+include "_idhash.pxi"
 
-
-cdef extern from "xxh3_inline.h":
-    uint64_t XXH3_64bits(const void* data, size_t length) nogil
-
-
-cdef extern from "Python.h":
-    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
-
-
-cdef uint64_t HASH_MASK = (1ULL << 60) - 1
 cdef Py_ssize_t MAX_SHAPES = 4096
 """Distinct observation shapes memoised per ledger before the memo starts over (attribute sets
 are bounded per pipeline, so a busy ledger has far fewer)."""
@@ -55,12 +46,6 @@ cdef double BIG = 4.0e18
 def id_hash60(str event_id):
     """The 60-bit join hash of ``event_id`` (``monitor.ledger.sampling.id_hash``), in C."""
     return _hash60(event_id)
-
-
-cdef inline long long _hash60(str event_id) except -1:
-    cdef Py_ssize_t size
-    cdef const char* data = PyUnicode_AsUTF8AndSize(event_id, &size)
-    return <long long>(XXH3_64bits(data, <size_t>size) & HASH_MASK)
 
 
 cdef inline double _floor_div(double vx, double wx):
@@ -317,22 +302,16 @@ def observe(ledger, observations, overflow):
     try:
         for obs in observations:
             layout = layouts.of(obs)
-            if layout is not None:
-                hop = field_at(layout, obs, 0)
-                et_obj = field_at(layout, obs, 1)
-                ob_obj = field_at(layout, obs, 2)
-                trace_id = field_at(layout, obs, 3)
-                event_id = field_at(layout, obs, 4)
-                attributes = field_at(layout, obs, 5)
-                status = field_at(layout, obs, 6)
-                event_type = field_at(layout, obs, 7)
-                reason = field_at(layout, obs, 8)
-                pipeline = field_at(layout, obs, 9)
-            else:
-                hop, et_obj, ob_obj = obs.hop, obs.event_time, obs.observed_time
-                trace_id, event_id, attributes = obs.trace_id, obs.event_id, obs.attributes
-                status, event_type = obs.status, obs.event_type
-                reason, pipeline = obs.reason, obs.pipeline
+            hop = field_at(layout, obs, 0)
+            et_obj = field_at(layout, obs, 1)
+            ob_obj = field_at(layout, obs, 2)
+            trace_id = field_at(layout, obs, 3)
+            event_id = field_at(layout, obs, 4)
+            attributes = field_at(layout, obs, 5)
+            status = field_at(layout, obs, 6)
+            event_type = field_at(layout, obs, 7)
+            reason = field_at(layout, obs, 8)
+            pipeline = field_at(layout, obs, 9)
             info = hops_info.get(hop)
             if info is None:
                 info = _hop_info(ledger, hop, hops_info)

@@ -6,8 +6,8 @@
 # fixed offset into the object, which its member descriptor holds (``PyMemberDef.offset``), so a
 # ``Layout`` learns the offsets of the fields it needs once per type, and ``field_at`` then reads a
 # field with one load. Only types whose every wanted field is such a slot of an object reference
-# get a layout (anything else is read with ``getattr``), and a layout is only used on objects of
-# exactly its type.
+# read from slots (anything else is read with ``getattr``), and a layout is only used on objects
+# of exactly its type.
 
 from cpython.object cimport PyObject
 
@@ -56,7 +56,9 @@ cdef class Layout:
 
 
 cdef inline object field_at(Layout layout, object obj, int i):
-    """Field ``i`` of ``obj`` (of exactly ``layout.cls``, with ``layout.ok``)."""
+    """Field ``i`` of ``obj`` (of exactly ``layout.cls``)."""
+    if not layout.ok:
+        return getattr(obj, layout.names[i])
     cdef PyObject* value = (<PyObject**>((<char*><PyObject*>obj) + layout.offsets[i]))[0]
     if value is NULL:
         return getattr(obj, layout.names[i])  # unset: the AttributeError Python would raise
@@ -64,8 +66,7 @@ cdef inline object field_at(Layout layout, object obj, int i):
 
 
 cdef class Layouts:
-    """``Layout`` per type, for one tuple of field names; ``of`` is the one to use for ``obj``
-    (None: read with ``getattr``)."""
+    """``Layout`` per type, for one tuple of field names; ``of`` is the one to use for ``obj``."""
 
     cdef tuple names
     cdef dict by_type
@@ -77,7 +78,7 @@ cdef class Layouts:
     cdef inline Layout of(self, object obj):
         cdef Layout layout = self.last
         if layout is not None and type(obj) is layout.cls:
-            return layout if layout.ok else None
+            return layout
         layout = self.by_type.get(type(obj))
         if layout is None:
             if len(self.by_type) >= 64:
@@ -85,4 +86,4 @@ cdef class Layouts:
             layout = Layout(type(obj), self.names)
             self.by_type[type(obj)] = layout
         self.last = layout
-        return layout if layout.ok else None
+        return layout

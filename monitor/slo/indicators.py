@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from monitor.config.where import reads_event_id
+from monitor.ledger.core import compiled
 from monitor.ledger.records import Completeness, EdgeResult
 from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.records import Attributes, Observation
@@ -289,6 +290,10 @@ class _Route:
         return passing
 
 
+_compiled = compiled("monitor.slo._sli")
+"""The compiled ``SLIRecorder.observe`` (``monitor/slo/_sli.pyx``), or None (``monitor.ledger.core``)."""
+
+
 class SLIRecorder:
     """Routes observations and closed edge buckets to the indicators of the configured SLOs."""
 
@@ -306,6 +311,11 @@ class SLIRecorder:
         self._expiring: list[_Latency | _Sampled] = []
         self.evidence: dict[str, Evidence] = {}
         self._pending: dict[str, _Latency | _Sampled] = {}
+        # For the compiled pass: routes by pipeline then hop, and its views of the handlers.
+        self._core = _compiled
+        self._by_hop: dict[str, dict[str, _Route]] = {}
+        self._views: dict[int, object] = {}
+        self._route_views: dict[int, object] = {}
         handler: _Latency | _Ratio | _Sampled | None
         for slo in self.slos:
             ind = slo.indicator
@@ -338,6 +348,7 @@ class SLIRecorder:
         route = self._routes.get((pipeline, hop))
         if route is None:
             route = self._routes[(pipeline, hop)] = _Route()
+            self._by_hop.setdefault(pipeline, {})[hop] = route
         return route
 
     def observe(self, observations: Iterable[Observation], sink: Sink) -> None:
@@ -345,7 +356,17 @@ class SLIRecorder:
 
         Per observation: one route lookup, one id hash shared by every latency SLO, one memo
         lookup for the latency filters; each SLO then only updates its own pending events, in
-        the order the SLOs were configured (each SLO's outcomes are as if it were alone)."""
+        the order the SLOs were configured (each SLO's outcomes are as if it were alone).
+
+        Runs the compiled pass (``monitor/slo/_sli.pyx``) when it is built, ``observe_python``
+        otherwise: the same decisions and state either way."""
+        if self._core is not None:
+            self._core.observe(self, observations, sink)
+            return
+        self.observe_python(observations, sink)
+
+    def observe_python(self, observations: Iterable[Observation], sink: Sink) -> None:
+        """``observe`` in Python: the reference the compiled pass is tested against."""
         routes = self._routes
         if not routes:
             return

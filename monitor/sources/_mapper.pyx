@@ -93,7 +93,7 @@ def observations(
     for i in range(n):
         o = items[i]
         layout = LEAN_LAYOUTS.of(o)
-        if layout is None:
+        if not layout.ok:
             return None
         pipeline = _shared(texts, field_at(layout, o, 0))
         hop = field_at(layout, o, 1)
