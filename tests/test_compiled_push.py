@@ -94,6 +94,17 @@ def items(draw: st.DrawFn) -> tuple[Any, bool]:
     if draw(st.integers(0, 20)) == 0:
         del item["event_type"]
         typed_ok = False
+    nested = draw(st.integers(0, 30))
+    if nested < 2:  # an unknown field, or a dropped attribute, nesting past the limit (or not)
+        deep: Any = "x"
+        for _ in range(draw(st.sampled_from([3, limits.MAX_DEPTH]))):
+            deep = [deep]
+        if nested == 0:
+            item["extra"] = deep
+        else:
+            item["attributes"] = {"region": "eu", "segment": deep}
+    elif nested == 2:
+        item["note"] = "brackets [in] a {string}"
     return item, typed_ok
 
 

@@ -70,6 +70,10 @@ def observations(
     """``WireMapper.observations(items, None, lines, now, rejections, dropped)`` for lean wire
     items, or None when an attribute map needs the typed decode's verdict (see the module).
 
+    Returned with the records: the brackets (``{`` and ``[``) in all the items' attribute maps,
+    and whether each map held at most one (flat): the caller's proof that the body nests no
+    deeper than a flat item's three levels.
+
     ``attributes_of(pipeline, raw)``: the filter result for an attribute map's bytes not memoised
     yet (``WireMapper.attributes_of_raw``), raising for a map the typed decode refuses, False
     for a pipeline that is not configured (its items are rejected below);
@@ -90,6 +94,8 @@ def observations(
     cdef Py_ssize_t i, n = len(items)
     cdef object memo = None
     cdef object memo_for = None
+    cdef Py_ssize_t brackets = 0, n_open
+    cdef bint flat = True
     for i in range(n):
         o = items[i]
         layout = LEAN_LAYOUTS.of(o)
@@ -109,8 +115,8 @@ def observations(
                     memo = memos[pipeline] = {}
                 memo_for = pipeline
             key = bytes(raw)
-            result = (<dict>memo).get(key)
-            if result is None:
+            entry = (<dict>memo).get(key)
+            if entry is None:
                 try:
                     result = attributes_of(pipeline, raw)
                 except Exception:
@@ -119,7 +125,12 @@ def observations(
                     result = (_shared(sets, result[0]), result[1])
                 if len(<dict>memo) >= MAX_SHARED:
                     (<dict>memo).clear()
-                (<dict>memo)[key] = result
+                entry = (<dict>memo)[key] = (result, key.count(b"{") + key.count(b"["))
+            result, nb = <tuple>entry
+            n_open = nb
+            brackets += n_open
+            if n_open > 1:
+                flat = False
         else:
             result = NO_ATTRIBUTES
         hops = hops_of.get(pipeline)
@@ -158,4 +169,4 @@ def observations(
                 attributes,
             )
         )
-    return out
+    return out, brackets, flat

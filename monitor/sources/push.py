@@ -182,8 +182,9 @@ class PushDecoder:
         if framed is None:
             return PushBatch()
         lines = framed.lines
-        _check_nesting(body, framed.array, lines is not None)
-        if lines is not None:
+        scanned = body if lines is not None else framed.array
+        if lines is not None and len(lines) > limits.MAX_ITEMS:
+            _check_nesting(body, framed.array, True)  # the reference's order of refusals
             _check_count(len(lines))
         try:
             items = self._lean_decoder.decode(framed.array)
@@ -191,9 +192,11 @@ class PushDecoder:
             return None
         if lines is not None and len(items) != len(lines):
             return None
-        _check_count(len(items))
+        if len(items) > limits.MAX_ITEMS:
+            _check_nesting(body, framed.array, lines is not None)
+            _check_count(len(items))
         rejections, dropped = Rejections(), Counter[str]()
-        accepted = fast.observations(
+        mapped = fast.observations(
             self._mapper,
             items,
             lines,
@@ -205,8 +208,15 @@ class PushDecoder:
             to_epoch,
             not_text,
         )
-        if accepted is None:
+        if mapped is None:
             return None
+        accepted, attribute_brackets, flat = mapped
+        # Well typed items are flat objects; only their attribute maps can nest. When every map
+        # is flat and the body holds no bracket but those of its items and maps, it nests at
+        # most three levels (array, item, map): the nesting scan could only say so.
+        brackets = len(items) + attribute_brackets + (lines is None)
+        if not flat or scanned.count(b"{") + scanned.count(b"[") != brackets:
+            _check_nesting(body, framed.array, lines is not None)
         return _batch(accepted, rejections, dropped)
 
     def observations_reference(
