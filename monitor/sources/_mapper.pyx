@@ -63,6 +63,17 @@ cdef inline object _line(object lines, Py_ssize_t i):
     return None if lines is None else lines[i]
 
 
+def counts(const unsigned char[::1] body):
+    """(newlines, ``{`` and ``[``) in ``body``: one pass the compiler vectorises, where
+    ``bytes.count`` takes a pass per byte value at a byte a cycle."""
+    cdef Py_ssize_t i, n = body.shape[0]
+    cdef Py_ssize_t newlines = 0, opens = 0
+    for i in range(n):
+        newlines += body[i] == 10
+        opens += (body[i] == 123) | (body[i] == 91)
+    return newlines, opens
+
+
 def observations(
     mapper, list items, object lines, double now, rejections, dropped, attributes_of,
     object observation, object to_epoch, object not_text,

@@ -155,6 +155,7 @@ class PushDecoder:
         self._mapper = WireMapper(config, _Attributes)
         self._fast = _compiled
         self._lean_decoder = msgspec.json.Decoder(list[_ObservationLean])
+        self._lean_item = msgspec.json.Decoder(_ObservationLean)
         self._obs_decoder = msgspec.json.Decoder(list[_ObservationWire])
         self._count_decoder = msgspec.json.Decoder(list[_CountSampleWire])
         self._obs_item = msgspec.json.Decoder(_ObservationWire)
@@ -178,22 +179,29 @@ class PushDecoder:
         fast = self._fast
         if fast is None:
             return None
-        framed = framing.frame(body, content_type)
-        if framed is None:
+        stripped = body.strip(framing.WS)
+        if not stripped:
             return PushBatch()
-        lines = framed.lines
-        scanned = body if lines is not None else framed.array
-        if lines is not None and len(lines) > limits.MAX_ITEMS:
-            _check_nesting(body, framed.array, True)  # the reference's order of refusals
-            _check_count(len(lines))
+        newlines, opens = fast.counts(stripped)
+        lines: range | None = None
         try:
-            items = self._lean_decoder.decode(framed.array)
+            if framing.is_ndjson(stripped, content_type):
+                # Numbered as ``framing.frame`` numbers them; one value a line, or the count
+                # below differs and the reference path sorts the lines out.
+                first = body[: len(body) - len(body.lstrip(framing.WS))].count(b"\n") + 1
+                lines = range(first, first + newlines + 1)
+                if len(lines) > limits.MAX_ITEMS:
+                    _check_nesting(body, stripped, True)  # the reference's order of refusals
+                    _check_count(len(lines))
+                items = self._lean_item.decode_lines(stripped)
+                if len(items) != len(lines):
+                    return None
+            else:
+                items = self._lean_decoder.decode(stripped)
         except _UNREADABLE:
             return None
-        if lines is not None and len(items) != len(lines):
-            return None
         if len(items) > limits.MAX_ITEMS:
-            _check_nesting(body, framed.array, lines is not None)
+            _check_nesting(body, stripped, lines is not None)
             _check_count(len(items))
         rejections, dropped = Rejections(), Counter[str]()
         mapped = fast.observations(
@@ -215,8 +223,8 @@ class PushDecoder:
         # is flat and the body holds no bracket but those of its items and maps, it nests at
         # most three levels (array, item, map): the nesting scan could only say so.
         brackets = len(items) + attribute_brackets + (lines is None)
-        if not flat or scanned.count(b"{") + scanned.count(b"[") != brackets:
-            _check_nesting(body, framed.array, lines is not None)
+        if not flat or opens != brackets:
+            _check_nesting(body, stripped, lines is not None)
         return _batch(accepted, rejections, dropped)
 
     def observations_reference(
