@@ -159,6 +159,27 @@ def test_a_bucket_with_more_shapes_than_the_compiled_core_tracks_counts_the_same
 
 
 @compiled_only
+def test_more_pending_ids_than_name_slots_keep_the_same_names() -> None:
+    """Past ``NAME_SLOTS`` pending ids an edge keeps the names of the smallest hashes; arrivals
+    free slots (the largest among them too). Both cores keep the same names, in the same order."""
+    config = pipeline(1.0, 1000, 1_000_000)
+
+    def seen(hop: str, ids: range, lag: float) -> list[Observation]:
+        return [Observation("p", hop, "t2", T0 + 1.0, T0 + lag, event_id=f"e{i}") for i in ids]
+
+    py, cc = PipelineLedger(config, compiled=False), PipelineLedger(config, compiled=True)
+    for batch in (
+        seen("a", range(600), 2.0),
+        seen("b", range(0, 600, 3), 3.0),
+        seen("a", range(600, 900), 4.0),
+        seen("b", range(1, 900, 2), 5.0),
+    ):
+        assert py.observe(batch) == cc.observe(batch)
+        same_state(py, cc)
+    assert py.close(T0 + 1000.0) == cc.close(T0 + 1000.0)
+
+
+@compiled_only
 def test_compiled_ledger_resumes_from_a_python_checkpoint_and_back() -> None:
     config = pipeline(1.0, 1000, 1_000_000)
     first = [Observation("p", "a", "t1", T0 + i, T0 + i + 1, event_id=f"e{i}") for i in range(9)]
