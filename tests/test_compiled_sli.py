@@ -44,6 +44,14 @@ SLOS = (
     latency("cd-int", "c", "d", 10),  # type: ignore[arg-type]  # an int threshold: Python's path
     slo("d-ok", RatioIndicator("p", "d", good=compile_where('status == "ok"'))),
     slo("b-merges", SampledIndicator("p", "b", compile_where('reason == "consent_denied"'))),
+    slo(
+        "b-t1",  # memoised by shape, decided between the sampled SLO and the next (order kept)
+        RatioIndicator(
+            "p", "b", compile_where('event_type == "t1"'), bad=compile_where('status == "failed"')
+        ),
+        segment_by="region",
+    ),
+    slo("b-id", RatioIndicator("p", "b", good=compile_where('event_id != "e5"'))),  # reads the id
 )
 
 
@@ -56,8 +64,9 @@ def snapshot(recorder: SLIRecorder) -> list[Any]:
         if "_bins" in state:
             state["_bins"] = {s: list(hashes) for s, hashes in state["_bins"].items()}
             state["_bin_seconds"] = sorted(state["_bin_seconds"])
-        state["evidence"] = vars(handler.evidence)
+        state.pop("evidence")
         out.append(state)
+    out.append({name: vars(evidence) for name, evidence in recorder.evidence.items()})
     return out
 
 

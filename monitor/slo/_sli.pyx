@@ -11,10 +11,13 @@ What it does differently is how it gets there:
   attribute set's identity (the push decoder shares equal sets) and compared field by field,
   which spares building and hashing a tuple per observation;
 - a latency SLO's own step (``_Latency.at_from`` / ``at_to``) runs here on its dictionaries, so
-  an SLO costs a few dictionary operations per observation it sees, not a Python call.
+  an SLO costs a few dictionary operations per observation it sees, not a Python call;
+- a ratio SLO whose filters read no event id has its outcome memoised per shape
+  (``_Ratio.outcome``), so it costs its sink call, not its filters.
 
 Anything off the common case (times that are not floats, a filter that reads the event id, ratio
-and sampled SLOs, a new deadline second) calls the Python code itself. Pure: no I/O, no clock.
+SLOs reading the id and sampled SLOs, a new deadline second) calls the Python code itself. Pure:
+no I/O, no clock.
 ``tests/test_compiled_sli.py`` holds it to ``SLIRecorder.observe`` on random streams.
 """
 
@@ -130,13 +133,16 @@ cdef _Latency _view(dict views, handler, sink):
 
 
 cdef class _Shape:
-    """The latency SLOs one observation shape starts at a route, each with its segment text."""
+    """What one observation shape does at a route: the latency SLOs it starts, each with its
+    segment text, and the outcome of each ratio SLO memoised by shape (``_Ratio.outcome``; None
+    where the SLO is decided by its own Python code)."""
 
     cdef object attributes
     cdef object event_type
     cdef object status
     cdef object reason
     cdef tuple starts  # of (view, segment)
+    cdef tuple others  # per route.others: None or (counted, good, segment)
 
 
 cdef class _Route:
@@ -148,7 +154,10 @@ cdef class _Route:
     cdef tuple ends
     cdef list by_id
     cdef list others
+    cdef tuple other_names
+    cdef tuple other_evidence
     cdef bint by_shape
+    cdef bint use_shapes
 
 
 cdef _Route _route_view(dict views, route, sink):
@@ -159,12 +168,17 @@ cdef _Route _route_view(dict views, route, sink):
     view.ends = tuple([_view(views, handler, sink) for handler in route.ends])
     view.by_id = route.by_id
     view.others = route.others
+    view.other_names = tuple([other.slo.name for other in route.others])
+    view.other_evidence = tuple([other.evidence for other in route.others])
     view.by_shape = bool(route.by_shape)
+    view.use_shapes = view.by_shape or any(
+        getattr(other, "by_shape", False) for other in route.others
+    )
     return view
 
 
-cdef tuple _starts(_Route rv, dict views, obs, event_type, status, reason, attributes, sink):
-    """The (view, segment) pairs of the latency SLOs ``obs`` starts, memoised by shape."""
+cdef _Shape _shape(_Route rv, dict views, obs, event_type, status, reason, attributes, sink):
+    """The ``_Shape`` of ``obs`` at this route, memoised."""
     cdef _Shape shape
     key = id(attributes)
     found = rv.shapes.get(key)
@@ -174,27 +188,34 @@ cdef tuple _starts(_Route rv, dict views, obs, event_type, status, reason, attri
                     and (shape.event_type is event_type or shape.event_type == event_type)
                     and (shape.status is status or shape.status == status)
                     and (shape.reason is reason or shape.reason == reason)):
-                return shape.starts
-    route = rv.route
-    memo_key = (event_type, status, reason, attributes)
-    passing = route.memo.get(memo_key)
-    if passing is None:
-        passing = route.starting(obs, memo_key)
-    if rv.n_shapes >= MAX_SHAPES:
-        rv.shapes.clear()
-        rv.n_shapes = 0
-        found = None
+                return shape
     shape = _Shape()
     shape.attributes, shape.event_type, shape.status, shape.reason = (
         attributes, event_type, status, reason
     )
-    shape.starts = tuple([(_view(views, handler, sink), segment) for handler, segment in passing])
+    if rv.by_shape:
+        route = rv.route
+        memo_key = (event_type, status, reason, attributes)
+        passing = route.memo.get(memo_key)
+        if passing is None:
+            passing = route.starting(obs, memo_key)
+        shape.starts = tuple([(_view(views, h, sink), segment) for h, segment in passing])
+    else:
+        shape.starts = ()
+    shape.others = tuple([
+        other.outcome(obs) if getattr(other, "by_shape", False) else None
+        for other in rv.others
+    ])
+    if rv.n_shapes >= MAX_SHAPES:
+        rv.shapes.clear()
+        rv.n_shapes = 0
+        found = None
     if found is None:
         rv.shapes[key] = [shape]
     else:
         (<list>found).append(shape)
     rv.n_shapes += 1
-    return shape.starts
+    return shape
 
 
 def observe(recorder, observations, sink):
@@ -209,7 +230,8 @@ def observe(recorder, observations, sink):
     cdef _Route rv
     cdef _Latency view
     cdef long long h
-    cdef tuple starts
+    cdef _Shape shape
+    cdef Py_ssize_t k
     last_pipeline = None
     hops = None
     for obs in observations:
@@ -235,9 +257,10 @@ def observe(recorder, observations, sink):
         event_time = field_at(layout, obs, 7)
         observed = field_at(layout, obs, 8)
         h = -1 if event_id is None else _hash60(event_id)
-        if rv.by_shape:
-            starts = _starts(rv, views, obs, event_type, status, reason, attributes, sink)
-            for pair in starts:
+        shape = None
+        if rv.use_shapes:
+            shape = _shape(rv, views, obs, event_type, status, reason, attributes, sink)
+            for pair in shape.starts:
                 view = (<tuple>pair)[0]
                 view.sink = sink
                 view.at_from(obs, h, event_id, event_time, observed, (<tuple>pair)[1], sink)
@@ -248,5 +271,13 @@ def observe(recorder, observations, sink):
             for view in rv.ends:
                 view.sink = sink
                 view.at_to(h, observed)
-        for other in rv.others:
-            other.at_hop(obs, sink)
+        for k in range(len(rv.others)):
+            outcome = None if shape is None else shape.others[k]
+            if outcome is None:
+                rv.others[k].at_hop(obs, sink)
+            elif (<tuple>outcome)[0]:  # _Ratio.at_hop, from its memoised outcome
+                if (<tuple>outcome)[1]:
+                    sink(rv.other_names[k], observed, 1, 0)
+                else:
+                    sink(rv.other_names[k], observed, 0, 1)
+                    rv.other_evidence[k].record_bad((<tuple>outcome)[2], event_id)

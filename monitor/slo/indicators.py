@@ -206,6 +206,18 @@ class _Ratio:
     def __init__(self, slo: SLO, ind: RatioIndicator) -> None:
         self.slo, self.ind = slo, ind
         self.evidence = Evidence()
+        filters = (ind.total, ind.good, ind.bad)
+        self.by_shape = not any(reads_event_id(w) for w in filters if w is not None)
+        """Whether the outcome is a function of the observation's shape (the compiled pass
+        memoises it per shape then)."""
+
+    def outcome(self, obs: Observation) -> tuple[bool, bool, str | None]:
+        """(counted, good, segment of a bad one) for ``obs``: what ``at_hop`` decides."""
+        ind = self.ind
+        if not ind.total(obs):
+            return False, False, None
+        good = ind.good(obs) if ind.good is not None else not ind.bad(obs)  # type: ignore[misc]
+        return True, bool(good), None if good else _segment(self.slo, obs)
 
     def at_hop(self, obs: Observation, sink: Sink) -> None:
         ind = self.ind
