@@ -229,14 +229,16 @@ def test_ledgers_run_the_python_core_when_the_compiled_one_is_absent() -> None:
         "led.observe([Observation('p', 'a', 't', 60.0, 61.0, event_id='x'),"
         " Observation('p', 'b', 't', 60.0, 62.5, event_id='x')]);"
         "r = led.close(10_000.0).edge_results[0];"
-        "print(core.NAME, core.batch, limits._compiled, r.expected, r.arrived, r.latency.sum)"
+        "from monitor.sources import push; from monitor.slo import indicators;"
+        "print(core.NAME, core.batch, limits._compiled, push._compiled, indicators._compiled,"
+        " r.expected, r.arrived, r.latency.sum)"
     )
     env = {**os.environ, core.PURE_PYTHON_ENV: "1"}
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["python", "None", "None", "1", "1", "1.5"]
+    assert out.stdout.split() == ["python", "None", "None", "None", "None", "1", "1", "1.5"]
 
 
 # --- the nesting scan of push validation ------------------------------------------------------
