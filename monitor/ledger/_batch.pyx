@@ -291,7 +291,9 @@ def observe(ledger, observations, overflow):
     cdef _Hop info
     cdef _Slot slot
     cdef _Shape shape
-    cdef long long b, h, full
+    cdef long long b, h, full, ms = 0
+    cdef bint ms_c = False
+    cdef CEdgeJoin cjoin
     cdef uint64_t bits
     cdef double event_time = 0.0, observed, latency = 0.0, q
     cdef Py_ssize_t k, n_out
@@ -360,8 +362,14 @@ def observe(ledger, observations, overflow):
                 latency = observed - event_time
                 slot.add_latency(latency)
                 q = observed * 1000.0
-                observed_ms = <long long>q if -BIG < q < BIG else int(q)
+                ms_c = -BIG < q < BIG
+                if ms_c:  # boxed only where a Python call needs it
+                    ms = <long long>q
+                    observed_ms = None
+                else:
+                    observed_ms = int(q)
             else:
+                ms_c = False
                 latency_obj = ob_obj - et_obj
                 slot.add_latency(latency_obj)
                 observed_ms = int(ob_obj * 1000.0)
@@ -395,21 +403,32 @@ def observe(ledger, observations, overflow):
                                 too_late += 1
                                 counted = obs
                             continue
+                        leaks = info.out_edges[k][2]
+                        if type(join) is CEdgeJoin and leaks is None:
+                            cjoin = <CEdgeJoin>join
+                            cjoin.expected_count += 1
+                            if event_id is None:
+                                continue
+                            cjoin.ids_seen += 1
+                            if h >= 0:
+                                if ms_c:
+                                    cjoin._from(h, event_id, ms)
+                                else:
+                                    cjoin._from(h, event_id, observed_ms)
+                            continue
+                        if ms_c and observed_ms is None:
+                            observed_ms = ms
                         join.expected_count += 1
                         if event_id is None:
                             continue
                         join.ids_seen += 1
-                        leaks = info.out_edges[k][2]
                         if leaks is not None:  # forbidden flows are never sampled
                             before = join.arrived_n
                             join.seen_at_from(full, event_id, observed_ms)
                             if join.arrived_n != before:
                                 leaks.add(event_id, ob_obj, b_obj * size_obj)
                         elif h >= 0:
-                            if type(join) is CEdgeJoin:
-                                (<CEdgeJoin>join)._from(h, event_id, observed_ms)
-                            else:
-                                join.seen_at_from(h, event_id, observed_ms)
+                            join.seen_at_from(h, event_id, observed_ms)
             if h >= 0:
                 for k in range(len(info.in_edges)):
                     join = _join(ledger, slot.in_joins, k, info.in_edges[k], b_obj)
@@ -419,10 +438,17 @@ def observe(ledger, observations, overflow):
                             counted = obs
                         continue
                     if type(join) is CEdgeJoin:
-                        (<CEdgeJoin>join)._to(h, observed_ms)
+                        if ms_c:
+                            (<CEdgeJoin>join)._to(h, ms)
+                        else:
+                            (<CEdgeJoin>join)._to(h, observed_ms)
                     else:
+                        if ms_c and observed_ms is None:
+                            observed_ms = ms
                         join.seen_at_to(h, observed_ms)
             if full >= 0 and info.in_forbidden:
+                if ms_c and observed_ms is None:
+                    observed_ms = ms
                 for joins, leaks in info.in_forbidden:
                     join = joins.get(b_obj)
                     if join is None:
