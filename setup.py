@@ -13,6 +13,8 @@ SOURCES = {
     "monitor.ledger._batch": "monitor/ledger/_batch.pyx",
     "monitor.sources._nesting": "monitor/sources/_nesting.pyx",
     "monitor.agent._bucket": "monitor/agent/_bucket.pyx",
+    "monitor.sources._mapper": "monitor/sources/_mapper.pyx",
+    "monitor.slo._sli": "monitor/slo/_sli.pyx",
 }
 
 
@@ -33,7 +35,12 @@ def extensions() -> list[Extension]:
         for name, path in SOURCES.items()
     ]
     try:
-        built = cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+        built = cythonize(
+            modules,
+            compiler_directives={"language_level": "3"},
+            include_path=["monitor/ledger"],  # _fields.pxi, shared by the cores
+            quiet=True,
+        )
     except Exception as error:  # a Cython that cannot translate them: Python cores it is
         print(f"hopwatch: the compiled cores are skipped ({error})")
         return []

@@ -64,8 +64,8 @@ from monitor.reload import load_all
 from monitor.sim import Scenario, Simulator
 from monitor.slo import indicators
 from monitor.slo.model import SLO, LatencyIndicator
-from monitor.sources import limits
-from monitor.sources.push import decode_observations
+from monitor.sources import limits, push
+from monitor.sources.push import PushDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -202,15 +202,22 @@ def bare_decode(bodies: list[bytes]) -> None:
 
 @contextlib.contextmanager
 def python_core() -> Iterator[None]:
-    """Run the Python ingest core in this process, as ``HOPWATCH_PURE_PYTHON=1`` would (ledgers
-    made inside take the Python join, push validation the numpy scan)."""
-    saved = core.batch, limits._compiled, indicators.id_hash
-    core.batch = limits._compiled = None  # type: ignore[misc]
+    """Run the Python ingest core in this process, as ``HOPWATCH_PURE_PYTHON=1`` would (ledgers,
+    push decoders and SLI recorders made inside take the Python paths, push validation the numpy
+    scan)."""
+    saved = core.batch, limits._compiled, push._compiled, indicators._compiled, indicators.id_hash
+    core.batch = limits._compiled = push._compiled = indicators._compiled = None  # type: ignore[misc]
     indicators.id_hash = sampling.id_hash_python
     try:
         yield
     finally:
-        core.batch, limits._compiled, indicators.id_hash = saved  # type: ignore[misc]
+        (
+            core.batch,  # type: ignore[misc]
+            limits._compiled,
+            push._compiled,
+            indicators._compiled,
+            indicators.id_hash,
+        ) = saved
 
 
 def in_process(
@@ -220,12 +227,12 @@ def in_process(
         with python_core():
             in_process(bodies, config, slos)
         return
-    engine = Engine(config, slos=slos)
+    # One decoder for the whole run, as the server keeps one per config (its attribute memo
+    # lives as long as it does).
+    engine, decoder = Engine(config, slos=slos), PushDecoder(config)
     now = time.time()
     for body in bodies:
-        batch = decode_observations(
-            body, content_type="application/x-ndjson", config=config, now=now
-        )
+        batch = decoder.observations(body, content_type="application/x-ndjson", now=now)
         engine.observe(batch.accepted)
 
 
@@ -485,12 +492,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=75, help="simulated minutes of phase 2")
     parser.add_argument("--pending-only", action="store_true", help="only the memory figures")
     parser.add_argument("--skip-pending", action="store_true", help="no memory figures")
+    parser.add_argument("--skip-http", action="store_true", help="no HTTP figures")
     parser.add_argument(
         "--slo-events", type=int, default=10_000, help="simulated events of the SLO scaling row"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs for min / median / max")
     parser.add_argument("--only-http", action="store_true", help="bare decode and HTTP only")
-    parser.add_argument("--skip-http", action="store_true", help="no HTTP figures")
     parser.add_argument("--gzip", action="store_true", help="also HTTP with gzip bodies")
     parser.add_argument("--pending-rss", type=int, help=argparse.SUPPRESS)  # the child's mode
     args = parser.parse_args()

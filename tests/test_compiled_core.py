@@ -159,6 +159,27 @@ def test_a_bucket_with_more_shapes_than_the_compiled_core_tracks_counts_the_same
 
 
 @compiled_only
+def test_more_pending_ids_than_name_slots_keep_the_same_names() -> None:
+    """Past ``NAME_SLOTS`` pending ids an edge keeps the names of the smallest hashes; arrivals
+    free slots (the largest among them too). Both cores keep the same names, in the same order."""
+    config = pipeline(1.0, 1000, 1_000_000)
+
+    def seen(hop: str, ids: range, lag: float) -> list[Observation]:
+        return [Observation("p", hop, "t2", T0 + 1.0, T0 + lag, event_id=f"e{i}") for i in ids]
+
+    py, cc = PipelineLedger(config, compiled=False), PipelineLedger(config, compiled=True)
+    for batch in (
+        seen("a", range(600), 2.0),
+        seen("b", range(0, 600, 3), 3.0),
+        seen("a", range(600, 900), 4.0),
+        seen("b", range(1, 900, 2), 5.0),
+    ):
+        assert py.observe(batch) == cc.observe(batch)
+        same_state(py, cc)
+    assert py.close(T0 + 1000.0) == cc.close(T0 + 1000.0)
+
+
+@compiled_only
 def test_compiled_ledger_resumes_from_a_python_checkpoint_and_back() -> None:
     config = pipeline(1.0, 1000, 1_000_000)
     first = [Observation("p", "a", "t1", T0 + i, T0 + i + 1, event_id=f"e{i}") for i in range(9)]
@@ -208,14 +229,16 @@ def test_ledgers_run_the_python_core_when_the_compiled_one_is_absent() -> None:
         "led.observe([Observation('p', 'a', 't', 60.0, 61.0, event_id='x'),"
         " Observation('p', 'b', 't', 60.0, 62.5, event_id='x')]);"
         "r = led.close(10_000.0).edge_results[0];"
-        "print(core.NAME, core.batch, limits._compiled, r.expected, r.arrived, r.latency.sum)"
+        "from monitor.sources import push; from monitor.slo import indicators;"
+        "print(core.NAME, core.batch, limits._compiled, push._compiled, indicators._compiled,"
+        " r.expected, r.arrived, r.latency.sum)"
     )
     env = {**os.environ, core.PURE_PYTHON_ENV: "1"}
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["python", "None", "None", "1", "1", "1.5"]
+    assert out.stdout.split() == ["python", "None", "None", "None", "None", "1", "1", "1.5"]
 
 
 # --- the nesting scan of push validation ------------------------------------------------------
@@ -307,6 +330,7 @@ def test_a_compiled_core_that_is_there_but_broken_falls_back_and_says_why(monkey
 
     monkeypatch.setattr(core.importlib, "import_module", broken)
     monkeypatch.setattr(core, "UNLOADABLE", {})
+    monkeypatch.delenv(core.PURE_PYTHON_ENV, raising=False)  # the fallback run sets it
     assert core.compiled("monitor.ledger._batch") is None
     assert core.UNLOADABLE == {
         "monitor.ledger._batch": "ImportError: monitor.ledger._batch: undefined symbol: XXH3_64bits"

@@ -25,22 +25,16 @@ clock, no globals but constants. ``tests/test_compiled_core.py`` holds it to the
 random streams, output for output and byte for byte of the checkpoint.
 """
 
+cimport cpython.array as c_array
+from cpython.mem cimport PyMem_Realloc
 from libc.math cimport copysign, floor, fmod
 
 
 include "_idmap.pxi"
 include "_join.pxi"
+include "_fields.pxi"
+include "_idhash.pxi"
 
-
-cdef extern from "xxh3_inline.h":
-    uint64_t XXH3_64bits(const void* data, size_t length) nogil
-
-
-cdef extern from "Python.h":
-    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
-
-
-cdef uint64_t HASH_MASK = (1ULL << 60) - 1
 cdef Py_ssize_t MAX_SHAPES = 4096
 """Distinct observation shapes memoised per ledger before the memo starts over (attribute sets
 are bounded per pipeline, so a busy ledger has far fewer)."""
@@ -54,12 +48,6 @@ cdef double BIG = 4.0e18
 def id_hash60(str event_id):
     """The 60-bit join hash of ``event_id`` (``monitor.ledger.sampling.id_hash``), in C."""
     return _hash60(event_id)
-
-
-cdef inline long long _hash60(str event_id) except -1:
-    cdef Py_ssize_t size
-    cdef const char* data = PyUnicode_AsUTF8AndSize(event_id, &size)
-    return <long long>(XXH3_64bits(data, <size_t>size) & HASH_MASK)
 
 
 cdef inline double _floor_div(double vx, double wx):
@@ -116,10 +104,41 @@ cdef class _Slot:
     cdef list shapes
     cdef long long n_late
     cdef bint direct
+    cdef c_array.array latency_array
+    cdef double* latencies
+    cdef Py_ssize_t n_latencies, latency_room
+
+    def __dealloc__(self):
+        PyMem_Free(self.latencies)
+
+    cdef int add(self, double latency) except -1:
+        """``add_latency(latency)``, kept in C until ``flush_latencies`` (a float object and a
+        method call per observation spared)."""
+        cdef double* grown
+        if self.latency_array is None:
+            self.add_latency(latency)
+            return 0
+        if self.n_latencies == self.latency_room:
+            self.latency_room = self.latency_room * 2 if self.latency_room else 64
+            grown = <double*>PyMem_Realloc(self.latencies, self.latency_room * sizeof(double))
+            if grown is NULL:
+                raise MemoryError()
+            self.latencies = grown
+        self.latencies[self.n_latencies] = latency
+        self.n_latencies += 1
+        return 0
+
+    cdef int flush_latencies(self) except -1:
+        """What ``add`` kept, appended to the bucket's latency buffer in its order."""
+        if self.n_latencies:
+            c_array.extend_buffer(self.latency_array, <char*>self.latencies, self.n_latencies)
+            self.n_latencies = 0
+        return 0
 
     cdef flush(self):
         cdef _Shape shape
         cdef long long folded = 0
+        self.flush_latencies()
         counts = self.counts
         for shape in self.shapes:
             if shape.n:
@@ -173,6 +192,13 @@ cdef _Slot _slot(ledger, _Hop info, object b):
     slot.counts = acc.counts
     slot.sets = acc.attribute_sets
     slot.add_latency = acc.latency.add
+    # The latency buffer is an array('d') whose append ``add`` is (``LatencySketch``): then
+    # ``_Slot.add`` keeps a batch's latencies in C and appends them in one copy.
+    target = getattr(slot.add_latency, "__self__", None)
+    if type(target) is c_array.array and target.typecode == "d":
+        slot.latency_array = target
+    else:
+        slot.latency_array = None
     slot.closed = acc.closed
     slot.out_joins = [None] * len(info.out_edges)
     slot.in_joins = [None] * len(info.in_edges)
@@ -183,17 +209,16 @@ cdef _Slot _slot(ledger, _Hop info, object b):
     return slot
 
 
-cdef bint _count_direct(_Slot slot, obs, Py_ssize_t cap, overflow) except -1:
+cdef bint _count_direct(_Slot slot, status, attributes, Py_ssize_t cap, overflow) except -1:
     """``HopCounts.add(status, attributes, 1, cap)`` for one observation; True when folded."""
     cdef bint folded = False
-    attributes = obs.attributes
     if attributes not in slot.sets:
         if len(slot.sets) >= cap:
             slot.acc.overflow += 1
             attributes = overflow
             folded = True
         slot.sets.add(attributes)
-    ckey = (obs.status, attributes)
+    ckey = (status, attributes)
     slot.counts[ckey] = slot.counts.get(ckey, 0) + 1
     if slot.closed:
         slot.acc.late += 1
@@ -201,16 +226,12 @@ cdef bint _count_direct(_Slot slot, obs, Py_ssize_t cap, overflow) except -1:
     return folded
 
 
-cdef _Shape _shape_of(_Slot slot, obs, Py_ssize_t cap, overflow):
-    """The slot's ``_Shape`` of ``obs``, made (deciding its attribute set against the cap, as
-    ``HopCounts.add`` does for the first observation of it) if new; None when the slot is full
-    or a field is not text (the caller then counts directly)."""
+cdef _Shape _shape_of(_Slot slot, pipeline, event_type, status, reason, attributes,
+                      Py_ssize_t cap, overflow):
+    """The slot's ``_Shape`` of an observation with these fields, made (deciding its attribute
+    set against the cap, as ``HopCounts.add`` does for the first observation of it) if new; None
+    when the slot is full or a field is not text (the caller then counts directly)."""
     cdef _Shape shape
-    attributes = obs.attributes
-    status = obs.status
-    event_type = obs.event_type
-    reason = obs.reason
-    pipeline = obs.pipeline
     if not (type(status) is str and type(event_type) is str and type(pipeline) is str
             and (reason is None or type(reason) is str)):
         return None
@@ -257,8 +278,9 @@ cdef inline object _join(ledger, list cache, Py_ssize_t k, dict joins, object b)
     return join
 
 
-cdef object _edge_mask(ledger, _Hop info, str hop, obs):
-    """The bit mask of the hop's outgoing edges whose filter ``obs`` passes, memoised by shape."""
+cdef object _edge_mask(ledger, _Hop info, str hop, obs, tuple shape):
+    """The bit mask of the hop's outgoing edges whose filter ``obs`` passes, memoised by
+    ``shape`` (pipeline, hop, event type, status, reason, attributes)."""
     cdef Py_ssize_t k
     cdef object mask
     if not info.memo_ok:
@@ -268,7 +290,6 @@ cdef object _edge_mask(ledger, _Hop info, str hop, obs):
                 mask |= 1 << k
         return mask
     memo = ledger._shapes
-    shape = (obs.pipeline, hop, obs.event_type, obs.status, obs.reason, obs.attributes)
     mask = memo.get(shape)
     if mask is None:
         mask = 0
@@ -279,6 +300,13 @@ cdef object _edge_mask(ledger, _Hop info, str hop, obs):
             memo.clear()
         memo[shape] = mask
     return mask
+
+
+cdef Layouts OBS_LAYOUTS = Layouts((
+    "hop", "event_time", "observed_time", "trace_id", "event_id", "attributes", "status",
+    "event_type", "reason", "pipeline",
+))
+"""Where ``observe`` reads an observation's fields (``_fields.pxi``)."""
 
 
 def observe(ledger, observations, overflow):
@@ -303,20 +331,32 @@ def observe(ledger, observations, overflow):
     cdef _Hop info
     cdef _Slot slot
     cdef _Shape shape
-    cdef long long b, h, full
+    cdef long long b, h, full, ms = 0
+    cdef bint ms_c = False
+    cdef CEdgeJoin cjoin
     cdef uint64_t bits
     cdef double event_time = 0.0, observed, latency = 0.0, q
     cdef Py_ssize_t k, n_out
     cdef object mask, join, joins, leaks, b_obj, key, observed_ms
     cdef bint fast
+    cdef Layouts layouts = OBS_LAYOUTS
+    cdef Layout layout
     try:
         for obs in observations:
-            hop = obs.hop
+            layout = layouts.of(obs)
+            hop = field_at(layout, obs, 0)
+            et_obj = field_at(layout, obs, 1)
+            ob_obj = field_at(layout, obs, 2)
+            trace_id = field_at(layout, obs, 3)
+            event_id = field_at(layout, obs, 4)
+            attributes = field_at(layout, obs, 5)
+            status = field_at(layout, obs, 6)
+            event_type = field_at(layout, obs, 7)
+            reason = field_at(layout, obs, 8)
+            pipeline = field_at(layout, obs, 9)
             info = hops_info.get(hop)
             if info is None:
                 info = _hop_info(ledger, hop, hops_info)
-            et_obj = obs.event_time
-            ob_obj = obs.observed_time
             fast = size_is_number and type(et_obj) is float and type(ob_obj) is float
             if fast:
                 event_time = et_obj
@@ -340,7 +380,9 @@ def observe(ledger, observations, overflow):
                 slot = _slot(ledger, info, b_obj)
                 slots[key] = slot
             # HopCounts.add(status, attributes, 1, cap): per shape, added up when the batch ends
-            shape = None if slot.direct else _shape_of(slot, obs, cap, overflow)
+            shape = (None if slot.direct else
+                     _shape_of(slot, pipeline, event_type, status, reason, attributes, cap,
+                               overflow))
             if shape is not None:
                 shape.n += 1
                 if shape.folded:
@@ -351,24 +393,29 @@ def observe(ledger, observations, overflow):
                 if not slot.direct:
                     slot.flush()  # what was counted so far goes in first, in its order
                     slot.direct = True
-                if _count_direct(slot, obs, cap, overflow):
+                if _count_direct(slot, status, attributes, cap, overflow):
                     overflowed += 1
             if slot.closed:
                 late += 1
             if fast:
                 observed = ob_obj
                 latency = observed - event_time
-                slot.add_latency(latency)
+                slot.add(latency)
                 q = observed * 1000.0
-                observed_ms = <long long>q if -BIG < q < BIG else int(q)
+                ms_c = -BIG < q < BIG
+                if ms_c:  # boxed only where a Python call needs it
+                    ms = <long long>q
+                    observed_ms = None
+                else:
+                    observed_ms = int(q)
             else:
+                ms_c = False
                 latency_obj = ob_obj - et_obj
+                slot.flush_latencies()  # in order
                 slot.add_latency(latency_obj)
                 observed_ms = int(ob_obj * 1000.0)
-            trace_id = obs.trace_id
             if trace_id is not None:
                 slot.acc.note_trace(latency if fast else latency_obj, trace_id, ob_obj)
-            event_id = obs.event_id
             if event_id is None:
                 h = full = -1
             else:
@@ -379,10 +426,14 @@ def observe(ledger, observations, overflow):
             if n_out:
                 if shape is not None and info.memo_ok:
                     if not shape.mask & HAS_MASK:
-                        shape.mask = _edge_mask(ledger, info, hop, obs) | HAS_MASK
+                        shape.mask = _edge_mask(
+                            ledger, info, hop, obs,
+                            (pipeline, hop, event_type, status, reason, attributes),
+                        ) | HAS_MASK
                     bits = shape.mask & ~HAS_MASK
                 else:
-                    bits = _edge_mask(ledger, info, hop, obs)
+                    bits = _edge_mask(ledger, info, hop, obs,
+                                      (pipeline, hop, event_type, status, reason, attributes))
                 if bits:
                     for k in range(n_out):
                         if not (bits >> k) & 1:
@@ -393,21 +444,32 @@ def observe(ledger, observations, overflow):
                                 too_late += 1
                                 counted = obs
                             continue
+                        leaks = info.out_edges[k][2]
+                        if type(join) is CEdgeJoin and leaks is None:
+                            cjoin = <CEdgeJoin>join
+                            cjoin.expected_count += 1
+                            if event_id is None:
+                                continue
+                            cjoin.ids_seen += 1
+                            if h >= 0:
+                                if ms_c:
+                                    cjoin._from(h, event_id, ms)
+                                else:
+                                    cjoin._from(h, event_id, observed_ms)
+                            continue
+                        if ms_c and observed_ms is None:
+                            observed_ms = ms
                         join.expected_count += 1
                         if event_id is None:
                             continue
                         join.ids_seen += 1
-                        leaks = info.out_edges[k][2]
                         if leaks is not None:  # forbidden flows are never sampled
                             before = join.arrived_n
                             join.seen_at_from(full, event_id, observed_ms)
                             if join.arrived_n != before:
                                 leaks.add(event_id, ob_obj, b_obj * size_obj)
                         elif h >= 0:
-                            if type(join) is CEdgeJoin:
-                                (<CEdgeJoin>join)._from(h, event_id, observed_ms)
-                            else:
-                                join.seen_at_from(h, event_id, observed_ms)
+                            join.seen_at_from(h, event_id, observed_ms)
             if h >= 0:
                 for k in range(len(info.in_edges)):
                     join = _join(ledger, slot.in_joins, k, info.in_edges[k], b_obj)
@@ -417,10 +479,17 @@ def observe(ledger, observations, overflow):
                             counted = obs
                         continue
                     if type(join) is CEdgeJoin:
-                        (<CEdgeJoin>join)._to(h, observed_ms)
+                        if ms_c:
+                            (<CEdgeJoin>join)._to(h, ms)
+                        else:
+                            (<CEdgeJoin>join)._to(h, observed_ms)
                     else:
+                        if ms_c and observed_ms is None:
+                            observed_ms = ms
                         join.seen_at_to(h, observed_ms)
             if full >= 0 and info.in_forbidden:
+                if ms_c and observed_ms is None:
+                    observed_ms = ms
                 for joins, leaks in info.in_forbidden:
                     join = joins.get(b_obj)
                     if join is None:

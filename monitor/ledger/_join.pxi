@@ -6,12 +6,35 @@
 # it (``_from`` / ``_to``) and a pending id costs about a third of the memory. Read the Python
 # class for the why of each step; this one follows it line by line.
 
+from cpython.object cimport PyObject
+
 import numpy as np
 
 from monitor.ledger.join import MAX_MISSING_IDS, NAME_SLOTS, fitted
 from monitor.ledger.sketch import LatencySketch
 
 _NO_IDS = np.empty(0, dtype=np.uint64)
+
+
+cdef extern from "Python.h":
+    int PyDict_Next(object p, Py_ssize_t* pos, PyObject** key, PyObject** value)
+    long long PyLong_AsLongLong(PyObject* obj) except? -1
+
+
+cdef long long _max_key(dict names) except? -1:
+    """``max(names)`` for a dict of id hashes (ints below 2**60), without a Python comparison
+    per key: it runs whenever the largest named hash leaves a full table."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    cdef long long best = -1, h
+    if not names:
+        return max(names)  # the ValueError Python's max raises
+    while PyDict_Next(names, &pos, &key, &value):
+        h = PyLong_AsLongLong(key)
+        if h > best:
+            best = h
+    return best
 
 
 cdef class CEdgeJoin:
@@ -89,11 +112,11 @@ cdef class CEdgeJoin:
             self.names_max = -1
             return 0
         if self.names_max < 0:
-            self.names_max = max(names)
+            self.names_max = _max_key(names)
         if h < self.names_max:
             del names[self.names_max]
             names[h] = event_id
-            self.names_max = max(names)
+            self.names_max = _max_key(names)
         return 0
 
     cdef int _to(self, long long h, long long observed_ms) except -1:

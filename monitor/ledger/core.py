@@ -1,11 +1,13 @@
 """Which ingest core runs: the compiled one (issue 16) or the Python reference it is tested against.
 
 ``pip install`` builds the compiled cores from ``setup.py`` (``monitor/ledger/_batch.pyx``, the
-ledger's batch loop, and ``monitor/sources/_nesting.pyx``, the body scan of push validation) when
-a C compiler is there; when one is missing or its build failed, or ``HOPWATCH_PURE_PYTHON=1`` is
-set (to compare, or to rule the compiled code out), hopwatch runs the Python code instead, with
-the same results (``tests/test_compiled_core.py`` holds the two to each other on random streams).
-``NAME`` says which ran; the daemon logs it at start (``ingest_core``).
+ledger's batch loop; ``monitor/sources/_nesting.pyx``, the body scan of push validation;
+``monitor/sources/_mapper.pyx``, push validation of a lean decode; ``monitor/slo/_sli.pyx``, the
+SLO indicators' pass) when a C compiler is there; when one is missing or its build failed, or
+``HOPWATCH_PURE_PYTHON=1`` is set (to compare, or to rule the compiled code out), hopwatch runs
+the Python code instead, with the same results (``tests/test_compiled_core.py``,
+``test_compiled_push.py`` and ``test_compiled_sli.py`` hold each to its reference on random
+streams). ``NAME`` says which ran; the daemon logs it at start (``ingest_core``).
 
 Decided once, at import: the choice is a property of the installation, like a C accelerator of
 the standard library, not state of the judging core.

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from monitor.config.where import reads_event_id
+from monitor.ledger.core import compiled
 from monitor.ledger.records import Completeness, EdgeResult
 from monitor.ledger.sampling import IdSampler, id_hash
 from monitor.records import Attributes, Observation
@@ -205,6 +206,18 @@ class _Ratio:
     def __init__(self, slo: SLO, ind: RatioIndicator) -> None:
         self.slo, self.ind = slo, ind
         self.evidence = Evidence()
+        filters = (ind.total, ind.good, ind.bad)
+        self.by_shape = not any(reads_event_id(w) for w in filters if w is not None)
+        """Whether the outcome is a function of the observation's shape (the compiled pass
+        memoises it per shape then)."""
+
+    def outcome(self, obs: Observation) -> tuple[bool, bool, str | None]:
+        """(counted, good, segment of a bad one) for ``obs``: what ``at_hop`` decides."""
+        ind = self.ind
+        if not ind.total(obs):
+            return False, False, None
+        good = ind.good(obs) if ind.good is not None else not ind.bad(obs)  # type: ignore[misc]
+        return True, bool(good), None if good else _segment(self.slo, obs)
 
     def at_hop(self, obs: Observation, sink: Sink) -> None:
         ind = self.ind
@@ -289,6 +302,10 @@ class _Route:
         return passing
 
 
+_compiled = compiled("monitor.slo._sli")
+"""The compiled ``SLIRecorder.observe`` (``monitor/slo/_sli.pyx``), or None (``monitor.ledger.core``)."""
+
+
 class SLIRecorder:
     """Routes observations and closed edge buckets to the indicators of the configured SLOs."""
 
@@ -306,6 +323,11 @@ class SLIRecorder:
         self._expiring: list[_Latency | _Sampled] = []
         self.evidence: dict[str, Evidence] = {}
         self._pending: dict[str, _Latency | _Sampled] = {}
+        # For the compiled pass: routes by pipeline then hop, and its views of the handlers.
+        self._core = _compiled
+        self._by_hop: dict[str, dict[str, _Route]] = {}
+        self._views: dict[int, object] = {}
+        self._route_views: dict[int, object] = {}
         handler: _Latency | _Ratio | _Sampled | None
         for slo in self.slos:
             ind = slo.indicator
@@ -338,6 +360,7 @@ class SLIRecorder:
         route = self._routes.get((pipeline, hop))
         if route is None:
             route = self._routes[(pipeline, hop)] = _Route()
+            self._by_hop.setdefault(pipeline, {})[hop] = route
         return route
 
     def observe(self, observations: Iterable[Observation], sink: Sink) -> None:
@@ -345,7 +368,17 @@ class SLIRecorder:
 
         Per observation: one route lookup, one id hash shared by every latency SLO, one memo
         lookup for the latency filters; each SLO then only updates its own pending events, in
-        the order the SLOs were configured (each SLO's outcomes are as if it were alone)."""
+        the order the SLOs were configured (each SLO's outcomes are as if it were alone).
+
+        Runs the compiled pass (``monitor/slo/_sli.pyx``) when it is built, ``observe_python``
+        otherwise: the same decisions and state either way."""
+        if self._core is not None:
+            self._core.observe(self, observations, sink)
+            return
+        self.observe_python(observations, sink)
+
+    def observe_python(self, observations: Iterable[Observation], sink: Sink) -> None:
+        """``observe`` in Python: the reference the compiled pass is tested against."""
         routes = self._routes
         if not routes:
             return

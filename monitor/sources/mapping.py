@@ -12,6 +12,9 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+import msgspec
 
 from monitor.config.model import Config
 from monitor.records import (
@@ -28,7 +31,7 @@ from monitor.sources.bounds import ALIGNMENT_TOLERANCE, MAX_COUNT, TimeBounds
 from monitor.sources.limits import clip
 from monitor.sources.rejection import ItemError, Rejections, RejectReason
 
-__all__ = ["WireMapper"]
+__all__ = ["WireMapper", "not_text"]
 
 
 class WireMapper:
@@ -38,7 +41,9 @@ class WireMapper:
     ``lines`` (NDJSON line numbers by index) only serve to place a rejection.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, attributes_type: Any = dict[str, Any]) -> None:
+        """``attributes_type``: what a wire item's ``attributes`` must decode as (the push
+        decoder's bounded map)."""
         self.hops: dict[str, frozenset[str]] = {
             p.name: frozenset(p.hop_names) for p in config.pipelines
         }
@@ -46,6 +51,26 @@ class WireMapper:
         self.attributes = {p.name: AttributeFilter(p.attributes) for p in config.pipelines}
         self.bucket = {p.name: p.bucket_seconds for p in config.pipelines}
         self.bounds = TimeBounds(config.server.max_future_skew, config.storage.retention)
+        # For the compiled loop (``monitor.sources._mapper``): filter results by pipeline and
+        # attribute bytes, and the shared texts and attribute sets of the records it makes.
+        self.raw_memo: dict[str, dict[bytes, tuple[Attributes, int] | NotText | bool]] = {}
+        self.shared_texts: dict[str, str] = {}
+        self.shared_sets: dict[Attributes, Attributes] = {}
+        self._attributes_decoder = msgspec.json.Decoder(attributes_type)
+
+    def attributes_of_raw(
+        self, pipeline: str, raw: msgspec.Raw
+    ) -> tuple[Attributes, int] | NotText | bool:
+        """What ``observations`` makes of an attribute map sent as these bytes: the allow-listed
+        set and how many keys were dropped, or ``NotText``; False for a pipeline that is not
+        configured. Raises what the typed decode raises for a map it refuses."""
+        decoded = self._attributes_decoder.decode(raw)
+        attrs = self.attributes.get(pipeline)
+        if attrs is None:
+            return False
+        if not decoded:
+            return (), 0
+        return attrs.filter(decoded)
 
     def observations(
         self,
@@ -99,7 +124,7 @@ class WireMapper:
                 if attributes is None:
                     result = attrs.filter(raw)
                     if isinstance(result, NotText):
-                        rejections.add(_not_text(result, i, indexes, lines))
+                        rejections.add(not_text(result, i, indexes, lines))
                         continue
                     attributes, n = result
                     if n:
@@ -157,7 +182,7 @@ class WireMapper:
             if s.attributes:
                 result = self.attributes[pipeline].filter(s.attributes)
                 if isinstance(result, NotText):
-                    rejections.add(_not_text(result, i, indexes, lines))
+                    rejections.add(not_text(result, i, indexes, lines))
                     continue
                 attributes, n = result
                 if n:
@@ -224,7 +249,7 @@ def _where(
     return index, (lines[index] if lines is not None else None)
 
 
-def _not_text(
+def not_text(
     bad: NotText, i: int, indexes: list[int] | None, lines: Sequence[int] | None
 ) -> ItemError:
     index, line = _where(i, indexes, lines)

@@ -27,10 +27,18 @@ from typing import Annotated, Any, Final, Generic, TypeVar
 import msgspec
 
 from monitor.config.model import Config
-from monitor.records import CountSample, CountSampleIn, Observation, ObservationIn, StatusText
+from monitor.ledger.core import compiled
+from monitor.records import (
+    CountSample,
+    CountSampleIn,
+    Observation,
+    ObservationIn,
+    StatusText,
+    to_epoch,
+)
 from monitor.sources import framing, limits, rejection
 from monitor.sources.framing import JSON_TYPES, NDJSON_TYPES
-from monitor.sources.mapping import WireMapper
+from monitor.sources.mapping import WireMapper, not_text
 from monitor.sources.rejection import (
     MAX_ERRORS,
     BodyError,
@@ -101,6 +109,23 @@ class _ObservationWire(ObservationIn, frozen=True, gc=False):
     attributes: _Attributes = msgspec.field(default_factory=dict)
 
 
+_NO_ATTRIBUTES: Final = msgspec.Raw(b"")
+
+
+class _ObservationLean(_ObservationWire, frozen=True, gc=False):
+    """``_ObservationWire`` with the attributes left undecoded (``msgspec.Raw``), for the
+    compiled mapper (``monitor.sources._mapper``), which decodes each distinct map once. An item
+    this accepts but ``_ObservationWire`` refuses has an attribute map the typed decode refuses,
+    which the mapper finds and hands back."""
+
+    attributes: msgspec.Raw = _NO_ATTRIBUTES  # type: ignore[assignment]
+
+
+_compiled = compiled("monitor.sources._mapper")
+"""The compiled observation mapper, or None (``monitor.ledger.core``): then every body takes the
+reference path (typed decode, ``WireMapper``)."""
+
+
 class _CountSampleWire(CountSampleIn, frozen=True, gc=False):
     """``CountSampleIn`` without GC tracking (see ``_ObservationWire``), strings bounded."""
 
@@ -127,7 +152,10 @@ class PushDecoder:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._mapper = WireMapper(config)
+        self._mapper = WireMapper(config, _Attributes)
+        self._fast = _compiled
+        self._lean_decoder = msgspec.json.Decoder(list[_ObservationLean])
+        self._lean_item = msgspec.json.Decoder(_ObservationLean)
         self._obs_decoder = msgspec.json.Decoder(list[_ObservationWire])
         self._count_decoder = msgspec.json.Decoder(list[_CountSampleWire])
         self._obs_item = msgspec.json.Decoder(_ObservationWire)
@@ -136,6 +164,74 @@ class PushDecoder:
     def observations(
         self, body: bytes, *, content_type: str | None, now: float
     ) -> PushBatch[Observation]:
+        if self._fast is not None:
+            batch = self._observations_fast(body, content_type, now)
+            if batch is not None:
+                return batch
+        return self.observations_reference(body, content_type=content_type, now=now)
+
+    def _observations_fast(
+        self, body: bytes, content_type: str | None, now: float
+    ) -> PushBatch[Observation] | None:
+        """The compiled path for a body whose items are all well typed (the common case): the
+        lean decode and the compiled mapper; None when the body needs the reference path (some
+        item is badly typed), which then rejects exactly what it always did."""
+        fast = self._fast
+        if fast is None:
+            return None
+        stripped = body.strip(framing.WS)
+        if not stripped:
+            return PushBatch()
+        newlines, opens = fast.counts(stripped)
+        lines: range | None = None
+        try:
+            if framing.is_ndjson(stripped, content_type):
+                # Numbered as ``framing.frame`` numbers them; one value a line, or the count
+                # below differs and the reference path sorts the lines out.
+                first = body[: len(body) - len(body.lstrip(framing.WS))].count(b"\n") + 1
+                lines = range(first, first + newlines + 1)
+                if len(lines) > limits.MAX_ITEMS:
+                    _check_nesting(body, stripped, True)  # the reference's order of refusals
+                    _check_count(len(lines))
+                items = self._lean_item.decode_lines(stripped)
+                if len(items) != len(lines):
+                    return None
+            else:
+                items = self._lean_decoder.decode(stripped)
+        except _UNREADABLE:
+            return None
+        if len(items) > limits.MAX_ITEMS:
+            _check_nesting(body, stripped, lines is not None)
+            _check_count(len(items))
+        rejections, dropped = Rejections(), Counter[str]()
+        mapped = fast.observations(
+            self._mapper,
+            items,
+            lines,
+            now,
+            rejections,
+            dropped,
+            self._mapper.attributes_of_raw,
+            Observation,
+            to_epoch,
+            not_text,
+        )
+        if mapped is None:
+            return None
+        accepted, attribute_brackets, flat = mapped
+        # Well typed items are flat objects; only their attribute maps can nest. When every map
+        # is flat and the body holds no bracket but those of its items and maps, it nests at
+        # most three levels (array, item, map): the nesting scan could only say so.
+        brackets = len(items) + attribute_brackets + (lines is None)
+        if not flat or opens != brackets:
+            _check_nesting(body, stripped, lines is not None)
+        return _batch(accepted, rejections, dropped)
+
+    def observations_reference(
+        self, body: bytes, *, content_type: str | None, now: float
+    ) -> PushBatch[Observation]:
+        """``observations`` by the typed decode and ``WireMapper``: the reference the compiled
+        path is tested against, and the path of every body with a badly typed item."""
         rejections, dropped = Rejections(), Counter[str]()
         items, indexes, lines = self._items(
             body, content_type, self._obs_decoder, self._obs_item, rejections
@@ -168,11 +264,7 @@ class PushDecoder:
         if framed is None:
             return [], None, None
         lines: Sequence[int] | None = framed.lines
-        # NDJSON is scanned as sent (framing joins its lines with commas), so lines are counted.
-        ndjson = lines is not None
-        nesting = limits.nesting_error(body if ndjson else framed.array, per_line=ndjson)
-        if nesting is not None:
-            raise BodyError(nesting, _NESTING_HINT)
+        _check_nesting(body, framed.array, lines is not None)
         if lines is not None:
             _check_count(len(lines))
         try:
@@ -198,6 +290,14 @@ _NESTING_HINT: Final = (
     "a push item is a flat object whose attributes map names to strings; "
     f"nesting is limited to {limits.MAX_DEPTH} levels"
 )
+
+
+def _check_nesting(body: bytes, array: bytes, ndjson: bool) -> None:
+    """``BodyError`` for a body nested deeper than ``limits.MAX_DEPTH``. NDJSON is scanned as
+    sent (framing joins its lines with commas), so lines are counted."""
+    nesting = limits.nesting_error(body if ndjson else array, per_line=ndjson)
+    if nesting is not None:
+        raise BodyError(nesting, _NESTING_HINT)
 
 
 def _check_count(n: int) -> None:
