@@ -41,11 +41,13 @@ data never alarms. When ``φ`` is clearly above 1 the log-likelihood ratios are 
 **A learned share that moves** (``seasonal``, ``relearn_after``; learned edges only). (1) A share
 with a daily cycle (a consent rate by hour of day) would read as loss at every trough. When the
 warm-up's 24 hour-of-day cells differ clearly (a chi-square of the cells against the pooled share,
-scaled by the dispersion within them, above ``23 + 3·√46``) and every hour was seen, the expected
-share of a bucket is the profile, linear between the two nearest cells' centres, and the tested
-delivery is that less two standard errors of the cells (the dispersion is then measured within the
-cells). After the warm-up a cell learns, decayed over about a week of its hours, only from buckets
-judged OK — never from a bucket of an alarm, so a loss is not learned. A constant share (the
+scaled by the dispersion within them, above ``23 + 3·√46``) and every hour was seen, the share is
+learned per quarter hour (96 cells) and the expected share of a bucket is the daily curve fitted
+to the cells (``monitor.anomaly.share_profile``: a few harmonics chosen by Akaike's criterion, or
+the cells, linear between their centres, where no few harmonics follow the shape), refitted once
+an hour; the tested delivery is that less two standard errors of the fit, and the dispersion is
+the residual one around it. After the warm-up a cell learns, decayed over about a week of its
+days, only from buckets judged OK — never from a bucket of an alarm, so a loss is not learned. A constant share (the
 chi-square test fails) keeps the frozen baseline above. (2) A share that steps down and stays
 (0.70 → 0.62) would fire for good. While a learned edge's alarm holds, its buckets are summed per
 sixth of ``relearn_after`` (6 h); at the start of each sixth, when the last six show one level
@@ -103,7 +105,7 @@ _SLOTS = 96
 """A seasonal share is learned per quarter hour: a share that changes at a fixed time of day is
 then off for at most a quarter hour, not for an hour either side of it."""
 _PROFILE_SPAN_SECONDS = 7 * 86400.0
-"""Each hour-of-day cell of a seasonal share is a decayed ratio over about a week of its hours."""
+"""Each quarter-hour cell of a seasonal share is a decayed ratio over about a week of its days."""
 _STEP_CHUNKS = 6
 """A lasting step is judged on the alarm's last ``relearn_after`` split into this many chunks."""
 _LATE_SPAN_SECONDS = 7 * 86400.0
