@@ -21,6 +21,7 @@ unbiased for a shape that is exactly a sum of the chosen harmonics.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -78,6 +79,15 @@ def _basis(hours: np.ndarray, harmonics: int, *, width: float) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+@functools.lru_cache(maxsize=8)
+def _cell_basis(cells: int, harmonics: int) -> np.ndarray:
+    """The basis' means over each of ``cells`` equal slices of the day (read only)."""
+    width = HOURS / cells
+    basis = _basis(np.arange(cells, dtype=float) * width, harmonics, width=width)
+    basis.setflags(write=False)
+    return basis
+
+
 def fit_daily_share(cn: np.ndarray, cx: np.ndarray, dispersion: float = 1.0) -> ShareFit:
     """The daily share that best predicts the cells (expected ``cn`` and arrived ``cx`` events
     per equal slice of the day, 24 or more, from midnight UTC): the number of harmonics, 0 to
@@ -100,17 +110,19 @@ def fit_daily_share(cn: np.ndarray, cx: np.ndarray, dispersion: float = 1.0) -> 
     best_aic = math.inf
     if seen.all():
         best, best_aic = ShareFit(-1, y, np.diag(var)), 2.0 * cells
-    width = HOURS / cells
-    hours = np.arange(cells, dtype=float) * width
-    for k in range(min(MAX_HARMONICS, cells // 8) + 1):
-        x = _basis(hours, k, width=width)
-        if int(seen.sum()) <= x.shape[1]:
+    top = min(MAX_HARMONICS, cells // 8)
+    full = _cell_basis(cells, top)
+    # The models are nested (the first 2K + 1 columns): one Gram matrix serves them all.
+    xtw = full.T * w
+    gram, moment = xtw @ full, xtw @ y
+    for k in range(top + 1):
+        m = 2 * k + 1
+        if int(seen.sum()) <= m:
             break
-        xtw = x.T * w
-        cov = np.linalg.inv(xtw @ x)
-        beta = cov @ (xtw @ y)
-        chi2 = float((w * (y - x @ beta) ** 2).sum()) / dispersion
-        aic = chi2 + 2.0 * x.shape[1]
+        cov = np.linalg.inv(gram[:m, :m])
+        beta = cov @ moment[:m]
+        chi2 = float((w * (y - full[:, :m] @ beta) ** 2).sum()) / dispersion
+        aic = chi2 + 2.0 * m
         if aic < best_aic:
             best, best_aic = ShareFit(k, beta, cov), aic
     if best is None:
