@@ -53,7 +53,7 @@ def test_a_daily_cycle_of_the_share_is_expected_by_hour_not_read_as_loss() -> No
 
     det = _det()
     _run(det, 100, 0, DAY, 1, cycle=True)
-    assert len(det.state().profile_n) == 24
+    assert len(det.state().profile_n) == 96  # quarter hours
     assert _run(det, 100, DAY, 6 * DAY, 2, cycle=True)[0] == 0
 
 
@@ -68,15 +68,19 @@ def test_a_loss_on_a_cycling_share_alarms_and_is_not_learned() -> None:
     _run(det, 100, 0, 2 * DAY, 4, cycle=True)
     before = list(det.state().profile_x)
     change = 2 * DAY + 600
+    # The clean hours before the loss: the expected share is exact enough (a fitted daily curve)
+    # that false alarms run at the calibrated rate (1 per 30 days), not below it as with the hour
+    # cells' wider margin: one here, 6 h before the loss, resolved by then.
+    assert _run(det, 100, 2 * DAY, change, 5, cycle=True)[0] == 1 and not det._alarmed
     onsets, relearns, first = _run(
-        det, 100, 2 * DAY, change + 120, 5, loss_from=change, loss=0.1, cycle=True
+        det, 100, change, change + 120, 15, loss_from=change, loss=0.1, cycle=True
     )
     assert onsets == 1 and not relearns
     assert first is not None and 0 <= first - change < 30
     at_alarm = det.state().profile_x
     # Buckets judged while the alarm holds leave the profile alone.
     assert (
-        det._alarmed and at_alarm[(first // 60) % 24] == det.state().profile_x[(first // 60) % 24]
+        det._alarmed and at_alarm[(first // 15) % 96] == det.state().profile_x[(first // 15) % 96]
     )
     assert before != at_alarm  # the clean buckets before the loss were learned
 
@@ -128,11 +132,28 @@ def test_a_checkpoint_without_the_new_fields_loads_with_a_constant_share() -> No
     det = _det()
     _run(det, 100, 0, DAY // 2, 13, cycle=True)
     fields = msgspec.structs.asdict(det.state())
-    for name in ("learn_h", "profile_n", "profile_x", "step_origin", "step_chunks"):
+    for name in ("learn_h", "learn_slot", "profile_n", "profile_x", "profile_fit"):
         fields.pop(name)
+    fields.pop("step_origin"), fields.pop("step_chunks")
     fields.pop("refine"), fields.pop("refine_left")
     old = msgspec.msgpack.encode({"type": "divergence", **fields})
     again = _det()
     again.restore(msgspec.msgpack.decode(old, type=DivergenceState))
     _run(again, 100, DAY // 2, DAY + 10, 14, cycle=True)
     assert again.baseline is not None and again.state().profile_n == []
+
+
+def test_an_older_profile_by_hour_is_split_into_quarter_hours_on_restore() -> None:
+    det = _det()
+    _run(det, 100, 0, DAY, 16, cycle=True)
+    fields = msgspec.structs.asdict(det.state())
+    n, x = fields["profile_n"], fields["profile_x"]
+    hours_n = [sum(n[4 * h : 4 * h + 4]) for h in range(24)]
+    hours_x = [sum(x[4 * h : 4 * h + 4]) for h in range(24)]
+    fields.update(profile_n=hours_n, profile_x=hours_x, profile_fit=[])
+    old = msgspec.msgpack.encode({"type": "divergence", **fields})
+    again = _det()
+    again.restore(msgspec.msgpack.decode(old, type=DivergenceState))
+    state = again.state()
+    assert len(state.profile_n) == 96 and state.profile_n[:4] == [hours_n[0] / 4] * 4
+    assert _run(again, 100, DAY, 2 * DAY, 17, cycle=True)[0] == 0

@@ -26,6 +26,8 @@ DAYS = 31  # one day of warm-up, 30 judged
 CYCLE = PassShare(0.70, daily_swing=0.08, peak_hour=6.0)
 SPREAD = PassShare(0.70, spread=0.03)
 STEP = PassShare(0.70, steps=((2 * DAY * BUCKET, 0.62),))
+OFFICE = PassShare(0.70, daily_steps=((9 + 1 / 3, 0.62 / 0.70), (17 + 2 / 3, 1.0)))
+"""Held out (not a sinusoid, nothing tuned on it): 0.62 from 09:20 to 17:40 UTC, 0.70 otherwise."""
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,16 @@ def _run(share: PassShare, rate: float, seed: int, loss_from: int | None = None)
         (CYCLE, 10.0, 0, 0),
         (SPREAD, 100.0, 0, 0),
         (SPREAD, 10.0, 0, 0),
+        (OFFICE, 100.0, 0, 0),
+        (OFFICE, 10.0, 0, 0),
     ],
     ids=[
         "a share that cycles 0.70 ± 0.08 by hour, 100/min",
         "a share that cycles 0.70 ± 0.08 by hour, 10/min",
         "a share spread per minute (Beta, sd 0.03), 100/min",
         "a share spread per minute (Beta, sd 0.03), 10/min",
+        "a share lower in office hours (held out), 100/min",
+        "a share lower in office hours (held out), 10/min",
     ],
 )
 def test_a_loss_free_learned_share_that_moves_stays_within_the_budget(share, rate, onsets, firing):
@@ -111,12 +117,21 @@ def test_a_step_that_stays_is_reported_once_then_relearned(rate, relearned_hours
 
 @pytest.mark.parametrize(
     ("share", "rate", "delay"),
-    [(CYCLE, 100.0, 11), (CYCLE, 10.0, 94), (SPREAD, 100.0, 11), (SPREAD, 10.0, 26)],
+    [
+        (CYCLE, 100.0, 11),
+        (CYCLE, 10.0, 41),  # 94 with the hour cells alone
+        (SPREAD, 100.0, 11),
+        (SPREAD, 10.0, 26),
+        (OFFICE, 100.0, 15),
+        (OFFICE, 10.0, 97),
+    ],
     ids=[
         "cycling share, 100/min",
         "cycling share, 10/min",
         "over-dispersed share, 100/min",
         "over-dispersed share, 10/min",
+        "office-hours share, 100/min",
+        "office-hours share, 10/min",
     ],
 )
 def test_a_real_10_percent_loss_on_a_moving_share_is_still_found(share, rate, delay):

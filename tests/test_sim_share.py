@@ -89,3 +89,15 @@ def test_a_share_on_an_edge_the_pipeline_does_not_have_is_refused():
         "edges['identity->billing']: not an edge that carries events in pipeline signup; edges "
         "are ['broker->identity', 'broker->warehouse', 'identity->activation'"
     )
+
+
+def test_a_share_with_steps_within_the_day_follows_the_clock():
+    """The held-out shape of the divergence bench: 0.62 from 09:20 to 17:40 UTC, 0.70 otherwise."""
+    office = PassShare(0.70, daily_steps=((9 + 1 / 3, 0.62 / 0.70), (17 + 2 / 3, 1.0)))
+    day = 1_700_438_400.0  # a midnight UTC
+    at = day + 3600.0 * np.array([0.0, 9.3, 9.34, 12.0, 17.66, 17.67, 23.9])
+    assert np.round(office.mean(at, day), 4).tolist() == [0.7, 0.7, 0.62, 0.62, 0.62, 0.7, 0.7]
+    with pytest.raises(ValueError, match="distinct hours in \\[0, 24\\)"):
+        PassShare(0.7, daily_steps=((25.0, 1.0),))
+    with pytest.raises(ValueError, match="leaves \\[0, 1\\]"):
+        PassShare(0.7, daily_steps=((1.0, 1.5),))

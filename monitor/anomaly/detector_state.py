@@ -54,10 +54,17 @@ class DivergenceState(msgspec.Struct, frozen=True, tag="divergence"):
     learn_h: list[int] = msgspec.field(default_factory=list)
     """Hour of day of each warm-up bucket (empty in old checkpoints: such a warm-up learns a
     constant share)."""
+    learn_slot: list[int] = msgspec.field(default_factory=list)
+    """Quarter hour of the day (0–95) of each warm-up bucket; older checkpoints have ``learn_h``
+    (hours) instead, read as the middle quarter of each hour."""
     profile_n: list[float] = msgspec.field(default_factory=list)
-    """A seasonal share's 24 hour-of-day cells, decayed expected events (empty: constant share)."""
+    """A seasonal share's 96 quarter-hour cells, decayed expected events (empty: constant share;
+    24 hour-of-day cells in older checkpoints, split evenly on restore)."""
     profile_x: list[float] = msgspec.field(default_factory=list)
     """... and decayed arrivals."""
+    profile_fit: list[float] = msgspec.field(default_factory=list)
+    """The cells the daily share was last fitted to: [hour since the epoch, 24 expected, 24
+    arrived] (empty: refit at the next bucket)."""
     step_origin: float | None = None
     """Onset of the current alarm, for the lasting-step test (None: none, or an old checkpoint)."""
     step_chunks: list[list[float]] = msgspec.field(default_factory=list)

@@ -41,11 +41,13 @@ data never alarms. When ``φ`` is clearly above 1 the log-likelihood ratios are 
 **A learned share that moves** (``seasonal``, ``relearn_after``; learned edges only). (1) A share
 with a daily cycle (a consent rate by hour of day) would read as loss at every trough. When the
 warm-up's 24 hour-of-day cells differ clearly (a chi-square of the cells against the pooled share,
-scaled by the dispersion within them, above ``23 + 3·√46``) and every hour was seen, the expected
-share of a bucket is the profile, linear between the two nearest cells' centres, and the tested
-delivery is that less two standard errors of the cells (the dispersion is then measured within the
-cells). After the warm-up a cell learns, decayed over about a week of its hours, only from buckets
-judged OK — never from a bucket of an alarm, so a loss is not learned. A constant share (the
+scaled by the dispersion within them, above ``23 + 3·√46``) and every hour was seen, the share is
+learned per quarter hour (96 cells) and the expected share of a bucket is the daily curve fitted
+to the cells (``monitor.anomaly.share_profile``: a few harmonics chosen by Akaike's criterion, or
+the cells, linear between their centres, where no few harmonics follow the shape), refitted once
+an hour; the tested delivery is that less two standard errors of the fit, and the dispersion is
+the residual one around it. After the warm-up a cell learns, decayed over about a week of its
+days, only from buckets judged OK — never from a bucket of an alarm, so a loss is not learned. A constant share (the
 chi-square test fails) keeps the frozen baseline above. (2) A share that steps down and stays
 (0.70 → 0.62) would fire for good. While a learned edge's alarm holds, its buckets are summed per
 sixth of ``relearn_after`` (6 h); at the start of each sixth, when the last six show one level
@@ -90,6 +92,7 @@ import numpy as np
 from monitor.anomaly.detector_state import BaselineState, DivergenceState
 from monitor.anomaly.divergence import shortfall_pvalue
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
+from monitor.anomaly.share_profile import ShareFit, fit_daily_share
 
 __all__ = ["LOSS_GRID", "Baseline", "DivergenceDetector", "calibrate_threshold"]
 
@@ -98,8 +101,11 @@ LOSS_GRID: tuple[float, ...] = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 _MIN_TAIL_COUNT = 400
 _HOURS = 24
+_SLOTS = 96
+"""A seasonal share is learned per quarter hour: a share that changes at a fixed time of day is
+then off for at most a quarter hour, not for an hour either side of it."""
 _PROFILE_SPAN_SECONDS = 7 * 86400.0
-"""Each hour-of-day cell of a seasonal share is a decayed ratio over about a week of its hours."""
+"""Each quarter-hour cell of a seasonal share is a decayed ratio over about a week of its days."""
 _STEP_CHUNKS = 6
 """A lasting step is judged on the alarm's last ``relearn_after`` split into this many chunks."""
 _LATE_SPAN_SECONDS = 7 * 86400.0
@@ -231,6 +237,8 @@ class DivergenceDetector:
         self._learn_h: list[int] = []
         self._prof_n: list[float] = []
         self._prof_x: list[float] = []
+        self._fit: ShareFit | None = None
+        self._fit_cells: list[float] = []
         self._step_origin: float | None = None
         self._step_chunks: list[list[float]] = []
         self._refine = [0.0, 0.0]
@@ -274,6 +282,8 @@ class DivergenceDetector:
         self.__dict__.setdefault("_learn_h", [])
         self.__dict__.setdefault("_prof_n", [])
         self.__dict__.setdefault("_prof_x", [])
+        self.__dict__.setdefault("_fit", None)
+        self.__dict__.setdefault("_fit_cells", [])
         self.__dict__.setdefault("_step_origin", None)
         self.__dict__.setdefault("_step_chunks", [])
         self.__dict__.setdefault("_refine", [0.0, 0.0])
@@ -303,9 +313,10 @@ class DivergenceDetector:
             run_start=list(self._run_start),
             since_refresh=self._since_refresh,
             late_since_onset=self._late_since_onset,
-            learn_h=list(self._learn_h),
+            learn_slot=list(self._learn_h),
             profile_n=list(self._prof_n),
             profile_x=list(self._prof_x),
+            profile_fit=list(self._fit_cells),
             step_origin=self._step_origin,
             step_chunks=[list(c) for c in self._step_chunks],
             refine=list(self._refine),
@@ -332,8 +343,15 @@ class DivergenceDetector:
         # An older checkpoint has no run starts: +inf means "no amendment reaches this run".
         self._run_start = list(state.run_start) if len(state.run_start) == k else [math.inf] * k
         self._since_refresh, self._late_since_onset = state.since_refresh, state.late_since_onset
-        self._learn_h = list(state.learn_h)
+        self._learn_h = list(state.learn_slot)
+        if state.learn_h and not state.learn_slot:  # hours of an older warm-up: their middles
+            self._learn_h = [h * (_SLOTS // _HOURS) + _SLOTS // _HOURS // 2 for h in state.learn_h]
         self._prof_n, self._prof_x = list(state.profile_n), list(state.profile_x)
+        if len(self._prof_n) == _HOURS:  # an older profile by hour: each hour's quarters alike
+            q = _SLOTS // _HOURS
+            self._prof_n = [v / q for v in self._prof_n for _ in range(q)]
+            self._prof_x = [v / q for v in self._prof_x for _ in range(q)]
+        self._fit_cells, self._fit = list(state.profile_fit), None
         self._step_origin = state.step_origin
         self._step_chunks = [list(c) for c in state.step_chunks]
         self._refine = list(state.refine) if len(state.refine) == 2 else [0.0, 0.0]
@@ -358,7 +376,7 @@ class DivergenceDetector:
             self._first_at = at
         self._learn_n.append(n)
         self._learn_x.append(x)
-        self._learn_h.append(_hour(at))
+        self._learn_h.append(_slot(at))
         seen = len(self._learn_n)
         if seen >= self.warmup_buckets and sum(self._learn_n) >= self.check.min_events:
             self._finish_learning(at)
@@ -386,9 +404,12 @@ class DivergenceDetector:
             params = 1
             profile = self._seasonal_profile(n, x, observed)
             if profile is not None:
-                hours = np.asarray(self._learn_h, dtype=int)
-                fitted = (profile[1] / profile[0])[hours]
-                params = _HOURS
+                # The spread is the residual one around the fitted daily share, not the total.
+                fit = fit_daily_share(profile[0], profile[1], profile[2])
+                slots = np.asarray(self._learn_h, dtype=int)
+                centres = (np.arange(_SLOTS) + 0.5) * _HOURS / _SLOTS
+                fitted = np.asarray([fit.at(float(c))[0] for c in centres])[slots]
+                params = _SLOTS if fit.harmonics < 0 else 2 * fit.harmonics + 1
             used = (n > 0) & (fitted > 0) & (fitted < 1)
             if 0 < observed < 1 and used.sum() > params:
                 f = fitted[used]
@@ -424,13 +445,15 @@ class DivergenceDetector:
 
     def _seasonal_profile(
         self, n: np.ndarray, x: np.ndarray, observed: float
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Expected and arrived events per hour of day when the share clearly varies by hour
-        (a chi-square of the 24 cells against the pooled share, scaled by the dispersion within
-        the cells); ``None`` for a constant share, every hour not yet seen, or a disabled profile."""
+    ) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """Expected and arrived events per quarter hour of the day, and the dispersion within the
+        hours, when the share clearly varies by hour (a chi-square of the 24 hours against the
+        pooled share, scaled by that dispersion); ``None`` for a constant share, every hour not
+        yet seen, or a disabled profile."""
         if not self.seasonal or len(self._learn_h) != len(n) or not 0 < observed < 1:
             return None
-        hours = np.asarray(self._learn_h, dtype=int)
+        slots = np.asarray(self._learn_h, dtype=int)
+        hours = slots * _HOURS // _SLOTS
         cn = np.bincount(hours, weights=n, minlength=_HOURS)
         cx = np.bincount(hours, weights=x, minlength=_HOURS)
         if (cn < max(1.0, self.min_missing)).any():
@@ -448,7 +471,9 @@ class DivergenceDetector:
         dof = _HOURS - 1
         if between / phi <= dof + 3.0 * math.sqrt(2.0 * dof):
             return None
-        return cn, cx
+        sn = np.bincount(slots, weights=n, minlength=_SLOTS)
+        sx = np.bincount(slots, weights=x, minlength=_SLOTS)
+        return sn, sx, phi
 
     def _expect(self, at: float) -> tuple[float, float]:
         """The share expected in the bucket at ``at`` and the delivery tested there: the learned
@@ -458,20 +483,31 @@ class DivergenceDetector:
         assert base is not None
         if not self._prof_n:
             return base.ratio, base.delivery
-        # Linear between the cells' centres (the half hours), around the clock: a share that moves
-        # through the hour would otherwise sit off its cell's mean by up to half an hour's change.
-        mid = (at + self.bucket_seconds / 2) % 86400.0 / 3600.0 - 0.5
-        lo = math.floor(mid)
-        frac = mid - lo
-        r, var = 0.0, 0.0
-        for h, weight in ((lo % _HOURS, 1.0 - frac), ((lo + 1) % _HOURS, frac)):
-            cn, cx = self._prof_n[h], self._prof_x[h]
-            rc = cx / cn
-            r += weight * rc
-            var += weight * weight * rc * (1.0 - rc) / cn
-        se = math.sqrt(base.dispersion * var) if 0 < r < 1 else 0.0
+        # At the bucket's middle: a share that moves through the hour would otherwise sit off by
+        # up to half a bucket's change.
+        r, var = self._share_fit(at).at((at + self.bucket_seconds / 2) % 86400.0 / 3600.0)
+        se = math.sqrt(base.dispersion * var) if 0 < r < 1 and var > 0 else 0.0
         delivery = min(r - 2.0 * se, r * (1.0 - self.tolerance), 1.0 - self.tolerance)
         return r, max(delivery, 0.0)
+
+    def _share_fit(self, at: float) -> ShareFit:
+        """The daily share fitted to the cells as they were at the first bucket of this hour
+        (refitted once an hour: the cells move by one bucket at a time). The cells of the fit are
+        kept in the checkpoint, so a restored detector tests the same shares."""
+        key = float(at // 3600.0)
+        if self._fit_cells and self._fit_cells[0] == key:
+            if self._fit is None:
+                cells = self._fit_cells[1:]
+                half = len(cells) // 2
+                self._fit = self._fit_to(cells[:half], cells[half:])
+            return self._fit
+        self._fit_cells = [key, *self._prof_n, *self._prof_x]
+        self._fit = self._fit_to(self._prof_n, self._prof_x)
+        return self._fit
+
+    def _fit_to(self, cn: list[float], cx: list[float]) -> ShareFit:
+        disp = self.baseline.dispersion if self.baseline is not None else 1.0
+        return fit_daily_share(np.asarray(cn), np.asarray(cx), disp)
 
     def _coefficients(self, delivery: float) -> list[float]:
         """The ``b`` coefficients at a bucket's own tested delivery (a seasonal profile)."""
@@ -493,11 +529,11 @@ class DivergenceDetector:
         return base.dispersion / (1.0 + (n - 1) * rho)
 
     def _learn_profile(self, at: float, n: int, x: int) -> None:
-        """Fold a bucket judged OK into its hour's cell (never a bucket of an alarm)."""
+        """Fold a bucket judged OK into its quarter hour's cell (never a bucket of an alarm)."""
         if not self._prof_n or n == 0:
             return
-        h = _hour(at)
-        decay = math.exp(-_HOURS * self.bucket_seconds / _PROFILE_SPAN_SECONDS)
+        h = _slot(at)
+        decay = math.exp(-_SLOTS * self.bucket_seconds / _PROFILE_SPAN_SECONDS)
         self._prof_n[h] = self._prof_n[h] * decay + n
         self._prof_x[h] = self._prof_x[h] * decay + x
 
@@ -791,6 +827,7 @@ class DivergenceDetector:
             weight = min(1.0, events / sum(self._prof_n))
             self._prof_n = [v * weight for v in self._prof_n]
             self._prof_x = [v * level * weight for v in self._prof_x]
+            self._fit_cells, self._fit = [], None
         else:
             # A constant share: a second warm-up from the window on refines the level.
             self._refine, self._refine_left = [events, arrived], self.warmup_buckets
@@ -826,6 +863,6 @@ class DivergenceDetector:
         return Score(at, clamp01(score), state, self._alarmed, evidence)
 
 
-def _hour(at: float) -> int:
-    """Hour of day (UTC) of a bucket start."""
-    return int(at % 86400.0 // 3600.0)
+def _slot(at: float) -> int:
+    """Quarter hour of the day (UTC, 0–95) of a bucket start."""
+    return int(at % 86400.0 // (86400.0 / _SLOTS))

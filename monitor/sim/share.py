@@ -9,6 +9,9 @@ read as loss:
   ``daily_swing`` around the level, highest at ``peak_hour`` UTC;
 - **over-dispersion** per minute (the mix of a minute is not the mix of the day): each minute's
   share is drawn from a Beta with the curve's mean and standard deviation ``spread``;
+- a **shape within the day** that is not a sinusoid (a routing rule that holds in office hours):
+  ``daily_steps`` are ``(hour of day UTC, factor)``, the level times ``factor`` from that hour to
+  the next listed one, around the clock;
 - a **step** that stays (a product change): from ``steps[i][0]`` seconds after the scenario start
   the level is ``steps[i][1]``; the daily cycle scales with the level.
 
@@ -39,16 +42,24 @@ class PassShare:
     peak_hour: float = 6.0
     spread: float = 0.0
     steps: tuple[tuple[float, float], ...] = ()
+    daily_steps: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
+        hours = [h for h, _ in self.daily_steps]
+        if any(not 0.0 <= h < 24.0 for h in hours) or hours != sorted(set(hours)):
+            raise ValueError("daily_steps must be at distinct hours in [0, 24), in order")
+        if any(f <= 0 for _, f in self.daily_steps):
+            raise ValueError("daily_steps factors must be positive")
         levels = (self.level, *(level for _, level in self.steps))
         for level in levels:
             if not 0.0 <= level <= 1.0:
                 raise ValueError(f"a pass share must be in [0, 1], got {level}")
         if self.daily_swing < 0 or self.spread < 0:
             raise ValueError("daily_swing and spread must not be negative")
+        factors = [f for _, f in self.daily_steps] or [1.0]
         for level in levels:
             low, high = _scaled(level, self.level, self.daily_swing)
+            low, high = low * min(factors), high * max(factors)
             if low < 0.0 or high > 1.0:
                 raise ValueError(
                     f"a daily swing of ±{self.daily_swing:.1%} around {level:.1%} leaves [0, 1]"
@@ -75,9 +86,14 @@ class PassShare:
         """The expected share at absolute times ``t`` (epoch seconds) of a run starting at ``origin``."""
         t = np.asarray(t, dtype=float)
         level = self.level_at(t, origin)
+        hour = (t % _DAY) / 3600.0
+        if self.daily_steps:
+            at = np.asarray([h for h, _ in self.daily_steps])
+            factor = np.asarray([f for _, f in self.daily_steps])
+            # Before the first listed hour the last factor still holds (around the clock).
+            level = level * factor[(np.searchsorted(at, hour, side="right") - 1) % len(at)]
         if not self.daily_swing:
             return level
-        hour = (t % _DAY) / 3600.0
         cycle = np.cos(2.0 * np.pi * (hour - self.peak_hour) / 24.0)
         return level * (1.0 + self.daily_swing / self.level * cycle)
 
