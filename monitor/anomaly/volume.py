@@ -65,6 +65,7 @@ from monitor.anomaly.volume_model import (
     cusum_h,
 )
 from monitor.anomaly.volume_precedent import PrecedentTest
+from monitor.anomaly.volume_resolution import Resolution
 from monitor.anomaly.volume_state import FitState, VolumeState
 from monitor.anomaly.volume_variability import Variability
 
@@ -260,6 +261,10 @@ class VolumeDetector:
                 memory=memory,
             ),
             day_refs=int(p.get("precedent_reference_days", 3)),
+            quanta=float(p.get("precedent_resolution_quanta", 2.0)),
+            resolution=Resolution(share=float(p.get("precedent_resolution_share", 0.05))),
+            per_window=bool(p.get("precedent_resolution_per_window", 0)),
+            min_levels=float(p.get("precedent_resolution_levels", 10)),
         )
 
         # Per-series threshold on the ratio, from the series' own recent ratios (tail_threshold).
@@ -363,7 +368,11 @@ class VolumeDetector:
         fallback = self._is_count and self.count_fallback
         switched = fallback and self.governor.over_budget()
         use_precedent = use_precedent or switched
-        precedent = self.precedent.observe(x) if use_precedent or fallback else (0.0, "")
+        precedent = (
+            self.precedent.observe(x, allowance=not self._is_count)
+            if use_precedent or fallback
+            else (0.0, "")
+        )
         smooth = self.profile.expected(at, self.smooth)
         slot = self.profile.expected(at, 0) if self.smooth else None
         level_mu = self.level.level

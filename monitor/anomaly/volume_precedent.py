@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from monitor.anomaly.volume_calibration import ExcessTail, RecordRate
+from monitor.anomaly.volume_resolution import Resolution
 from monitor.anomaly.volume_state import (
     PrecedentFeatureState,
     PrecedentTestState,
@@ -192,6 +193,11 @@ class PrecedentTest:
     """The last ``day_refs`` days of values (flagged ones replaced by their reference)."""
     calibration_memory: float = 16128.0
     """Buckets over which the record rate and the excess tails are remembered (``RecordRate``)."""
+    quanta: float = 2.0
+    """Grid steps of the series' resolution (``volume_resolution``) forgiven past a range; 0 off."""
+    resolution: Resolution = field(default_factory=Resolution)
+    per_window: bool = False
+    min_levels: float = 10.0
     _ref: float | None = None
     _i: int = 0
 
@@ -235,15 +241,20 @@ class PrecedentTest:
         return 2.0 * math.log(n / w + 1)
 
     @staticmethod
-    def _excess(ext: SlidingExtremes, f: float) -> float:
-        """How far ``f`` is outside the history's range, as a share of that range (0 inside)."""
+    def _excess(ext: SlidingExtremes, f: float, quantum: float = 0.0, quanta: float = 0.0) -> float:
+        """How far ``f`` is outside the history's range, as a share of that range (0 inside).
+
+        With the series' resolution ``quantum`` (``volume_resolution``) the excess is counted
+        from ``quanta`` grid steps past the range, and the range is at least one step wide (a
+        quiet quantised series has a range of one step or none)."""
         hi, lo = ext.high, ext.low
         over = f - hi if f > hi else lo - f if f < lo else 0.0
-        if over <= 0.0:
+        allowance = quanta * quantum
+        if over <= allowance:
             return 0.0
         # A flat history (a constant series) still has a scale: a relative one.
-        span = max(hi - lo, 1e-9 * max(abs(hi), abs(lo)), 1e-12)
-        return over / span
+        span = max(hi - lo, quantum, 1e-9 * max(abs(hi), abs(lo)), 1e-12)
+        return (over - allowance) / span
 
     def _reference(self, day: deque[float]) -> float:
         """Median of the values one, two, … ``day_refs`` days ago (those there are)."""
@@ -252,10 +263,24 @@ class PrecedentTest:
         m = len(refs)
         return refs[m // 2] if m % 2 else 0.5 * (refs[m // 2 - 1] + refs[m // 2])
 
-    def observe(self, x: float) -> tuple[float, str]:
-        """(largest excess ratio over the features with enough history, that feature's name)."""
+    def _resolution(self) -> float:
+        """The series' grid step, when it is a resolution: the values seen span at least
+        ``min_levels`` steps of it. A series of two or three levels (0/20 spikes, a square wave)
+        is a coded quantity whose step is the signal itself, not a rounding of it."""
+        q = self.resolution.quantum()
+        ext = self.values[0].extremes
+        if q <= 0.0 or not ext.count or ext.high - ext.low < self.min_levels * q:
+            return 0.0
+        return q
+
+    def observe(self, x: float, allowance: bool = True) -> tuple[float, str]:
+        """(largest excess ratio over the features with enough history, that feature's name).
+
+        ``allowance``: forgive ``quanta`` steps of the series' measured resolution (the volume
+        check passes False for counts, whose unit step its count model already knows)."""
         i = self._i
         self._i += 1
+        quantum = -1.0  # not read yet: only an excess past a range needs it
         best, name = 0.0, ""
         groups: list[tuple[list[PrecedentFeature], float]] = [(self.values, x)]
         if self.diffs:
@@ -287,6 +312,11 @@ class PrecedentTest:
                 if not count:
                     count = n + feat.w
                 e = self._excess(feat.extremes, f)
+                if e > 0.0 and allowance and self.quanta > 0.0:
+                    if quantum < 0.0:
+                        quantum = self._resolution()
+                    q = quantum / feat.w if self.per_window else quantum
+                    e = self._excess(feat.extremes, f, q, self.quanta)
                 feat.tail.add(e * scales, m * scales)
                 if e <= 0.0:
                     continue
@@ -296,6 +326,7 @@ class PrecedentTest:
                     best, name = r, feat.name
         if count:
             self.records.add(record, count)
+        self.resolution.add(x)
         return best, name
 
     def state(self) -> PrecedentTestState:
@@ -307,6 +338,8 @@ class PrecedentTest:
             day_ago=list(self._day_ago),
             ref=self._ref,
             i=self._i,
+            # A test unpickled from a v0 checkpoint predates the resolution: none recorded.
+            resolution=r.state() if (r := getattr(self, "resolution", None)) else None,
         )
 
     def restore(self, state: PrecedentTestState) -> None:
@@ -322,3 +355,5 @@ class PrecedentTest:
         self.records.restore(state.records)
         self._day_ago = deque(state.day_ago)
         self._ref, self._i = state.ref, state.i
+        if state.resolution is not None:
+            self.resolution.restore(state.resolution)

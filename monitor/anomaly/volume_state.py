@@ -97,6 +97,13 @@ class VariabilityState(msgspec.Struct, frozen=True):
     last_excluded: bool
 
 
+class ResolutionState(msgspec.Struct, frozen=True):
+    """``volume_resolution.Resolution``: the recent non-zero steps and the last value."""
+
+    steps: list[float]
+    prev: float | None
+
+
 class PrecedentTestState(msgspec.Struct, frozen=True):
     values: list[PrecedentFeatureState]
     diffs: list[PrecedentFeatureState]
@@ -105,6 +112,8 @@ class PrecedentTestState(msgspec.Struct, frozen=True):
     day_ago: list[float]
     ref: float | None
     i: int
+    resolution: ResolutionState | None = None
+    """None in checkpoints written before the resolution allowance: it is learned afresh."""
 
 
 class TailThresholdState(msgspec.Struct, frozen=True):

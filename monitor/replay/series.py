@@ -45,9 +45,9 @@ NAB_CHECK = CheckDef(
     # detector's defaults, one setting for every file: integer series on a unit lattice take the
     # count path (handed to the precedent test if their own alarms run over budget), the others
     # the precedent test with one false-alarm budget for all its features (bench/nab.py:
-    # standard 77.6, reward-low-FP 76.4, reward-low-FN 80.4 at the detector's own θ = 0.5;
-    # leave-one-category-out 86.3; false alarms per 30 days outside windows median 0.29, max
-    # 4.29; bench/heldout.py: 2.0 median, 3.5 max on constructed held-out series).
+    # standard 77.8, reward-low-FP 76.8, reward-low-FN 80.5 at the detector's own θ = 0.5;
+    # leave-one-category-out 86.7; false alarms per 30 days outside windows median 0.00, max
+    # 3.65; bench/heldout.py: 2.0 median, 3.5 max on constructed held-out series).
     params={"direction": "both", "value_type": "auto"},
 )
 """The one configuration used for every NAB file (and the default for ``--series`` replays)."""
