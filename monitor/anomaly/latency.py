@@ -96,11 +96,13 @@ class LatencyDetector:
 
     def state(self) -> LatencyState:
         """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
-        ref = self.reference
+        # A detector unpickled from a v0 checkpoint has neither: the reference is learned again.
+        ref = getattr(self, "reference", None) or Reference(BASELINE_HALF_LIFE)
+        c = getattr(self, "calibration", None)
         return LatencyState(
             list(self.history),
             self.started,
-            self.calibration.state(),
+            c.state() if c else None,
             ref.zero,
             [[k, w] for k, w in ref.bins.items()],
             ref.origin,

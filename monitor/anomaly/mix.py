@@ -88,7 +88,8 @@ class MixDetector:
 
     def state(self) -> MixState:
         """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
-        return MixState(dict(self._counts), self._since, self.calibration.state())
+        c = getattr(self, "calibration", None)  # none in a detector unpickled from v0
+        return MixState(dict(self._counts), self._since, c.state() if c else None)
 
     def restore(self, state: MixState) -> None:
         if not isinstance(state, MixState):

@@ -101,7 +101,9 @@ class ProportionDetector:
 
     def state(self) -> ProportionState:
         """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
-        return ProportionState(self._hits, self._total, self._since, self.calibration.state())
+        # A detector unpickled from a v0 checkpoint predates the calibration: none recorded.
+        c = getattr(self, "calibration", None)
+        return ProportionState(self._hits, self._total, self._since, c.state() if c else None)
 
     def restore(self, state: ProportionState) -> None:
         if not isinstance(state, ProportionState):
