@@ -74,15 +74,28 @@ def test_the_pickled_v0_checkpoint_resumes_exactly_as_the_old_code_did():
     assert "version" not in msgspec.msgpack.decode(blob), "the fixture is the old format"
     expected = json.loads((FIXTURES / "engine-v0-after.json").read_text())
     assert expected, "the old code gave verdicts after the restore"
-    assert _resumed(blob, amendments=False) == expected
+    resumed = _resumed(blob, amendments=False)
+    assert [v for v in resumed if v[0] not in RETESTED] == [
+        v for v in expected if v[0] not in RETESTED
+    ]
+    _same_but_late_credited(resumed, expected)
     _same_but_late_credited(_resumed(blob), expected)
+
+
+RETESTED = {"mix", "latency", "rejections", "identity"}
+"""Kinds whose per-bucket test changed after the fixtures were written (issue 13: exact tests,
+per-series calibrated levels): their scores may differ, their series and bucket may not."""
 
 
 def _same_but_late_credited(now: list[list], old_verdicts: list[list]) -> None:
     """With late arrivals handed to the checks, only divergence scores may differ, and only
-    downwards (late events credited back); every other verdict stays bit for bit."""
+    downwards (late events credited back); a retested kind's score may differ; every other
+    verdict stays bit for bit."""
     assert len(now) == len(old_verdicts)
     for got, old in zip(now, old_verdicts, strict=True):
+        if got != old and got[0] == old[0] and got[0] in RETESTED:
+            assert got[1:3] == old[1:3]
+            continue
         if got != old:
             assert got[0] == old[0] == "divergence" and got[1:3] == old[1:3]
             assert got[3] <= old[3]

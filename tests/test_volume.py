@@ -103,10 +103,11 @@ def test_a_clean_seasonal_series_over_90_days_stays_near_its_budget():
     values = nb_counts(n, bucket, seed=11, phi=0.05)
     scores = run(VolumeDetector(check(), bucket), values, bucket)
     fired = [i for i, s in enumerate(scores) if s.alert]
-    # 4 onsets in the 83 days after the warm-up (budget 2.77): from the one-bucket tail test at
-    # genuine negative-binomial tail events; over seeds 1-12 the mean is 3.0 (3.75 before the
-    # seasonal gain and the series' own tail calibration).
-    assert fired == [2391, 3168, 5752, 8379]
+    # 3 onsets in the 83 days after the warm-up (budget 2.77): from the one-bucket tail test at
+    # genuine negative-binomial tail events; over seeds 1-12 the mean was 3.0 (3.75 before the
+    # seasonal gain and the series' own tail calibration). 4 while the day-of-week profile
+    # waited for a third week (bucket 2391 was judged on the weekday profile).
+    assert fired == [3168, 5752, 8379]
     budget = 1.0 * (90 - 7) / 30  # 1 alarm per 30 days after the 7-day warm-up
     assert len(fired) <= 2 * budget
     assert all(0.0 <= s.score <= 1.0 for s in scores)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
+from monitor.anomaly.volume_state import TailThresholdState
+
 
 class BaselineState(msgspec.Struct, frozen=True):
     """``divergence_cusum.Baseline``, field for field."""
@@ -81,6 +83,9 @@ class ProportionState(msgspec.Struct, frozen=True, tag="proportion"):
     hits: float
     total: float
     since: float | None
+    calibration: TailThresholdState | None = None
+    """The series' own threshold (``tail_threshold``); none in checkpoints written before it: the
+    series re-learns it (the test's own threshold meanwhile)."""
 
 
 class FreshnessState(msgspec.Struct, frozen=True, tag="freshness"):
@@ -97,12 +102,22 @@ class LatencyState(msgspec.Struct, frozen=True, tag="latency"):
     history: list[float]
     """Log quantiles of the clean buckets, oldest first (the window's length is the check's)."""
     started: float | None
+    calibration: TailThresholdState | None = None
+    """As ``ProportionState.calibration``."""
+    reference_zero: float = 0.0
+    """The reference sketch of clean latencies (``latency.Reference``): its zero bin, ..."""
+    reference_bins: list[list[float]] = msgspec.field(default_factory=list)
+    """... its [key, weight] bins, and the origin of its decay (none in checkpoints written
+    before it: the reference is learned again, and judges from its first bins)."""
+    reference_origin: float | None = None
 
 
 class MixState(msgspec.Struct, frozen=True, tag="mix"):
     counts: dict[str, float]
     """Decayed counts per category, in insertion order (their sum is order-sensitive)."""
     since: float | None
+    calibration: TailThresholdState | None = None
+    """As ``ProportionState.calibration``."""
 
 
 class SegmentsState(msgspec.Struct, frozen=True):

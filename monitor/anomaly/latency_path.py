@@ -11,7 +11,6 @@ check on every hop. Pure: hop buckets in, an ``Attribution`` out.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 
 from monitor.anomaly.latency import Attribution, LatencyDetector, attribute
@@ -81,7 +80,7 @@ class PathLatency:
             detector = self._baselines.get((check.name, hop))
             learned = detector.baseline() if detector is not None else None
             if learned is not None:
-                baseline[hop] = math.exp(learned[0])
+                baseline[hop] = learned
         current = self._current.get((check.name, ""), {})
         if check.target.hop not in baseline or check.target.hop not in current:
             return None

@@ -8,6 +8,13 @@ rejections is not an incident); identity alarms both ways (a merge share that co
 wrong as one that doubles). The baseline is learned during the warm-up and keeps learning, with
 a 7-day half-life, from buckets that did not alarm, so an incident does not become the new normal.
 ``mix.py`` is the same idea for a whole categorical distribution.
+
+The binomial is exact only for events that each take the share independently; a real merge or
+rejection share drifts over the day and comes in bursts (over-dispersion), which no single-bucket
+test knows. So the p-value is read on the budget's scale (``tail_threshold.p_value_ratio``) and the
+level actually used is the series' own: ``alpha ** t`` with ``t`` the per-series tail calibration
+of ``tail_threshold`` (the volume check's; the last 14 days of buckets, seeded with the second half
+of the warm-up), ``t = 1`` where the binomial fits.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import binom
+from scipy.special import bdtr, bdtrc
 
+from monitor.anomaly import tail_threshold
 from monitor.anomaly.detector_state import ProportionState
 from monitor.anomaly.model import CheckDef, CheckKind, CheckState, Score, clamp01
+from monitor.anomaly.tail_threshold import TailThreshold, p_value_ratio
 
 BASELINE_HALF_LIFE = 7 * 86400.0
 PRIOR_HITS = 0.5
@@ -45,6 +54,20 @@ def state_for(p_value: float, alpha: float) -> CheckState:
     return CheckState.OK
 
 
+def calibrated_alpha(calibration: TailThreshold, alpha: float) -> float:
+    """The per-bucket level in use: ``alpha`` raised to the series' calibrated threshold."""
+    return float(alpha**calibration.threshold)
+
+
+def calibrate_warmup(
+    calibration: TailThreshold, at: float, since: float, warmup: float, p_value: float, alpha: float
+) -> None:
+    """The second half of a warm-up, scored against the baseline learned so far, seeds the
+    series' own threshold (the first half's baseline is too young to say anything)."""
+    if at >= since + warmup / 2:
+        calibration.add(p_value_ratio(p_value, alpha))
+
+
 @dataclass(frozen=True)
 class Proportion:
     """One bucket: ``hits`` of ``total`` events (rejected of seen, merged of resolved)."""
@@ -69,6 +92,7 @@ class ProportionDetector:
         self._hits = 0.0
         self._total = 0.0
         self._since: float | None = None
+        self.calibration = tail_threshold.for_check(check, bucket_seconds)
 
     @property
     def baseline(self) -> float:
@@ -77,12 +101,16 @@ class ProportionDetector:
 
     def state(self) -> ProportionState:
         """The learned state, for the checkpoint (``monitor.anomaly.state``)."""
-        return ProportionState(self._hits, self._total, self._since)
+        # A detector unpickled from a v0 checkpoint predates the calibration: none recorded.
+        c = getattr(self, "calibration", None)
+        return ProportionState(self._hits, self._total, self._since, c.state() if c else None)
 
     def restore(self, state: ProportionState) -> None:
         if not isinstance(state, ProportionState):
             raise TypeError(f"not a proportion detector's state: {type(state).__name__}")
         self._hits, self._total, self._since = state.hits, state.total, state.since
+        if state.calibration is not None:
+            self.calibration.restore(state.calibration)
 
     def _learn(self, point: Proportion) -> None:
         self._hits = self._hits * self._decay + point.hits
@@ -91,10 +119,11 @@ class ProportionDetector:
     def p_value(self, point: Proportion) -> float:
         """Exact binomial p-value of ``point`` under the baseline share, in this check's direction."""
         share, n, k = self.baseline, point.total, point.hits
-        upper = float(binom.sf(k - 1, n, share))  # P(X >= k)
+        # scipy.stats.binom's sf and cdf, as the scalar functions they call (microseconds)
+        upper = 1.0 if k <= 0 else float(bdtrc(k - 1, n, share))  # P(X >= k)
         if not self.two_sided:
             return upper
-        lower = float(binom.cdf(k, n, share))  # P(X <= k)
+        lower = float(bdtr(k, n, share))  # P(X <= k)
         return min(1.0, 2.0 * min(upper, lower))
 
     def update(self, at: float, point: Proportion | tuple[int, int]) -> Score:
@@ -113,6 +142,11 @@ class ProportionDetector:
         }
         warming = at < self._since + self.check.warmup or self._total < self.check.min_events
         if warming:
+            if point.total >= self.check.min_events and self._total >= self.check.min_events:
+                p = self.p_value(point)
+                calibrate_warmup(
+                    self.calibration, at, self._since, self.check.warmup, p, self.alpha
+                )
             self._learn(point)
             return Score(at, 0.0, CheckState.LEARNING, evidence=evidence)
         if point.total < self.check.min_events:
@@ -120,16 +154,27 @@ class ProportionDetector:
             evidence["reason"] = f"fewer than min_events ({self.check.min_events}) events"
             return Score(at, 0.0, CheckState.OK, evidence=evidence)
         p = self.p_value(point)
-        state = state_for(p, self.alpha)
+        alpha = calibrated_alpha(self.calibration, self.alpha)
+        self.calibration.add(p_value_ratio(p, self.alpha))
+        state = state_for(p, alpha)
         evidence |= {
             "expected": point.total * self.baseline,
             "p_value": p,
             "test": "binomial, two-sided" if self.two_sided else "binomial, increase",
+            **self.calibration.describe(),
+            "alpha_in_use": alpha,
         }
         alert = state is CheckState.FIRING
         if not alert:
             self._learn(point)
-        return Score(at, surprise(p, self.alpha), state, alert, evidence)
+        return Score(at, surprise(p, alpha), state, alert, evidence)
 
 
-__all__ = ["Proportion", "ProportionDetector", "state_for", "surprise"]
+__all__ = [
+    "Proportion",
+    "ProportionDetector",
+    "calibrate_warmup",
+    "calibrated_alpha",
+    "state_for",
+    "surprise",
+]

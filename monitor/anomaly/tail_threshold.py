@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import genpareto
 
+from monitor.anomaly.model import THIRTY_DAYS, CheckDef
 from monitor.anomaly.volume_state import TailThresholdState
 
-__all__ = ["TailThreshold", "gpd_quantile"]
+__all__ = ["TailThreshold", "for_check", "gpd_quantile", "p_value_ratio"]
 
 
 def gpd_quantile(u: float, sigma: float, xi: float, tail_rate: float, alpha: float) -> float:
@@ -49,6 +50,16 @@ def gpd_quantile(u: float, sigma: float, xi: float, tail_rate: float, alpha: flo
     if abs(xi) < 1e-6:
         return u - sigma * math.log(ratio)
     return u + sigma / xi * (math.pow(ratio, -xi) - 1.0)
+
+
+def p_value_ratio(p_value: float, alpha: float) -> float:
+    """A one-bucket p-value as a ratio of the check's budget: ``log p / log alpha`` (1 at
+    ``p = alpha``, 2 at ``alpha²``), the scale ``TailThreshold`` calibrates."""
+    if p_value >= 1.0 or alpha >= 1.0:
+        return 0.0
+    if p_value <= 0.0:
+        return math.inf
+    return math.log(p_value) / math.log(alpha)
 
 
 @dataclass
@@ -143,3 +154,21 @@ class TailThreshold:
         self.since_fit, self.threshold = state.since_fit, state.threshold
         self.u, self.sigma, self.xi = state.u, state.sigma, state.xi
         self.peaks, self.method = state.peaks, state.method
+
+
+def for_check(check: CheckDef, bucket_seconds: float) -> TailThreshold:
+    """The calibration of one series of ``check``: its budget per bucket, 14 days of ratios
+    (``calibration_days``), refitted every 6 hours (``calibration_refit_seconds``); the same
+    parameters for every kind that uses it."""
+    p = check.params
+    per_day = max(1, round(86400.0 / bucket_seconds))
+    return TailThreshold(
+        alpha=check.false_alarms_per_30d * bucket_seconds / THIRTY_DAYS,
+        memory=max(100, round(float(p.get("calibration_days", 14)) * per_day)),
+        refit_every=max(
+            1, round(float(p.get("calibration_refit_seconds", 21600)) / bucket_seconds)
+        ),
+        level=float(p.get("calibration_quantile", 0.98)),
+        max_threshold=float(p.get("calibration_max", 5.0)),
+        min_peaks=int(p.get("calibration_min_peaks", 10)),
+    )

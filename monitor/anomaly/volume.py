@@ -52,9 +52,9 @@ from typing import Any
 
 from scipy.special import betainc, pdtr, pdtrc, stdtr
 
+from monitor.anomaly import tail_threshold
 from monitor.anomaly.alarm_governor import AlarmGovernor
 from monitor.anomaly.model import CheckDef, CheckState, Score, clamp01
-from monitor.anomaly.tail_threshold import TailThreshold
 from monitor.anomaly.volume_gain import SeasonalGain
 from monitor.anomaly.volume_model import (
     RobustLevel,
@@ -195,7 +195,7 @@ class VolumeDetector:
             bucket_seconds=self.bucket_seconds,
             memory_weeks=int(p.get("weeks", 4)),
             memory_days=int(p.get("days", 14)),
-            min_weeks=int(p.get("min_weeks", 3)),
+            min_weeks=int(p.get("min_weeks", 2)),
             min_days=int(p.get("min_days", 2)),
         )
         self.smooth = max(1, round(smooth / self.bucket_seconds)) if per_day > 1 else 0
@@ -269,16 +269,7 @@ class VolumeDetector:
 
         # Per-series threshold on the ratio, from the series' own recent ratios (tail_threshold).
         per_30d = 30 * 86400.0 / self.bucket_seconds
-        self.calibration = TailThreshold(
-            alpha=self.check.false_alarms_per_30d / per_30d,
-            memory=max(100, round(float(p.get("calibration_days", 14)) * per_day)),
-            refit_every=max(
-                1, round(float(p.get("calibration_refit_seconds", 21600)) / self.bucket_seconds)
-            ),
-            level=float(p.get("calibration_quantile", 0.98)),
-            max_threshold=float(p.get("calibration_max", 5.0)),
-            min_peaks=int(p.get("calibration_min_peaks", 10)),
-        )
+        self.calibration = tail_threshold.for_check(self.check, self.bucket_seconds)
         # Floor under the threshold from how often this series' own ratios run high
         # (alarm_governor): only ever raises it, on series the model does not fit.
         self.governor = AlarmGovernor(

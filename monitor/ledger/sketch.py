@@ -116,6 +116,15 @@ class LatencySketch:
                 out[bisect_left(bounds, mapping.value(i + store.offset))] += weight
         return out
 
+    def bins(self) -> tuple[float, list[tuple[int, float]]]:
+        """(latencies at zero, [(bin key, count)] of the others, keys ascending): the sketch's
+        own bins, which add exactly across sketches (a key is a 1%-wide latency interval)."""
+        self._fold()
+        s = self._sketch
+        store = s._store
+        pairs = [(i + store.offset, float(w)) for i, w in enumerate(store.bins) if w]
+        return float(s._zero_count), pairs
+
     def copy(self) -> LatencySketch:
         out = LatencySketch()
         out.merge(self)

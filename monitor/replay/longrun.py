@@ -121,6 +121,8 @@ class _Tally:
         self.loss: set[str] = set()
         self.late_summaries: list[str] = []
         self._open: dict[str, str] = {}
+        self._opened: set[tuple[float, str]] = set()
+        """(tick, fingerprint) of the alerts opened at the latest tick."""
 
     def changed(self, alerts: tuple[Alert, ...], now: float) -> None:
         for alert in alerts:
@@ -128,7 +130,12 @@ class _Tally:
             name = labels.get("check_name") or labels.get("slo") or alert.name
             if alert.name == LOSS_ALERT:
                 self.loss.add(name)
-            if alert.state is AlertState.FIRING and alert.starts_at == now:
+            opened = alert.state is AlertState.FIRING and alert.starts_at == now
+            # Two buckets of a series can close in one tick: the alert the first opened, the
+            # second refreshes; one onset, not two.
+            if opened and (now, alert.fingerprint) not in self._opened:
+                self._opened = {(t, f) for t, f in self._opened if t == now}
+                self._opened.add((now, alert.fingerprint))
                 self.onsets[name] += 1
                 self._open[alert.fingerprint] = name
                 if len(self.first) < 20:
