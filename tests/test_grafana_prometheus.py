@@ -211,7 +211,11 @@ def test_every_panel_query_returns_data_and_the_loss_panel_shows_the_injected_lo
         for v in instant(prometheus, f"avg_over_time(({loss_panel})[5m:1s])")
         for v in [v["value"][1]]
     ]
-    assert len(ratios) == 1 and abs(ratios[0] - SHARE) < 0.03, ratios
+    # A 5-minute window holds a few hundred of the edge's events at the demo's speed: binomial
+    # noise alone is about 0.013, and on a loaded machine some sightings are posted after their
+    # bucket closed (measured 0.087 alone, 0.131 beside the whole suite). The counters above are
+    # the exact check; this one says the panel shows the injected share, not 0 or another edge's.
+    assert len(ratios) == 1 and abs(ratios[0] - SHARE) < 0.05, ratios
     for edge in ("sdk->ingest", "ingest->broker", "broker->identity", "broker->warehouse"):
         other = next(expr for _, title, expr in targets if title == f"{edge}: loss ratio")
         values = instant(prometheus, f"avg_over_time(({other})[5m:1s])")
