@@ -11,26 +11,20 @@ int times (CPython's own arithmetic) and watermark moves at random moments.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_compiled_core import observations as ledger_observations
+from test_compiled_core import run_pure_python
 
 from monitor.agent import bucketer as bucketer_module
 from monitor.agent.bucketer import Bucketer
 from monitor.config.model import Config, Edge, Hop, Pipeline
 from monitor.config.where import compile_where
-from monitor.ledger import core
 from monitor.ledger.aggregate import MAX_ID_LENGTH, HopAggregate
 from monitor.records import CountSample, Observation
 
-ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000.0
 """A bucket boundary (a multiple of 60 s)."""
 
@@ -176,9 +170,4 @@ def test_with_pure_python_set_the_agent_buckets_with_the_python_loop() -> None:
         "a = b.take(200.0)[0];"
         "print(bucketer._compiled, len(a), a[0].edges[0].ids, [(s.ms, s.n) for s in a[1].sightings])"
     )
-    env = {**os.environ, core.PURE_PYTHON_ENV: "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "None 2 (('x', 61000),) [(62500, 1)]"
+    assert run_pure_python(script).strip() == "None 2 (('x', 61000),) [(62500, 1)]"

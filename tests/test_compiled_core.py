@@ -30,6 +30,19 @@ from monitor.records import Observation
 from monitor.sources import limits
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_pure_python(script: str) -> str:
+    """What ``script`` prints in a fresh interpreter with the compiled cores switched off (an
+    environment variable read at import, so it needs a process of its own)."""
+    env = {**os.environ, core.PURE_PYTHON_ENV: "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 T0 = 1_800_000_000.0
 """A bucket boundary (a multiple of 60 s)."""
 
@@ -233,12 +246,16 @@ def test_ledgers_run_the_python_core_when_the_compiled_one_is_absent() -> None:
         "print(core.NAME, core.batch, limits._compiled, push._compiled, indicators._compiled,"
         " r.expected, r.arrived, r.latency.sum)"
     )
-    env = {**os.environ, core.PURE_PYTHON_ENV: "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["python", "None", "None", "None", "None", "1", "1", "1.5"]
+    assert run_pure_python(script).split() == [
+        "python",
+        "None",
+        "None",
+        "None",
+        "None",
+        "1",
+        "1",
+        "1.5",
+    ]
 
 
 # --- the nesting scan of push validation ------------------------------------------------------
